@@ -1,0 +1,83 @@
+/*
+ * RAMBlock: one contiguous piece of guest RAM with its dirty tracking.
+ *
+ * Bitmaps use one bit per target page (4 KiB) in host unsigned longs.
+ *  - dirty_log: written by the accelerator (vCPU threads, atomically) while
+ *    global dirty tracking is on; drained by a bitmap sync.
+ *  - bmap: pages the migration still has to send; migration thread only.
+ *  - file_bmap: mapped-ram, pages whose current content is in the file;
+ *    set by whoever wrote the page (atomically: multifd threads).
+ */
+#ifndef SYSTEM_RAMBLOCK_H
+#define SYSTEM_RAMBLOCK_H
+
+#include "qemu/osdep.h"
+#include "qemu/bitmap.h"
+
+typedef struct RAMBlock {
+    char idstr[256];
+    uint8_t *host;            /* page aligned, mmap()ed */
+    uint64_t used_length;     /* bytes, a multiple of TARGET_PAGE_SIZE */
+    size_t page_size;         /* host page size backing the block */
+    uint64_t gpa;             /* guest-physical base (qtest, x-ignore-shared) */
+    bool migratable;
+    unsigned long *dirty_log; /* accel → migration, atomic */
+    unsigned long *bmap;      /* migration thread */
+    unsigned long *file_bmap; /* mapped-ram */
+    uint64_t bitmap_offset;   /* mapped-ram: absolute file offsets */
+    uint64_t pages_offset;
+} RAMBlock;
+
+static inline uint64_t ramblock_nr_pages(const RAMBlock *rb)
+{
+    return rb->used_length >> TARGET_PAGE_BITS;
+}
+
+/* Allocate a zeroed block of @size bytes (anonymous, MAP_NORESERVE). */
+RAMBlock *qemu_ram_alloc(const char *name, uint64_t size, uint64_t gpa,
+                         GError **errp);
+void qemu_ram_free_all(void);
+
+/* All blocks in registration order. */
+extern GPtrArray *ram_list;
+#define RAMBLOCK_FOREACH(rb)                                                 \
+    for (guint _i = 0;                                                       \
+         ram_list && _i < ram_list->len && ((rb) = ram_list->pdata[_i]);     \
+         _i++)
+
+RAMBlock *qemu_ram_block_by_name(const char *name);
+/* Sum of used_length of migratable blocks. */
+uint64_t ram_bytes_total(void);
+
+/* Guest-physical access for qtest: false if [addr, addr+len) is unmapped. */
+bool address_space_rw(uint64_t addr, void *buf, uint64_t len, bool is_write);
+bool address_space_memset(uint64_t addr, uint8_t val, uint64_t len);
+
+/* Dirty tracking: on only while a migration needs it. */
+extern atomic_bool global_dirty_tracking;
+void global_dirty_log_start(void);
+void global_dirty_log_stop(void);
+
+static inline void ramblock_set_dirty(RAMBlock *rb, uint64_t offset)
+{
+    if (atomic_load_explicit(&global_dirty_tracking, memory_order_relaxed)) {
+        uint64_t page = offset >> TARGET_PAGE_BITS;
+        unsigned long mask = 1UL << (page % BITS_PER_LONG);
+        _Atomic unsigned long *w =
+            (_Atomic unsigned long *)&rb->dirty_log[page / BITS_PER_LONG];
+        if (!(atomic_load_explicit(w, memory_order_relaxed) & mask)) {
+            atomic_fetch_or(w, mask);
+        }
+    }
+}
+
+/*
+ * Move the block's dirty log into @dest (OR), clearing the log.
+ * Returns how many pages were newly set in @dest.
+ */
+uint64_t ramblock_sync_dirty_log(RAMBlock *rb, unsigned long *dest);
+
+/* SHA-256 of the block's contents as lowercase hex (g_free it). */
+char *ramblock_digest(RAMBlock *rb);
+
+#endif

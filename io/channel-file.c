@@ -1,0 +1,153 @@
+/*
+ * QIOChannelFile: regular files, pipes and character devices.
+ */
+#include "qemu/osdep.h"
+#include "io/channel-file.h"
+
+#define FILE_CHAN(ioc) ((QIOChannelFile *)(ioc))
+
+static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov,
+                          size_t niov, int **fds, size_t *nfds, GError **errp)
+{
+    ssize_t n;
+
+    if (nfds) {
+        *nfds = 0;
+    }
+    do {
+        n = readv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "Unable to read from '%s'", ioc->name);
+    }
+    return n;
+}
+
+static ssize_t file_writev(QIOChannel *ioc, const struct iovec *iov,
+                           size_t niov, int *fds, size_t nfds, GError **errp)
+{
+    ssize_t n;
+
+    do {
+        n = writev(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "Unable to write to '%s'", ioc->name);
+    }
+    return n;
+}
+
+static ssize_t file_preadv(QIOChannel *ioc, const struct iovec *iov,
+                           size_t niov, off_t offset, GError **errp)
+{
+    ssize_t n;
+
+    do {
+        n = preadv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX),
+                   offset);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "Unable to read from '%s' at offset %lld",
+                         ioc->name, (long long)offset);
+    }
+    return n;
+}
+
+static ssize_t file_pwritev(QIOChannel *ioc, const struct iovec *iov,
+                            size_t niov, off_t offset, GError **errp)
+{
+    ssize_t n;
+
+    do {
+        n = pwritev(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX),
+                    offset);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "Unable to write to '%s' at offset %lld",
+                         ioc->name, (long long)offset);
+    }
+    return n;
+}
+
+static off_t file_seek(QIOChannel *ioc, off_t offset, int whence,
+                       GError **errp)
+{
+    off_t ret = lseek(FILE_CHAN(ioc)->fd, offset, whence);
+    if (ret < 0) {
+        error_setg_errno(errp, errno, "Unable to seek in '%s'", ioc->name);
+    }
+    return ret;
+}
+
+static int file_close(QIOChannel *ioc, GError **errp)
+{
+    QIOChannelFile *fioc = FILE_CHAN(ioc);
+    int ret = 0;
+
+    if (fioc->fd >= 0 && close(fioc->fd) < 0 && errno != EINTR) {
+        error_setg_errno(errp, errno, "Unable to close '%s'", ioc->name);
+        ret = -1;
+    }
+    fioc->fd = -1;
+    return ret;
+}
+
+static int file_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
+{
+    int fd = FILE_CHAN(ioc)->fd;
+    int flags = fcntl(fd, F_GETFL);
+
+    flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
+    if (fcntl(fd, F_SETFL, flags) < 0) {
+        error_setg_errno(errp, errno, "Unable to set blocking mode");
+        return -1;
+    }
+    return 0;
+}
+
+static int file_get_fd(QIOChannel *ioc)
+{
+    return FILE_CHAN(ioc)->fd;
+}
+
+static const QIOChannelClass qio_channel_file_class = {
+    .type_name = "file",
+    .io_readv = file_readv,
+    .io_writev = file_writev,
+    .io_preadv = file_preadv,
+    .io_pwritev = file_pwritev,
+    .io_seek = file_seek,
+    .io_close = file_close,
+    .io_set_blocking = file_set_blocking,
+    .io_get_fd = file_get_fd,
+};
+
+QIOChannelFile *qio_channel_file_new_fd(int fd)
+{
+    QIOChannelFile *fioc = g_new0(QIOChannelFile, 1);
+
+    qio_channel_init(&fioc->parent, &qio_channel_file_class);
+    fioc->fd = fd;
+    /* Probe once: pipes and ttys fail lseek with ESPIPE. */
+    if (lseek(fd, 0, SEEK_CUR) != (off_t)-1) {
+        fioc->parent.features |= QIO_CHANNEL_FEATURE_SEEKABLE;
+    }
+    return fioc;
+}
+
+QIOChannelFile *qio_channel_file_new_path(const char *path, int flags,
+                                          mode_t mode, GError **errp)
+{
+    int fd;
+
+    do {
+        fd = open(path, flags | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", path);
+        return NULL;
+    }
+    QIOChannelFile *fioc = qio_channel_file_new_fd(fd);
+    qio_channel_set_name(&fioc->parent, path);
+    return fioc;
+}
