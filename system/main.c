@@ -1,6 +1,8 @@
 #include "qemu/osdep.h"
 
+int qemu_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
-    return 0;
+    return qemu_main(argc, argv);
 }

@@ -1,0 +1,64 @@
+/*
+ * A write-only serial port: guest output goes to a file, stdio or nowhere.
+ * Its byte count is device state, so markers keep counting across a
+ * migration.
+ */
+#include "qemu/osdep.h"
+#include "hw/workload.h"
+#include "migration/vmstate.h"
+
+typedef struct SerialState {
+    int fd;              /* -1: -serial none */
+    uint64_t tx_bytes;
+    uint8_t lcr;         /* line control, as a UART has it */
+} SerialState;
+
+static SerialState serial = { .fd = -1, .lcr = 0x03 };
+
+static const VMStateField serial_fields[] = {
+    VMSTATE_UINT64(tx_bytes, SerialState),
+    VMSTATE_UINT8(lcr, SerialState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_serial = {
+    .name = "serial",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = serial_fields,
+};
+
+bool serial_init(const char *spec, GError **errp)
+{
+    if (!spec || !strcmp(spec, "none")) {
+        serial.fd = -1;
+    } else if (!strcmp(spec, "stdio")) {
+        serial.fd = STDOUT_FILENO;
+    } else if (g_str_has_prefix(spec, "file:")) {
+        serial.fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                         0644);
+        if (serial.fd < 0) {
+            error_setg_errno(errp, errno, "-serial: cannot open '%s'",
+                             spec + 5);
+            return false;
+        }
+    } else {
+        error_setg(errp, "-serial: expected file:PATH, stdio or none, "
+                   "not '%s'", spec);
+        return false;
+    }
+    return true;
+}
+
+void serial_register_vmstate(void)
+{
+    vmstate_register(NULL, 0, &vmstate_serial, &serial);
+}
+
+void serial_putc(char c)
+{
+    serial.tx_bytes++;
+    if (serial.fd >= 0) {
+        ssize_t n G_GNUC_UNUSED = write(serial.fd, &c, 1);
+    }
+}

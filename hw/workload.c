@@ -1,0 +1,258 @@
+/*
+ * Guest workloads run by the vCPUs (the soft accelerator's "program").
+ *
+ *  idle    writes nothing.
+ *  stress  keeps rewriting random pages inside the first share% of main
+ *          RAM with non-zero data, like stress-ng --vm.
+ *  ab      QEMU's migration-test pattern: each pass increments the first
+ *          byte of every page; before the increment it checks the byte
+ *          still holds what the previous pass left and counts mismatches.
+ *          A 'B' goes to the serial port after each pass.
+ *
+ * The state below is guest state: it travels as the "workload" and "cpu"
+ * sections, so the destination continues the source's program.
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "hw/workload.h"
+#include "migration/vmstate.h"
+#include "system/system.h"
+
+#define WORKLOAD_BATCH 256
+
+typedef struct WorkloadState {
+    uint32_t kind;
+    uint32_t share;          /* stress: percent of main RAM */
+    uint64_t rate;           /* pages per second per vCPU, 0 = unlimited */
+    uint64_t passes;
+    uint64_t pages_written;
+    uint64_t errors;
+    uint64_t ab_pos;         /* next page of the current ab pass */
+    uint8_t ab_val;          /* value the current ab pass writes */
+} WorkloadState;
+
+/* The ab pass starts at value 1 over zeroed RAM. */
+static WorkloadState wl = { .kind = WORKLOAD_IDLE, .share = 10, .ab_val = 1 };
+
+static const char *const workload_names[] = {
+    [WORKLOAD_IDLE] = "idle",
+    [WORKLOAD_STRESS] = "stress",
+    [WORKLOAD_AB] = "ab",
+};
+
+bool workload_parse(const char *spec, GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(spec, ",", -1);
+    int kind = -1;
+
+    for (int i = 0; i < (int)ARRAY_SIZE(workload_names); i++) {
+        if (!g_strcmp0(parts[0], workload_names[i])) {
+            kind = i;
+        }
+    }
+    if (kind < 0) {
+        error_setg(errp, "-workload: unknown workload '%s' "
+                   "(expected idle, stress or ab)", parts[0]);
+        return false;
+    }
+    wl.kind = kind;
+    for (int i = 1; parts[i]; i++) {
+        uint64_t v;
+        if (g_str_has_prefix(parts[i], "share=") && kind == WORKLOAD_STRESS) {
+            if (qemu_strtou64(parts[i] + 6, &v) || v < 1 || v > 100) {
+                error_setg(errp, "-workload: share must be 1..100");
+                return false;
+            }
+            wl.share = v;
+        } else if (g_str_has_prefix(parts[i], "rate=")) {
+            if (qemu_strtou64(parts[i] + 5, &v)) {
+                error_setg(errp, "-workload: bad rate '%s'", parts[i] + 5);
+                return false;
+            }
+            wl.rate = v;
+        } else {
+            error_setg(errp, "-workload: unknown option '%s'", parts[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static inline uint64_t xorshift64(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static void stress_batch(CPUState *cpu, RAMBlock *rb)
+{
+    uint64_t npages = MAX(1, ramblock_nr_pages(rb) * wl.share / 100);
+
+    for (int i = 0; i < WORKLOAD_BATCH; i++) {
+        uint64_t r = xorshift64(&cpu->rng);
+        uint64_t page = r % npages;
+        uint64_t word = (r >> 40) % (TARGET_PAGE_SIZE / 8);
+        uint64_t off = (page << TARGET_PAGE_BITS) + word * 8;
+
+        *(uint64_t *)(rb->host + off) = r | 1;
+        ramblock_set_dirty(rb, off);
+    }
+    atomic_fetch_add((_Atomic uint64_t *)&wl.pages_written, WORKLOAD_BATCH);
+}
+
+static void ab_batch(RAMBlock *rb)
+{
+    uint64_t npages = ramblock_nr_pages(rb);
+    uint8_t expect = wl.ab_val - 1;
+
+    for (int i = 0; i < WORKLOAD_BATCH; i++) {
+        uint64_t off = wl.ab_pos << TARGET_PAGE_BITS;
+        uint8_t *p = rb->host + off;
+
+        if (*p != expect) {
+            wl.errors++;
+        }
+        *p = wl.ab_val;
+        ramblock_set_dirty(rb, off);
+        wl.pages_written++;
+        if (++wl.ab_pos == npages) {
+            wl.ab_pos = 0;
+            wl.ab_val++;
+            wl.passes++;
+            serial_putc('B');
+        }
+    }
+}
+
+/* Sleep so that this vCPU keeps to wl.rate pages per second. */
+static void workload_throttle(CPUState *cpu)
+{
+    if (!wl.rate) {
+        return;
+    }
+    static __thread int64_t start_ns;
+    static __thread uint64_t done;
+    int64_t now = qemu_clock_ns();
+
+    if (!start_ns || now - start_ns > 1000000000LL) {
+        start_ns = now;
+        done = 0;
+    }
+    done += WORKLOAD_BATCH;
+    int64_t due = start_ns + (int64_t)(done * 1000000000ULL / wl.rate);
+    if (due > now) {
+        g_usleep((due - now) / 1000);
+    }
+}
+
+bool workload_step(CPUState *cpu)
+{
+    RAMBlock *rb = current_machine->ram;
+
+    switch (wl.kind) {
+    case WORKLOAD_STRESS:
+        stress_batch(cpu, rb);
+        break;
+    case WORKLOAD_AB:
+        /* One program counter: the ab pass runs on vCPU 0 only. */
+        if (cpu->cpu_index != 0) {
+            return false;
+        }
+        ab_batch(rb);
+        break;
+    default:
+        return false;
+    }
+    cpu->steps++;
+    workload_throttle(cpu);
+    return true;
+}
+
+WorkloadKind workload_kind(void)
+{
+    return wl.kind;
+}
+
+void workload_get_info(WorkloadInfo *info)
+{
+    info->kind = workload_names[wl.kind];
+    info->passes = wl.passes;
+    info->pages_written =
+        atomic_load((_Atomic uint64_t *)&wl.pages_written);
+    info->errors = wl.errors;
+    info->share = wl.share;
+}
+
+static bool workload_post_load(void *opaque, int version_id, GError **errp)
+{
+    if (wl.kind >= ARRAY_SIZE(workload_names)) {
+        error_setg(errp, "workload: invalid kind %u", wl.kind);
+        return false;
+    }
+    if (wl.share < 1 || wl.share > 100) {
+        error_setg(errp, "workload: invalid share %u", wl.share);
+        return false;
+    }
+    if (wl.ab_pos >= ramblock_nr_pages(current_machine->ram)) {
+        error_setg(errp, "workload: ab position %" PRIu64
+                   " outside of RAM", wl.ab_pos);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateField workload_fields[] = {
+    VMSTATE_UINT32(kind, WorkloadState),
+    VMSTATE_UINT32(share, WorkloadState),
+    VMSTATE_UINT64(rate, WorkloadState),
+    VMSTATE_UINT64(passes, WorkloadState),
+    VMSTATE_UINT64(pages_written, WorkloadState),
+    VMSTATE_UINT64(errors, WorkloadState),
+    VMSTATE_UINT64(ab_pos, WorkloadState),
+    VMSTATE_UINT8(ab_val, WorkloadState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_workload = {
+    .name = "workload",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = workload_fields,
+    .post_load = workload_post_load,
+};
+
+static const VMStateField cpu_fields[] = {
+    VMSTATE_UINT64(rng, CPUState),
+    VMSTATE_UINT64(steps, CPUState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static bool cpu_post_load(void *opaque, int version_id, GError **errp)
+{
+    CPUState *cpu = opaque;
+
+    if (!cpu->rng) {
+        error_setg(errp, "cpu %d: invalid PRNG state 0", cpu->cpu_index);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateDescription vmstate_cpu = {
+    .name = "cpu",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = cpu_fields,
+    .post_load = cpu_post_load,
+};
+
+void workload_init(void)
+{
+    for (int i = 0; i < nr_cpus; i++) {
+        vmstate_register(NULL, i, &vmstate_cpu, &cpus[i]);
+    }
+    vmstate_register(NULL, 0, &vmstate_workload, &wl);
+}

@@ -1,0 +1,43 @@
+/*
+ * The guest's workload: what the vCPUs "execute".  Its kind, parameters
+ * and progress are guest state and travel in the migration stream, so a
+ * destination continues exactly where the source stopped.
+ */
+#ifndef HW_WORKLOAD_H
+#define HW_WORKLOAD_H
+
+#include "qemu/osdep.h"
+#include "system/cpus.h"
+
+typedef enum {
+    WORKLOAD_IDLE,
+    WORKLOAD_STRESS,
+    WORKLOAD_AB,
+} WorkloadKind;
+
+/* Parse "idle", "stress[,share=N][,rate=P]", "ab[,rate=P]". */
+bool workload_parse(const char *spec, GError **errp);
+/* Register the workload and vCPU state (once vCPUs exist). */
+void workload_init(void);
+WorkloadKind workload_kind(void);
+/*
+ * Run one batch of guest work on @cpu.  Returns false when this vCPU has
+ * nothing to do (idle), so its thread may sleep.
+ */
+bool workload_step(CPUState *cpu);
+
+typedef struct WorkloadInfo {
+    const char *kind;
+    uint64_t passes;
+    uint64_t pages_written;
+    uint64_t errors;
+    uint32_t share;
+} WorkloadInfo;
+void workload_get_info(WorkloadInfo *info);
+
+/* Serial port: guest output goes where -serial says. */
+bool serial_init(const char *spec, GError **errp);
+void serial_putc(char c);
+void serial_register_vmstate(void);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * System QMP and HMP commands: status, stop/cont, quit, RAM digests and
+ * the workload's progress.
+ */
+#include "qemu/osdep.h"
+#include "hw/workload.h"
+#include "monitor/monitor.h"
+#include "system/runstate.h"
+#include "system/system.h"
+
+static JsonNode *qmp_query_status(Monitor *mon, JsonObject *args,
+                                  GError **errp)
+{
+    JsonObject *o = json_object_new();
+    json_object_set_boolean_member(o, "running", runstate_is_running());
+    json_object_set_string_member(o, "status", runstate_name(runstate_get()));
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    return n;
+}
+
+static bool do_stop(GError **errp)
+{
+    if (runstate_get() == RUN_STATE_INMIGRATE) {
+        error_setg(errp, "Cannot stop the VM while an incoming migration "
+                   "is in progress");
+        return false;
+    }
+    if (runstate_is_running()) {
+        vm_stop(RUN_STATE_PAUSED);
+    } else if (runstate_get() == RUN_STATE_PRELAUNCH) {
+        /* As QEMU: stop before start means the VM stays paused. */
+        autostart = false;
+    }
+    return true;
+}
+
+static bool do_cont(GError **errp)
+{
+    switch (runstate_get()) {
+    case RUN_STATE_INMIGRATE:
+        error_setg(errp, "Migration is not finalized yet");
+        return false;
+    case RUN_STATE_FINISH_MIGRATE:
+    case RUN_STATE_SHUTDOWN:
+    case RUN_STATE_INTERNAL_ERROR:
+        error_setg(errp, "Cannot continue the VM in state '%s'",
+                   runstate_name(runstate_get()));
+        return false;
+    default:
+        vm_start();
+        return true;
+    }
+}
+
+static JsonNode *qmp_stop(Monitor *mon, JsonObject *args, GError **errp)
+{
+    do_stop(errp);
+    return NULL;
+}
+
+static JsonNode *qmp_cont(Monitor *mon, JsonObject *args, GError **errp)
+{
+    do_cont(errp);
+    return NULL;
+}
+
+static JsonNode *qmp_quit(Monitor *mon, JsonObject *args, GError **errp)
+{
+    qemu_system_shutdown_request();
+    return NULL;
+}
+
+static JsonNode *qmp_x_query_ram_digest(Monitor *mon, JsonObject *args,
+                                        GError **errp)
+{
+    JsonArray *arr = json_array_new();
+    RAMBlock *rb;
+
+    RAMBLOCK_FOREACH(rb) {
+        JsonObject *o = json_object_new();
+        g_autofree char *digest = ramblock_digest(rb);
+        json_object_set_string_member(o, "id", rb->idstr);
+        json_object_set_int_member(o, "length", rb->used_length);
+        json_object_set_string_member(o, "sha256", digest);
+        json_array_add_object_element(arr, o);
+    }
+    JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+    json_node_take_array(n, arr);
+    return n;
+}
+
+static JsonNode *qmp_x_query_workload(Monitor *mon, JsonObject *args,
+                                      GError **errp)
+{
+    WorkloadInfo info;
+    JsonObject *o = json_object_new();
+
+    workload_get_info(&info);
+    json_object_set_string_member(o, "kind", info.kind);
+    json_object_set_int_member(o, "passes", info.passes);
+    json_object_set_int_member(o, "pages-written", info.pages_written);
+    json_object_set_int_member(o, "errors", info.errors);
+    json_object_set_int_member(o, "share", info.share);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    return n;
+}
+
+static void hmp_info_status(Monitor *mon, int argc, char **argv)
+{
+    RunState s = runstate_get();
+
+    if (s == RUN_STATE_RUNNING) {
+        monitor_printf(mon, "VM status: running\n");
+    } else if (s == RUN_STATE_PAUSED) {
+        monitor_printf(mon, "VM status: paused\n");
+    } else {
+        monitor_printf(mon, "VM status: paused (%s)\n", runstate_name(s));
+    }
+}
+
+static void hmp_info_ramblock(Monitor *mon, int argc, char **argv)
+{
+    RAMBlock *rb;
+
+    monitor_printf(mon, "%24s %8s %18s %18s %18s\n", "Block Name",
+                   "PSize", "Offset", "Used", "Total");
+    RAMBLOCK_FOREACH(rb) {
+        monitor_printf(mon, "%24s %7zuk 0x%016" PRIx64 " 0x%016" PRIx64
+                       " 0x%016" PRIx64 "\n", rb->idstr, rb->page_size / 1024,
+                       rb->gpa == UINT64_MAX ? 0 : rb->gpa, rb->used_length,
+                       rb->used_length);
+    }
+}
+
+static void hmp_stop(Monitor *mon, int argc, char **argv)
+{
+    GError *err = NULL;
+    do_stop(&err);
+    hmp_handle_error(mon, err);
+}
+
+static void hmp_cont(Monitor *mon, int argc, char **argv)
+{
+    GError *err = NULL;
+    do_cont(&err);
+    hmp_handle_error(mon, err);
+}
+
+static void hmp_quit(Monitor *mon, int argc, char **argv)
+{
+    qemu_system_shutdown_request();
+}
+
+void system_register_commands(void)
+{
+    static const HmpCommand hmp_cmds[] = {
+        { "stop", "", "stop the vCPUs", hmp_stop },
+        { "cont", "", "resume the vCPUs", hmp_cont },
+        { "c", "", "resume the vCPUs", hmp_cont },
+        { "quit", "", "quit the emulator", hmp_quit },
+        { "q", "", "quit the emulator", hmp_quit },
+    };
+    static const HmpCommand hmp_info_cmds[] = {
+        { "status", "", "show the VM status (running|paused)",
+          hmp_info_status },
+        { "ramblock", "", "show the RAM blocks", hmp_info_ramblock },
+    };
+
+    qmp_register_command("query-status", qmp_query_status, 0);
+    qmp_register_command("stop", qmp_stop, 0);
+    qmp_register_command("cont", qmp_cont, 0);
+    qmp_register_command("quit", qmp_quit, 0);
+    qmp_register_command("x-query-ram-digest", qmp_x_query_ram_digest, 0);
+    qmp_register_command("x-query-workload", qmp_x_query_workload, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(hmp_cmds); i++) {
+        hmp_register_command(&hmp_cmds[i]);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(hmp_info_cmds); i++) {
+        hmp_register_info_command(&hmp_info_cmds[i]);
+    }
+}
