@@ -9,7 +9,6 @@
 #include "qemu/osdep.h"
 
 typedef struct QEMUFile QEMUFile;
-typedef struct JsonBuilder JsonBuilder_;
 
 typedef enum {
     VMS_UINT8,
@@ -66,11 +65,10 @@ void vmstate_save_state(QEMUFile *f, const VMStateDescription *vmsd,
 bool vmstate_load_state(QEMUFile *f, const VMStateDescription *vmsd,
                         void *opaque, int version_id, GError **errp);
 /*
- * Describe the fields as the VM description JSON does (QEMU's
- * "fields"/"subsections" objects) into @b, an open JSON object.
+ * Append the VM description members of @vmsd ("fields": [...] and, when
+ * any is needed, "subsections": [...]) to @out, formatted as QEMU does.
  */
-struct _JsonBuilder;
-void vmstate_describe(struct _JsonBuilder *b, const VMStateDescription *vmsd,
+void vmstate_describe(GString *out, const VMStateDescription *vmsd,
                       void *opaque);
 
 /*
