@@ -26,6 +26,27 @@ static int suffix_shift(char c)
     }
 }
 
+/*
+ * Parse the digits after a decimal point as a fraction in [0, 1].
+ * Not strtod(): it would accept exponents ("1.5e3") and signs, and it
+ * depends on the locale's decimal separator.
+ */
+static int parse_fraction(const char *p, char **endp, double *frac)
+{
+    const char *q = p;
+
+    while (isdigit((unsigned char)*q)) {
+        q++;
+    }
+    if (q == p) {
+        return -EINVAL;
+    }
+    g_autofree char *buf = g_strdup_printf("0.%.*s", (int)(q - p), p);
+    *frac = g_ascii_strtod(buf, NULL);
+    *endp = (char *)q;
+    return 0;
+}
+
 int qemu_strtosz_suffix(const char *nptr, const char **end,
                         char default_suffix, uint64_t *result)
 {
@@ -44,35 +65,30 @@ int qemu_strtosz_suffix(const char *nptr, const char **end,
         if (endp == p + 2 || errno) {
             return errno == ERANGE ? -ERANGE : -EINVAL;
         }
-        /* As QEMU: hex with a suffix (0x20M) is ambiguous, refuse it. */
-        if (*endp && suffix_shift(*endp) >= 0) {
+        /* As QEMU: hex with a suffix (0x20M) or fraction is ambiguous. */
+        if (*endp == '.' || (*endp && suffix_shift(*endp) >= 0)) {
             return -EINVAL;
         }
-        shift = 0;
+        /* As QEMU: a bare hex number is in default_suffix units. */
+        shift = default_suffix ? suffix_shift(default_suffix) : 0;
         goto done;
     }
     whole = strtoull(p, &endp, 10);
     if (endp == p || errno == ERANGE) {
         return errno == ERANGE ? -ERANGE : -EINVAL;
     }
-    if (*endp == '.') {
-        const char *fstart = endp;
-        frac = strtod(fstart, &endp);
-        if (endp == fstart + 1) {
-            return -EINVAL;
-        }
+    if (*endp == '.' && parse_fraction(endp + 1, &endp, &frac) < 0) {
+        return -EINVAL;
     }
     shift = suffix_shift(*endp);
     if (shift >= 0) {
         endp++;
     } else {
         shift = default_suffix ? suffix_shift(default_suffix) : 0;
-        if (frac != 0) {
-            /* A fraction of a byte makes no sense. */
-            if (shift == 0) {
-                return -EINVAL;
-            }
-        }
+    }
+    /* A fraction of a byte makes no sense, with or without "B". */
+    if (frac != 0 && shift == 0) {
+        return -EINVAL;
     }
 done:
     if (end) {
@@ -107,8 +123,13 @@ int qemu_strtou64(const char *nptr, uint64_t *result)
     if (!nptr || !*nptr || *nptr == '-' || isspace((unsigned char)*nptr)) {
         return -EINVAL;
     }
+    /*
+     * Base 16 or 10 only: base 0 would read "010" as octal 8, which
+     * nobody writing a size or a count means.
+     */
+    bool hex = nptr[0] == '0' && (nptr[1] == 'x' || nptr[1] == 'X');
     errno = 0;
-    uint64_t v = strtoull(nptr, &endp, 0);
+    uint64_t v = strtoull(nptr, &endp, hex ? 16 : 10);
     if (errno == ERANGE) {
         return -ERANGE;
     }
