@@ -1,0 +1,814 @@
+/*
+ * Migration: the state machine, the migration thread (live precopy), the
+ * incoming side and the QMP commands.
+ *
+ * Threads: QMP/HMP handlers run in the main thread with the BQL.  The
+ * outgoing migration runs in "mig/src", the incoming load in "mig/dst";
+ * both take the BQL only to change run state.  Status is atomic; errors
+ * are guarded by error_lock.
+ */
+#include "qemu/osdep.h"
+#include "io/channel-socket.h"
+#include "migration/migration.h"
+#include "migration/misc.h"
+#include "migration/multifd.h"
+#include "migration/options.h"
+#include "migration/ram.h"
+#include "migration/savevm.h"
+#include "monitor/monitor.h"
+#include "qapi/events.h"
+#include "system/cpus.h"
+#include "system/ramblock.h"
+
+#define BUFFER_DELAY_MS 100     /* rate-limit window, as QEMU */
+
+static MigrationState current_migration;
+static MigrationIncomingState current_incoming;
+
+static const char *const status_names[MIGRATION_STATUS__MAX] = {
+    [MIGRATION_STATUS_NONE] = "none",
+    [MIGRATION_STATUS_SETUP] = "setup",
+    [MIGRATION_STATUS_CANCELLING] = "cancelling",
+    [MIGRATION_STATUS_CANCELLED] = "cancelled",
+    [MIGRATION_STATUS_ACTIVE] = "active",
+    [MIGRATION_STATUS_COMPLETED] = "completed",
+    [MIGRATION_STATUS_FAILED] = "failed",
+    [MIGRATION_STATUS_DEVICE] = "device",
+};
+
+const char *migration_status_name(MigrationStatus s)
+{
+    return s < MIGRATION_STATUS__MAX ? status_names[s] : "unknown";
+}
+
+MigrationState *migrate_get_current(void)
+{
+    return &current_migration;
+}
+
+MigrationIncomingState *migration_incoming_get_current(void)
+{
+    return &current_incoming;
+}
+
+static void migration_event(MigrationStatus new_status)
+{
+    if (migrate_events()) {
+        JsonObject *data = json_object_new();
+        json_object_set_string_member(data, "status",
+                                      migration_status_name(new_status));
+        qapi_event_emit("MIGRATION", data);
+    }
+}
+
+/* Compare-and-set the status; emits MIGRATION on a change. */
+static bool migrate_set_state(_Atomic int *state, int old, int new)
+{
+    if (atomic_compare_exchange_strong(state, &old, new)) {
+        migration_event(new);
+        return true;
+    }
+    return false;
+}
+
+static void migration_pass_event(uint64_t pass)
+{
+    if (migrate_events()) {
+        JsonObject *data = json_object_new();
+        json_object_set_int_member(data, "pass", pass);
+        qapi_event_emit("MIGRATION_PASS", data);
+    }
+}
+
+static bool status_is_active(int s)
+{
+    return s == MIGRATION_STATUS_SETUP || s == MIGRATION_STATUS_ACTIVE ||
+           s == MIGRATION_STATUS_DEVICE || s == MIGRATION_STATUS_CANCELLING;
+}
+
+bool migration_is_running(void)
+{
+    return status_is_active(atomic_load(&current_migration.status)) ||
+           status_is_active(atomic_load(&current_incoming.status));
+}
+
+static void set_error(GMutex *lock, GError **slot, GError *err)
+{
+    g_mutex_lock(lock);
+    if (!*slot) {
+        *slot = err;
+        err = NULL;
+    }
+    g_mutex_unlock(lock);
+    if (err) {
+        g_error_free(err);
+    }
+}
+
+static char *get_error_desc(GMutex *lock, GError **slot)
+{
+    g_mutex_lock(lock);
+    char *s = *slot ? g_strdup((*slot)->message) : NULL;
+    g_mutex_unlock(lock);
+    return s;
+}
+
+static void clear_error(GMutex *lock, GError **slot)
+{
+    g_mutex_lock(lock);
+    g_clear_error(slot);
+    g_mutex_unlock(lock);
+}
+
+/* ---------------------------------------------------------------- */
+/* Rate limiting (migration thread) */
+
+bool migration_rate_exceeded(void)
+{
+    MigrationState *s = &current_migration;
+    uint64_t bw = migrate_params()->max_bandwidth;
+
+    if (!bw) {
+        return false;
+    }
+    uint64_t sent = atomic_load(&ram_stats.transferred) -
+                    s->rate_window_start_bytes;
+    return sent >= bw * BUFFER_DELAY_MS / 1000;
+}
+
+/* Start a new window when the old one has passed (sleeping if over). */
+static void migration_rate_wait(MigrationState *s)
+{
+    int64_t now = qemu_clock_ns();
+    int64_t window_end = s->rate_window_start_ns + BUFFER_DELAY_MS * 1000000LL;
+
+    if (migration_rate_exceeded() && now < window_end) {
+        g_usleep((window_end - now) / 1000);
+        now = qemu_clock_ns();
+    }
+    if (now >= window_end) {
+        s->rate_window_start_ns = now;
+        s->rate_window_start_bytes = atomic_load(&ram_stats.transferred);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Outgoing */
+
+static bool migration_should_stop(MigrationState *s)
+{
+    return atomic_load(&s->status) == MIGRATION_STATUS_CANCELLING ||
+           qemu_file_get_error(s->to_dst_file) ||
+           multifd_send_error_pending();
+}
+
+/* After a pass: can the rest go within downtime-limit? */
+static bool migration_can_switchover(MigrationState *s, int64_t pass_ns,
+                                     uint64_t pass_bytes)
+{
+    uint64_t remaining = atomic_load(&ram_stats.remaining_pages) *
+                         TARGET_PAGE_SIZE;
+    double bw = pass_ns > 0 ? (double)pass_bytes / (pass_ns / 1e6) : 0;
+
+    if (pass_ns > 0) {
+        s->mbps = pass_bytes * 8.0 / (pass_ns / 1e3) ;
+    }
+    s->threshold_bytes = bw * migrate_params()->downtime_limit;
+    s->expected_downtime_ms = bw > 0 ? remaining / bw : 0;
+    /* A stopped guest dirties nothing: one pass is all it takes. */
+    return remaining == 0 || remaining <= s->threshold_bytes ||
+           !runstate_is_running();
+}
+
+static bool migration_iterate(MigrationState *s)
+{
+    int64_t pass_start = qemu_clock_ns();
+    uint64_t pass_bytes = atomic_load(&ram_stats.transferred);
+
+    for (;;) {
+        bool done;
+
+        if (migration_should_stop(s)) {
+            return false;
+        }
+        migration_rate_wait(s);
+        qemu_savevm_state_iterate(s->to_dst_file, &done);
+        if (!done) {
+            continue;
+        }
+        int64_t now = qemu_clock_ns();
+        uint64_t bytes = atomic_load(&ram_stats.transferred) - pass_bytes;
+        if (migration_can_switchover(s, now - pass_start, bytes)) {
+            return !migration_should_stop(s);
+        }
+        pass_start = now;
+        pass_bytes = atomic_load(&ram_stats.transferred);
+    }
+}
+
+/* Stop the guest and send everything that is left. */
+static bool migration_completion(MigrationState *s)
+{
+    int64_t stop_start = qemu_clock_ms();
+
+    bql_lock();
+    s->vm_was_running = runstate_is_running();
+    global_state_store();
+    vm_stop(RUN_STATE_FINISH_MIGRATE);
+    bql_unlock();
+
+    qemu_savevm_state_complete_precopy(s->to_dst_file);
+    if (!qemu_file_get_error(s->to_dst_file) && !multifd_send_error_pending()) {
+        multifd_send_sync(s->to_dst_file);
+    }
+    s->downtime_ms = qemu_clock_ms() - stop_start;
+    return !migration_should_stop(s);
+}
+
+static GError *migration_thread_error(MigrationState *s)
+{
+    GError *err = multifd_send_error();
+    if (!err && qemu_file_get_error(s->to_dst_file)) {
+        err = qemu_file_get_error_obj(s->to_dst_file);
+    }
+    return err;
+}
+
+static void migration_finish(MigrationState *s, bool ok)
+{
+    GError *err = NULL;
+
+    multifd_send_shutdown();
+    qemu_savevm_state_cleanup();
+    if (qemu_fclose(s->to_dst_file, &err) < 0 && ok) {
+        ok = false;
+        set_error(&s->error_lock, &s->error, err);
+        err = NULL;
+    }
+    g_clear_error(&err);
+    s->to_dst_file = NULL;
+    s->total_time_ms = qemu_clock_ms() - s->start_time_ms;
+
+    bql_lock();
+    if (ok) {
+        runstate_set(RUN_STATE_POSTMIGRATE);
+        migrate_set_state(&s->status, MIGRATION_STATUS_ACTIVE,
+                          MIGRATION_STATUS_COMPLETED);
+    } else {
+        /* The source goes on as if nothing happened. */
+        if (runstate_get() == RUN_STATE_FINISH_MIGRATE) {
+            if (s->vm_was_running) {
+                vm_start();
+            } else {
+                runstate_set(RUN_STATE_PAUSED);
+            }
+        }
+        if (!migrate_set_state(&s->status, MIGRATION_STATUS_CANCELLING,
+                               MIGRATION_STATUS_CANCELLED)) {
+            int old = atomic_load(&s->status);
+            migrate_set_state(&s->status, old, MIGRATION_STATUS_FAILED);
+        }
+    }
+    bql_unlock();
+}
+
+static gpointer migration_thread(gpointer opaque)
+{
+    MigrationState *s = opaque;
+    GError *err = NULL;
+    bool ok;
+
+    qemu_savevm_state_header(s->to_dst_file);
+    ok = (!migrate_multifd() ||
+          multifd_send_setup(s->file_path, &err)) &&
+         qemu_savevm_state_setup(s->to_dst_file, &err);
+    s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
+    s->rate_window_start_ns = qemu_clock_ns();
+    if (ok && !migrate_set_state(&s->status, MIGRATION_STATUS_SETUP,
+                                 MIGRATION_STATUS_ACTIVE)) {
+        ok = false; /* cancelled during setup */
+    }
+    ok = ok && migration_iterate(s) && migration_completion(s);
+    if (!ok) {
+        if (!err) {
+            err = migration_thread_error(s);
+        }
+        if (!err && atomic_load(&s->status) != MIGRATION_STATUS_CANCELLING) {
+            err = g_error_new_literal(MAPMIG_ERROR, 0, "Migration failed");
+        }
+        if (err) {
+            set_error(&s->error_lock, &s->error, err);
+        }
+    }
+    migration_finish(s, ok);
+    return NULL;
+}
+
+/* Reset statistics and errors for a new migration. */
+static void migration_reset(MigrationState *s)
+{
+    if (s->thread) {
+        g_thread_join(s->thread);
+        s->thread = NULL;
+    }
+    clear_error(&s->error_lock, &s->error);
+    memset(&ram_stats, 0, sizeof(ram_stats));
+    s->setup_time_ms = s->total_time_ms = s->downtime_ms = 0;
+    s->expected_downtime_ms = 0;
+    s->mbps = 0;
+    g_clear_pointer(&s->file_path, g_free);
+    global_state_reset();
+}
+
+/* Capability/transport combinations QEMU refuses at migrate time. */
+static bool migration_check_transport(const MigrationAddress *addr,
+                                      QIOChannel *ioc, GError **errp)
+{
+    bool is_file = addr->transport == MIG_TRANSPORT_FILE;
+
+    if (migrate_mapped_ram() && !is_file &&
+        !(ioc && qio_channel_has_feature(ioc, QIO_CHANNEL_FEATURE_SEEKABLE))) {
+        error_setg(errp, "Mapped-ram requires a seekable transport "
+                   "(e.g. file)");
+        return false;
+    }
+    if (migrate_multifd() && is_file && !migrate_mapped_ram()) {
+        error_setg(errp, "Multifd with the file: transport requires "
+                   "mapped-ram");
+        return false;
+    }
+    if (migrate_multifd() && !is_file) {
+        error_setg(errp, "Multifd over %s is not supported yet; use file: "
+                   "with mapped-ram",
+                   addr->transport == MIG_TRANSPORT_SOCKET ? "sockets" :
+                   "this transport");
+        return false;
+    }
+    if (migrate_direct_io() && !is_file) {
+        error_setg(errp, "Migration requires a transport that allows for "
+                   "extra fds (e.g. file)");
+        return false;
+    }
+    return true;
+}
+
+static void migration_fail_early(MigrationState *s, GError *err)
+{
+    set_error(&s->error_lock, &s->error, g_error_copy(err));
+    s->total_time_ms = qemu_clock_ms() - s->start_time_ms;
+    migrate_set_state(&s->status, MIGRATION_STATUS_SETUP,
+                      MIGRATION_STATUS_FAILED);
+}
+
+bool qmp_migrate_start(const char *uri, GError **errp)
+{
+    MigrationState *s = &current_migration;
+    MigrationAddress addr;
+    GError *err = NULL;
+
+    if (migration_is_running()) {
+        error_setg(errp, "There's a migration process in progress");
+        return false;
+    }
+    if (runstate_get() == RUN_STATE_INMIGRATE) {
+        error_setg(errp, "Guest is waiting for an incoming migration");
+        return false;
+    }
+    if (!migration_parse_uri(uri, &addr, errp)) {
+        migration_address_clear(&addr);
+        return false;
+    }
+    migration_reset(s);
+    s->start_time_ms = qemu_clock_ms();
+    atomic_store(&s->status, MIGRATION_STATUS_NONE);
+    migrate_set_state(&s->status, MIGRATION_STATUS_NONE,
+                      MIGRATION_STATUS_SETUP);
+
+    QIOChannel *ioc = NULL;
+    if (migration_check_transport(&addr, NULL, &err) &&
+        (ioc = migration_connect_outgoing(&addr, &err)) &&
+        migration_check_transport(&addr, ioc, &err)) {
+        if (addr.transport == MIG_TRANSPORT_FILE) {
+            s->file_path = g_strdup(addr.path);
+        }
+    }
+    migration_address_clear(&addr);
+    if (err) {
+        if (ioc) {
+            qio_channel_unref(ioc);
+        }
+        migration_fail_early(s, err);
+        g_propagate_error(errp, err);
+        return false;
+    }
+    qio_channel_set_name(ioc, "migration-out");
+    s->to_dst_file = qemu_file_new_output(ioc);
+    s->ioc = ioc; /* reference held by the QEMUFile */
+    qio_channel_unref(ioc);
+    s->thread = g_thread_new("mig/src", migration_thread, s);
+    return true;
+}
+
+void qmp_migrate_cancel_do(void)
+{
+    MigrationState *s = &current_migration;
+
+    for (;;) {
+        int old = atomic_load(&s->status);
+        if (old != MIGRATION_STATUS_SETUP && old != MIGRATION_STATUS_ACTIVE &&
+            old != MIGRATION_STATUS_DEVICE) {
+            return;
+        }
+        if (migrate_set_state(&s->status, old, MIGRATION_STATUS_CANCELLING)) {
+            break;
+        }
+    }
+    /* Unblock a thread stuck writing to a slow peer. */
+    if (s->ioc && qio_channel_has_feature(s->ioc,
+                                          QIO_CHANNEL_FEATURE_SHUTDOWN)) {
+        qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Incoming */
+
+static gboolean incoming_finish_bh(gpointer opaque)
+{
+    MigrationIncomingState *mis = opaque;
+    bool ok = atomic_load(&mis->status) == MIGRATION_STATUS_COMPLETED;
+
+    /* Runs in the main thread with the BQL held. */
+    g_thread_join(mis->thread);
+    mis->thread = NULL;
+    if (!ok) {
+        /* Nothing trustworthy was loaded: the guest must not run. */
+        runstate_set(RUN_STATE_INTERNAL_ERROR);
+        char *desc = get_error_desc(&mis->error_lock, &mis->error);
+        error_report("load of migration failed: %s", desc ? desc : "?");
+        g_free(desc);
+        return G_SOURCE_REMOVE;
+    }
+    int rs = global_state_get_runstate();
+    if (rs < 0 || rs == RUN_STATE_RUNNING) {
+        if (autostart) {
+            vm_start();
+        } else {
+            runstate_set(RUN_STATE_PAUSED);
+        }
+    } else {
+        runstate_set(rs);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer incoming_thread(gpointer opaque)
+{
+    MigrationIncomingState *mis = opaque;
+    GError *err = NULL;
+    bool ok = true;
+
+    if (mis->listener) {
+        QIOChannelSocket *lsock = (QIOChannelSocket *)mis->listener;
+        QIOChannelSocket *c = qio_channel_socket_accept(lsock, &err);
+        qio_channel_unref(mis->listener);
+        mis->listener = NULL;
+        ok = c != NULL;
+        mis->ioc = c ? &c->parent : NULL;
+    }
+    if (ok) {
+        migrate_set_state(&mis->status, MIGRATION_STATUS_SETUP,
+                          MIGRATION_STATUS_ACTIVE);
+        QEMUFile *f = qemu_file_new_input(mis->ioc);
+        ok = (!migrate_multifd() || !mis->file_path ||
+              multifd_recv_setup(mis->file_path, &err)) &&
+             qemu_loadvm_state(f, &err);
+        multifd_recv_shutdown();
+        qemu_fclose(f, NULL);
+        qio_channel_unref(mis->ioc);
+        mis->ioc = NULL;
+    }
+    mis->total_time_ms = qemu_clock_ms() - mis->start_time_ms;
+    if (!ok) {
+        set_error(&mis->error_lock, &mis->error, err);
+    }
+    int old = atomic_load(&mis->status);
+    migrate_set_state(&mis->status, old, ok ? MIGRATION_STATUS_COMPLETED :
+                      MIGRATION_STATUS_FAILED);
+    g_idle_add(incoming_finish_bh, mis);
+    return NULL;
+}
+
+bool qmp_migrate_incoming_start(const char *uri, GError **errp)
+{
+    MigrationIncomingState *mis = &current_incoming;
+    MigrationAddress addr;
+    bool is_listener;
+
+    if (mis->status != MIGRATION_STATUS_NONE || mis->thread) {
+        error_setg(errp, "The incoming migration has already been started");
+        return false;
+    }
+    if (runstate_get() != RUN_STATE_INMIGRATE) {
+        error_setg(errp, "'-incoming' was not specified on the command "
+                   "line");
+        return false;
+    }
+    if (!migration_parse_uri(uri, &addr, errp)) {
+        migration_address_clear(&addr);
+        return false;
+    }
+    QIOChannel *ioc = NULL;
+    bool ok = migration_check_transport(&addr, NULL, errp) &&
+              (ioc = migration_open_incoming(&addr, &is_listener, errp)) &&
+              migration_check_transport(&addr, ioc, errp);
+    if (!ok) {
+        if (ioc) {
+            qio_channel_unref(ioc);
+        }
+        migration_address_clear(&addr);
+        return false;
+    }
+    mis->file_path = addr.transport == MIG_TRANSPORT_FILE ?
+                     g_strdup(addr.path) : NULL;
+    migration_address_clear(&addr);
+    mis->uri = g_strdup(uri);
+    mis->start_time_ms = qemu_clock_ms();
+    if (is_listener) {
+        mis->listener = ioc;
+    } else {
+        mis->ioc = ioc;
+    }
+    migrate_set_state(&mis->status, MIGRATION_STATUS_NONE,
+                      MIGRATION_STATUS_SETUP);
+    mis->thread = g_thread_new("mig/dst", incoming_thread, mis);
+    return true;
+}
+
+bool migration_start_incoming(const char *uri, GError **errp)
+{
+    runstate_set(RUN_STATE_INMIGRATE);
+    if (!strcmp(uri, "defer")) {
+        return true;
+    }
+    return qmp_migrate_incoming_start(uri, errp);
+}
+
+/* ---------------------------------------------------------------- */
+/* query-migrate */
+
+static void add_int(JsonObject *o, const char *k, int64_t v)
+{
+    json_object_set_int_member(o, k, v);
+}
+
+static JsonObject *ram_info(MigrationState *s, bool done)
+{
+    JsonObject *ram = json_object_new();
+    uint64_t normal = atomic_load(&ram_stats.normal_pages);
+    int64_t elapsed = (done ? s->total_time_ms :
+                       qemu_clock_ms() - s->start_time_ms);
+
+    add_int(ram, "transferred", atomic_load(&ram_stats.transferred));
+    add_int(ram, "remaining", done ? 0 :
+            atomic_load(&ram_stats.remaining_pages) * TARGET_PAGE_SIZE);
+    add_int(ram, "total", ram_bytes_total());
+    add_int(ram, "duplicate", atomic_load(&ram_stats.zero_pages));
+    add_int(ram, "skipped", 0);
+    add_int(ram, "normal", normal);
+    add_int(ram, "normal-bytes", normal * TARGET_PAGE_SIZE);
+    add_int(ram, "dirty-pages-rate", atomic_load(&ram_stats.dirty_pages_rate));
+    double mbps = s->mbps;
+    if (done && elapsed > 0) {
+        mbps = atomic_load(&ram_stats.transferred) * 8.0 / (elapsed * 1000.0);
+    }
+    json_object_set_double_member(ram, "mbps", mbps);
+    add_int(ram, "dirty-sync-count", atomic_load(&ram_stats.dirty_sync_count));
+    add_int(ram, "postcopy-requests", 0);
+    add_int(ram, "page-size", TARGET_PAGE_SIZE);
+    add_int(ram, "multifd-bytes", atomic_load(&ram_stats.multifd_bytes));
+    add_int(ram, "pages-per-second",
+            elapsed > 0 ? (normal + atomic_load(&ram_stats.zero_pages)) *
+            1000 / elapsed : 0);
+    add_int(ram, "precopy-bytes", atomic_load(&ram_stats.precopy_bytes));
+    add_int(ram, "downtime-bytes", atomic_load(&ram_stats.downtime_bytes));
+    add_int(ram, "postcopy-bytes", 0);
+    add_int(ram, "dirty-sync-missed-zero-copy", 0);
+    return ram;
+}
+
+static JsonObject *query_outgoing(MigrationState *s)
+{
+    JsonObject *o = json_object_new();
+    int st = atomic_load(&s->status);
+    bool done = !status_is_active(st);
+
+    json_object_set_string_member(o, "status", migration_status_name(st));
+    add_int(o, "total-time", done ? s->total_time_ms :
+            qemu_clock_ms() - s->start_time_ms);
+    if (st != MIGRATION_STATUS_SETUP) {
+        add_int(o, "setup-time", s->setup_time_ms);
+    }
+    if (st == MIGRATION_STATUS_ACTIVE) {
+        add_int(o, "expected-downtime", s->expected_downtime_ms);
+    }
+    if (st == MIGRATION_STATUS_COMPLETED) {
+        add_int(o, "downtime", s->downtime_ms);
+    }
+    if (st == MIGRATION_STATUS_ACTIVE || st == MIGRATION_STATUS_COMPLETED ||
+        st == MIGRATION_STATUS_CANCELLING || st == MIGRATION_STATUS_DEVICE) {
+        json_object_set_object_member(o, "ram", ram_info(s, done));
+    }
+    char *desc = get_error_desc(&s->error_lock, &s->error);
+    if (desc && st == MIGRATION_STATUS_FAILED) {
+        json_object_set_string_member(o, "error-desc", desc);
+    }
+    g_free(desc);
+    return o;
+}
+
+static JsonObject *query_incoming(MigrationIncomingState *mis)
+{
+    JsonObject *o = json_object_new();
+    int st = atomic_load(&mis->status);
+
+    json_object_set_string_member(o, "status", migration_status_name(st));
+    add_int(o, "total-time", status_is_active(st) ?
+            qemu_clock_ms() - mis->start_time_ms : mis->total_time_ms);
+    if (mis->uri) {
+        json_object_set_string_member(o, "socket-address", mis->uri);
+    }
+    char *desc = get_error_desc(&mis->error_lock, &mis->error);
+    if (desc && st == MIGRATION_STATUS_FAILED) {
+        json_object_set_string_member(o, "error-desc", desc);
+    }
+    g_free(desc);
+    return o;
+}
+
+JsonObject *migration_query(void)
+{
+    if (atomic_load(&current_migration.status) != MIGRATION_STATUS_NONE) {
+        return query_outgoing(&current_migration);
+    }
+    if (atomic_load(&current_incoming.status) != MIGRATION_STATUS_NONE) {
+        return query_incoming(&current_incoming);
+    }
+    return json_object_new();
+}
+
+static JsonNode *object_node(JsonObject *o)
+{
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    return n;
+}
+
+static JsonNode *qmp_query_migrate(Monitor *mon, JsonObject *args,
+                                   GError **errp)
+{
+    return object_node(migration_query());
+}
+
+/* "uri" or QEMU 8.2's "channels": [{"channel-type": "main", "addr": ...}] */
+static char *migrate_args_uri(JsonObject *args, GError **errp)
+{
+    const char *uri = NULL;
+
+    if (json_object_has_member(args, "channels")) {
+        if (json_object_has_member(args, "uri")) {
+            error_setg(errp, "need either 'uri' or 'channels' argument");
+            return NULL;
+        }
+        JsonNode *n = json_object_get_member(args, "channels");
+        JsonArray *a = JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+        if (!a || json_array_get_length(a) != 1 ||
+            !JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, 0))) {
+            error_setg(errp, "Parameter 'channels' expects a list of one "
+                       "main channel");
+            return NULL;
+        }
+        JsonObject *ch = json_array_get_object_element(a, 0);
+        JsonObject *addr = json_object_has_member(ch, "addr") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(ch, "addr")) ?
+            json_object_get_object_member(ch, "addr") : NULL;
+        const char *transport = addr ?
+            json_object_get_string_member_with_default(addr, "transport", "") :
+            "";
+        if (!strcmp(transport, "file")) {
+            const char *fn = json_object_get_string_member_with_default(
+                addr, "filename", NULL);
+            int64_t off = json_object_get_int_member_with_default(
+                addr, "offset", 0);
+            if (!fn || off < 0) {
+                error_setg(errp, "file channel needs 'filename' and a "
+                           "non-negative 'offset'");
+                return NULL;
+            }
+            return g_strdup_printf("file:%s,offset=%" PRId64, fn, off);
+        }
+        if (!strcmp(transport, "exec")) {
+            JsonArray *argv = json_object_get_array_member(addr, "args");
+            GString *cmd = g_string_new(NULL);
+            for (guint i = 0; argv && i < json_array_get_length(argv); i++) {
+                g_autofree char *q = g_shell_quote(
+                    json_array_get_string_element(argv, i));
+                g_string_append_printf(cmd, "%s%s", i ? " " : "", q);
+            }
+            g_string_prepend(cmd, "exec:");
+            return g_string_free(cmd, false);
+        }
+        error_setg(errp, "Unsupported channel transport '%s'", transport);
+        return NULL;
+    }
+    if (!qmp_arg_str(args, "uri", true, &uri, errp)) {
+        return NULL;
+    }
+    return g_strdup(uri);
+}
+
+static JsonNode *qmp_migrate(Monitor *mon, JsonObject *args, GError **errp)
+{
+    g_autofree char *uri = migrate_args_uri(args, errp);
+
+    if (uri) {
+        qmp_migrate_start(uri, errp);
+    }
+    return NULL;
+}
+
+static JsonNode *qmp_migrate_incoming(Monitor *mon, JsonObject *args,
+                                      GError **errp)
+{
+    g_autofree char *uri = migrate_args_uri(args, errp);
+
+    if (uri) {
+        qmp_migrate_incoming_start(uri, errp);
+    }
+    return NULL;
+}
+
+static JsonNode *qmp_migrate_cancel(Monitor *mon, JsonObject *args,
+                                    GError **errp)
+{
+    qmp_migrate_cancel_do();
+    return NULL;
+}
+
+static bool options_busy(void)
+{
+    return migration_is_running();
+}
+
+void migration_object_init(void)
+{
+    g_mutex_init(&current_migration.error_lock);
+    g_mutex_init(&current_incoming.error_lock);
+    migration_options_is_busy = options_busy;
+    ram_pass_notify = migration_pass_event;
+    /* Section ids as QEMU's -M none: timer 0, ram 2, globalstate 4. */
+    savevm_skip_section_id();
+    ram_mig_init();
+    savevm_skip_section_id();
+    global_state_register();
+}
+
+void migration_register_commands(void)
+{
+    qmp_register_command("migrate", qmp_migrate, 0);
+    qmp_register_command("migrate-incoming", qmp_migrate_incoming, 0);
+    qmp_register_command("migrate_cancel", qmp_migrate_cancel, 0);
+    qmp_register_command("migrate-cancel", qmp_migrate_cancel, 0);
+    qmp_register_command("query-migrate", qmp_query_migrate, 0);
+    migration_options_register_commands();
+    migration_fd_register_commands();
+    migration_hmp_register_commands();
+}
+
+void migration_shutdown(void)
+{
+    MigrationState *s = &current_migration;
+    MigrationIncomingState *mis = &current_incoming;
+
+    qmp_migrate_cancel_do();
+    if (s->thread) {
+        bql_unlock();   /* the thread may need the BQL to finish */
+        g_thread_join(s->thread);
+        bql_lock();
+        s->thread = NULL;
+    }
+    if (mis->listener) {
+        /* Wake a thread blocked in accept(). */
+        qio_channel_shutdown(mis->listener, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+    if (mis->ioc && qio_channel_has_feature(mis->ioc,
+                                            QIO_CHANNEL_FEATURE_SHUTDOWN)) {
+        qio_channel_shutdown(mis->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+    /* A loading thread is not joined: exit() tears it down. */
+    g_clear_error(&s->error);
+    g_clear_error(&mis->error);
+    g_free(s->file_path);
+    g_free(mis->file_path);
+    g_free(mis->uri);
+}

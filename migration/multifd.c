@@ -1,0 +1,330 @@
+/*
+ * multifd for mapped-ram files: N channel threads, each with its own file
+ * descriptor, doing positioned vectored I/O straight between guest RAM
+ * and the pages' fixed offsets in the file.  No packets: the offsets say
+ * everything.
+ *
+ * The migration thread fills one job at a time (runs of pages of a single
+ * block, a few MiB) and pushes it to a queue shared by the channels, so a
+ * slow channel never holds up the others.  The number of jobs in flight
+ * is bounded: the producer waits, which keeps memory flat and makes the
+ * rate limit honest.
+ */
+#include "qemu/osdep.h"
+#include "io/channel-file.h"
+#include "migration/migration.h"
+#include "migration/multifd.h"
+#include "migration/options.h"
+#include "migration/ram.h"
+
+#define MULTIFD_JOB_MAX_RUNS 128
+#define MULTIFD_JOB_MAX_BYTES (4 * MiB)
+
+typedef struct PageRange {
+    uint64_t start;
+    uint64_t n;
+} PageRange;
+
+typedef struct MultiFDJob {
+    RAMBlock *rb;            /* NULL: the thread must exit */
+    size_t nruns;
+    uint64_t bytes;
+    PageRange runs[MULTIFD_JOB_MAX_RUNS];
+} MultiFDJob;
+
+typedef struct MultiFDChannel {
+    int id;
+    GThread *thread;
+    QIOChannel *ioc;         /* owned by the channel thread */
+} MultiFDChannel;
+
+typedef struct MultiFDState {
+    bool sending;            /* true: source, false: destination */
+    int nchannels;
+    MultiFDChannel *channels;
+    GAsyncQueue *queue;      /* MultiFDJob* */
+    MultiFDJob *cur;         /* job being filled; migration thread only */
+    GMutex lock;
+    GCond cond;              /* pending changed */
+    unsigned pending;        /* jobs queued or running; guarded by lock */
+    unsigned max_pending;
+    GError *error;           /* first channel error; guarded by lock */
+    _Atomic bool failed;
+} MultiFDState;
+
+static MultiFDState *multifd;
+
+static void multifd_set_error(MultiFDState *m, GError *err)
+{
+    g_mutex_lock(&m->lock);
+    if (!m->error) {
+        m->error = err;
+        err = NULL;
+    }
+    atomic_store(&m->failed, true);
+    g_cond_broadcast(&m->cond);
+    g_mutex_unlock(&m->lock);
+    if (err) {
+        g_error_free(err);
+    }
+}
+
+/* Write or read each run of the job at its fixed file offset. */
+static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c,
+                           MultiFDJob *job, GError **errp)
+{
+    RAMBlock *rb = job->rb;
+
+    for (size_t i = 0; i < job->nruns; i++) {
+        uint64_t off = job->runs[i].start << TARGET_PAGE_BITS;
+        size_t len = job->runs[i].n << TARGET_PAGE_BITS;
+        int ret = m->sending ?
+            qio_channel_pwrite_all(c->ioc, rb->host + off, len,
+                                   rb->pages_offset + off, errp) :
+            qio_channel_pread_all(c->ioc, rb->host + off, len,
+                                  rb->pages_offset + off, errp);
+        if (ret < 0) {
+            error_prepend(errp, "multifd channel %d: %s ramblock %s", c->id,
+                          m->sending ? "writing" : "reading", rb->idstr);
+            return false;
+        }
+        if (m->sending) {
+            bitmap_set_range_atomic(rb->file_bmap, job->runs[i].start,
+                                    job->runs[i].n);
+        }
+    }
+    if (m->sending) {
+        atomic_fetch_add(&ram_stats.multifd_bytes, job->bytes);
+    }
+    return true;
+}
+
+static gpointer multifd_channel_thread(gpointer opaque)
+{
+    MultiFDChannel *c = opaque;
+    MultiFDState *m = multifd;
+
+    for (;;) {
+        MultiFDJob *job = g_async_queue_pop(m->queue);
+        if (!job->rb) {
+            g_free(job);
+            break;
+        }
+        GError *err = NULL;
+        /* After a failure the remaining jobs are only drained. */
+        if (!atomic_load(&m->failed) && !multifd_do_job(m, c, job, &err)) {
+            multifd_set_error(m, err);
+        }
+        g_free(job);
+        g_mutex_lock(&m->lock);
+        m->pending--;
+        g_cond_broadcast(&m->cond);
+        g_mutex_unlock(&m->lock);
+    }
+    return NULL;
+}
+
+static bool multifd_setup(bool sending, const char *path, GError **errp)
+{
+    const MigrationParameters *p = migrate_params();
+    int flags = sending ? O_WRONLY : O_RDONLY;
+    MultiFDState *m = g_new0(MultiFDState, 1);
+
+    if (!path) {
+        error_setg(errp, "multifd needs a file: migration URI");
+        g_free(m);
+        return false;
+    }
+    if (migrate_direct_io()) {
+        flags |= O_DIRECT;
+    }
+    m->sending = sending;
+    m->nchannels = p->multifd_channels;
+    m->max_pending = m->nchannels * 4;
+    m->queue = g_async_queue_new();
+    g_mutex_init(&m->lock);
+    g_cond_init(&m->cond);
+    m->channels = g_new0(MultiFDChannel, m->nchannels);
+    for (int i = 0; i < m->nchannels; i++) {
+        QIOChannelFile *f = qio_channel_file_new_path(path, flags, 0, errp);
+        if (!f) {
+            error_prepend(errp, "multifd channel %d", i);
+            for (int j = 0; j < i; j++) {
+                qio_channel_unref(m->channels[j].ioc);
+            }
+            g_async_queue_unref(m->queue);
+            g_free(m->channels);
+            g_free(m);
+            return false;
+        }
+        m->channels[i].id = i;
+        m->channels[i].ioc = &f->parent;
+    }
+    multifd = m;
+    for (int i = 0; i < m->nchannels; i++) {
+        g_autofree char *name = g_strdup_printf("mig/%s/%d",
+                                                sending ? "send" : "recv", i);
+        m->channels[i].thread = g_thread_new(name, multifd_channel_thread,
+                                             &m->channels[i]);
+    }
+    return true;
+}
+
+static void multifd_submit(MultiFDState *m)
+{
+    MultiFDJob *job = m->cur;
+
+    m->cur = NULL;
+    if (!job || !job->nruns) {
+        g_free(job);
+        return;
+    }
+    g_mutex_lock(&m->lock);
+    while (m->pending >= m->max_pending && !atomic_load(&m->failed)) {
+        g_cond_wait(&m->cond, &m->lock);
+    }
+    m->pending++;
+    g_mutex_unlock(&m->lock);
+    g_async_queue_push(m->queue, job);
+}
+
+static bool multifd_queue(RAMBlock *rb, uint64_t start, uint64_t npages,
+                          GError **errp)
+{
+    MultiFDState *m = multifd;
+
+    if (!m) {
+        return false;
+    }
+    if (atomic_load(&m->failed)) {
+        g_mutex_lock(&m->lock);
+        g_propagate_error(errp, g_error_copy(m->error));
+        g_mutex_unlock(&m->lock);
+        return false;
+    }
+    if (m->cur && (m->cur->rb != rb ||
+                   m->cur->nruns == MULTIFD_JOB_MAX_RUNS ||
+                   m->cur->bytes >= MULTIFD_JOB_MAX_BYTES)) {
+        multifd_submit(m);
+    }
+    if (!m->cur) {
+        m->cur = g_new0(MultiFDJob, 1);
+        m->cur->rb = rb;
+    }
+    m->cur->runs[m->cur->nruns++] = (PageRange){ start, npages };
+    m->cur->bytes += npages << TARGET_PAGE_BITS;
+    return true;
+}
+
+/* Flush the job being filled and wait until nothing is pending. */
+static bool multifd_sync(GError **errp)
+{
+    MultiFDState *m = multifd;
+
+    if (!m) {
+        return true;
+    }
+    multifd_submit(m);
+    g_mutex_lock(&m->lock);
+    while (m->pending && !atomic_load(&m->failed)) {
+        g_cond_wait(&m->cond, &m->lock);
+    }
+    bool ok = !m->error;
+    if (!ok) {
+        g_propagate_error(errp, g_error_copy(m->error));
+    }
+    g_mutex_unlock(&m->lock);
+    return ok;
+}
+
+static void multifd_shutdown(void)
+{
+    MultiFDState *m = multifd;
+
+    if (!m) {
+        return;
+    }
+    g_free(m->cur);
+    for (int i = 0; i < m->nchannels; i++) {
+        g_async_queue_push(m->queue, g_new0(MultiFDJob, 1));
+    }
+    for (int i = 0; i < m->nchannels; i++) {
+        g_thread_join(m->channels[i].thread);
+        qio_channel_unref(m->channels[i].ioc);
+    }
+    multifd = NULL;
+    g_async_queue_unref(m->queue);
+    g_free(m->channels);
+    g_clear_error(&m->error);
+    g_mutex_clear(&m->lock);
+    g_cond_clear(&m->cond);
+    g_free(m);
+}
+
+bool multifd_send_setup(const char *path, GError **errp)
+{
+    return multifd_setup(true, path, errp);
+}
+
+bool multifd_queue_pages(RAMBlock *rb, uint64_t start, uint64_t npages,
+                         GError **errp)
+{
+    return multifd && multifd->sending &&
+           multifd_queue(rb, start, npages, errp);
+}
+
+bool multifd_send_sync(QEMUFile *f)
+{
+    GError *err = NULL;
+
+    if (!multifd_sync(&err)) {
+        qemu_file_set_error_obj(f, -EIO, err);
+        return false;
+    }
+    return true;
+}
+
+bool multifd_send_error_pending(void)
+{
+    return multifd && atomic_load(&multifd->failed);
+}
+
+GError *multifd_send_error(void)
+{
+    MultiFDState *m = multifd;
+    GError *err = NULL;
+
+    if (m) {
+        g_mutex_lock(&m->lock);
+        err = m->error ? g_error_copy(m->error) : NULL;
+        g_mutex_unlock(&m->lock);
+    }
+    return err;
+}
+
+void multifd_send_shutdown(void)
+{
+    multifd_shutdown();
+}
+
+bool multifd_recv_setup(const char *path, GError **errp)
+{
+    return multifd_setup(false, path, errp);
+}
+
+bool multifd_queue_read(RAMBlock *rb, uint64_t start, uint64_t npages,
+                        GError **errp)
+{
+    return multifd && !multifd->sending &&
+           multifd_queue(rb, start, npages, errp);
+}
+
+bool multifd_recv_sync(GError **errp)
+{
+    return multifd_sync(errp);
+}
+
+void multifd_recv_shutdown(void)
+{
+    multifd_shutdown();
+}

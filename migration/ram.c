@@ -1,0 +1,711 @@
+/*
+ * RAM migration: the "ram" iterative section.
+ *
+ * Source: every pass scans each block's migration bitmap (bmap), clears a
+ * bit and sends the page.  Zero pages become ZERO records (stream) or
+ * holes (mapped-ram).  When a pass ends, the accelerator's dirty log is
+ * folded into bmap (a bitmap sync) and the next pass starts.
+ *
+ * Stream layout: page records in the sequential stream, as QEMU writes
+ * them.  Mapped-ram layout: each block gets a header, a bitmap region and
+ * a pages region at fixed file offsets; pages are written with pwritev
+ * straight from guest RAM, and the bitmaps are written at completion.
+ */
+#include "qemu/osdep.h"
+#include "migration/migration.h"
+#include "migration/multifd.h"
+#include "migration/options.h"
+#include "migration/ram.h"
+#include "migration/savevm.h"
+
+#include <sys/stat.h>
+
+#define RAM_SECTION_VERSION 4
+/* Max bytes per pwritev/preadv batch on the mapped-ram path. */
+#define RAM_RUN_MAX_BYTES (4 * MiB)
+/* Check the clock and the rate limit every this many pages. */
+#define RAM_CHECK_PAGES 64
+#define RAM_ITERATE_MAX_NS (50 * 1000 * 1000)
+
+RAMStats ram_stats;
+void (*ram_pass_notify)(uint64_t pass);
+
+typedef struct RAMState {
+    guint block_idx;          /* scan position: block index in ram_list */
+    uint64_t page;            /*               and page in that block */
+    RAMBlock *last_sent_block;/* for RAM_SAVE_FLAG_CONTINUE */
+    uint64_t dirty_pages;     /* bits set in all bmaps */
+    int64_t pass_start_ns;
+    /* Destination */
+    RAMBlock *last_recv_block;
+    bool mapped_ram_loaded;
+} RAMState;
+
+static RAMState ram_state;
+
+bool buffer_is_zero(const void *buf, size_t len)
+{
+    const uint64_t *p = buf;
+    size_t n = len / 8;
+
+    /* Quick reject on the first words: most data pages fail here. */
+    if (p[0] || p[n - 1]) {
+        return false;
+    }
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        acc |= p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] |
+               p[i + 6] | p[i + 7];
+        if (acc) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void ram_account(uint64_t bytes)
+{
+    atomic_fetch_add(&ram_stats.transferred, bytes);
+    if (runstate_is_running()) {
+        atomic_fetch_add(&ram_stats.precopy_bytes, bytes);
+    } else {
+        atomic_fetch_add(&ram_stats.downtime_bytes, bytes);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Source: bitmaps */
+
+static void ram_bitmaps_init(RAMState *rs)
+{
+    RAMBlock *rb;
+
+    rs->dirty_pages = 0;
+    RAMBLOCK_FOREACH(rb) {
+        uint64_t n = ramblock_nr_pages(rb);
+        g_free(rb->bmap);
+        rb->bmap = bitmap_new(n);
+        bitmap_set_range(rb->bmap, 0, n);
+        rs->dirty_pages += n;
+        g_free(rb->file_bmap);
+        rb->file_bmap = migrate_mapped_ram() ? bitmap_new(n) : NULL;
+    }
+}
+
+/* Fold the dirty log into the bitmaps: the end of one pass. */
+static void ram_bitmap_sync(RAMState *rs)
+{
+    RAMBlock *rb;
+    uint64_t newly = 0;
+    int64_t now = qemu_clock_ns();
+
+    RAMBLOCK_FOREACH(rb) {
+        newly += ramblock_sync_dirty_log(rb, rb->bmap);
+    }
+    rs->dirty_pages += newly;
+    if (rs->pass_start_ns && now > rs->pass_start_ns) {
+        atomic_store(&ram_stats.dirty_pages_rate,
+                     newly * 1000000000ULL / (now - rs->pass_start_ns));
+    }
+    rs->pass_start_ns = now;
+    atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
+    uint64_t pass = atomic_fetch_add(&ram_stats.dirty_sync_count, 1) + 1;
+    if (ram_pass_notify) {
+        ram_pass_notify(pass);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Source: stream layout */
+
+static void save_page_header(RAMState *rs, QEMUFile *f, RAMBlock *rb,
+                             uint64_t offset_flags)
+{
+    size_t size = 8;
+
+    if (rb == rs->last_sent_block) {
+        offset_flags |= RAM_SAVE_FLAG_CONTINUE;
+    }
+    qemu_put_be64(f, offset_flags);
+    if (rb != rs->last_sent_block) {
+        qemu_put_counted_string(f, rb->idstr);
+        size += 1 + strlen(rb->idstr);
+        rs->last_sent_block = rb;
+    }
+    ram_account(size);
+}
+
+static void stream_save_page(RAMState *rs, QEMUFile *f, RAMBlock *rb,
+                             uint64_t page)
+{
+    uint64_t offset = page << TARGET_PAGE_BITS;
+    uint8_t *host = rb->host + offset;
+
+    if (buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+        save_page_header(rs, f, rb, offset | RAM_SAVE_FLAG_ZERO);
+        qemu_put_byte(f, 0);
+        ram_account(1);
+        atomic_fetch_add(&ram_stats.zero_pages, 1);
+        return;
+    }
+    save_page_header(rs, f, rb, offset | RAM_SAVE_FLAG_PAGE);
+    /* By reference: written from guest RAM at the next flush. */
+    qemu_put_buffer_async(f, host, TARGET_PAGE_SIZE);
+    ram_account(TARGET_PAGE_SIZE);
+    atomic_fetch_add(&ram_stats.normal_pages, 1);
+}
+
+/* ---------------------------------------------------------------- */
+/* Source: mapped-ram layout */
+
+typedef struct PageRun {
+    RAMBlock *rb;
+    uint64_t start;   /* first page */
+    uint64_t n;       /* pages */
+} PageRun;
+
+static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
+{
+    GError *err = NULL;
+    RAMBlock *rb = run->rb;
+    uint64_t off = run->start << TARGET_PAGE_BITS;
+    size_t len = run->n << TARGET_PAGE_BITS;
+
+    if (!run->n) {
+        return true;
+    }
+    if (!multifd_queue_pages(rb, run->start, run->n, &err)) {
+        if (err) {
+            qemu_file_set_error_obj(f, -EIO, err);
+            return false;
+        }
+        /* No multifd: write it from this thread. */
+        if (qio_channel_pwrite_all(qemu_file_get_ioc(f), rb->host + off, len,
+                                   rb->pages_offset + off, &err) < 0) {
+            qemu_file_set_error_obj(f, -EIO, err);
+            return false;
+        }
+        bitmap_set_range_atomic(rb->file_bmap, run->start, run->n);
+    }
+    ram_account(len);
+    atomic_fetch_add(&ram_stats.normal_pages, run->n);
+    run->n = 0;
+    return true;
+}
+
+/*
+ * A page that became zero after an earlier pass wrote it: the file must
+ * read zeros there too, so punch a hole (or write zeros if the file system
+ * cannot), then clear its bit.
+ */
+static bool mapped_ram_zero_page(QEMUFile *f, RAMBlock *rb, uint64_t page)
+{
+    atomic_fetch_add(&ram_stats.zero_pages, 1);
+    if (!test_bit(page, rb->file_bmap)) {
+        return true;
+    }
+    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
+    off_t pos = rb->pages_offset + (page << TARGET_PAGE_BITS);
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
+                  TARGET_PAGE_SIZE) < 0) {
+        static const uint8_t zeros[TARGET_PAGE_SIZE];
+        GError *err = NULL;
+        if (qio_channel_pwrite_all(qemu_file_get_ioc(f), zeros,
+                                   TARGET_PAGE_SIZE, pos, &err) < 0) {
+            qemu_file_set_error_obj(f, -EIO, err);
+            return false;
+        }
+    }
+    clear_bit_atomic(page, rb->file_bmap);
+    return true;
+}
+
+static void mapped_ram_save_page(QEMUFile *f, PageRun *run, RAMBlock *rb,
+                                 uint64_t page)
+{
+    if (buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
+                       TARGET_PAGE_SIZE)) {
+        mapped_ram_write_run(f, run);
+        mapped_ram_zero_page(f, rb, page);
+        return;
+    }
+    if (run->n && (run->rb != rb || run->start + run->n != page ||
+                   (run->n << TARGET_PAGE_BITS) >= RAM_RUN_MAX_BYTES)) {
+        mapped_ram_write_run(f, run);
+    }
+    if (!run->n) {
+        run->rb = rb;
+        run->start = page;
+    }
+    run->n++;
+}
+
+static void mapped_ram_setup_block(QEMUFile *f, RAMBlock *rb)
+{
+    uint64_t bitmap_size = bitmap_bytes(ramblock_nr_pages(rb));
+    off_t pos = qemu_get_offset(f);
+    MappedRamHeader h;
+
+    rb->bitmap_offset = pos + sizeof(h);
+    rb->pages_offset = ROUND_UP(rb->bitmap_offset + bitmap_size,
+                                MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
+    h.version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION);
+    h.page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE);
+    h.bitmap_offset = GUINT64_TO_BE(rb->bitmap_offset);
+    h.pages_offset = GUINT64_TO_BE(rb->pages_offset);
+    qemu_put_buffer(f, &h, sizeof(h));
+    ram_account(sizeof(h));
+    /* The stream goes on after the pages region. */
+    GError *err = NULL;
+    if (!qemu_set_offset(f, rb->pages_offset + rb->used_length, &err)) {
+        qemu_file_set_error_obj(f, -EIO, err);
+    }
+}
+
+static void mapped_ram_save_bitmaps(QEMUFile *f)
+{
+    RAMBlock *rb;
+
+    RAMBLOCK_FOREACH(rb) {
+        GError *err = NULL;
+        if (!qemu_put_buffer_at(f, rb->file_bmap,
+                                bitmap_bytes(ramblock_nr_pages(rb)),
+                                rb->bitmap_offset, &err)) {
+            error_prepend(&err, "Failed to write bitmap to file");
+            qemu_file_set_error_obj(f, -EIO, err);
+            return;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Source: handlers */
+
+static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
+{
+    RAMState *rs = opaque;
+    RAMBlock *rb;
+
+    memset(rs, 0, sizeof(*rs));
+    ram_bitmaps_init(rs);
+    global_dirty_log_start();
+    rs->pass_start_ns = qemu_clock_ns();
+    atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
+
+    qemu_put_be64(f, ram_bytes_total() | RAM_SAVE_FLAG_MEM_SIZE);
+    ram_account(8);
+    RAMBLOCK_FOREACH(rb) {
+        qemu_put_counted_string(f, rb->idstr);
+        qemu_put_be64(f, rb->used_length);
+        ram_account(9 + strlen(rb->idstr));
+        if (migrate_mapped_ram()) {
+            mapped_ram_setup_block(f, rb);
+        }
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    ram_account(8);
+    if (qemu_file_get_error(f)) {
+        g_propagate_error(errp, qemu_file_get_error_obj(f));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Send dirty pages from the scan position on.  Stops at the end of the
+ * pass (*done = true), when @bounded and the time slice or the bandwidth
+ * budget is used up, or on error.
+ */
+static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded,
+                           bool *done)
+{
+    PageRun run = { 0 };
+    int64_t start = qemu_clock_ns();
+    unsigned count = 0;
+
+    *done = false;
+    while (rs->block_idx < ram_list->len) {
+        RAMBlock *rb = ram_list->pdata[rs->block_idx];
+        uint64_t n = ramblock_nr_pages(rb);
+        uint64_t page = find_next_bit(rb->bmap, n, rs->page);
+
+        if (page >= n) {
+            rs->block_idx++;
+            rs->page = 0;
+            continue;
+        }
+        clear_bit(page, rb->bmap);
+        rs->dirty_pages--;
+        rs->page = page + 1;
+        if (migrate_mapped_ram()) {
+            mapped_ram_save_page(f, &run, rb, page);
+        } else {
+            stream_save_page(rs, f, rb, page);
+        }
+        if (qemu_file_get_error(f)) {
+            return;
+        }
+        if (bounded && ++count % RAM_CHECK_PAGES == 0 &&
+            (qemu_clock_ns() - start > RAM_ITERATE_MAX_NS ||
+             migration_rate_exceeded())) {
+            mapped_ram_write_run(f, &run);
+            atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
+            return;
+        }
+    }
+    mapped_ram_write_run(f, &run);
+    /* Pass finished: wrap and let multifd drain what it was given. */
+    rs->block_idx = 0;
+    rs->page = 0;
+    *done = multifd_send_sync(f);
+}
+
+static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
+{
+    RAMState *rs = opaque;
+
+    ram_save_pages(rs, f, true, done);
+    if (*done) {
+        ram_bitmap_sync(rs);
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    ram_account(8);
+    qemu_fflush(f);
+}
+
+static void ram_save_complete(QEMUFile *f, void *opaque)
+{
+    RAMState *rs = opaque;
+    bool done = false;
+
+    /* The VM is stopped: one sync, then everything that is left. */
+    ram_bitmap_sync(rs);
+    rs->block_idx = 0;
+    rs->page = 0;
+    while (!done && !qemu_file_get_error(f)) {
+        ram_save_pages(rs, f, false, &done);
+    }
+    if (migrate_mapped_ram() && !qemu_file_get_error(f)) {
+        mapped_ram_save_bitmaps(f);
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    ram_account(8);
+    qemu_fflush(f);
+}
+
+static void ram_save_cleanup(void *opaque)
+{
+    RAMBlock *rb;
+
+    global_dirty_log_stop();
+    RAMBLOCK_FOREACH(rb) {
+        g_free(rb->bmap);
+        rb->bmap = NULL;
+        g_free(rb->file_bmap);
+        rb->file_bmap = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Destination */
+
+static bool load_error(QEMUFile *f, GError **errp)
+{
+    if (qemu_file_get_error(f)) {
+        g_propagate_error(errp, qemu_file_get_error_obj(f));
+        return true;
+    }
+    return false;
+}
+
+static RAMBlock *ram_block_from_stream(RAMState *rs, QEMUFile *f, int flags,
+                                       GError **errp)
+{
+    char id[256];
+
+    if (flags & RAM_SAVE_FLAG_CONTINUE) {
+        if (!rs->last_recv_block) {
+            error_setg(errp, "Bad migration stream: CONTINUE flag without "
+                       "a previous RAM block");
+        }
+        return rs->last_recv_block;
+    }
+    if (!qemu_get_counted_string(f, id)) {
+        load_error(f, errp);
+        return NULL;
+    }
+    RAMBlock *rb = qemu_ram_block_by_name(id);
+    if (!rb) {
+        error_setg(errp, "Can't find block %s", id);
+        return NULL;
+    }
+    rs->last_recv_block = rb;
+    return rb;
+}
+
+static off_t file_size_of(QEMUFile *f)
+{
+    struct stat st;
+    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
+
+    return fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : -1;
+}
+
+/* Check a mapped-ram header against the block and the file. */
+static bool mapped_ram_check_header(RAMBlock *rb, const MappedRamHeader *h,
+                                    off_t header_pos, off_t fsize,
+                                    GError **errp)
+{
+    uint64_t bitmap_size = bitmap_bytes(ramblock_nr_pages(rb));
+
+    if (h->version > MAPPED_RAM_HDR_VERSION || h->version == 0) {
+        error_setg(errp, "Migration mapped-ram capability version not "
+                   "supported (%u)", h->version);
+        return false;
+    }
+    if (h->page_size != TARGET_PAGE_SIZE) {
+        error_setg(errp, "Mapped-ram block %s: page size %" PRIu64
+                   " differs from %llu", rb->idstr, h->page_size,
+                   (unsigned long long)TARGET_PAGE_SIZE);
+        return false;
+    }
+    if (h->pages_offset % TARGET_PAGE_SIZE) {
+        error_setg(errp, "Error reading ramblock %s pages, region has bad "
+                   "alignment", rb->idstr);
+        return false;
+    }
+    if (h->bitmap_offset < (uint64_t)header_pos + sizeof(*h) ||
+        h->bitmap_offset > UINT64_MAX - bitmap_size ||
+        h->bitmap_offset + bitmap_size > h->pages_offset) {
+        error_setg(errp, "Mapped-ram block %s: bitmap region [0x%" PRIx64
+                   ", +0x%" PRIx64 ") overlaps the header or the pages "
+                   "region at 0x%" PRIx64, rb->idstr, h->bitmap_offset,
+                   bitmap_size, h->pages_offset);
+        return false;
+    }
+    if (h->pages_offset > UINT64_MAX - rb->used_length ||
+        h->pages_offset + rb->used_length > (uint64_t)fsize) {
+        error_setg(errp, "Mapped-ram block %s: pages region [0x%" PRIx64
+                   ", +0x%" PRIx64 ") lies beyond the end of the file "
+                   "(size 0x%llx)", rb->idstr, h->pages_offset,
+                   rb->used_length, (long long)fsize);
+        return false;
+    }
+    return true;
+}
+
+/* Read present pages with preadv straight into guest RAM. */
+static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
+                                  const unsigned long *bmap, GError **errp)
+{
+    uint64_t n = ramblock_nr_pages(rb);
+    uint64_t max_pages = MAPPED_RAM_LOAD_BUF_SIZE >> TARGET_PAGE_BITS;
+
+    for (uint64_t p = find_next_bit(bmap, n, 0); p < n;) {
+        uint64_t end = find_next_zero_bit(bmap, n, p);
+        while (p < end) {
+            uint64_t cnt = MIN(end - p, max_pages * 4);
+            if (!multifd_queue_read(rb, p, cnt, errp)) {
+                if (errp && *errp) {
+                    return false;
+                }
+                uint64_t off = p << TARGET_PAGE_BITS;
+                if (qio_channel_pread_all(qemu_file_get_ioc(f), rb->host + off,
+                                          cnt << TARGET_PAGE_BITS,
+                                          rb->pages_offset + off, errp) < 0) {
+                    error_prepend(errp, "Error reading ramblock %s pages",
+                                  rb->idstr);
+                    return false;
+                }
+            }
+            p += cnt;
+        }
+        p = find_next_bit(bmap, n, end);
+    }
+    return true;
+}
+
+static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
+{
+    MappedRamHeader h;
+    off_t pos = qemu_get_offset(f);
+    off_t fsize = file_size_of(f);
+
+    if (pos < 0 || fsize < 0) {
+        error_setg(errp, "Mapped-ram needs a seekable file");
+        return false;
+    }
+    if (qemu_get_buffer(f, &h, sizeof(h)) != sizeof(h)) {
+        error_setg(errp, "Could not read whole mapped-ram migration header "
+                   "for ramblock %s", rb->idstr);
+        return false;
+    }
+    h.version = GUINT32_FROM_BE(h.version);
+    h.page_size = GUINT64_FROM_BE(h.page_size);
+    h.bitmap_offset = GUINT64_FROM_BE(h.bitmap_offset);
+    h.pages_offset = GUINT64_FROM_BE(h.pages_offset);
+    if (!mapped_ram_check_header(rb, &h, pos, fsize, errp)) {
+        return false;
+    }
+    rb->bitmap_offset = h.bitmap_offset;
+    rb->pages_offset = h.pages_offset;
+
+    g_autofree unsigned long *bmap = bitmap_new(ramblock_nr_pages(rb));
+    if (!qemu_get_buffer_at(f, bmap, bitmap_bytes(ramblock_nr_pages(rb)),
+                            h.bitmap_offset, errp)) {
+        error_prepend(errp, "Error reading dirty bitmap");
+        return false;
+    }
+    if (!mapped_ram_read_pages(f, rb, bmap, errp)) {
+        return false;
+    }
+    return qemu_set_offset(f, h.pages_offset + rb->used_length, errp);
+}
+
+static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
+                            GError **errp)
+{
+    uint64_t seen = 0;
+
+    while (seen < total) {
+        char id[256];
+        if (!qemu_get_counted_string(f, id)) {
+            return !load_error(f, errp);
+        }
+        uint64_t length = qemu_get_be64(f);
+        if (load_error(f, errp)) {
+            return false;
+        }
+        RAMBlock *rb = qemu_ram_block_by_name(id);
+        if (!rb) {
+            error_setg(errp, "Unknown ramblock \"%s\", cannot accept "
+                       "migration", id);
+            return false;
+        }
+        if (length != rb->used_length) {
+            error_setg(errp, "Length mismatch: %s: 0x%" PRIx64 " in != 0x%"
+                       PRIx64, id, length, rb->used_length);
+            return false;
+        }
+        if (length > total - seen) {
+            error_setg(errp, "RAM block list is longer than the total "
+                       "size 0x%" PRIx64, total);
+            return false;
+        }
+        seen += length;
+        if (migrate_mapped_ram() && !mapped_ram_load_block(f, rb, errp)) {
+            return false;
+        }
+    }
+    if (migrate_mapped_ram()) {
+        rs->mapped_ram_loaded = true;
+        return multifd_recv_sync(errp);
+    }
+    return true;
+}
+
+static bool ram_load_zero(QEMUFile *f, RAMBlock *rb, uint64_t addr)
+{
+    uint8_t ch = qemu_get_byte(f);
+    uint8_t *host = rb->host + addr;
+
+    /* Fresh destination RAM is zero: touch it only when needed. */
+    if (ch || !buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+        memset(host, ch, TARGET_PAGE_SIZE);
+    }
+    return true;
+}
+
+static bool ram_load(QEMUFile *f, void *opaque, int version_id,
+                     GError **errp)
+{
+    RAMState *rs = opaque;
+    const unsigned allowed_mapped = RAM_SAVE_FLAG_MEM_SIZE |
+                                    RAM_SAVE_FLAG_EOS;
+
+    if (version_id != RAM_SECTION_VERSION) {
+        error_setg(errp, "Unsupported ram section version %d", version_id);
+        return false;
+    }
+    for (;;) {
+        uint64_t word = qemu_get_be64(f);
+        if (load_error(f, errp)) {
+            return false;
+        }
+        uint64_t addr = word & TARGET_PAGE_MASK;
+        unsigned flags = word & ~TARGET_PAGE_MASK;
+        unsigned kind = flags & ~RAM_SAVE_FLAG_CONTINUE;
+
+        if (migrate_mapped_ram() && (kind & ~allowed_mapped)) {
+            error_setg(errp, "Unexpected RAM flags: 0x%x", kind);
+            return false;
+        }
+        switch (kind) {
+        case RAM_SAVE_FLAG_MEM_SIZE:
+            if (!parse_ramblocks(rs, f, addr, errp)) {
+                return false;
+            }
+            break;
+        case RAM_SAVE_FLAG_ZERO:
+        case RAM_SAVE_FLAG_PAGE: {
+            RAMBlock *rb = ram_block_from_stream(rs, f, flags, errp);
+            if (!rb) {
+                if (errp && !*errp) {
+                    load_error(f, errp);
+                }
+                return false;
+            }
+            if (addr >= rb->used_length) {
+                error_setg(errp, "Illegal RAM offset 0x%" PRIx64
+                           " in block %s (length 0x%" PRIx64 ")", addr,
+                           rb->idstr, rb->used_length);
+                return false;
+            }
+            if (kind == RAM_SAVE_FLAG_ZERO) {
+                ram_load_zero(f, rb, addr);
+            } else {
+                qemu_get_buffer(f, rb->host + addr, TARGET_PAGE_SIZE);
+            }
+            break;
+        }
+        case RAM_SAVE_FLAG_MULTIFD_FLUSH:
+            if (!multifd_recv_sync(errp)) {
+                return false;
+            }
+            break;
+        case RAM_SAVE_FLAG_EOS:
+            return !load_error(f, errp);
+        default:
+            error_setg(errp, "Unknown combination of migration flags: 0x%x",
+                       flags);
+            return false;
+        }
+    }
+}
+
+static bool ram_load_complete(void *opaque, GError **errp)
+{
+    return multifd_recv_sync(errp);
+}
+
+static void ram_load_cleanup(void *opaque)
+{
+    RAMState *rs = opaque;
+    rs->last_recv_block = NULL;
+}
+
+static const SaveVMHandlers savevm_ram_handlers = {
+    .save_setup = ram_save_setup,
+    .save_live_iterate = ram_save_iterate,
+    .save_live_complete = ram_save_complete,
+    .save_cleanup = ram_save_cleanup,
+    .load_state = ram_load,
+    .load_complete = ram_load_complete,
+    .load_cleanup = ram_load_cleanup,
+};
+
+void ram_mig_init(void)
+{
+    register_savevm_live("ram", 0, RAM_SECTION_VERSION, &savevm_ram_handlers,
+                         &ram_state);
+}

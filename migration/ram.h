@@ -1,0 +1,61 @@
+/*
+ * The "ram" section: dirty bitmaps, zero pages, the stream layout and the
+ * mapped-ram layout.
+ */
+#ifndef MIGRATION_RAM_H
+#define MIGRATION_RAM_H
+
+#include "migration/qemu-file.h"
+#include "system/ramblock.h"
+
+#define RAM_SAVE_FLAG_FULL 0x01 /* obsolete */
+#define RAM_SAVE_FLAG_ZERO 0x02
+#define RAM_SAVE_FLAG_MEM_SIZE 0x04
+#define RAM_SAVE_FLAG_PAGE 0x08
+#define RAM_SAVE_FLAG_EOS 0x10
+#define RAM_SAVE_FLAG_CONTINUE 0x20
+#define RAM_SAVE_FLAG_XBZRLE 0x40
+#define RAM_SAVE_FLAG_HOOK 0x80
+#define RAM_SAVE_FLAG_COMPRESS_PAGE 0x100
+#define RAM_SAVE_FLAG_MULTIFD_FLUSH 0x200
+
+#define MAPPED_RAM_HDR_VERSION 1
+#define MAPPED_RAM_FILE_OFFSET_ALIGNMENT 0x100000
+#define MAPPED_RAM_LOAD_BUF_SIZE 0x100000
+
+/* On-disk header before each block's bitmap (big-endian, packed). */
+typedef struct MappedRamHeader {
+    uint32_t version;
+    uint64_t page_size;
+    uint64_t bitmap_offset;
+    uint64_t pages_offset;
+} QEMU_PACKED MappedRamHeader;
+
+/* Counters for query-migrate; updated atomically by their writers. */
+typedef struct RAMStats {
+    _Atomic uint64_t normal_pages;
+    _Atomic uint64_t zero_pages;
+    _Atomic uint64_t transferred;      /* bytes of RAM data and framing */
+    _Atomic uint64_t multifd_bytes;
+    _Atomic uint64_t precopy_bytes;
+    _Atomic uint64_t downtime_bytes;
+    _Atomic uint64_t dirty_sync_count;
+    _Atomic uint64_t dirty_pages_rate; /* pages/s over the last pass */
+    _Atomic uint64_t remaining_pages;
+} RAMStats;
+
+extern RAMStats ram_stats;
+
+/* Register the "ram" section (section id 2 on -M none, as QEMU). */
+void ram_mig_init(void);
+
+/* Is this page all zeros? (fast path for mostly-zero guests) */
+bool buffer_is_zero(const void *buf, size_t len);
+
+/*
+ * Hook called after each bitmap sync (pass) with the new pass number;
+ * migration.c emits MIGRATION_PASS there.
+ */
+extern void (*ram_pass_notify)(uint64_t pass);
+
+#endif
