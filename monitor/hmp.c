@@ -190,8 +190,11 @@ static void hmp_line_complete(Monitor *mon)
             len--;
         }
         /* A NUL byte would silently cut the command: refuse it. */
-        if (memchr(lb->data, '\0', len)) {
+        if (len && memchr(lb->data, '\0', len)) {
             g_queue_push_tail(&mon->lines, hmp_line_bad_char);
+        } else if (!len) {
+            /* (an empty array may have no data pointer) */
+            g_queue_push_tail(&mon->lines, g_strdup(""));
         } else {
             g_queue_push_tail(&mon->lines, g_strndup((char *)lb->data, len));
         }

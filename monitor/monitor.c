@@ -386,8 +386,12 @@ char *monitor_parse_unix_spec(const char *spec, bool *server, bool *wait,
     g_auto(GStrv) parts = NULL;
     const char *path;
 
+    /*
+     * Defaults: a monitor here is always a listening socket, and start-up
+     * does not wait for a client unless wait=on asks for it.
+     */
     *server = true;
-    *wait = true;
+    *wait = false;
     if (g_str_has_prefix(spec, "unix:")) {
         spec += strlen("unix:");
     }
@@ -408,17 +412,18 @@ char *monitor_parse_unix_spec(const char *spec, bool *server, bool *wait,
             *wait = false;
             continue;
         }
+        if (strcmp(key, "server") != 0 && strcmp(key, "wait") != 0) {
+            error_setg(errp, "Invalid parameter '%s'", key);
+            return NULL;
+        }
         if (eq && !qemu_parse_bool(eq + 1, &val)) {
             error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
             return NULL;
         }
         if (!strcmp(key, "server")) {
             *server = val;
-        } else if (!strcmp(key, "wait")) {
-            *wait = val;
         } else {
-            error_setg(errp, "Invalid parameter '%s'", key);
-            return NULL;
+            *wait = val;
         }
     }
     if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
