@@ -348,6 +348,41 @@ static void test_disconnect(void)
     mon_client_close(c);
 }
 
+/* Random bytes and JSON-ish fragments must never crash the server. */
+static void test_garbage(void)
+{
+    static const char *frags[] = {
+        "{", "}", "[", "]", "\"", "\\", ":", ",", "\"execute\"", "1e999",
+        "-", "null", "\"id\"", "\"arguments\"", "{\"execute\":\"x-echo\"",
+        "\"qmp_capabilities\"", " ", "\n", "\\u0000", "tru",
+    };
+
+    for (int round = 0; round < 20; round++) {
+        MonClient *c = round % 2 ? connect_negotiated() : connect_raw();
+
+        for (int i = 0; i < 2000; i++) {
+            if (g_test_rand_bit()) {
+                const char *f = frags[g_test_rand_int_range(0,
+                                                            ARRAY_SIZE(frags))];
+                mon_client_send(c, f);
+            } else {
+                char b = g_test_rand_int_range(0, 256);
+                mon_client_send_len(c, &b, 1);
+            }
+            if (i % 64 == 0) {
+                mon_pump();
+                mon_client_fill(c);
+                g_string_truncate(c->in, 0);
+            }
+        }
+        mon_pump();
+        mon_client_close(c);
+        mon_pump();
+    }
+    MonClient *c = connect_negotiated();
+    mon_client_close(c);
+}
+
 static void test_spec_parsing(void)
 {
     g_autofree char *p1 = g_build_filename(tmpdir, "a.sock", NULL);
@@ -405,6 +440,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/events", test_events);
     g_test_add_func("/qmp/fd-passing", test_fd_passing);
     g_test_add_func("/qmp/disconnect", test_disconnect);
+    g_test_add_func("/qmp/garbage", test_garbage);
     g_test_add_func("/qmp/spec", test_spec_parsing);
     ret = g_test_run();
 
