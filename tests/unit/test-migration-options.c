@@ -543,8 +543,11 @@ static void test_busy(void)
             "Parameter 'direct-io' cannot be changed while a migration is "
             "in progress");
     qmp_err(qmp_migrate_set_parameters, "{\"io-engine\": \"libaio\"}",
+            CONFIG_LIBAIO ?
             "Parameter 'io-engine' cannot be changed while a migration is "
-            "in progress");
+            "in progress" :
+            "io-engine 'libaio' is not available in this build (built "
+            "without libaio)");
     qmp_err(qmp_migrate_set_parameters, "{\"multifd-compression\": \"zstd\"}",
             CONFIG_ZSTD ?
             "Parameter 'multifd-compression' cannot be changed while a "
