@@ -6,6 +6,7 @@
 #include "hw/workload.h"
 #include "migration/misc.h"
 #include "monitor/monitor.h"
+#include "qapi/events.h"
 #include "system/cpus.h"
 #include "system/runstate.h"
 #include "system/system.h"
@@ -203,6 +204,7 @@ static bool vm_setup(VMOptions *o, GError **errp)
     migration_object_init();
     machine_register_devices(&o->machine, workload_kind() != WORKLOAD_IDLE);
 
+    qapi_event_set_emitter(qapi_event_send);
     monitor_register_builtin_commands();
     system_register_commands();
     migration_register_commands();

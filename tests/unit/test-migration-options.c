@@ -12,7 +12,7 @@
  * for the few monitor functions options.c calls.  Remove the define once
  * the real monitor library provides them to this binary.
  */
-#define MAPMIG_TEST_MONITOR_DOUBLES
+/* real monitor linked: doubles off */
 
 #ifdef MAPMIG_TEST_MONITOR_DOUBLES
 static GString *hmp_out;      /* what monitor_printf printed */
