@@ -9,6 +9,7 @@
  */
 #include "qemu/osdep.h"
 #include "io/channel-socket.h"
+#include "io/dio.h"
 #include "migration/migration.h"
 #include "migration/misc.h"
 #include "migration/multifd.h"
@@ -21,6 +22,8 @@
 #include "system/ramblock.h"
 
 #define BUFFER_DELAY_MS 100     /* rate-limit window, as QEMU */
+
+#include <sys/stat.h>
 
 static MigrationState current_migration;
 static MigrationIncomingState current_incoming;
@@ -206,6 +209,31 @@ static bool migration_iterate(MigrationState *s)
     }
 }
 
+/*
+ * "completed" means durable: the file's data and size are on stable
+ * storage, and so is its directory entry when we created it.
+ */
+static bool migration_file_sync(MigrationState *s)
+{
+    int fd = qio_channel_get_fd(qemu_file_get_ioc(s->to_dst_file));
+
+    if (fd >= 0 && fdatasync(fd) < 0) {
+        qemu_file_set_error(s->to_dst_file, -errno,
+                            "Failed to sync '%s' to stable storage: %s",
+                            s->file_path, g_strerror(errno));
+        return false;
+    }
+    if (s->file_created) {
+        g_autofree char *dir = g_path_get_dirname(s->file_path);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return true;
+}
+
 /* Stop the guest and send everything that is left. */
 static bool migration_completion(MigrationState *s)
 {
@@ -220,6 +248,9 @@ static bool migration_completion(MigrationState *s)
     qemu_savevm_state_complete_precopy(s->to_dst_file);
     if (!qemu_file_get_error(s->to_dst_file) && !multifd_send_error_pending()) {
         multifd_send_sync(s->to_dst_file);
+    }
+    if (s->file_path && !migration_file_sync(s)) {
+        return false;
     }
     s->downtime_ms = qemu_clock_ms() - stop_start;
     return !migration_should_stop(s);
@@ -352,6 +383,34 @@ static bool migration_check_transport(const MigrationAddress *addr,
     return true;
 }
 
+/* O_DIRECT needs the file system's support and aligned offsets. */
+static bool migration_check_direct_io(const MigrationAddress *addr,
+                                      GError **errp)
+{
+    uint32_t mem_align, off_align;
+
+    if (!migrate_direct_io() || addr->transport != MIG_TRANSPORT_FILE) {
+        return true;
+    }
+    if (!qemu_dio_alignment(addr->path, &mem_align, &off_align, errp)) {
+        return false;
+    }
+    if (TARGET_PAGE_SIZE % off_align || getpagesize() % mem_align) {
+        error_setg(errp, "direct-io: the file system of '%s' needs %u-byte "
+                   "aligned offsets and %u-byte aligned buffers, more than "
+                   "the %llu-byte page", addr->path, off_align, mem_align,
+                   (unsigned long long)TARGET_PAGE_SIZE);
+        return false;
+    }
+    if (addr->offset % off_align) {
+        error_setg(errp, "direct-io: file offset %" PRIu64 " is not a "
+                   "multiple of the file system's direct I/O alignment (%u)",
+                   addr->offset, off_align);
+        return false;
+    }
+    return true;
+}
+
 static void migration_fail_early(MigrationState *s, GError *err)
 {
     set_error(&s->error_lock, &s->error, g_error_copy(err));
@@ -385,9 +444,13 @@ bool qmp_migrate_start(const char *uri, GError **errp)
                       MIGRATION_STATUS_SETUP);
 
     QIOChannel *ioc = NULL;
+    struct stat st;
+    s->file_created = addr.transport == MIG_TRANSPORT_FILE &&
+                      stat(addr.path, &st) < 0;
     if (migration_check_transport(&addr, NULL, &err) &&
         (ioc = migration_connect_outgoing(&addr, &err)) &&
-        migration_check_transport(&addr, ioc, &err)) {
+        migration_check_transport(&addr, ioc, &err) &&
+        migration_check_direct_io(&addr, &err)) {
         if (addr.transport == MIG_TRANSPORT_FILE) {
             s->file_path = g_strdup(addr.path);
         }
@@ -521,7 +584,8 @@ bool qmp_migrate_incoming_start(const char *uri, GError **errp)
     QIOChannel *ioc = NULL;
     bool ok = migration_check_transport(&addr, NULL, errp) &&
               (ioc = migration_open_incoming(&addr, &is_listener, errp)) &&
-              migration_check_transport(&addr, ioc, errp);
+              migration_check_transport(&addr, ioc, errp) &&
+              migration_check_direct_io(&addr, errp);
     if (!ok) {
         if (ioc) {
             qio_channel_unref(ioc);

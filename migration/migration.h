@@ -29,6 +29,7 @@ typedef struct MigrationState {
     QEMUFile *to_dst_file;       /* migration thread while running */
     QIOChannel *ioc;             /* main channel (for cancel/shutdown) */
     char *file_path;             /* file: path, for multifd channels */
+    bool file_created;           /* file: did not exist: sync its dir */
     GMutex error_lock;
     GError *error;               /* first error, guarded by error_lock */
     int64_t start_time_ms;

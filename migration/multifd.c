@@ -12,6 +12,7 @@
  */
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
+#include "io/engine.h"
 #include "migration/migration.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
@@ -32,10 +33,15 @@ typedef struct MultiFDJob {
     PageRange runs[MULTIFD_JOB_MAX_RUNS];
 } MultiFDJob;
 
+/* Requests in flight per channel and their size, for the async engines. */
+#define MULTIFD_ENGINE_DEPTH 16
+#define MULTIFD_ENGINE_CHUNK (1 * MiB)
+
 typedef struct MultiFDChannel {
     int id;
     GThread *thread;
     QIOChannel *ioc;         /* owned by the channel thread */
+    IOEngine *engine;        /* owned by the channel thread */
 } MultiFDChannel;
 
 typedef struct MultiFDState {
@@ -77,17 +83,25 @@ static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c,
 
     for (size_t i = 0; i < job->nruns; i++) {
         uint64_t off = job->runs[i].start << TARGET_PAGE_BITS;
-        size_t len = job->runs[i].n << TARGET_PAGE_BITS;
-        int ret = m->sending ?
-            qio_channel_pwrite_all(c->ioc, rb->host + off, len,
-                                   rb->pages_offset + off, errp) :
-            qio_channel_pread_all(c->ioc, rb->host + off, len,
-                                  rb->pages_offset + off, errp);
-        if (ret < 0) {
-            error_prepend(errp, "multifd channel %d: %s ramblock %s", c->id,
-                          m->sending ? "writing" : "reading", rb->idstr);
-            return false;
+        uint64_t end = off + (job->runs[i].n << TARGET_PAGE_BITS);
+
+        /* psync takes a run in one call; async engines get chunks. */
+        while (off < end) {
+            size_t len = end - off;
+            if (migrate_params()->io_engine != MIG_IO_ENGINE_PSYNC) {
+                len = MIN(len, MULTIFD_ENGINE_CHUNK);
+            }
+            if (!io_engine_submit(c->engine, m->sending, rb->host + off, len,
+                                  rb->pages_offset + off, errp)) {
+                goto fail;
+            }
+            off += len;
         }
+    }
+    if (!io_engine_drain(c->engine, errp)) {
+        goto fail;
+    }
+    for (size_t i = 0; i < job->nruns; i++) {
         if (m->sending) {
             bitmap_set_range_atomic(rb->file_bmap, job->runs[i].start,
                                     job->runs[i].n);
@@ -97,6 +111,52 @@ static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c,
         atomic_fetch_add(&ram_stats.multifd_bytes, job->bytes);
     }
     return true;
+
+fail:
+    error_prepend(errp, "multifd channel %d: %s ramblock %s", c->id,
+                  m->sending ? "writing" : "reading", rb->idstr);
+    return false;
+}
+
+static const IOEngineKind engine_kinds[] = {
+    [MIG_IO_ENGINE_PSYNC] = IO_ENGINE_PSYNC,
+    [MIG_IO_ENGINE_IO_URING] = IO_ENGINE_IO_URING,
+    [MIG_IO_ENGINE_LIBAIO] = IO_ENGINE_LIBAIO,
+};
+
+/* Open one channel's descriptor and its engine. */
+static bool multifd_channel_open(MultiFDChannel *c, const char *path,
+                                 int flags, GError **errp)
+{
+    QIOChannelFile *f = qio_channel_file_new_path(path, flags, 0, errp);
+
+    if (!f) {
+        if (flags & O_DIRECT && errp && *errp &&
+            g_str_has_suffix((*errp)->message, g_strerror(EINVAL))) {
+            error_prepend(errp, "direct-io: the file system does not support "
+                          "O_DIRECT");
+        }
+        return false;
+    }
+    c->ioc = &f->parent;
+    c->engine = io_engine_new(engine_kinds[migrate_params()->io_engine],
+                              f->fd, MULTIFD_ENGINE_DEPTH, errp);
+    if (!c->engine) {
+        qio_channel_unref(c->ioc);
+        c->ioc = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void multifd_channel_close(MultiFDChannel *c)
+{
+    io_engine_free(c->engine);
+    c->engine = NULL;
+    if (c->ioc) {
+        qio_channel_unref(c->ioc);
+        c->ioc = NULL;
+    }
 }
 
 static gpointer multifd_channel_thread(gpointer opaque)
@@ -146,19 +206,17 @@ static bool multifd_setup(bool sending, const char *path, GError **errp)
     g_cond_init(&m->cond);
     m->channels = g_new0(MultiFDChannel, m->nchannels);
     for (int i = 0; i < m->nchannels; i++) {
-        QIOChannelFile *f = qio_channel_file_new_path(path, flags, 0, errp);
-        if (!f) {
+        m->channels[i].id = i;
+        if (!multifd_channel_open(&m->channels[i], path, flags, errp)) {
             error_prepend(errp, "multifd channel %d", i);
             for (int j = 0; j < i; j++) {
-                qio_channel_unref(m->channels[j].ioc);
+                multifd_channel_close(&m->channels[j]);
             }
             g_async_queue_unref(m->queue);
             g_free(m->channels);
             g_free(m);
             return false;
         }
-        m->channels[i].id = i;
-        m->channels[i].ioc = &f->parent;
     }
     multifd = m;
     for (int i = 0; i < m->nchannels; i++) {
@@ -250,7 +308,7 @@ static void multifd_shutdown(void)
     }
     for (int i = 0; i < m->nchannels; i++) {
         g_thread_join(m->channels[i].thread);
-        qio_channel_unref(m->channels[i].ioc);
+        multifd_channel_close(&m->channels[i]);
     }
     multifd = NULL;
     g_async_queue_unref(m->queue);
