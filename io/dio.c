@@ -11,13 +11,13 @@
 #include <linux/stat.h>
 #include <sys/syscall.h>
 
-bool qemu_dio_alignment(const char *path, uint32_t *mem_align,
+bool qemu_dio_alignment(int fd, const char *path, uint32_t *mem_align,
                         uint32_t *offset_align, GError **errp)
 {
     struct statx stx;
 
     memset(&stx, 0, sizeof(stx));
-    if (syscall(SYS_statx, AT_FDCWD, path, 0, STATX_DIOALIGN, &stx) == 0 &&
+    if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
         (stx.stx_mask & STATX_DIOALIGN)) {
         if (!stx.stx_dio_offset_align) {
             error_setg(errp, "direct-io: the file system of '%s' does not "
@@ -28,8 +28,12 @@ bool qemu_dio_alignment(const char *path, uint32_t *mem_align,
         *offset_align = stx.stx_dio_offset_align;
         return true;
     }
-    /* Older kernels: O_DIRECT open fails with EINVAL where unsupported. */
-    int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    /*
+     * Older kernels: an O_DIRECT open fails with EINVAL where unsupported.
+     * Reopen through /proc so fd-set descriptors work too.
+     */
+    g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", fd);
+    fd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
     if (fd < 0) {
         if (errno == EINVAL) {
             error_setg(errp, "direct-io: the file system of '%s' does not "

@@ -88,7 +88,7 @@ static QIOChannel *open_fd_channel(const char *name, GError **errp)
 static QIOChannel *open_outgoing_file(const MigrationAddress *addr,
                                       GError **errp)
 {
-    QIOChannelFile *fioc = qio_channel_file_new_path(
+    QIOChannelFile *fioc = migration_file_open(
         addr->path, O_CREAT | O_WRONLY, 0600, errp);
     if (!fioc) {
         return NULL;
@@ -135,7 +135,7 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
     *is_listener = false;
     switch (addr->transport) {
     case MIG_TRANSPORT_FILE: {
-        QIOChannelFile *f = qio_channel_file_new_path(addr->path, O_RDONLY, 0,
+        QIOChannelFile *f = migration_file_open(addr->path, O_RDONLY, 0,
                                                       errp);
         if (!f) {
             return NULL;

@@ -385,14 +385,15 @@ static bool migration_check_transport(const MigrationAddress *addr,
 
 /* O_DIRECT needs the file system's support and aligned offsets. */
 static bool migration_check_direct_io(const MigrationAddress *addr,
-                                      GError **errp)
+                                      QIOChannel *ioc, GError **errp)
 {
     uint32_t mem_align, off_align;
 
     if (!migrate_direct_io() || addr->transport != MIG_TRANSPORT_FILE) {
         return true;
     }
-    if (!qemu_dio_alignment(addr->path, &mem_align, &off_align, errp)) {
+    if (!qemu_dio_alignment(qio_channel_get_fd(ioc), addr->path, &mem_align,
+                            &off_align, errp)) {
         return false;
     }
     if (TARGET_PAGE_SIZE % off_align || getpagesize() % mem_align) {
@@ -450,7 +451,7 @@ bool qmp_migrate_start(const char *uri, GError **errp)
     if (migration_check_transport(&addr, NULL, &err) &&
         (ioc = migration_connect_outgoing(&addr, &err)) &&
         migration_check_transport(&addr, ioc, &err) &&
-        migration_check_direct_io(&addr, &err)) {
+        migration_check_direct_io(&addr, ioc, &err)) {
         if (addr.transport == MIG_TRANSPORT_FILE) {
             s->file_path = g_strdup(addr.path);
         }
@@ -585,7 +586,7 @@ bool qmp_migrate_incoming_start(const char *uri, GError **errp)
     bool ok = migration_check_transport(&addr, NULL, errp) &&
               (ioc = migration_open_incoming(&addr, &is_listener, errp)) &&
               migration_check_transport(&addr, ioc, errp) &&
-              migration_check_direct_io(&addr, errp);
+              migration_check_direct_io(&addr, ioc, errp);
     if (!ok) {
         if (ioc) {
             qio_channel_unref(ioc);

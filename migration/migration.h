@@ -84,6 +84,10 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
 
 /* fd: and getfd/closefd (migration/fd.c). */
 int monitor_fd_take(const char *name, GError **errp);
+/* open() that understands /dev/fdset/N (QEMU's qemu_open). */
+struct QIOChannelFile;
+struct QIOChannelFile *migration_file_open(const char *path, int flags,
+                                           mode_t mode, GError **errp);
 void migration_fd_register_commands(void);
 
 /* global_state.c */

@@ -128,7 +128,7 @@ static const IOEngineKind engine_kinds[] = {
 static bool multifd_channel_open(MultiFDChannel *c, const char *path,
                                  int flags, GError **errp)
 {
-    QIOChannelFile *f = qio_channel_file_new_path(path, flags, 0, errp);
+    QIOChannelFile *f = migration_file_open(path, flags, 0, errp);
 
     if (!f) {
         if (flags & O_DIRECT && errp && *errp &&

@@ -7,10 +7,11 @@
 #include "qemu/osdep.h"
 
 /*
- * Memory and file-offset alignment that O_DIRECT on @path requires.
- * Fails with a clear error where the file system has no O_DIRECT (tmpfs).
+ * Memory and file-offset alignment that O_DIRECT on the file open as @fd
+ * requires (@path names it in errors).  Fails with a clear error where
+ * the file system has no O_DIRECT.
  */
-bool qemu_dio_alignment(const char *path, uint32_t *mem_align,
+bool qemu_dio_alignment(int fd, const char *path, uint32_t *mem_align,
                         uint32_t *offset_align, GError **errp);
 
 #endif
