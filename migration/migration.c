@@ -503,6 +503,9 @@ static gboolean incoming_finish_bh(gpointer opaque)
     bool ok = atomic_load(&mis->status) == MIGRATION_STATUS_COMPLETED;
 
     /* Runs in the main thread with the BQL held. */
+    if (!mis->thread) {
+        return G_SOURCE_REMOVE; /* joined by migration_shutdown() */
+    }
     g_thread_join(mis->thread);
     mis->thread = NULL;
     if (!ok) {
@@ -870,7 +873,11 @@ void migration_shutdown(void)
                                             QIO_CHANNEL_FEATURE_SHUTDOWN)) {
         qio_channel_shutdown(mis->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     }
-    /* A loading thread is not joined: exit() tears it down. */
+    /* Guest RAM is freed after us: the loader must be done with it. */
+    if (mis->thread) {
+        g_thread_join(mis->thread);
+        mis->thread = NULL;
+    }
     g_clear_error(&s->error);
     g_clear_error(&mis->error);
     g_free(s->file_path);
