@@ -8,6 +8,7 @@
 #include "io/channel-socket.h"
 #include "io/channel-util.h"
 #include "migration/migration.h"
+#include "migration/options.h"
 
 /* "PATH[,offset=N]": as QEMU, the last ",offset=" splits the string. */
 static bool parse_file_uri(const char *rest, MigrationAddress *addr,
@@ -152,7 +153,8 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
         return c ? &c->parent : NULL;
     }
     case MIG_TRANSPORT_SOCKET: {
-        QIOChannelSocket *s = qio_channel_socket_listen_sync(addr->path, 1,
+        /* The main connection plus one per multifd channel may queue. */
+        QIOChannelSocket *s = qio_channel_socket_listen_sync(addr->path, 256,
                                                              errp);
         *is_listener = s != NULL;
         return s ? &s->parent : NULL;

@@ -23,6 +23,7 @@
 
 #define BUFFER_DELAY_MS 100     /* rate-limit window, as QEMU */
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 static MigrationState current_migration;
@@ -303,6 +304,19 @@ static void migration_finish(MigrationState *s, bool ok)
     bql_unlock();
 }
 
+static bool migration_multifd_setup(MigrationState *s, GError **errp)
+{
+    static const uint8_t uuid[16];
+
+    if (!migrate_multifd()) {
+        return true;
+    }
+    if (s->socket_addr) {
+        return multifd_socket_send_setup(s->socket_addr, uuid, errp);
+    }
+    return multifd_send_setup(s->file_path, errp);
+}
+
 static gpointer migration_thread(gpointer opaque)
 {
     MigrationState *s = opaque;
@@ -310,8 +324,7 @@ static gpointer migration_thread(gpointer opaque)
     bool ok;
 
     qemu_savevm_state_header(s->to_dst_file);
-    ok = (!migrate_multifd() ||
-          multifd_send_setup(s->file_path, &err)) &&
+    ok = migration_multifd_setup(s, &err) &&
          qemu_savevm_state_setup(s->to_dst_file, &err);
     s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
     s->rate_window_start_ns = qemu_clock_ns();
@@ -348,6 +361,7 @@ static void migration_reset(MigrationState *s)
     s->expected_downtime_ms = 0;
     s->mbps = 0;
     g_clear_pointer(&s->file_path, g_free);
+    g_clear_pointer(&s->socket_addr, g_free);
     global_state_reset();
 }
 
@@ -368,11 +382,10 @@ static bool migration_check_transport(const MigrationAddress *addr,
                    "mapped-ram");
         return false;
     }
-    if (migrate_multifd() && !is_file) {
-        error_setg(errp, "Multifd over %s is not supported yet; use file: "
-                   "with mapped-ram",
-                   addr->transport == MIG_TRANSPORT_SOCKET ? "sockets" :
-                   "this transport");
+    if (migrate_multifd() && !is_file &&
+        addr->transport != MIG_TRANSPORT_SOCKET) {
+        error_setg(errp, "Multifd needs a unix:, tcp: or file: transport "
+                   "(the channels connect or open it again)");
         return false;
     }
     if (migrate_direct_io() && !is_file) {
@@ -454,6 +467,8 @@ bool qmp_migrate_start(const char *uri, GError **errp)
         migration_check_direct_io(&addr, ioc, &err)) {
         if (addr.transport == MIG_TRANSPORT_FILE) {
             s->file_path = g_strdup(addr.path);
+        } else if (addr.transport == MIG_TRANSPORT_SOCKET) {
+            s->socket_addr = g_strdup(addr.path);
         }
     }
     migration_address_clear(&addr);
@@ -529,6 +544,62 @@ static gboolean incoming_finish_bh(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* Is this connection the main channel (it starts with the file magic)? */
+static bool incoming_is_main(QIOChannel *ioc, GError **errp)
+{
+    uint8_t magic[4];
+    ssize_t n;
+
+    do {
+        n = recv(qio_channel_get_fd(ioc), magic, 4, MSG_PEEK | MSG_WAITALL);
+    } while (n < 0 && errno == EINTR);
+    if (n != 4) {
+        error_setg(errp, "Incoming connection closed before its first bytes");
+        return false;
+    }
+    return (magic[0] << 24 | magic[1] << 16 | magic[2] << 8 | magic[3]) ==
+           0x5145564d;
+}
+
+/*
+ * Accept the main connection and, with multifd, one per channel; they may
+ * come in any order, so each is told apart by its first bytes.
+ */
+static bool incoming_accept(MigrationIncomingState *mis, GError **errp)
+{
+    QIOChannelSocket *lsock = (QIOChannelSocket *)mis->listener;
+    int want = 1 + (migrate_multifd() ? migrate_params()->multifd_channels : 0);
+
+    if (migrate_multifd() && !multifd_socket_recv_setup(errp)) {
+        return false;
+    }
+    for (int i = 0; i < want; i++) {
+        QIOChannelSocket *c = qio_channel_socket_accept(lsock, errp);
+        if (!c) {
+            return false;
+        }
+        QIOChannel *ioc = &c->parent;
+        GError *err = NULL;
+        bool ok;
+        if (!migrate_multifd() || incoming_is_main(ioc, &err)) {
+            ok = !err && !mis->ioc;
+            if (ok) {
+                mis->ioc = qio_channel_ref(ioc);
+            } else if (!err) {
+                error_setg(&err, "Second main migration connection");
+            }
+        } else {
+            ok = !err && multifd_socket_recv_channel(ioc, &err);
+        }
+        qio_channel_unref(ioc);
+        if (!ok) {
+            g_propagate_error(errp, err);
+            return false;
+        }
+    }
+    return true;
+}
+
 static gpointer incoming_thread(gpointer opaque)
 {
     MigrationIncomingState *mis = opaque;
@@ -536,12 +607,9 @@ static gpointer incoming_thread(gpointer opaque)
     bool ok = true;
 
     if (mis->listener) {
-        QIOChannelSocket *lsock = (QIOChannelSocket *)mis->listener;
-        QIOChannelSocket *c = qio_channel_socket_accept(lsock, &err);
+        ok = incoming_accept(mis, &err);
         qio_channel_unref(mis->listener);
         mis->listener = NULL;
-        ok = c != NULL;
-        mis->ioc = c ? &c->parent : NULL;
     }
     if (ok) {
         migrate_set_state(&mis->status, MIGRATION_STATUS_SETUP,

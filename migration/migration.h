@@ -30,6 +30,7 @@ typedef struct MigrationState {
     QIOChannel *ioc;             /* main channel (for cancel/shutdown) */
     char *file_path;             /* file: path, for multifd channels */
     bool file_created;           /* file: did not exist: sync its dir */
+    char *socket_addr;           /* unix:/tcp: address, for multifd */
     GMutex error_lock;
     GError *error;               /* first error, guarded by error_lock */
     int64_t start_time_ms;

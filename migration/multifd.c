@@ -335,7 +335,8 @@ bool multifd_send_sync(QEMUFile *f)
 {
     GError *err = NULL;
 
-    if (!multifd_sync(&err)) {
+    if (multifd_socket_active() ? !multifd_socket_send_sync(&err) :
+                                  !multifd_sync(&err)) {
         qemu_file_set_error_obj(f, -EIO, err);
         return false;
     }
@@ -344,15 +345,16 @@ bool multifd_send_sync(QEMUFile *f)
 
 bool multifd_send_error_pending(void)
 {
-    return multifd && atomic_load(&multifd->failed);
+    return (multifd && atomic_load(&multifd->failed)) ||
+           multifd_socket_failed();
 }
 
 GError *multifd_send_error(void)
 {
     MultiFDState *m = multifd;
-    GError *err = NULL;
+    GError *err = multifd_socket_error();
 
-    if (m) {
+    if (m && !err) {
         g_mutex_lock(&m->lock);
         err = m->error ? g_error_copy(m->error) : NULL;
         g_mutex_unlock(&m->lock);
@@ -363,6 +365,7 @@ GError *multifd_send_error(void)
 void multifd_send_shutdown(void)
 {
     multifd_shutdown();
+    multifd_socket_send_shutdown();
 }
 
 bool multifd_recv_setup(const char *path, GError **errp)
@@ -379,10 +382,14 @@ bool multifd_queue_read(RAMBlock *rb, uint64_t start, uint64_t npages,
 
 bool multifd_recv_sync(GError **errp)
 {
+    if (multifd_socket_recv_active()) {
+        return multifd_socket_recv_sync(errp);
+    }
     return multifd_sync(errp);
 }
 
 void multifd_recv_shutdown(void)
 {
     multifd_shutdown();
+    multifd_socket_recv_shutdown();
 }

@@ -35,4 +35,22 @@ bool multifd_queue_read(RAMBlock *rb, uint64_t start, uint64_t npages,
 bool multifd_recv_sync(GError **errp);
 void multifd_recv_shutdown(void);
 
+/*
+ * Socket mode (multifd-socket.c): QEMU's packet protocol over N extra
+ * connections to the same address.
+ */
+bool multifd_socket_send_setup(const char *addr, const uint8_t *uuid,
+                               GError **errp);
+bool multifd_socket_active(void);
+bool multifd_socket_queue_page(RAMBlock *rb, uint64_t page, GError **errp);
+bool multifd_socket_send_sync(GError **errp);
+bool multifd_socket_failed(void);
+GError *multifd_socket_error(void);
+void multifd_socket_send_shutdown(void);
+bool multifd_socket_recv_setup(GError **errp);
+bool multifd_socket_recv_channel(QIOChannel *ioc, GError **errp);
+bool multifd_socket_recv_active(void);
+bool multifd_socket_recv_sync(GError **errp);
+void multifd_socket_recv_shutdown(void);
+
 #endif

@@ -339,6 +339,11 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded,
         rs->page = page + 1;
         if (migrate_mapped_ram()) {
             mapped_ram_save_page(f, &run, rb, page);
+        } else if (multifd_socket_active()) {
+            GError *err = NULL;
+            if (!multifd_socket_queue_page(rb, page, &err)) {
+                qemu_file_set_error_obj(f, -EIO, err);
+            }
         } else {
             stream_save_page(rs, f, rb, page);
         }
@@ -358,6 +363,11 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded,
     rs->block_idx = 0;
     rs->page = 0;
     *done = multifd_send_sync(f);
+    if (*done && multifd_socket_active()) {
+        /* The destination waits for every channel's SYNC here. */
+        qemu_put_be64(f, RAM_SAVE_FLAG_MULTIFD_FLUSH);
+        ram_account(8);
+    }
 }
 
 static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
