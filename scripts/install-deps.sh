@@ -48,7 +48,8 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
     echo "install-deps: missing packages: ${need[*]}" >&2
     echo "Run as root:" >&2
-    echo "apt-get install -y ${need[*]} ${want[*]}"
+    all=("${need[@]}" "${want[@]}")
+    echo "apt-get install -y ${all[*]}"
     exit 1
 fi
 
