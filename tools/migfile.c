@@ -165,9 +165,13 @@ static bool rd_str8(Reader *r, char buf[256], const char *what,
         return false;
     }
     buf[len] = 0;
-    if (strlen(buf) != len) {
-        fail(errp, r->pos - len, "%s contains a NUL byte", what);
-        return false;
+    for (unsigned i = 0; i < len; i++) {
+        /* idstrs and capability names are printable ASCII in QEMU */
+        if (!g_ascii_isprint(buf[i])) {
+            fail(errp, r->pos - len + i, "%s contains the byte 0x%02x",
+                 what, (uint8_t)buf[i]);
+            return false;
+        }
     }
     return true;
 }
@@ -248,6 +252,13 @@ static bool parse_configuration(Reader *r, MigFile *mf, GError **errp)
         return false;
     }
     mf->machine[len] = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if (!g_ascii_isprint(mf->machine[i])) {
+            fail(errp, r->pos - len + i, "machine type contains the byte "
+                 "0x%02x", (uint8_t)mf->machine[i]);
+            return false;
+        }
+    }
     for (;;) {
         char name[256];
         uint32_t version;
