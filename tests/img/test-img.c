@@ -521,6 +521,58 @@ static void test_qemu72(void)
     unlink(s);
 }
 
+/* QEMU 7.2 -M pc: 30 device sections, several RAM blocks. */
+static void test_qemu72_pc(void)
+{
+    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
+    if (!qemu) {
+        g_test_skip("qemu-system-x86_64 is not installed");
+        return;
+    }
+    g_autofree char *sav = g_build_filename(tmpdir, "qemu-pc.sav", NULL);
+    g_autofree char *raw = g_build_filename(tmpdir, "qemu-pc.raw", NULL);
+    g_autofree char *sock = g_build_filename(tmpdir, "qemu-pc.sock", NULL);
+    g_autofree char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off",
+                                              sock);
+    const char *argv[] = {
+        qemu, "-M", "pc", "-m", "64M", "-S", "-nodefaults", "-nographic",
+        "-qmp", qmparg, NULL,
+    };
+    GError *err = NULL;
+    Vm vm;
+    int devnull = open("/dev/null", O_RDWR);
+
+    g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv, NULL,
+                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                         NULL, &vm.pid, devnull, -1, -1,
+                                         &err));
+    close(devnull);
+    g_assert_no_error(err);
+    vm.qmp = qmp_client_connect(sock, 10000, &err);
+    g_assert_no_error(err);
+    cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
+           "{'max-bandwidth': 1099511627776}}");
+    json_node_unref(cmd(&vm, "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'exec:cat > %s'}}", sav));
+    wait_migration(&vm);
+    vm_stop(&vm);
+
+    g_autofree char *out = NULL;
+    g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "machine type: pc-i440fx-7.2"));
+    g_assert_nonnull(strstr(out, "pc.bios"));
+    g_assert_nonnull(strstr(out, "piix4_pm"));
+    g_assert_null(strstr(out, "footer scan"));
+    assert_check_ok(sav);
+    g_assert_cmpint(run_img(NULL, NULL, "extract", sav, "--block", "pc.ram",
+                            "-o", raw, NULL), ==, 0);
+    struct stat st;
+    g_assert_cmpint(stat(raw, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 64 * MiB);
+    unlink(sav);
+    unlink(raw);
+}
+
 static void cleanup_dir(void)
 {
     g_autoptr(GDir) d = g_dir_open(tmpdir, 0, NULL);
@@ -552,6 +604,7 @@ int main(int argc, char **argv)
     g_test_add_func("/img/check/damaged", test_damaged);
     g_test_add_func("/img/offset", test_offset);
     g_test_add_func("/img/qemu72/none", test_qemu72);
+    g_test_add_func("/img/qemu72/pc", test_qemu72_pc);
     int rc = g_test_run();
     cleanup_dir();
     return rc;
