@@ -1,0 +1,882 @@
+/*
+ * mapmig-img: inspect, validate, extract from and convert migration files
+ * (QEMU-compatible stream and mapped-ram layouts), in the manner of
+ * qemu-img.  The parsing is in migfile.c; writing reuses QEMUFile.
+ */
+#include "qemu/osdep.h"
+#include "io/channel-file.h"
+#include "migration/qemu-file.h"
+#include "migration/ram.h"
+#include "migration/savevm.h"
+#include "tools/migfile.h"
+
+#include <getopt.h>
+#include <sys/stat.h>
+
+#define COPY_CHUNK (1 * MiB)
+
+static bool page_is_zero(const uint8_t *p)
+{
+    static const uint8_t zeros[TARGET_PAGE_SIZE];
+    return !memcmp(p, zeros, TARGET_PAGE_SIZE);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: mapmig-img COMMAND [options]\n\n"
+        "Commands:\n"
+        "  info FILE [--offset N] [--output human|json]\n"
+        "      show layout, machine, capabilities, RAM blocks and sections\n"
+        "  check FILE [--offset N]\n"
+        "      validate the whole file; exit 0 if it is sound, 1 otherwise\n"
+        "  extract FILE --block NAME -o OUT [--offset N]\n"
+        "      write the final contents of RAM block NAME to OUT (sparse)\n"
+        "  convert FILE -O stream|mapped-ram OUT [--offset N]\n"
+        "      re-encode the file in the other RAM layout\n\n"
+        "  --offset N   the stream starts at byte N of FILE (K/M/G suffixes)\n"
+        "  -h, --help   show this help\n");
+}
+
+/* ---------------------------------------------------------------- */
+/* info */
+
+static void ram_section_counts(MigFile *mf, unsigned *start, unsigned *part,
+                               unsigned *end)
+{
+    *start = *part = *end = 0;
+    for (guint i = 0; i < mf->sections->len; i++) {
+        MigSection *s = &g_array_index(mf->sections, MigSection, i);
+        if (!mf->have_ram || s->section_id != mf->ram_section_id) {
+            continue;
+        }
+        *start += s->type == QEMU_VM_SECTION_START;
+        *part += s->type == QEMU_VM_SECTION_PART;
+        *end += s->type == QEMU_VM_SECTION_END;
+    }
+}
+
+static const char *layout_name(MigLayout l)
+{
+    return l == MIG_LAYOUT_MAPPED_RAM ? "mapped-ram" : "stream";
+}
+
+static void info_human(MigFile *mf)
+{
+    unsigned ns, np, ne;
+
+    printf("file: %s\n", mf->path);
+    if (mf->base) {
+        printf("stream offset: %" PRIu64 "\n", mf->base);
+    }
+    printf("layout: %s\n", layout_name(mf->layout));
+    printf("stream version: %u\n", mf->version);
+    printf("machine type: %s\n", mf->machine[0] ? mf->machine : "(none)");
+    printf("capabilities:");
+    for (guint i = 0; i < mf->caps->len; i++) {
+        printf(" %s", (char *)g_ptr_array_index(mf->caps, i));
+    }
+    printf("%s\n", mf->caps->len ? "" : " (none)");
+    printf("file size: %" PRIu64 " (allocated %" PRIu64 ")\n", mf->size,
+           mf->allocated);
+    ram_section_counts(mf, &ns, &np, &ne);
+    if (mf->have_ram) {
+        printf("ram section: id %u, total %" PRIu64 " bytes, %u part and %u "
+               "end section(s)\n", mf->ram_section_id, mf->ram_total, np, ne);
+    }
+    printf("RAM blocks:\n");
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        uint64_t pages = b->length / TARGET_PAGE_SIZE;
+        if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
+            printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
+                   "bitmap_offset 0x%" PRIx64 " pages_offset 0x%" PRIx64
+                   " present %" PRIu64 " zero/absent %" PRIu64 "\n",
+                   b->name, b->length, pages, b->bitmap_offset,
+                   b->pages_offset, b->present_pages,
+                   pages - b->present_pages);
+        } else {
+            printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
+                   "page records %" PRIu64 " zero records %" PRIu64
+                   " distinct pages %" PRIu64 " never sent %" PRIu64 "\n",
+                   b->name, b->length, pages, b->page_records,
+                   b->zero_records, b->distinct_pages,
+                   pages - b->distinct_pages);
+        }
+    }
+    printf("device sections:\n");
+    for (guint i = 0; i < mf->sections->len; i++) {
+        MigSection *s = &g_array_index(mf->sections, MigSection, i);
+        if (s->type != QEMU_VM_SECTION_FULL) {
+            continue;
+        }
+        printf("  %-32s instance %u version %u size %" PRIu64 "%s\n",
+               s->idstr, s->instance_id, s->version_id, s->body_size,
+               s->size_from_vmdesc ? "" : " (footer scan)");
+    }
+    printf("VM description: %s", mf->vmdesc ? "present" : "absent");
+    if (mf->vmdesc) {
+        printf(" (%u bytes at 0x%" PRIx64 ")", mf->vmdesc_len,
+               mf->vmdesc_offset);
+    }
+    printf("\n");
+}
+
+static void info_json(MigFile *mf)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    unsigned ns, np, ne;
+
+    ram_section_counts(mf, &ns, &np, &ne);
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "filename");
+    json_builder_add_string_value(jb, mf->path);
+    json_builder_set_member_name(jb, "offset");
+    json_builder_add_int_value(jb, mf->base);
+    json_builder_set_member_name(jb, "layout");
+    json_builder_add_string_value(jb, layout_name(mf->layout));
+    json_builder_set_member_name(jb, "version");
+    json_builder_add_int_value(jb, mf->version);
+    json_builder_set_member_name(jb, "machine-type");
+    json_builder_add_string_value(jb, mf->machine);
+    json_builder_set_member_name(jb, "capabilities");
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < mf->caps->len; i++) {
+        json_builder_add_string_value(jb, g_ptr_array_index(mf->caps, i));
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "file-size");
+    json_builder_add_int_value(jb, mf->size);
+    json_builder_set_member_name(jb, "allocated-size");
+    json_builder_add_int_value(jb, mf->allocated);
+    json_builder_set_member_name(jb, "ram-total");
+    json_builder_add_int_value(jb, mf->ram_total);
+    json_builder_set_member_name(jb, "ram-part-sections");
+    json_builder_add_int_value(jb, np);
+    json_builder_set_member_name(jb, "ram-end-sections");
+    json_builder_add_int_value(jb, ne);
+    json_builder_set_member_name(jb, "ram-blocks");
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        uint64_t pages = b->length / TARGET_PAGE_SIZE;
+        json_builder_begin_object(jb);
+        json_builder_set_member_name(jb, "name");
+        json_builder_add_string_value(jb, b->name);
+        json_builder_set_member_name(jb, "size");
+        json_builder_add_int_value(jb, b->length);
+        json_builder_set_member_name(jb, "pages");
+        json_builder_add_int_value(jb, pages);
+        if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
+            json_builder_set_member_name(jb, "bitmap-offset");
+            json_builder_add_int_value(jb, b->bitmap_offset);
+            json_builder_set_member_name(jb, "pages-offset");
+            json_builder_add_int_value(jb, b->pages_offset);
+            json_builder_set_member_name(jb, "present-pages");
+            json_builder_add_int_value(jb, b->present_pages);
+            json_builder_set_member_name(jb, "zero-pages");
+            json_builder_add_int_value(jb, pages - b->present_pages);
+        } else {
+            json_builder_set_member_name(jb, "page-records");
+            json_builder_add_int_value(jb, b->page_records);
+            json_builder_set_member_name(jb, "zero-records");
+            json_builder_add_int_value(jb, b->zero_records);
+            json_builder_set_member_name(jb, "distinct-pages");
+            json_builder_add_int_value(jb, b->distinct_pages);
+        }
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "devices");
+    json_builder_begin_array(jb);
+    for (guint i = 0; i < mf->sections->len; i++) {
+        MigSection *s = &g_array_index(mf->sections, MigSection, i);
+        if (s->type != QEMU_VM_SECTION_FULL) {
+            continue;
+        }
+        json_builder_begin_object(jb);
+        json_builder_set_member_name(jb, "name");
+        json_builder_add_string_value(jb, s->idstr);
+        json_builder_set_member_name(jb, "section-id");
+        json_builder_add_int_value(jb, s->section_id);
+        json_builder_set_member_name(jb, "instance-id");
+        json_builder_add_int_value(jb, s->instance_id);
+        json_builder_set_member_name(jb, "version");
+        json_builder_add_int_value(jb, s->version_id);
+        json_builder_set_member_name(jb, "size");
+        json_builder_add_int_value(jb, s->body_size);
+        json_builder_set_member_name(jb, "size-from-vmdesc");
+        json_builder_add_boolean_value(jb, s->size_from_vmdesc);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    json_builder_set_member_name(jb, "vmdesc");
+    json_builder_add_boolean_value(jb, mf->vmdesc != NULL);
+    json_builder_end_object(jb);
+
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(jb);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, true);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
+/* ---------------------------------------------------------------- */
+/* Page sinks shared by extract and convert */
+
+/* A RAM image of one block in a file at @base (extract: 0). */
+typedef struct PageSink {
+    int fd;
+    uint64_t base;
+    unsigned long *written;     /* pages holding non-zero data */
+} PageSink;
+
+static bool sink_zero(PageSink *ps, uint64_t off, GError **errp)
+{
+    static const uint8_t zeros[TARGET_PAGE_SIZE];
+    uint64_t pos = ps->base + off;
+
+    if (fallocate(ps->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
+                  TARGET_PAGE_SIZE) == 0) {
+        return true;
+    }
+    if (pwrite(ps->fd, zeros, TARGET_PAGE_SIZE, pos) != TARGET_PAGE_SIZE) {
+        error_setg_errno(errp, errno, "Could not write zeros");
+        return false;
+    }
+    return true;
+}
+
+/* Later records override earlier ones; zero pages stay (or become) holes. */
+static bool sink_page(PageSink *ps, uint64_t off, const uint8_t *data,
+                      uint8_t fill, GError **errp)
+{
+    uint8_t page[TARGET_PAGE_SIZE];
+    uint64_t idx = off / TARGET_PAGE_SIZE;
+
+    if (!data && fill) {
+        memset(page, fill, sizeof(page));
+        data = page;
+    }
+    if (!data || page_is_zero(data)) {
+        if (test_bit(idx, ps->written)) {
+            clear_bit(idx, ps->written);
+            return sink_zero(ps, off, errp);
+        }
+        return true;
+    }
+    for (size_t done = 0; done < TARGET_PAGE_SIZE;) {
+        ssize_t n = pwrite(ps->fd, data + done, TARGET_PAGE_SIZE - done,
+                           ps->base + off + done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, errno, "Could not write page data");
+            return false;
+        }
+        done += n;
+    }
+    set_bit(idx, ps->written);
+    return true;
+}
+
+/* ---------------------------------------------------------------- */
+/* extract */
+
+typedef struct ExtractCtx {
+    const char *block;
+    PageSink sink;
+} ExtractCtx;
+
+static bool extract_page(void *opaque, MigFile *mf, MigBlock *b,
+                         uint64_t off, const uint8_t *data, uint8_t fill,
+                         GError **errp)
+{
+    ExtractCtx *x = opaque;
+
+    if (strcmp(b->name, x->block)) {
+        return true;
+    }
+    if (!x->sink.written) {
+        x->sink.written = bitmap_new(b->length / TARGET_PAGE_SIZE);
+        if (ftruncate(x->sink.fd, b->length) < 0) {
+            error_setg_errno(errp, errno, "Could not size the output");
+            return false;
+        }
+    }
+    return sink_page(&x->sink, off, data, fill, errp);
+}
+
+/* Copy the present pages of a mapped-ram block into @ps. */
+static bool copy_mapped_block(MigFile *mf, MigBlock *b, PageSink *ps,
+                              GError **errp)
+{
+    uint64_t n = b->length / TARGET_PAGE_SIZE;
+    g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, errp);
+    g_autofree uint8_t *buf = g_malloc(COPY_CHUNK);
+
+    if (!bmap) {
+        return false;
+    }
+    for (uint64_t p = find_next_bit(bmap, n, 0); p < n;
+         p = find_next_bit(bmap, n, p)) {
+        uint64_t end = find_next_zero_bit(bmap, n, p);
+        while (p < end) {
+            uint64_t cnt = MIN(end - p, COPY_CHUNK / TARGET_PAGE_SIZE);
+            if (!migfile_pread(mf, buf, cnt * TARGET_PAGE_SIZE,
+                               b->pages_offset + p * TARGET_PAGE_SIZE, errp)) {
+                return false;
+            }
+            for (uint64_t i = 0; i < cnt; i++) {
+                if (!sink_page(ps, (p + i) * TARGET_PAGE_SIZE,
+                               buf + i * TARGET_PAGE_SIZE, 0, errp)) {
+                    return false;
+                }
+            }
+            p += cnt;
+        }
+    }
+    return true;
+}
+
+static int open_output(const char *path, GError **errp)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not create '%s'", path);
+    }
+    return fd;
+}
+
+static bool cmd_extract(const char *file, uint64_t base, const char *block,
+                        const char *out, GError **errp)
+{
+    ExtractCtx x = { .block = block, .sink.fd = -1 };
+    bool ok = false;
+
+    /* Validate and find the block before creating the output. */
+    g_autoptr(MigFile) probe = migfile_open(file, base, NULL, NULL, errp);
+    if (!probe) {
+        return false;
+    }
+    MigBlock *pb = migfile_find_block(probe, block);
+    if (!pb) {
+        GString *names = g_string_new(NULL);
+        for (guint i = 0; i < probe->blocks->len; i++) {
+            g_string_append_printf(names, "%s%s", i ? ", " : "",
+                g_array_index(probe->blocks, MigBlock, i).name);
+        }
+        error_setg(errp, "No RAM block '%s' in '%s' (blocks: %s)", block,
+                   file, names->str);
+        g_string_free(names, true);
+        return false;
+    }
+    x.sink.fd = open_output(out, errp);
+    if (x.sink.fd < 0) {
+        return false;
+    }
+    if (ftruncate(x.sink.fd, pb->length) < 0) {
+        error_setg_errno(errp, errno, "Could not size '%s'", out);
+        goto out;
+    }
+    if (probe->layout == MIG_LAYOUT_MAPPED_RAM) {
+        x.sink.written = bitmap_new(pb->length / TARGET_PAGE_SIZE);
+        ok = copy_mapped_block(probe, pb, &x.sink, errp);
+    } else {
+        x.sink.written = bitmap_new(pb->length / TARGET_PAGE_SIZE);
+        g_autoptr(MigFile) mf = migfile_open(file, base, extract_page, &x,
+                                             errp);
+        ok = mf != NULL;
+    }
+    if (ok && fsync(x.sink.fd) < 0) {
+        error_setg_errno(errp, errno, "Could not write '%s'", out);
+        ok = false;
+    }
+out:
+    g_free(x.sink.written);
+    if (close(x.sink.fd) < 0 && ok) {
+        error_setg_errno(errp, errno, "Could not close '%s'", out);
+        ok = false;
+    }
+    if (!ok) {
+        unlink(out);
+    }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- */
+/* convert */
+
+static bool copy_range(MigFile *mf, QEMUFile *f, uint64_t pos, uint64_t len,
+                       GError **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(MIN(len, COPY_CHUNK) + 1);
+
+    while (len) {
+        size_t n = MIN(len, COPY_CHUNK);
+        if (!migfile_pread(mf, buf, n, pos, errp)) {
+            return false;
+        }
+        qemu_put_buffer(f, buf, n);
+        pos += n;
+        len -= n;
+    }
+    return true;
+}
+
+static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
+{
+    g_autoptr(GPtrArray) caps = g_ptr_array_new();
+
+    if (mf->config_offset == mf->config_end) {
+        return;     /* the source sent none */
+    }
+    for (guint i = 0; i < mf->caps->len; i++) {
+        const char *c = g_ptr_array_index(mf->caps, i);
+        if (strcmp(c, "mapped-ram")) {
+            g_ptr_array_add(caps, (char *)c);
+        }
+    }
+    if (to == MIG_LAYOUT_MAPPED_RAM) {
+        g_ptr_array_add(caps, (char *)"mapped-ram");
+    }
+    qemu_put_byte(f, QEMU_VM_CONFIGURATION);
+    qemu_put_be32(f, strlen(mf->machine));
+    qemu_put_buffer(f, mf->machine, strlen(mf->machine));
+    if (caps->len) {
+        qemu_put_byte(f, QEMU_VM_SUBSECTION);
+        qemu_put_counted_string(f, "configuration/capabilities");
+        qemu_put_be32(f, 1);
+        qemu_put_be32(f, caps->len);
+        for (guint i = 0; i < caps->len; i++) {
+            qemu_put_counted_string(f, g_ptr_array_index(caps, i));
+        }
+    }
+    qemu_put_buffer(f, mf->other_config->data, mf->other_config->len);
+}
+
+static void put_ram_header(MigFile *mf, QEMUFile *f, uint8_t type)
+{
+    qemu_put_byte(f, type);
+    qemu_put_be32(f, mf->ram_section_id);
+    if (type == QEMU_VM_SECTION_START) {
+        qemu_put_counted_string(f, "ram");
+        qemu_put_be32(f, mf->ram_instance_id);
+        qemu_put_be32(f, mf->ram_version_id);
+    }
+}
+
+static void put_footer(MigFile *mf, QEMUFile *f)
+{
+    qemu_put_byte(f, QEMU_VM_SECTION_FOOTER);
+    qemu_put_be32(f, mf->ram_section_id);
+}
+
+/* The sections after the RAM ones, EOF and the vmdesc, verbatim. */
+static bool put_devices_and_tail(MigFile *mf, QEMUFile *f, GError **errp)
+{
+    for (guint i = 0; i < mf->sections->len; i++) {
+        MigSection *s = &g_array_index(mf->sections, MigSection, i);
+        if (mf->have_ram && s->section_id == mf->ram_section_id) {
+            continue;
+        }
+        if (!copy_range(mf, f, s->offset, s->end - s->offset, errp)) {
+            return false;
+        }
+    }
+    qemu_put_byte(f, QEMU_VM_EOF);
+    if (mf->vmdesc) {
+        return copy_range(mf, f, mf->vmdesc_offset, mf->size -
+                          mf->vmdesc_offset, errp);
+    }
+    return true;
+}
+
+typedef struct ConvertCtx {
+    PageSink *sinks;            /* per block, in block order */
+} ConvertCtx;
+
+static bool convert_page(void *opaque, MigFile *mf, MigBlock *b,
+                         uint64_t off, const uint8_t *data, uint8_t fill,
+                         GError **errp)
+{
+    ConvertCtx *c = opaque;
+    return sink_page(&c->sinks[b - &g_array_index(mf->blocks, MigBlock, 0)],
+                     off, data, fill, errp);
+}
+
+static bool place_pages(const char *file, uint64_t base, PageSink *sinks,
+                        GError **errp)
+{
+    ConvertCtx c = { .sinks = sinks };
+    g_autoptr(MigFile) again = migfile_open(file, base, convert_page, &c,
+                                            errp);
+    return again != NULL;
+}
+
+static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
+                          QEMUFile *f, GError **errp)
+{
+    guint nb = mf->blocks->len;
+    g_autofree PageSink *sinks = g_new0(PageSink, nb);
+    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
+    bool ok = false;
+
+    put_ram_header(mf, f, QEMU_VM_SECTION_START);
+    qemu_put_be64(f, mf->ram_total | RAM_SAVE_FLAG_MEM_SIZE);
+    for (guint i = 0; i < nb; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        uint64_t pages = b->length / TARGET_PAGE_SIZE;
+        MappedRamHeader h;
+
+        qemu_put_counted_string(f, b->name);
+        qemu_put_be64(f, b->length);
+        if (mf->ignore_shared) {
+            qemu_put_be64(f, b->mr_addr);
+        }
+        off_t pos = qemu_get_offset(f);
+        if (pos < 0) {
+            error_setg(errp, "Could not get the output position");
+            goto out;
+        }
+        uint64_t bitmap_offset = pos + sizeof(h);
+        uint64_t pages_offset = ROUND_UP(bitmap_offset + bitmap_bytes(pages),
+                                         MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
+        h.version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION);
+        h.page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE);
+        h.bitmap_offset = GUINT64_TO_BE(bitmap_offset);
+        h.pages_offset = GUINT64_TO_BE(pages_offset);
+        qemu_put_buffer(f, &h, sizeof(h));
+        sinks[i].fd = fd;
+        sinks[i].base = pages_offset;
+        sinks[i].written = bitmap_new(pages);
+        /* bitmap_offset is kept in the sink via the header position. */
+        b->bitmap_offset = bitmap_offset;
+        b->pages_offset = pages_offset;
+        if (!qemu_set_offset(f, pages_offset + b->length, errp)) {
+            goto out;
+        }
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    put_footer(mf, f);
+    if (qemu_fflush(f) < 0) {
+        goto file_err;
+    }
+
+    /* Second walk: place every page record at its fixed offset. */
+    if (!place_pages(file, base, sinks, errp)) {
+        goto out;
+    }
+    for (guint i = 0; i < nb; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        if (!qemu_put_buffer_at(f, sinks[i].written,
+                                bitmap_bytes(b->length / TARGET_PAGE_SIZE),
+                                b->bitmap_offset, errp)) {
+            error_prepend(errp, "Failed to write bitmap to file: ");
+            goto out;
+        }
+    }
+    put_ram_header(mf, f, QEMU_VM_SECTION_PART);
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    put_footer(mf, f);
+    put_ram_header(mf, f, QEMU_VM_SECTION_END);
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    put_footer(mf, f);
+    ok = true;
+    goto out;
+file_err:
+    g_propagate_error(errp, qemu_file_get_error_obj(f));
+out:
+    for (guint i = 0; i < nb; i++) {
+        g_free(sinks[i].written);
+    }
+    return ok;
+}
+
+static bool to_stream(MigFile *mf, QEMUFile *f, GError **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(COPY_CHUNK);
+
+    put_ram_header(mf, f, QEMU_VM_SECTION_START);
+    qemu_put_be64(f, mf->ram_total | RAM_SAVE_FLAG_MEM_SIZE);
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        qemu_put_counted_string(f, b->name);
+        qemu_put_be64(f, b->length);
+        if (mf->ignore_shared) {
+            qemu_put_be64(f, b->mr_addr);
+        }
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    put_footer(mf, f);
+
+    /* One PART with every page, as QEMU 7.2 sends a stopped guest. */
+    put_ram_header(mf, f, QEMU_VM_SECTION_PART);
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        uint64_t n = b->length / TARGET_PAGE_SIZE;
+        g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, errp);
+
+        if (!bmap) {
+            return false;
+        }
+        for (uint64_t p = 0; p < n;) {
+            uint64_t cnt = MIN(n - p, COPY_CHUNK / TARGET_PAGE_SIZE);
+            uint64_t first = find_next_bit(bmap, p + cnt, p);
+            uint64_t last = p + cnt;
+            /* Read only the span that holds present pages. */
+            if (first < last && !migfile_pread(mf, buf + (first - p) *
+                                               TARGET_PAGE_SIZE,
+                                               (last - first) *
+                                               TARGET_PAGE_SIZE,
+                                               b->pages_offset +
+                                               first * TARGET_PAGE_SIZE,
+                                               errp)) {
+                return false;
+            }
+            for (uint64_t q = p; q < last; q++) {
+                const uint8_t *data = buf + (q - p) * TARGET_PAGE_SIZE;
+                bool zero = !test_bit(q, bmap) ||
+                            page_is_zero(data);
+                uint64_t word = q * TARGET_PAGE_SIZE |
+                                (zero ? RAM_SAVE_FLAG_ZERO
+                                      : RAM_SAVE_FLAG_PAGE);
+                if (q) {
+                    word |= RAM_SAVE_FLAG_CONTINUE;
+                }
+                qemu_put_be64(f, word);
+                if (!q) {
+                    qemu_put_counted_string(f, b->name);
+                }
+                if (zero) {
+                    qemu_put_byte(f, 0);
+                } else {
+                    qemu_put_buffer(f, data, TARGET_PAGE_SIZE);
+                }
+            }
+            /* put_buffer copies, so buf may be reused. */
+            p = last;
+        }
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    put_footer(mf, f);
+    put_ram_header(mf, f, QEMU_VM_SECTION_END);
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    put_footer(mf, f);
+    return true;
+}
+
+static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
+                        const char *out, GError **errp)
+{
+    MigLayout to;
+
+    if (!strcmp(fmt, "stream")) {
+        to = MIG_LAYOUT_STREAM;
+    } else if (!strcmp(fmt, "mapped-ram")) {
+        to = MIG_LAYOUT_MAPPED_RAM;
+    } else {
+        error_setg(errp, "Unknown output layout '%s' (stream or mapped-ram)",
+                   fmt);
+        return false;
+    }
+    g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, errp);
+    if (!mf) {
+        return false;
+    }
+    if (mf->layout == to) {
+        error_setg(errp, "'%s' is already in the %s layout", file, fmt);
+        return false;
+    }
+    if (!mf->have_ram) {
+        error_setg(errp, "'%s' has no RAM section to convert", file);
+        return false;
+    }
+    QIOChannelFile *fioc = qio_channel_file_new_path(
+        out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, errp);
+    if (!fioc) {
+        return false;
+    }
+    QEMUFile *f = qemu_file_new_output(&fioc->parent);
+    qio_channel_unref(&fioc->parent);
+
+    qemu_put_be32(f, QEMU_VM_FILE_MAGIC);
+    qemu_put_be32(f, QEMU_VM_FILE_VERSION);
+    put_configuration(mf, f, to);
+    bool ok = to == MIG_LAYOUT_MAPPED_RAM
+              ? to_mapped_ram(mf, file, base, f, errp)
+              : to_stream(mf, f, errp);
+    ok = ok && put_devices_and_tail(mf, f, errp);
+    GError *ferr = NULL;
+    if (qemu_fclose(f, &ferr) < 0 && ok) {
+        g_propagate_error(errp, ferr);
+        ferr = NULL;
+        ok = false;
+    }
+    g_clear_error(&ferr);
+    if (!ok) {
+        unlink(out);
+    }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- */
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    uint64_t v = g_ascii_strtoull(s, &end, 0);
+    uint64_t mul = 1;
+
+    if (errno || end == s || *s == '-') {
+        return false;
+    }
+    switch (*end) {
+    case 'k': case 'K': mul = KiB; end++; break;
+    case 'm': case 'M': mul = MiB; end++; break;
+    case 'g': case 'G': mul = GiB; end++; break;
+    default: break;
+    }
+    if (*end || v > UINT64_MAX / mul) {
+        return false;
+    }
+    *out = v * mul;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "offset", required_argument, NULL, 'f' },
+        { "output", required_argument, NULL, 'j' },
+        { "block", required_argument, NULL, 'b' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd, *output = "human", *block = NULL, *out = NULL;
+    const char *fmt = NULL;
+    uint64_t base = 0;
+    GError *err = NULL;
+    int c;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
+        !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "info") && strcmp(cmd, "check") &&
+        strcmp(cmd, "extract") && strcmp(cmd, "convert")) {
+        fprintf(stderr, "mapmig-img: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 1;
+    }
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "ho:O:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'f':
+            if (!parse_size(optarg, &base)) {
+                fprintf(stderr, "mapmig-img: invalid --offset '%s'\n", optarg);
+                return 1;
+            }
+            break;
+        case 'j':
+            output = optarg;
+            break;
+        case 'b':
+            block = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'O':
+            fmt = optarg;
+            break;
+        default:
+            fprintf(stderr, "Try 'mapmig-img --help'.\n");
+            return 1;
+        }
+    }
+    int npos = argc - optind;
+    const char *file = npos > 0 ? argv[optind] : NULL;
+    if (!file) {
+        fprintf(stderr, "mapmig-img %s: missing FILE\n", cmd);
+        return 1;
+    }
+    if (!strcmp(cmd, "convert")) {
+        if (npos != 2 || !fmt) {
+            fprintf(stderr, "mapmig-img convert: usage: convert FILE -O "
+                    "stream|mapped-ram OUT\n");
+            return 1;
+        }
+        out = argv[optind + 1];
+    } else if (npos != 1) {
+        fprintf(stderr, "mapmig-img %s: unexpected argument '%s'\n", cmd,
+                argv[optind + 1]);
+        return 1;
+    }
+    if (strcmp(cmd, "info") && strcmp(output, "human")) {
+        fprintf(stderr, "mapmig-img %s: --output is only for info\n", cmd);
+        return 1;
+    }
+
+    if (!strcmp(cmd, "info")) {
+        if (strcmp(output, "human") && strcmp(output, "json")) {
+            fprintf(stderr, "mapmig-img info: --output must be human or "
+                    "json\n");
+            return 1;
+        }
+        g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
+        if (!mf) {
+            fprintf(stderr, "mapmig-img: %s\n", err->message);
+            g_error_free(err);
+            return 1;
+        }
+        if (!strcmp(output, "json")) {
+            info_json(mf);
+        } else {
+            info_human(mf);
+        }
+        return 0;
+    }
+    if (!strcmp(cmd, "check")) {
+        g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
+        if (!mf) {
+            printf("ERROR %s\n", err->message);
+            fprintf(stderr, "mapmig-img: %s: %s\n", file, err->message);
+            g_error_free(err);
+            return 1;
+        }
+        printf("No errors were found on the migration file.\n");
+        return 0;
+    }
+    if (!strcmp(cmd, "extract")) {
+        if (!block || !out) {
+            fprintf(stderr, "mapmig-img extract: --block NAME and -o OUT are "
+                    "required\n");
+            return 1;
+        }
+        if (!cmd_extract(file, base, block, out, &err)) {
+            fprintf(stderr, "mapmig-img: %s\n", err->message);
+            g_error_free(err);
+            return 1;
+        }
+        return 0;
+    }
+    if (!cmd_convert(file, base, fmt, out, &err)) {
+        fprintf(stderr, "mapmig-img: %s\n", err->message);
+        g_error_free(err);
+        return 1;
+    }
+    return 0;
+}
