@@ -744,6 +744,7 @@ static void mapped_expect_fail(const GByteArray *a, size_t len,
 
 static void test_mapped_round_trip(void)
 {
+    set_mapped_ram(true);
     GError *err = NULL;
 
     zero_all_ram();
@@ -767,10 +768,12 @@ static void test_mapped_round_trip(void)
     /* The classic stream is refused while mapped-ram is on. */
     load_expect_fail(good_stream->data, good_stream->len,
                      "Capability 'mapped-ram' is off in the stream");
+    set_mapped_ram(false);
 }
 
 static void test_mapped_truncate(void)
 {
+    set_mapped_ram(true);
     const GByteArray *a = mapped.data;
     const size_t cuts[] = {
         0, 10, mapped.hdr - 1, mapped.hdr, mapped.hdr + 10, mapped.hdr + 27,
@@ -786,6 +789,7 @@ static void test_mapped_truncate(void)
                        "Could not read whole mapped-ram migration header");
     mapped_expect_fail(a, mapped.pages_offset + 4 * MiB,
                        "beyond the end of the file");
+    set_mapped_ram(false);
 }
 
 typedef void (*HdrCorrupt)(uint8_t *h);
@@ -797,11 +801,6 @@ static void check_mapped_header(HdrCorrupt fn, const char *expect)
 
     fn(copy->data + mapped.hdr);
     mapped_expect_fail(copy, copy->len, expect);
-}
-
-static void test_mapped_set_cap(void)
-{
-    set_mapped_ram(true);
 }
 
 static void h_misaligned(uint8_t *h)
@@ -851,6 +850,7 @@ static void h_page_size(uint8_t *h)
 
 static void test_mapped_bad_header(void)
 {
+    set_mapped_ram(true);
     static const struct {
         HdrCorrupt fn;
         const char *expect;
@@ -869,11 +869,13 @@ static void test_mapped_bad_header(void)
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         check_mapped_header(cases[i].fn, cases[i].expect);
     }
+    set_mapped_ram(false);
 }
 
 /* Page records are invalid in a mapped-ram stream. */
 static void test_mapped_bad_flags(void)
 {
+    set_mapped_ram(true);
     g_autoptr(GByteArray) copy = g_byte_array_new();
     g_byte_array_append(copy, mapped.data->data, mapped.data->len);
     /* the EOS that ends the setup payload follows the last block */
@@ -885,11 +887,13 @@ static void test_mapped_bad_flags(void)
     g_assert_cmphex(rd_be64(copy->data + p), ==, RAM_SAVE_FLAG_EOS);
     wr_be64(copy->data + p, RAM_SAVE_FLAG_ZERO);
     mapped_expect_fail(copy, copy->len, "Unexpected RAM flags: 0x2");
+    set_mapped_ram(false);
 }
 
 /* Random bit flips in the framing and bitmap of the mapped-ram file. */
 static void test_mapped_bitflip(void)
 {
+    set_mapped_ram(true);
     g_autoptr(GByteArray) copy = g_byte_array_new();
     g_byte_array_append(copy, mapped.data->data, mapped.data->len);
     unsigned fails = 0;
@@ -910,13 +914,14 @@ static void test_mapped_bitflip(void)
         copy->data[pos] ^= bit;
     }
     g_assert_cmpuint(fails, >, 0);
+    set_mapped_ram(false);
 }
 
+/* Back to the classic stream: the good stream loads again. */
 static void test_mapped_cleanup(void)
 {
-    set_mapped_ram(false);
+    g_assert_false(migrate_mapped_ram());
     restore_good_state();
-    g_unlink(mapped.path);
 }
 
 int main(int argc, char **argv)
@@ -951,7 +956,6 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/stream/section-ids-stable",
                     test_stream_section_ids_stable);
     g_test_add_func("/loader/stream/command", test_stream_command);
-    g_test_add_func("/loader/mapped-ram/set-cap", test_mapped_set_cap);
     g_test_add_func("/loader/mapped-ram/round-trip", test_mapped_round_trip);
     g_test_add_func("/loader/mapped-ram/truncate", test_mapped_truncate);
     g_test_add_func("/loader/mapped-ram/bad-header", test_mapped_bad_header);
@@ -961,6 +965,7 @@ int main(int argc, char **argv)
 
     int ret = g_test_run();
 
+    g_unlink(mapped.path);
     g_byte_array_unref(good_stream);
     g_byte_array_unref(mapped.data);
     g_free(mapped.path);
