@@ -213,10 +213,7 @@ static bool load_bytes(const uint8_t *data, size_t len, GError **errp)
     return load_fd(fd, errp);
 }
 
-/*
- * Load and expect a failure with a message; also checks that guest RAM
- * blocks are still mapped where they were (nothing was reallocated).
- */
+/* Load and expect a failure with a non-empty message (containing @substr). */
 static void load_expect_fail(const uint8_t *data, size_t len,
                              const char *substr)
 {
@@ -377,10 +374,28 @@ static uint64_t rng_next(void)
     return rng_state * 0x2545f4914f6cdd1dULL;
 }
 
+/*
+ * Make the first byte of every guest page non-zero.  The loader's ZERO
+ * records then take the memset path instead of scanning 4 KiB for zeros
+ * (buffer_is_zero() dominates the run time under ASan otherwise), and the
+ * loads below exercise writing over a non-fresh destination.
+ */
+static void scribble_ram(void)
+{
+    RAMBlock *rb;
+
+    RAMBLOCK_FOREACH(rb) {
+        for (uint64_t off = 0; off < rb->used_length; off += TARGET_PAGE_SIZE) {
+            rb->host[off] |= 0x80;
+        }
+    }
+}
+
 static void fuzz_one(GByteArray *copy, unsigned *fails)
 {
     GError *err = NULL;
 
+    scribble_ram();
     if (load_bytes(copy->data, copy->len, &err)) {
         g_assert_no_error(err);
     } else {
@@ -421,7 +436,7 @@ static void test_stream_overwrite(void)
 
     g_byte_array_append(copy, s->data, s->len);
     rng_state = 0xfeedfacecafebeefULL;
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 500; i++) {
         size_t limit = i % 2 ? s->len : MIN(4096, s->len);
         size_t pos = rng_next() % limit;
         size_t n = 1 + rng_next() % 8;
@@ -436,7 +451,7 @@ static void test_stream_overwrite(void)
         fuzz_one(copy, &fails);
         memcpy(copy->data + pos, saved, n);
     }
-    g_test_message("overwrites: %u of 1000 failed cleanly", fails);
+    g_test_message("overwrites: %u of 500 failed cleanly", fails);
     g_assert_cmpuint(fails, >, 0);
     restore_good_state();
 }
