@@ -532,6 +532,16 @@ static void c_page_flags(GByteArray *s, const Landmarks *l)
     wr_be64(s->data + l->first_page, RAM_SAVE_FLAG_PAGE | RAM_SAVE_FLAG_ZERO);
 }
 
+static void c_zero_fill(GByteArray *s, const Landmarks *l)
+{
+    /* page 0 is a pattern page; page 1 follows as a ZERO record */
+    size_t rec = l->first_page + 8 + 7 + TARGET_PAGE_SIZE;
+    g_assert_cmphex(rd_be64(s->data + rec), ==, TARGET_PAGE_SIZE |
+                    RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_CONTINUE);
+    g_assert_cmphex(s->data[rec + 8], ==, 0);
+    s->data[rec + 8] = 0x42;
+}
+
 static void c_footer(GByteArray *s, const Landmarks *l)
 {
     s->data[l->start_footer] = 0x7f;
@@ -597,6 +607,7 @@ static void test_stream_corruptions(void)
         { c_page_block, "Can't find block qc.ram" },
         { c_page_continue, "CONTINUE flag without a previous RAM block" },
         { c_page_flags, "Unknown combination of migration flags: 0xa" },
+        { c_zero_fill, "Found a zero page with value 66" },
         { c_footer, "section footer" },
         { c_footer_id, "section footer" },
         { c_section_type, "Unknown savevm section type 9" },
