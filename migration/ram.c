@@ -614,14 +614,20 @@ static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
     return true;
 }
 
-static bool ram_load_zero(QEMUFile *f, RAMBlock *rb, uint64_t addr)
+static bool ram_load_zero(QEMUFile *f, RAMBlock *rb, uint64_t addr,
+                          GError **errp)
 {
     uint8_t ch = qemu_get_byte(f);
     uint8_t *host = rb->host + addr;
 
+    /* The fill byte must be 0 (QEMU 9.0+ rejects anything else too). */
+    if (ch) {
+        error_setg(errp, "Found a zero page with value %d", ch);
+        return false;
+    }
     /* Fresh destination RAM is zero: touch it only when needed. */
-    if (ch || !buffer_is_zero(host, TARGET_PAGE_SIZE)) {
-        memset(host, ch, TARGET_PAGE_SIZE);
+    if (!buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+        memset(host, 0, TARGET_PAGE_SIZE);
     }
     return true;
 }
@@ -672,7 +678,9 @@ static bool ram_load(QEMUFile *f, void *opaque, int version_id,
                 return false;
             }
             if (kind == RAM_SAVE_FLAG_ZERO) {
-                ram_load_zero(f, rb, addr);
+                if (!ram_load_zero(f, rb, addr, errp)) {
+                    return false;
+                }
             } else {
                 qemu_get_buffer(f, rb->host + addr, TARGET_PAGE_SIZE);
             }

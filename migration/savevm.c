@@ -9,6 +9,7 @@
 typedef struct SaveStateEntry {
     char idstr[256];
     uint32_t section_id;
+    uint32_t load_section_id;         /* the source's id, while loading */
     uint32_t instance_id;
     int version_id;
     const SaveVMHandlers *ops;        /* iterative state, or */
@@ -342,7 +343,7 @@ static bool check_footer(QEMUFile *f, SaveStateEntry *se, GError **errp)
     if (file_error(f, errp)) {
         return false;
     }
-    if (b != QEMU_VM_SECTION_FOOTER || id != se->section_id) {
+    if (b != QEMU_VM_SECTION_FOOTER || id != se->load_section_id) {
         error_setg(errp, "Missing or wrong section footer for '%s' "
                    "(read 0x%02x, section id %u)", se->idstr, b, id);
         return false;
@@ -375,9 +376,12 @@ static bool load_section_start_full(QEMUFile *f, uint8_t type,
                    version_id, idstr, se->version_id);
         return false;
     }
-    /* Sections are matched by name; remember the source's id for PART. */
+    /*
+     * Sections are matched by name; remember the source's id for PART
+     * and the footer, without touching the id we send ourselves.
+     */
     g_hash_table_insert(ids, GUINT_TO_POINTER(section_id + 1), se);
-    se->section_id = section_id;
+    se->load_section_id = section_id;
 
     bool ok;
     if (se->vmsd) {

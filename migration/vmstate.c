@@ -173,6 +173,9 @@ static bool load_subsections(QEMUFile *f, const VMStateDescription *vmsd,
             name[i] = qemu_peek_byte(f, 2 + i);
         }
         name[len] = 0;
+        if (qemu_file_get_error(f)) {
+            return true; /* truncated name: the caller reports the error */
+        }
         if (strncmp(name, vmsd->name, plen)) {
             return true; /* belongs to an enclosing description */
         }
@@ -185,6 +188,9 @@ static bool load_subsections(QEMUFile *f, const VMStateDescription *vmsd,
         qemu_get_byte(f);
         qemu_get_counted_string(f, name);
         uint32_t version = qemu_get_be32(f);
+        if (qemu_file_get_error(f)) {
+            return true; /* the caller reports the file error */
+        }
         if (!vmstate_load_state(f, sub, opaque, version, errp)) {
             return false;
         }
