@@ -401,8 +401,12 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
                                         fio_engine_name(f->key.engine)));
     g_ptr_array_add(av, g_strdup_printf("--iodepth=%d", async ? 8 : 1));
     g_ptr_array_add(av, g_strdup_printf("--direct=%d", f->key.direct));
-    if (write && !f->key.direct) {
-        g_ptr_array_add(av, g_strdup("--end_fsync=1"));
+    if (write) {
+        /* mapmig writes a new, sparse file: no preallocation for fio either */
+        g_ptr_array_add(av, g_strdup("--fallocate=none"));
+        if (!f->key.direct) {
+            g_ptr_array_add(av, g_strdup("--end_fsync=1"));
+        }
     }
     g_ptr_array_add(av, g_strdup("--invalidate=1"));
     g_ptr_array_add(av, g_strdup("--output-format=json"));
@@ -977,11 +981,11 @@ static void print_machine(FILE *out, const char *pfx)
     struct utsname u;
     uname(&u);
     g_autofree char *fs = fs_type_of(opt.dir);
-    long memkb = sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGESIZE) / 1024;
+    double ram = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
 
     fprintf(out, "%smachine: %s, %ld cores, %.1f GiB RAM, kernel %s %s\n", pfx,
             model ? model : "unknown CPU", sysconf(_SC_NPROCESSORS_ONLN),
-            memkb / 1048576.0, u.sysname, u.release);
+            ram / GiB, u.sysname, u.release);
     fprintf(out, "%sdirectory: %s: %s, %.1f GiB free\n", pfx, opt.dir, fs,
             free_space(opt.dir) / (double)GiB);
     fprintf(out, "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
