@@ -342,6 +342,9 @@ static Row *row_new(const char *label)
 
 static FioRow *fio_row_get(int numjobs, const char *engine, bool direct)
 {
+    if (!have_fio) {
+        return NULL;
+    }
     for (guint i = 0; i < fio_rows->len; i++) {
         FioRow *f = fio_rows->pdata[i];
         if (f->key.numjobs == numjobs && !strcmp(f->key.engine, engine) &&
@@ -481,7 +484,7 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
 
 static void run_fio(FioRow *f, uint64_t size)
 {
-    if (!have_fio) {
+    if (!have_fio || !f) {
         return;
     }
     GError *err = NULL;
