@@ -1,0 +1,1454 @@
+/*
+ * mapmig-perf: a guestperf-like benchmark of save/restore to a file.
+ *
+ * For each configuration (classic file: stream, mapped-ram, mapped-ram +
+ * multifd N, ... + direct-io with an I/O engine) it saves a paused (or,
+ * with --live, running) guest whose RAM is filled by the stress workload,
+ * restores it into a fresh destination process, verifies the RAM digests
+ * and measures wall time, query-migrate's total-time and the CPU seconds of
+ * the process doing the work.  fio runs on the same directory before and
+ * after each configuration group (same size, bs=1M, same direct/buffered
+ * mode, numjobs = channels), and each row shows its ratio to fio's median.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/qmp-client.h"
+
+#include <math.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define SAVE_NAME "mapmig-perf.sav"
+#define FIO_PREFIX "mapmig-perf-fio"
+#define MIGRATE_TIMEOUT_MS (600 * 1000)
+#define FILL_TIMEOUT_MS (120 * 1000)
+
+/* ------------------------------------------------------------------ */
+/* Options */
+
+static struct {
+    uint64_t mem;
+    int dirty;
+    char *dir;
+    GArray *channels;       /* int */
+    bool direct_io;
+    char *engine;           /* psync|io-uring|libaio|all */
+    int repeat;
+    char *layout;           /* stream|mapped|all */
+    bool live;
+    uint64_t rate;          /* workload pages/s per vCPU (live) */
+    char *mapmig;
+    bool no_fio;
+    bool quick;
+    bool csv;
+    bool no_verify;
+    int smp;
+} opt = {
+    .mem = 4 * GiB, .dirty = 90, .repeat = 3, .smp = 1,
+};
+
+/* ------------------------------------------------------------------ */
+/* Child processes: every one is tracked and killed on exit or signal */
+
+#define MAX_CHILDREN 16
+static volatile pid_t children[MAX_CHILDREN];
+static char *tmpdir;
+static char save_path[PATH_MAX];
+static char fio_paths[64][PATH_MAX];
+static int n_fio_paths;
+
+static void child_add(pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (!children[i]) {
+            children[i] = pid;
+            return;
+        }
+    }
+}
+
+static void child_del(pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] == pid) {
+            children[i] = 0;
+        }
+    }
+}
+
+/* Async-signal-safe. */
+static void kill_all_children(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+    }
+    if (save_path[0]) {
+        unlink(save_path);
+    }
+    for (int i = 0; i < n_fio_paths; i++) {
+        unlink(fio_paths[i]);
+    }
+}
+
+static void remove_tmpdir(void)
+{
+    if (!tmpdir) {
+        return;
+    }
+    GDir *d = g_dir_open(tmpdir, 0, NULL);
+    if (d) {
+        const char *n;
+        while ((n = g_dir_read_name(d))) {
+            g_autofree char *p = g_build_filename(tmpdir, n, NULL);
+            unlink(p);
+        }
+        g_dir_close(d);
+    }
+    rmdir(tmpdir);
+    g_clear_pointer(&tmpdir, g_free);
+}
+
+static void cleanup_at_exit(void)
+{
+    kill_all_children();
+    remove_tmpdir();
+}
+
+static void on_signal(int sig)
+{
+    kill_all_children();
+    if (tmpdir) {
+        /* Best effort; the names are known. */
+        char p[PATH_MAX];
+        static const char *names[] = { "src.sock", "dst.sock", "src.log",
+                                       "dst.log", "fio.json", "fio.log" };
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+            snprintf(p, sizeof(p), "%s/%s", tmpdir, names[i]);
+            unlink(p);
+        }
+        rmdir(tmpdir);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static pid_t spawn(char **argv, const char *log, GError **errp)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "fork: %s",
+                    g_strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            close(nul);
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    child_add(pid);
+    return pid;
+}
+
+static int reap(pid_t pid, int timeout_ms)
+{
+    int status = -1;
+    for (int waited = 0;; waited += 10) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) {
+            break;
+        }
+        if (timeout_ms >= 0 && waited >= timeout_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        g_usleep(10000);
+    }
+    child_del(pid);
+    return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* utime + stime of @pid in seconds (the whole process, all threads). */
+static double proc_cpu_s(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *buf = NULL;
+    if (!g_file_get_contents(path, &buf, NULL, NULL)) {
+        return NAN;
+    }
+    char *p = strrchr(buf, ')');
+    if (!p) {
+        return NAN;
+    }
+    /* After ") ": field 3 is state; utime is field 14, stime 15. */
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &ut, &st) != 2) {
+        return NAN;
+    }
+    return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(GArray *a)
+{
+    if (!a || !a->len) {
+        return NAN;
+    }
+    g_autofree double *v = g_memdup2(a->data, a->len * sizeof(double));
+    qsort(v, a->len, sizeof(double), cmp_double);
+    return a->len % 2 ? v[a->len / 2] : (v[a->len / 2 - 1] + v[a->len / 2]) / 2;
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    double v = g_ascii_strtod(s, &end);
+    if (end == s || v <= 0) {
+        return false;
+    }
+    switch (g_ascii_toupper(*end)) {
+    case 'K': v *= KiB; end++; break;
+    case 'M': v *= MiB; end++; break;
+    case 'G': v *= GiB; end++; break;
+    case 'T': v *= TiB; end++; break;
+    case '\0': v *= MiB; break;  /* like -m: a bare number is MiB */
+    default: return false;
+    }
+    if (*end == 'i' || *end == 'I') {
+        end++;
+    }
+    if (*end == 'B' || *end == 'b') {
+        end++;
+    }
+    if (*end) {
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+/* Drop @path from the page cache (after writing it back). */
+static void drop_cache(const char *path, double *sync_ms)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return;
+    }
+    int64_t t0 = now_ns();
+    fsync(fd);
+    if (sync_ms) {
+        *sync_ms = (now_ns() - t0) / 1e6;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows */
+
+typedef struct FioKey {
+    int numjobs;
+    const char *engine;
+    bool direct;
+} FioKey;
+
+typedef struct FioRow {
+    FioKey key;
+    char *label;
+    GArray *write_bw;       /* bytes/s, double */
+    GArray *read_bw;
+    char *error;
+} FioRow;
+
+typedef struct Row {
+    char *label;
+    bool mapped, multifd, dio;
+    int channels;
+    const char *engine;
+    FioRow *fio;
+    GArray *save_wall_ms, *save_total_ms, *save_sync_ms, *save_cpu;
+    GArray *restore_wall_ms, *restore_total_ms, *restore_cpu;
+    GArray *save_pps;
+    uint64_t file_size, file_alloc, transferred;
+    int runs, failures;
+    char *error;
+} Row;
+
+static GPtrArray *rows;
+static GPtrArray *fio_rows;
+static bool have_fio;
+
+static GArray *darray(void)
+{
+    return g_array_new(false, false, sizeof(double));
+}
+
+static Row *row_new(const char *label)
+{
+    Row *r = g_new0(Row, 1);
+    r->label = g_strdup(label);
+    r->engine = "psync";
+    r->channels = 1;
+    r->save_wall_ms = darray();
+    r->save_total_ms = darray();
+    r->save_sync_ms = darray();
+    r->save_cpu = darray();
+    r->restore_wall_ms = darray();
+    r->restore_total_ms = darray();
+    r->restore_cpu = darray();
+    r->save_pps = darray();
+    g_ptr_array_add(rows, r);
+    return r;
+}
+
+static FioRow *fio_row_get(int numjobs, const char *engine, bool direct)
+{
+    if (!have_fio) {
+        return NULL;
+    }
+    for (guint i = 0; i < fio_rows->len; i++) {
+        FioRow *f = fio_rows->pdata[i];
+        if (f->key.numjobs == numjobs && !strcmp(f->key.engine, engine) &&
+            f->key.direct == direct) {
+            return f;
+        }
+    }
+    FioRow *f = g_new0(FioRow, 1);
+    f->key = (FioKey){ numjobs, engine, direct };
+    f->label = g_strdup_printf("fio %s, %s, numjobs=%d",
+                               direct ? "direct=1" : "buffered", engine,
+                               numjobs);
+    f->write_bw = darray();
+    f->read_bw = darray();
+    g_ptr_array_add(fio_rows, f);
+    return f;
+}
+
+static void row_error(Row *r, const char *what, GError *err)
+{
+    g_autofree char *msg = g_strdup_printf("%s: %s", what,
+                                           err ? err->message : "failed");
+    fprintf(stderr, "  [%s] FAILED: %s\n", r->label, msg);
+    r->failures++;
+    if (!r->error) {
+        r->error = g_steal_pointer(&msg);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* fio */
+
+static const char *fio_engine_name(const char *engine)
+{
+    return !strcmp(engine, "io-uring") ? "io_uring" : engine;
+}
+
+static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
+                        GError **errp)
+{
+    g_autofree char *json_path = g_build_filename(tmpdir, "fio.json", NULL);
+    g_autofree char *log = g_build_filename(tmpdir, "fio.log", NULL);
+    uint64_t per_job = ROUND_UP(size / f->key.numjobs, MiB);
+    GPtrArray *av = g_ptr_array_new_with_free_func(g_free);
+    bool async = strcmp(f->key.engine, "psync") != 0;
+
+    g_ptr_array_add(av, g_strdup("fio"));
+    g_ptr_array_add(av, g_strdup("--name=" FIO_PREFIX));
+    g_ptr_array_add(av, g_strdup_printf("--directory=%s", opt.dir));
+    g_ptr_array_add(av, g_strdup("--filename_format=" FIO_PREFIX ".$jobnum"));
+    g_ptr_array_add(av, g_strdup_printf("--rw=%s", write ? "write" : "read"));
+    g_ptr_array_add(av, g_strdup("--bs=1M"));
+    g_ptr_array_add(av, g_strdup_printf("--size=%" PRIu64, per_job));
+    g_ptr_array_add(av, g_strdup_printf("--numjobs=%d", f->key.numjobs));
+    g_ptr_array_add(av, g_strdup("--group_reporting"));
+    g_ptr_array_add(av, g_strdup_printf("--ioengine=%s",
+                                        fio_engine_name(f->key.engine)));
+    g_ptr_array_add(av, g_strdup_printf("--iodepth=%d", async ? 8 : 1));
+    g_ptr_array_add(av, g_strdup_printf("--direct=%d", f->key.direct));
+    if (write) {
+        /* mapmig writes a new, sparse file: no preallocation for fio either */
+        g_ptr_array_add(av, g_strdup("--fallocate=none"));
+        if (!f->key.direct) {
+            g_ptr_array_add(av, g_strdup("--end_fsync=1"));
+        }
+    }
+    g_ptr_array_add(av, g_strdup("--invalidate=1"));
+    g_ptr_array_add(av, g_strdup("--output-format=json"));
+    g_ptr_array_add(av, g_strdup_printf("--output=%s", json_path));
+    g_ptr_array_add(av, NULL);
+
+    for (int j = 0; j < f->key.numjobs && j < 64; j++) {
+        snprintf(fio_paths[j], PATH_MAX, "%s/" FIO_PREFIX ".%d", opt.dir, j);
+    }
+    n_fio_paths = MIN(f->key.numjobs, 64);
+    if (!write) {
+        for (int j = 0; j < n_fio_paths; j++) {
+            drop_cache(fio_paths[j], NULL);
+        }
+    }
+
+    unlink(json_path);
+    pid_t pid = spawn((char **)av->pdata, log, errp);
+    g_ptr_array_free(av, true);
+    if (pid < 0) {
+        return false;
+    }
+    int st = reap(pid, MIGRATE_TIMEOUT_MS);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        g_autofree char *out = NULL;
+        g_file_get_contents(log, &out, NULL, NULL);
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "fio %s exited with status %d: %s",
+                    write ? "write" : "read",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                    out ? g_strstrip(out) : "");
+        return false;
+    }
+
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(json_path, &text, NULL, errp)) {
+        return false;
+    }
+    char *brace = strchr(text, '{');
+    g_autoptr(JsonParser) parser = json_parser_new();
+    if (!brace || !json_parser_load_from_data(parser, brace, -1, errp)) {
+        if (errp && !*errp) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "fio: no JSON output");
+        }
+        return false;
+    }
+    JsonObject *root = json_node_get_object(json_parser_get_root(parser));
+    JsonArray *jobs = root && json_object_has_member(root, "jobs") ?
+                      json_object_get_array_member(root, "jobs") : NULL;
+    if (!jobs || !json_array_get_length(jobs)) {
+        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "fio: no jobs");
+        return false;
+    }
+    double sum = 0;
+    for (guint i = 0; i < json_array_get_length(jobs); i++) {
+        JsonObject *job = json_array_get_object_element(jobs, i);
+        JsonObject *dir = json_object_get_object_member(job,
+                                                        write ? "write" : "read");
+        if (json_object_get_int_member_with_default(job, "error", 0)) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "fio job error %" PRId64,
+                        json_object_get_int_member(job, "error"));
+            return false;
+        }
+        sum += dir ? json_object_get_int_member_with_default(dir, "bw_bytes",
+                                                            0) : 0;
+    }
+    *bw = sum;
+    return sum > 0;
+}
+
+static void run_fio(FioRow *f, uint64_t size)
+{
+    if (!have_fio || !f) {
+        return;
+    }
+    GError *err = NULL;
+    double wbw = 0, rbw = 0;
+
+    if (run_fio_one(f, true, size, &wbw, &err)) {
+        g_array_append_val(f->write_bw, wbw);
+        if (run_fio_one(f, false, size, &rbw, &err)) {
+            g_array_append_val(f->read_bw, rbw);
+        }
+    }
+    if (err) {
+        fprintf(stderr, "  [%s] FAILED: %s\n", f->label, err->message);
+        if (!f->error) {
+            f->error = g_strdup(err->message);
+        }
+        g_error_free(err);
+    } else if (!opt.csv) {
+        fprintf(stderr, "  [%s] write %.0f MB/s, read %.0f MB/s\n", f->label,
+                wbw / 1e6, rbw / 1e6);
+    }
+    for (int j = 0; j < n_fio_paths; j++) {
+        unlink(fio_paths[j]);
+    }
+    n_fio_paths = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* VMs */
+
+typedef struct VM {
+    pid_t pid;
+    QMPClient *qmp;
+    char *sock;
+    char *log;
+    char *digest;           /* JSON text of x-query-ram-digest */
+} VM;
+
+static void vm_kill(VM *vm)
+{
+    if (!vm) {
+        return;
+    }
+    if (vm->qmp) {
+        GError *err = NULL;
+        JsonNode *n = qmp_client_cmd(vm->qmp, "quit", NULL, &err);
+        if (n) {
+            json_node_unref(n);
+        }
+        g_clear_error(&err);
+        qmp_client_free(vm->qmp);
+    }
+    if (vm->pid > 0) {
+        reap(vm->pid, 2000);
+    }
+    if (vm->sock) {
+        unlink(vm->sock);
+    }
+    g_free(vm->sock);
+    g_free(vm->log);
+    g_free(vm->digest);
+    g_free(vm);
+}
+
+static char *workload_spec(void)
+{
+    if (opt.rate) {
+        return g_strdup_printf("stress,share=%d,rate=%" PRIu64, opt.dirty,
+                               opt.rate);
+    }
+    return g_strdup_printf("stress,share=%d", opt.dirty);
+}
+
+static VM *vm_start(const char *name, bool incoming, GError **errp)
+{
+    VM *vm = g_new0(VM, 1);
+    vm->sock = g_strdup_printf("%s/%s.sock", tmpdir, name);
+    vm->log = g_strdup_printf("%s/%s.log", tmpdir, name);
+    unlink(vm->sock);
+
+    g_autofree char *mem = g_strdup_printf("%" PRIu64 "M", opt.mem / MiB);
+    g_autofree char *smp = g_strdup_printf("%d", opt.smp);
+    g_autofree char *qmp = g_strdup_printf("unix:%s,server=on,wait=off",
+                                           vm->sock);
+    g_autofree char *wl = workload_spec();
+    char *argv[16];
+    int i = 0;
+    argv[i++] = opt.mapmig;
+    argv[i++] = "-m";
+    argv[i++] = mem;
+    argv[i++] = "-smp";
+    argv[i++] = smp;
+    argv[i++] = "-S";
+    argv[i++] = "-qmp";
+    argv[i++] = qmp;
+    argv[i++] = "-workload";
+    argv[i++] = wl;
+    if (incoming) {
+        argv[i++] = "-incoming";
+        argv[i++] = "defer";
+    }
+    argv[i] = NULL;
+
+    vm->pid = spawn(argv, vm->log, errp);
+    if (vm->pid < 0) {
+        vm_kill(vm);
+        return NULL;
+    }
+    vm->qmp = qmp_client_connect(vm->sock, 10000, errp);
+    if (!vm->qmp) {
+        g_autofree char *out = NULL;
+        g_file_get_contents(vm->log, &out, NULL, NULL);
+        if (out && *out && errp && *errp) {
+            g_prefix_error(errp, "%s: ", g_strstrip(out));
+        }
+        vm_kill(vm);
+        return NULL;
+    }
+    return vm;
+}
+
+static bool vm_cmd(VM *vm, const char *cmd, JsonObject *args, GError **errp)
+{
+    JsonNode *n = qmp_client_cmd(vm->qmp, cmd, args, errp);
+    if (!n) {
+        g_prefix_error(errp, "%s: ", cmd);
+        return false;
+    }
+    json_node_unref(n);
+    return true;
+}
+
+static char *vm_digest(VM *vm, GError **errp)
+{
+    JsonNode *n = qmp_client_cmd(vm->qmp, "x-query-ram-digest", NULL, errp);
+    if (!n) {
+        return NULL;
+    }
+    char *s = json_to_string(n, false);
+    json_node_unref(n);
+    return s;
+}
+
+static bool vm_configure(VM *vm, Row *r, GError **errp)
+{
+    JsonArray *caps = json_array_new();
+    const struct { const char *name; bool on; } c[] = {
+        { "mapped-ram", r->mapped },
+        { "multifd", r->multifd },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "capability", c[i].name);
+        json_object_set_boolean_member(o, "state", c[i].on);
+        json_array_add_object_element(caps, o);
+    }
+    JsonObject *args = json_object_new();
+    json_object_set_array_member(args, "capabilities", caps);
+    if (!vm_cmd(vm, "migrate-set-capabilities", args, errp)) {
+        return false;
+    }
+
+    args = json_object_new();
+    json_object_set_int_member(args, "max-bandwidth", 0);
+    json_object_set_int_member(args, "multifd-channels", r->channels);
+    if (!vm_cmd(vm, "migrate-set-parameters", args, errp)) {
+        return false;
+    }
+
+    /* direct-io/io-engine separately, so that their errors name them. */
+    args = json_object_new();
+    json_object_set_boolean_member(args, "direct-io", r->dio);
+    GError *err = NULL;
+    if (!vm_cmd(vm, "migrate-set-parameters", args, &err)) {
+        if (r->dio) {
+            g_propagate_error(errp, err);
+            return false;
+        }
+        g_clear_error(&err);  /* turning it off on a build without it */
+    }
+    args = json_object_new();
+    json_object_set_string_member(args, "io-engine", r->engine);
+    return vm_cmd(vm, "migrate-set-parameters", args, errp);
+}
+
+/* Fill share% of RAM: run stress until each page was written ~3 times. */
+static bool vm_fill(VM *vm, GError **errp)
+{
+    uint64_t pages = opt.mem / 4096 * opt.dirty / 100;
+    uint64_t target = 3 * pages;
+    int64_t t0 = now_ns();
+
+    if (!vm_cmd(vm, "cont", NULL, errp)) {
+        return false;
+    }
+    for (;;) {
+        JsonNode *n = qmp_client_cmd(vm->qmp, "x-query-workload", NULL, errp);
+        if (!n) {
+            return false;
+        }
+        uint64_t written = qmp_get_int(n, "pages-written");
+        json_node_unref(n);
+        if (written >= target) {
+            break;
+        }
+        if ((now_ns() - t0) / 1000000 > FILL_TIMEOUT_MS) {
+            fprintf(stderr, "warning: fill stopped after %d s at %" PRIu64
+                    " of %" PRIu64 " page writes\n", FILL_TIMEOUT_MS / 1000,
+                    written, target);
+            break;
+        }
+        g_usleep(100000);
+    }
+    if (!opt.live) {
+        return vm_cmd(vm, "stop", NULL, errp);
+    }
+    return true;
+}
+
+typedef struct MigResult {
+    double wall_ms, total_ms, cpu_s, pps;
+    uint64_t transferred;
+} MigResult;
+
+/* Poll query-migrate until a final state. */
+static bool wait_migration(VM *vm, int64_t t0, MigResult *res, GError **errp)
+{
+    for (;;) {
+        JsonNode *n = qmp_client_cmd(vm->qmp, "query-migrate", NULL, errp);
+        if (!n) {
+            g_prefix_error(errp, "query-migrate: ");
+            return false;
+        }
+        const char *st = qmp_get_str(n, "status");
+        if (st && !strcmp(st, "completed")) {
+            res->wall_ms = (now_ns() - t0) / 1e6;
+            res->total_ms = qmp_get_int(n, "total-time");
+            JsonObject *o = json_node_get_object(n);
+            if (json_object_has_member(o, "ram")) {
+                JsonObject *ram = json_object_get_object_member(o, "ram");
+                res->transferred =
+                    json_object_get_int_member_with_default(ram, "transferred",
+                                                            0);
+                res->pps = json_object_get_int_member_with_default(
+                    ram, "pages-per-second", 0);
+            }
+            json_node_unref(n);
+            return true;
+        }
+        if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+            const char *desc = qmp_get_str(n, "error-desc");
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "migration %s%s%s",
+                        st, desc ? ": " : "", desc ? desc : "");
+            json_node_unref(n);
+            return false;
+        }
+        json_node_unref(n);
+        if ((now_ns() - t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
+            GError *e = NULL;
+            JsonNode *c = qmp_client_cmd(vm->qmp, "migrate_cancel", NULL, &e);
+            if (c) {
+                json_node_unref(c);
+            }
+            g_clear_error(&e);
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                        "migration did not complete in %d s",
+                        MIGRATE_TIMEOUT_MS / 1000);
+            return false;
+        }
+        g_usleep(5000);
+    }
+}
+
+static VM *source;
+
+static VM *source_get(GError **errp)
+{
+    if (source) {
+        /* Still alive? */
+        if (kill(source->pid, 0) == 0) {
+            GError *e = NULL;
+            JsonNode *n = qmp_client_cmd(source->qmp, "query-status", NULL, &e);
+            if (n) {
+                json_node_unref(n);
+                return source;
+            }
+            g_clear_error(&e);
+        }
+        fprintf(stderr, "  source VM died; starting a new one\n");
+        vm_kill(source);
+        source = NULL;
+    }
+    if (!opt.csv) {
+        fprintf(stderr, "starting source: %" PRIu64 " MiB, %d%% of pages "
+                "with data (stress workload)...\n", opt.mem / MiB, opt.dirty);
+    }
+    source = vm_start("src", false, errp);
+    if (!source) {
+        return NULL;
+    }
+    if (!vm_fill(source, errp)) {
+        vm_kill(source);
+        source = NULL;
+        return NULL;
+    }
+    if (!opt.live && !opt.no_verify) {
+        source->digest = vm_digest(source, errp);
+        if (!source->digest) {
+            vm_kill(source);
+            source = NULL;
+            return NULL;
+        }
+    }
+    return source;
+}
+
+static bool run_once(Row *r, GError **errp)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", save_path);
+    MigResult save = { 0 }, load = { 0 };
+    double sync_ms = 0;
+    VM *src = source_get(errp);
+    VM *dst = NULL;
+    bool ok = false;
+
+    if (!src) {
+        g_prefix_error(errp, "source: ");
+        return false;
+    }
+    unlink(save_path);
+    if (!vm_configure(src, r, errp)) {
+        goto out;
+    }
+    if (opt.live) {
+        GError *e = NULL;
+        JsonNode *n = qmp_client_cmd(src->qmp, "cont", NULL, &e);
+        if (n) {
+            json_node_unref(n);
+        }
+        g_clear_error(&e);
+    }
+
+    /* Save */
+    JsonObject *args = json_object_new();
+    json_object_set_string_member(args, "uri", uri);
+    double cpu0 = proc_cpu_s(src->pid);
+    int64_t t0 = now_ns();
+    if (!vm_cmd(src, "migrate", args, errp) ||
+        !wait_migration(src, t0, &save, errp)) {
+        g_prefix_error(errp, "save: ");
+        goto out;
+    }
+    save.cpu_s = proc_cpu_s(src->pid) - cpu0;
+    /* Durable and out of the page cache, for a cold restore. */
+    drop_cache(save_path, &sync_ms);
+
+    struct stat stbuf;
+    if (stat(save_path, &stbuf) == 0) {
+        r->file_size = stbuf.st_size;
+        r->file_alloc = (uint64_t)stbuf.st_blocks * 512;
+    }
+    r->transferred = save.transferred;
+    if (opt.live && !opt.no_verify) {
+        /* The source stays stopped (postmigrate) with what it saved. */
+        g_free(src->digest);
+        src->digest = vm_digest(src, errp);
+        if (!src->digest) {
+            goto out;
+        }
+    }
+
+    /* Restore */
+    dst = vm_start("dst", true, errp);
+    if (!dst) {
+        g_prefix_error(errp, "destination: ");
+        goto out;
+    }
+    if (!vm_configure(dst, r, errp)) {
+        g_prefix_error(errp, "destination: ");
+        goto out;
+    }
+    args = json_object_new();
+    json_object_set_string_member(args, "uri", uri);
+    cpu0 = proc_cpu_s(dst->pid);
+    t0 = now_ns();
+    if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
+        !wait_migration(dst, t0, &load, errp)) {
+        g_prefix_error(errp, "restore: ");
+        goto out;
+    }
+    load.cpu_s = proc_cpu_s(dst->pid) - cpu0;
+
+    if (!opt.no_verify) {
+        g_autofree char *d = vm_digest(dst, errp);
+        if (!d) {
+            goto out;
+        }
+        if (strcmp(d, src->digest)) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "RAM digests differ after restore");
+            goto out;
+        }
+    }
+
+    g_array_append_val(r->save_wall_ms, save.wall_ms);
+    g_array_append_val(r->save_total_ms, save.total_ms);
+    g_array_append_val(r->save_sync_ms, sync_ms);
+    g_array_append_val(r->save_cpu, save.cpu_s);
+    g_array_append_val(r->save_pps, save.pps);
+    g_array_append_val(r->restore_wall_ms, load.wall_ms);
+    g_array_append_val(r->restore_total_ms, load.total_ms);
+    g_array_append_val(r->restore_cpu, load.cpu_s);
+    if (!opt.csv) {
+        fprintf(stderr, "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
+                "restore %.0f ms (%.2f CPU s), file %.0f MiB allocated\n",
+                r->label, save.wall_ms, sync_ms, save.cpu_s, load.wall_ms,
+                load.cpu_s, r->file_alloc / (double)MiB);
+    }
+    ok = true;
+out:
+    if (dst) {
+        vm_kill(dst);
+    }
+    unlink(save_path);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Machine information */
+
+static char *fs_type_of(const char *dir)
+{
+    /* Longest mount point that is a prefix of realpath(dir). */
+    g_autofree char *real = realpath(dir, NULL);
+    g_autofree char *mi = NULL;
+    char *best = NULL;
+    size_t best_len = 0;
+
+    if (real && g_file_get_contents("/proc/self/mountinfo", &mi, NULL, NULL)) {
+        g_auto(GStrv) lines = g_strsplit(mi, "\n", -1);
+        for (int i = 0; lines[i]; i++) {
+            g_auto(GStrv) f = g_strsplit(lines[i], " ", -1);
+            int n = g_strv_length(f);
+            if (n < 10) {
+                continue;
+            }
+            const char *mp = f[4];
+            size_t l = strlen(mp);
+            bool prefix = !strcmp(mp, "/") ||
+                (!strncmp(real, mp, l) && (real[l] == '/' || !real[l]));
+            if (!prefix || l < best_len) {
+                continue;
+            }
+            int sep = 6;
+            while (sep < n && strcmp(f[sep], "-")) {
+                sep++;
+            }
+            if (sep + 2 < n) {
+                g_free(best);
+                best = g_strdup_printf("%s on %s (%s)", f[sep + 1], mp,
+                                       f[sep + 2]);
+                best_len = l;
+            }
+        }
+    }
+    if (!best) {
+        struct statfs sf;
+        if (statfs(dir, &sf) == 0) {
+            best = g_strdup_printf("statfs f_type 0x%lx",
+                                   (unsigned long)sf.f_type);
+        } else {
+            best = g_strdup("unknown");
+        }
+    }
+    return best;
+}
+
+static uint64_t free_space(const char *dir)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) < 0) {
+        return 0;
+    }
+    return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+static void print_machine(FILE *out, const char *pfx)
+{
+    g_autofree char *cpuinfo = NULL;
+    g_autofree char *model = NULL;
+    if (g_file_get_contents("/proc/cpuinfo", &cpuinfo, NULL, NULL)) {
+        char *p = strstr(cpuinfo, "model name");
+        if (p && (p = strchr(p, ':'))) {
+            model = g_strndup(p + 2, strcspn(p + 2, "\n"));
+        }
+    }
+    struct utsname u;
+    uname(&u);
+    g_autofree char *fs = fs_type_of(opt.dir);
+    double ram = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+
+    fprintf(out, "%smachine: %s, %ld cores, %.1f GiB RAM, kernel %s %s\n", pfx,
+            model ? model : "unknown CPU", sysconf(_SC_NPROCESSORS_ONLN),
+            ram / GiB, u.sysname, u.release);
+    fprintf(out, "%sdirectory: %s: %s, %.1f GiB free\n", pfx, opt.dir, fs,
+            free_space(opt.dir) / (double)GiB);
+    fprintf(out, "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
+            "%d vCPU, %s save, %d repeat(s), medians\n", pfx, opt.mem / MiB,
+            opt.dirty, opt.smp, opt.live ? "live" : "paused", opt.repeat);
+}
+
+/* ------------------------------------------------------------------ */
+/* Output */
+
+static double mbps(double ms)
+{
+    return ms > 0 ? opt.mem / 1e6 / (ms / 1e3) : NAN;
+}
+
+static void fmt_num(char *buf, size_t len, double v, int prec)
+{
+    if (isnan(v)) {
+        snprintf(buf, len, "-");
+    } else {
+        snprintf(buf, len, "%.*f", prec, v);
+    }
+}
+
+static void print_table(void)
+{
+    static const char *hdr[] = {
+        "configuration", "save MB/s", "save ms", "fsync ms", "save CPU s/GiB",
+        "restore MB/s", "restore ms", "restore CPU s/GiB", "save/fio",
+        "restore/fio",
+    };
+    enum { NCOL = ARRAY_SIZE(hdr) };
+    GPtrArray *cells = g_ptr_array_new_with_free_func(g_free);
+    double gib = opt.mem / (double)GiB;
+
+    for (guint i = 0; i < rows->len; i++) {
+        Row *r = rows->pdata[i];
+        char v[NCOL][64];
+        double sw = median(r->save_wall_ms), sy = median(r->save_sync_ms);
+        double rw = median(r->restore_wall_ms);
+        double fw = r->fio ? median(r->fio->write_bw) : NAN;
+        double fr = r->fio ? median(r->fio->read_bw) : NAN;
+        double smb = mbps(sw + sy), rmb = mbps(rw);
+
+        snprintf(v[0], 64, "%s%s", r->label,
+                 r->save_wall_ms->len ? (r->failures ? " (some runs FAILED)"
+                                                     : "") : " FAILED");
+        fmt_num(v[1], 64, smb, 0);
+        fmt_num(v[2], 64, sw, 0);
+        fmt_num(v[3], 64, sy, 0);
+        fmt_num(v[4], 64, median(r->save_cpu) / gib, 2);
+        fmt_num(v[5], 64, rmb, 0);
+        fmt_num(v[6], 64, rw, 0);
+        fmt_num(v[7], 64, median(r->restore_cpu) / gib, 2);
+        fmt_num(v[8], 64, smb * 1e6 / fw, 2);
+        fmt_num(v[9], 64, rmb * 1e6 / fr, 2);
+        for (int c = 0; c < NCOL; c++) {
+            g_ptr_array_add(cells, g_strdup(v[c]));
+        }
+    }
+    for (guint i = 0; i < fio_rows->len; i++) {
+        FioRow *f = fio_rows->pdata[i];
+        char v[NCOL][64];
+        double fw = median(f->write_bw), fr = median(f->read_bw);
+        snprintf(v[0], 64, "%s%s", f->label,
+                 f->write_bw->len ? "" : " FAILED");
+        fmt_num(v[1], 64, fw / 1e6, 0);
+        fmt_num(v[2], 64, fw > 0 ? opt.mem / fw * 1e3 : NAN, 0);
+        snprintf(v[3], 64, "%s", f->key.direct ? "-" : "incl.");
+        snprintf(v[4], 64, "-");
+        fmt_num(v[5], 64, fr / 1e6, 0);
+        fmt_num(v[6], 64, fr > 0 ? opt.mem / fr * 1e3 : NAN, 0);
+        snprintf(v[7], 64, "-");
+        snprintf(v[8], 64, "1.00");
+        snprintf(v[9], 64, "1.00");
+        if (!f->write_bw->len) {
+            snprintf(v[8], 64, "-");
+            snprintf(v[9], 64, "-");
+        }
+        for (int c = 0; c < NCOL; c++) {
+            g_ptr_array_add(cells, g_strdup(v[c]));
+        }
+    }
+
+    guint nrows = cells->len / NCOL;
+    if (opt.csv) {
+        print_machine(stdout, "# ");
+        printf("configuration,save_MBps,save_ms,save_total_time_ms,fsync_ms,"
+               "save_cpu_s_per_GiB,save_pages_per_s,restore_MBps,restore_ms,"
+               "restore_total_time_ms,restore_cpu_s_per_GiB,save_vs_fio,"
+               "restore_vs_fio,file_size,file_allocated,transferred,runs,"
+               "error\n");
+        for (guint i = 0; i < rows->len; i++) {
+            Row *r = rows->pdata[i];
+            char **c = (char **)cells->pdata + i * NCOL;
+            printf("\"%s\",%s,%s,%.0f,%s,%s,%.0f,%s,%s,%.0f,%s,%s,%s,%" PRIu64
+                   ",%" PRIu64 ",%" PRIu64 ",%u,\"%s\"\n", r->label, c[1], c[2],
+                   median(r->save_total_ms), c[3], c[4], median(r->save_pps),
+                   c[5], c[6], median(r->restore_total_ms), c[7], c[8], c[9],
+                   r->file_size, r->file_alloc, r->transferred,
+                   r->save_wall_ms->len, r->error ? r->error : "");
+        }
+        for (guint i = rows->len; i < nrows; i++) {
+            FioRow *f = fio_rows->pdata[i - rows->len];
+            char **c = (char **)cells->pdata + i * NCOL;
+            printf("\"%s\",%s,%s,,,,,%s,%s,,,,,,,,%u,\"%s\"\n", c[0], c[1],
+                   c[2], c[5], c[6], f->write_bw->len,
+                   f->error ? f->error : "");
+        }
+        g_ptr_array_free(cells, true);
+        return;
+    }
+
+    size_t w[NCOL];
+    for (int c = 0; c < NCOL; c++) {
+        w[c] = strlen(hdr[c]);
+        for (guint i = 0; i < nrows; i++) {
+            w[c] = MAX(w[c], strlen(cells->pdata[i * NCOL + c]));
+        }
+    }
+    printf("\n");
+    print_machine(stdout, "");
+    printf("\n");
+    for (int c = 0; c < NCOL; c++) {
+        printf(c ? " | %*s" : "%-*s", (int)w[c], hdr[c]);
+    }
+    printf("\n");
+    for (int c = 0; c < NCOL; c++) {
+        for (size_t k = 0; k < w[c] + (c ? 3 : 0); k++) {
+            putchar(c && k == 1 ? '|' : '-');
+        }
+    }
+    printf("\n");
+    for (guint i = 0; i < nrows; i++) {
+        if (i == rows->len) {
+            printf("\n");
+        }
+        for (int c = 0; c < NCOL; c++) {
+            printf(c ? " | %*s" : "%-*s", (int)w[c],
+                   (char *)cells->pdata[i * NCOL + c]);
+        }
+        printf("\n");
+    }
+    g_ptr_array_free(cells, true);
+
+    printf("\nMB/s = guest RAM (%" PRIu64 " bytes) / seconds, 1 MB = 10^6 "
+           "bytes; save MB/s counts save + fsync (durable, as fio's "
+           "end_fsync=1),\nsave ms is migrate -> completed. CPU s/GiB: "
+           "utime+stime of the source (save) or destination (restore)\n"
+           "process per GiB of guest RAM%s. fio: bs=1M, same total size, "
+           "numjobs = channels, ratio = row / fio with the same\nmode and "
+           "engine (median of the runs before and after each group).\n",
+           opt.mem, opt.live ? " (live: includes the vCPU threads)" : "");
+    for (guint i = 0; i < rows->len; i++) {
+        Row *r = rows->pdata[i];
+        if (r->file_size) {
+            printf("  %s: file %.1f MiB logical, %.1f MiB allocated, "
+                   "%.1f MiB of pages transferred\n", r->label,
+                   r->file_size / (double)MiB, r->file_alloc / (double)MiB,
+                   r->transferred / (double)MiB);
+        }
+        if (r->error) {
+            printf("  %s: error: %s\n", r->label, r->error);
+        }
+    }
+    for (guint i = 0; i < fio_rows->len; i++) {
+        FioRow *f = fio_rows->pdata[i];
+        if (f->error) {
+            printf("  %s: error: %s\n", f->label, f->error);
+        }
+    }
+    if (!have_fio) {
+        printf("  fio not found (or --no-fio): ratios omitted\n");
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+static void usage(void)
+{
+    printf("Usage: mapmig-perf [options]\n"
+           "  --mem SIZE          guest RAM (default 4G)\n"
+           "  --dirty PCT         percentage of pages holding data (default 90)\n"
+           "  --dir DIR           directory on the file system under test "
+           "(default /var/tmp)\n"
+           "  --channels LIST     multifd channels, e.g. 1,2,4,8,16 (default)\n"
+           "  --direct-io         add mapped-ram + multifd + direct-io rows\n"
+           "  --engine E          psync|io-uring|libaio|all for the direct-io "
+           "rows (implies --direct-io)\n"
+           "  --repeat N          runs per configuration, medians (default 3)\n"
+           "  --layout L          stream|mapped|all (default all)\n"
+           "  --live              save while the workload runs\n"
+           "  --rate P            workload pages/s per vCPU (default unlimited)\n"
+           "  --smp N             vCPUs of the guest (default 1)\n"
+           "  --mapmig PATH       the mapmig binary\n"
+           "  --no-fio            skip the fio baseline\n"
+           "  --no-verify         skip the RAM digest comparison\n"
+           "  --quick             1G guest, channels 1,4, one run\n"
+           "  --csv               CSV output\n");
+}
+
+static char *default_mapmig(const char *argv0)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    if (self) {
+        g_autofree char *d = g_path_get_dirname(self);
+        char *p = g_build_filename(d, "..", "mapmig", NULL);
+        if (g_file_test(p, G_FILE_TEST_IS_EXECUTABLE)) {
+            return p;
+        }
+        g_free(p);
+    }
+    char *p = g_find_program_in_path("mapmig");
+    return p ? p : g_strdup("mapmig");
+}
+
+static bool parse_channels(const char *s)
+{
+    g_auto(GStrv) parts = g_strsplit(s, ",", -1);
+    g_array_set_size(opt.channels, 0);
+    for (int i = 0; parts[i]; i++) {
+        char *end;
+        long v = strtol(parts[i], &end, 10);
+        if (*end || v < 1 || v > 255) {
+            return false;
+        }
+        int iv = v;
+        g_array_append_val(opt.channels, iv);
+    }
+    return opt.channels->len > 0;
+}
+
+int main(int argc, char **argv)
+{
+    bool mem_set = false, channels_set = false, repeat_set = false;
+    opt.channels = g_array_new(false, false, sizeof(int));
+    parse_channels("1,2,4,8,16");
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_ARG() do { if (!v) { fprintf(stderr, "%s needs a value\n", a); \
+                                  return 2; } i++; } while (0)
+        if (!strcmp(a, "--mem")) {
+            NEED_ARG();
+            if (!parse_size(v, &opt.mem) || opt.mem < 16 * MiB) {
+                fprintf(stderr, "bad --mem '%s'\n", v);
+                return 2;
+            }
+            opt.mem = ROUND_UP(opt.mem, MiB);
+            mem_set = true;
+        } else if (!strcmp(a, "--dirty")) {
+            NEED_ARG();
+            opt.dirty = atoi(v);
+            if (opt.dirty < 1 || opt.dirty > 100) {
+                fprintf(stderr, "--dirty must be 1..100\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--dir")) {
+            NEED_ARG();
+            opt.dir = g_strdup(v);
+        } else if (!strcmp(a, "--channels")) {
+            NEED_ARG();
+            if (!parse_channels(v)) {
+                fprintf(stderr, "bad --channels '%s'\n", v);
+                return 2;
+            }
+            channels_set = true;
+        } else if (!strcmp(a, "--direct-io")) {
+            opt.direct_io = true;
+        } else if (!strcmp(a, "--engine")) {
+            NEED_ARG();
+            if (strcmp(v, "psync") && strcmp(v, "io-uring") &&
+                strcmp(v, "libaio") && strcmp(v, "all")) {
+                fprintf(stderr, "bad --engine '%s'\n", v);
+                return 2;
+            }
+            opt.engine = g_strdup(v);
+            opt.direct_io = true;
+        } else if (!strcmp(a, "--repeat")) {
+            NEED_ARG();
+            opt.repeat = atoi(v);
+            if (opt.repeat < 1) {
+                fprintf(stderr, "--repeat must be >= 1\n");
+                return 2;
+            }
+            repeat_set = true;
+        } else if (!strcmp(a, "--layout")) {
+            NEED_ARG();
+            if (strcmp(v, "stream") && strcmp(v, "mapped") && strcmp(v, "all")) {
+                fprintf(stderr, "bad --layout '%s'\n", v);
+                return 2;
+            }
+            opt.layout = g_strdup(v);
+        } else if (!strcmp(a, "--live")) {
+            opt.live = true;
+        } else if (!strcmp(a, "--rate")) {
+            NEED_ARG();
+            opt.rate = g_ascii_strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--smp")) {
+            NEED_ARG();
+            opt.smp = atoi(v);
+        } else if (!strcmp(a, "--mapmig")) {
+            NEED_ARG();
+            opt.mapmig = g_strdup(v);
+        } else if (!strcmp(a, "--no-fio")) {
+            opt.no_fio = true;
+        } else if (!strcmp(a, "--no-verify")) {
+            opt.no_verify = true;
+        } else if (!strcmp(a, "--quick")) {
+            opt.quick = true;
+        } else if (!strcmp(a, "--csv")) {
+            opt.csv = true;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "unknown option '%s'\n", a);
+            usage();
+            return 2;
+        }
+    }
+    if (opt.quick) {
+        if (!mem_set) {
+            opt.mem = GiB;
+        }
+        if (!channels_set) {
+            parse_channels("1,4");
+        }
+        if (!repeat_set) {
+            opt.repeat = 1;
+        }
+    }
+    if (!opt.dir) {
+        opt.dir = g_strdup("/var/tmp");
+    }
+    if (!opt.engine) {
+        opt.engine = g_strdup("psync");
+    }
+    if (!opt.layout) {
+        opt.layout = g_strdup("all");
+    }
+    if (!opt.mapmig) {
+        opt.mapmig = default_mapmig(argv[0]);
+    }
+
+    /* Space: the file is at most RAM + metadata; want 2x that free. */
+    uint64_t need = 2 * (opt.mem + opt.mem / 4096 / 8 + 64 * MiB);
+    uint64_t avail = free_space(opt.dir);
+    if (!g_file_test(opt.dir, G_FILE_TEST_IS_DIR)) {
+        fprintf(stderr, "mapmig-perf: %s is not a directory\n", opt.dir);
+        return 1;
+    }
+    if (avail < need) {
+        fprintf(stderr, "mapmig-perf: %s has %.1f GiB free, need %.1f GiB "
+                "(2x the file)\n", opt.dir, avail / (double)GiB,
+                need / (double)GiB);
+        return 1;
+    }
+
+    g_autofree char *fio_path = opt.no_fio ? NULL : g_find_program_in_path("fio");
+    have_fio = fio_path != NULL;
+    if (!have_fio && !opt.no_fio) {
+        fprintf(stderr, "fio not found: no baseline, ratios omitted\n");
+    }
+
+    GError *err = NULL;
+    tmpdir = g_dir_make_tmp("mapmig-perf-XXXXXX", &err);
+    if (!tmpdir) {
+        fprintf(stderr, "mapmig-perf: %s\n", err->message);
+        return 1;
+    }
+    snprintf(save_path, sizeof(save_path), "%s/%s", opt.dir, SAVE_NAME);
+    atexit(cleanup_at_exit);
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Rows */
+    rows = g_ptr_array_new();
+    fio_rows = g_ptr_array_new();
+    bool all = !strcmp(opt.layout, "all");
+    if (all || !strcmp(opt.layout, "stream")) {
+        Row *r = row_new("file: stream");
+        r->fio = fio_row_get(1, "psync", false);
+    }
+    if (all || !strcmp(opt.layout, "mapped")) {
+        Row *r = row_new("mapped-ram");
+        r->mapped = true;
+        r->fio = fio_row_get(1, "psync", false);
+        for (guint i = 0; i < opt.channels->len; i++) {
+            int n = g_array_index(opt.channels, int, i);
+            g_autofree char *l = g_strdup_printf("mapped-ram + multifd %d", n);
+            r = row_new(l);
+            r->mapped = r->multifd = true;
+            r->channels = n;
+            r->fio = fio_row_get(n, "psync", false);
+        }
+        if (opt.direct_io) {
+            static const char *engines[] = { "psync", "io-uring", "libaio" };
+            for (size_t e = 0; e < ARRAY_SIZE(engines); e++) {
+                if (strcmp(opt.engine, "all") &&
+                    strcmp(opt.engine, engines[e])) {
+                    continue;
+                }
+                for (guint i = 0; i < opt.channels->len; i++) {
+                    int n = g_array_index(opt.channels, int, i);
+                    g_autofree char *l = g_strdup_printf(
+                        "mapped-ram + multifd %d + direct-io (%s)", n,
+                        engines[e]);
+                    r = row_new(l);
+                    r->mapped = r->multifd = r->dio = true;
+                    r->channels = n;
+                    r->engine = engines[e];
+                    r->fio = fio_row_get(n, engines[e], true);
+                }
+            }
+        }
+    }
+    if (!opt.csv) {
+        print_machine(stderr, "");
+        fprintf(stderr, "mapmig: %s\n", opt.mapmig);
+    }
+
+    /*
+     * Each configuration group: fio, the mapmig runs, fio again (the
+     * "after" run of a group doubles as the "before" of the next group
+     * when both use the same fio setup).
+     */
+    FioRow *last_fio = NULL;
+    for (guint i = 0; i < rows->len; i++) {
+        Row *r = rows->pdata[i];
+        if (!opt.csv) {
+            fprintf(stderr, "== %s\n", r->label);
+        }
+        if (r->fio != last_fio) {
+            run_fio(r->fio, opt.mem);
+        }
+        for (int k = 0; k < opt.repeat; k++) {
+            r->runs++;
+            if (!run_once(r, &err)) {
+                row_error(r, "run", err);
+                g_clear_error(&err);
+            }
+        }
+        run_fio(r->fio, opt.mem);
+        last_fio = r->fio;
+    }
+    if (source) {
+        vm_kill(source);
+        source = NULL;
+    }
+
+    print_table();
+
+    int failed = 0;
+    for (guint i = 0; i < rows->len; i++) {
+        failed += ((Row *)rows->pdata[i])->failures;
+    }
+    return failed ? 1 : 0;
+}
