@@ -42,6 +42,7 @@ typedef struct MultiFDChannel {
     GThread *thread;
     QIOChannel *ioc;         /* owned by the channel thread */
     IOEngine *engine;        /* owned by the channel thread */
+    PageRange *scratch;      /* written sub-runs of a job; channel thread */
 } MultiFDChannel;
 
 typedef struct MultiFDState {
@@ -75,47 +76,103 @@ static void multifd_set_error(MultiFDState *m, GError *err)
     }
 }
 
-/* Write or read each run of the job at its fixed file offset. */
-static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c,
-                           MultiFDJob *job, GError **errp)
+/* Submit [start, start + n) pages of @rb to the channel's engine. */
+static bool multifd_submit_range(MultiFDState *m, MultiFDChannel *c,
+                                 RAMBlock *rb, uint64_t start, uint64_t n,
+                                 GError **errp)
+{
+    uint64_t off = start << TARGET_PAGE_BITS;
+    uint64_t end = off + (n << TARGET_PAGE_BITS);
+
+    /* psync takes a run in one call; async engines get chunks. */
+    while (off < end) {
+        size_t len = end - off;
+        if (migrate_params()->io_engine != MIG_IO_ENGINE_PSYNC) {
+            len = MIN(len, MULTIFD_ENGINE_CHUNK);
+        }
+        if (!io_engine_submit(c->engine, m->sending, rb->host + off, len,
+                              rb->pages_offset + off, errp)) {
+            return false;
+        }
+        off += len;
+    }
+    return true;
+}
+
+/*
+ * Source: split each run into non-zero sub-runs (written, bits set once
+ * the writes completed) and zero pages (holes; an older copy in the file
+ * is punched out).  Zero detection here runs in parallel on N threads.
+ */
+static bool multifd_send_job(MultiFDState *m, MultiFDChannel *c,
+                             MultiFDJob *job, GError **errp)
 {
     RAMBlock *rb = job->rb;
+    PageRange *written = c->scratch;
+    size_t nwritten = 0;
+    uint64_t normal = 0;
+    int fd = qio_channel_get_fd(c->ioc);
 
     for (size_t i = 0; i < job->nruns; i++) {
-        uint64_t off = job->runs[i].start << TARGET_PAGE_BITS;
-        uint64_t end = off + (job->runs[i].n << TARGET_PAGE_BITS);
-
-        /* psync takes a run in one call; async engines get chunks. */
-        while (off < end) {
-            size_t len = end - off;
-            if (migrate_params()->io_engine != MIG_IO_ENGINE_PSYNC) {
-                len = MIN(len, MULTIFD_ENGINE_CHUNK);
+        uint64_t p = job->runs[i].start, end = p + job->runs[i].n;
+        while (p < end) {
+            if (buffer_is_zero(rb->host + (p << TARGET_PAGE_BITS),
+                               TARGET_PAGE_SIZE)) {
+                if (!mapped_ram_zero_page(fd, rb, p, errp)) {
+                    return false;
+                }
+                p++;
+                continue;
             }
-            if (!io_engine_submit(c->engine, m->sending, rb->host + off, len,
-                                  rb->pages_offset + off, errp)) {
-                goto fail;
+            uint64_t q = p + 1;
+            while (q < end && !buffer_is_zero(rb->host + (q << TARGET_PAGE_BITS),
+                                              TARGET_PAGE_SIZE)) {
+                q++;
             }
-            off += len;
+            if (!multifd_submit_range(m, c, rb, p, q - p, errp)) {
+                return false;
+            }
+            written[nwritten++] = (PageRange){ p, q - p };
+            normal += q - p;
+            p = q;
         }
     }
     if (!io_engine_drain(c->engine, errp)) {
-        goto fail;
+        return false;
     }
+    for (size_t i = 0; i < nwritten; i++) {
+        bitmap_set_range_atomic(rb->file_bmap, written[i].start,
+                                written[i].n);
+    }
+    atomic_fetch_add(&ram_stats.normal_pages, normal);
+    atomic_fetch_add(&ram_stats.multifd_bytes, normal << TARGET_PAGE_BITS);
+    atomic_fetch_add(&ram_stats.transferred, normal << TARGET_PAGE_BITS);
+    return true;
+}
+
+/* Destination: read each run of present pages at its fixed offset. */
+static bool multifd_recv_job(MultiFDState *m, MultiFDChannel *c,
+                             MultiFDJob *job, GError **errp)
+{
     for (size_t i = 0; i < job->nruns; i++) {
-        if (m->sending) {
-            bitmap_set_range_atomic(rb->file_bmap, job->runs[i].start,
-                                    job->runs[i].n);
+        if (!multifd_submit_range(m, c, job->rb, job->runs[i].start,
+                                  job->runs[i].n, errp)) {
+            return false;
         }
     }
-    if (m->sending) {
-        atomic_fetch_add(&ram_stats.multifd_bytes, job->bytes);
-    }
-    return true;
+    return io_engine_drain(c->engine, errp);
+}
 
-fail:
-    error_prepend(errp, "multifd channel %d: %s ramblock %s", c->id,
-                  m->sending ? "writing" : "reading", rb->idstr);
-    return false;
+static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c,
+                           MultiFDJob *job, GError **errp)
+{
+    bool ok = m->sending ? multifd_send_job(m, c, job, errp) :
+                           multifd_recv_job(m, c, job, errp);
+    if (!ok) {
+        error_prepend(errp, "multifd channel %d: %s ramblock %s", c->id,
+                      m->sending ? "writing" : "reading", job->rb->idstr);
+    }
+    return ok;
 }
 
 static const IOEngineKind engine_kinds[] = {
@@ -123,6 +180,17 @@ static const IOEngineKind engine_kinds[] = {
     [MIG_IO_ENGINE_IO_URING] = IO_ENGINE_IO_URING,
     [MIG_IO_ENGINE_LIBAIO] = IO_ENGINE_LIBAIO,
 };
+
+static void multifd_channel_close(MultiFDChannel *c)
+{
+    io_engine_free(c->engine);
+    c->engine = NULL;
+    g_clear_pointer(&c->scratch, g_free);
+    if (c->ioc) {
+        qio_channel_unref(c->ioc);
+        c->ioc = NULL;
+    }
+}
 
 /* Open one channel's descriptor and its engine. */
 static bool multifd_channel_open(MultiFDChannel *c, const char *path,
@@ -139,24 +207,15 @@ static bool multifd_channel_open(MultiFDChannel *c, const char *path,
         return false;
     }
     c->ioc = &f->parent;
+    /* A job of N runs splits into at most one sub-run per page. */
+    c->scratch = g_new(PageRange, MULTIFD_JOB_MAX_BYTES >> TARGET_PAGE_BITS);
     c->engine = io_engine_new(engine_kinds[migrate_params()->io_engine],
                               f->fd, MULTIFD_ENGINE_DEPTH, errp);
     if (!c->engine) {
-        qio_channel_unref(c->ioc);
-        c->ioc = NULL;
+        multifd_channel_close(c);
         return false;
     }
     return true;
-}
-
-static void multifd_channel_close(MultiFDChannel *c)
-{
-    io_engine_free(c->engine);
-    c->engine = NULL;
-    if (c->ioc) {
-        qio_channel_unref(c->ioc);
-        c->ioc = NULL;
-    }
 }
 
 static gpointer multifd_channel_thread(gpointer opaque)
@@ -322,6 +381,11 @@ static void multifd_shutdown(void)
 bool multifd_send_setup(const char *path, GError **errp)
 {
     return multifd_setup(true, path, errp);
+}
+
+bool multifd_file_active(void)
+{
+    return multifd && multifd->sending;
 }
 
 bool multifd_queue_pages(RAMBlock *rb, uint64_t start, uint64_t npages,

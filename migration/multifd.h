@@ -19,6 +19,8 @@ bool multifd_send_setup(const char *path, GError **errp);
  */
 bool multifd_queue_pages(RAMBlock *rb, uint64_t start, uint64_t npages,
                          GError **errp);
+/* Source file channels are running (they also detect zero pages). */
+bool multifd_file_active(void);
 /* Wait until every channel finished its queue; false (error set on @f). */
 bool multifd_send_sync(QEMUFile *f);
 /* True once a channel failed (the migration must stop). */

@@ -174,19 +174,22 @@ static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
     if (!run->n) {
         return true;
     }
-    if (!multifd_queue_pages(rb, run->start, run->n, &err)) {
-        if (err) {
-            qemu_file_set_error_obj(f, -EIO, err);
-            return false;
-        }
-        /* No multifd: write it from this thread. */
-        if (qio_channel_pwrite_all(qemu_file_get_ioc(f), rb->host + off, len,
-                                   rb->pages_offset + off, &err) < 0) {
-            qemu_file_set_error_obj(f, -EIO, err);
-            return false;
-        }
-        bitmap_set_range_atomic(rb->file_bmap, run->start, run->n);
+    /* The channels detect zero pages and account for what they write. */
+    if (multifd_queue_pages(rb, run->start, run->n, &err)) {
+        run->n = 0;
+        return true;
     }
+    if (err) {
+        qemu_file_set_error_obj(f, -EIO, err);
+        return false;
+    }
+    /* No multifd: write it from this thread. */
+    if (qio_channel_pwrite_all(qemu_file_get_ioc(f), rb->host + off, len,
+                               rb->pages_offset + off, &err) < 0) {
+        qemu_file_set_error_obj(f, -EIO, err);
+        return false;
+    }
+    bitmap_set_range_atomic(rb->file_bmap, run->start, run->n);
     ram_account(len);
     atomic_fetch_add(&ram_stats.normal_pages, run->n);
     run->n = 0;
@@ -196,23 +199,30 @@ static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
 /*
  * A page that became zero after an earlier pass wrote it: the file must
  * read zeros there too, so punch a hole (or write zeros if the file system
- * cannot), then clear its bit.
+ * cannot), then clear its bit.  Called by the migration thread or, with
+ * multifd, by the channel that found the page zero (on its own fd).
  */
-static bool mapped_ram_zero_page(QEMUFile *f, RAMBlock *rb, uint64_t page)
+bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp)
 {
+    /* Aligned, so that an O_DIRECT descriptor can write it too. */
+    static const uint8_t zeros[TARGET_PAGE_SIZE]
+        __attribute__((aligned(TARGET_PAGE_SIZE)));
+
     atomic_fetch_add(&ram_stats.zero_pages, 1);
     if (!test_bit(page, rb->file_bmap)) {
         return true;
     }
-    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
     off_t pos = rb->pages_offset + (page << TARGET_PAGE_BITS);
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
                   TARGET_PAGE_SIZE) < 0) {
-        static const uint8_t zeros[TARGET_PAGE_SIZE];
-        GError *err = NULL;
-        if (qio_channel_pwrite_all(qemu_file_get_ioc(f), zeros,
-                                   TARGET_PAGE_SIZE, pos, &err) < 0) {
-            qemu_file_set_error_obj(f, -EIO, err);
+        ssize_t n;
+        do {
+            n = pwrite(fd, zeros, TARGET_PAGE_SIZE, pos);
+        } while (n < 0 && errno == EINTR);
+        if (n != TARGET_PAGE_SIZE) {
+            error_setg_errno(errp, n < 0 ? errno : EIO, "Failed to clear "
+                             "page 0x%" PRIx64 " of ramblock %s in the file",
+                             page << TARGET_PAGE_BITS, rb->idstr);
             return false;
         }
     }
@@ -223,10 +233,16 @@ static bool mapped_ram_zero_page(QEMUFile *f, RAMBlock *rb, uint64_t page)
 static void mapped_ram_save_page(QEMUFile *f, PageRun *run, RAMBlock *rb,
                                  uint64_t page)
 {
-    if (buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
+    /* With multifd the channels tell zero pages apart, in parallel. */
+    if (!multifd_file_active() &&
+        buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
                        TARGET_PAGE_SIZE)) {
+        GError *err = NULL;
         mapped_ram_write_run(f, run);
-        mapped_ram_zero_page(f, rb, page);
+        if (!mapped_ram_zero_page(qio_channel_get_fd(qemu_file_get_ioc(f)), rb,
+                                  page, &err)) {
+            qemu_file_set_error_obj(f, -EIO, err);
+        }
         return;
     }
     if (run->n && (run->rb != rb || run->start + run->n != page ||

@@ -49,6 +49,13 @@ extern RAMStats ram_stats;
 /* Register the "ram" section (section id 2 on -M none, as QEMU). */
 void ram_mig_init(void);
 
+/*
+ * mapped-ram: a dirty page that is now zero.  If the file holds an older
+ * copy, punch it out (through @fd) and clear its file_bmap bit.
+ */
+bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page,
+                          GError **errp);
+
 /* Is this page all zeros? (fast path for mostly-zero guests) */
 bool buffer_is_zero(const void *buf, size_t len);
 
