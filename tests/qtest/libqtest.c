@@ -610,7 +610,7 @@ GHashTable *qtest_ram_digests(QTestState *s)
     return h;
 }
 
-bool qtest_ram_digests_equal(GHashTable *a, GHashTable *b)
+static bool digests_cmp(GHashTable *a, GHashTable *b, bool verbose)
 {
     GHashTableIter it;
     gpointer k, v;
@@ -620,12 +620,24 @@ bool qtest_ram_digests_equal(GHashTable *a, GHashTable *b)
     while (g_hash_table_iter_next(&it, &k, &v)) {
         const char *other = g_hash_table_lookup(b, k);
         if (g_strcmp0(v, other)) {
-            g_printerr("# RAM block %s differs: %s vs %s\n", (char *)k,
-                       (char *)v, other ? other : "(missing)");
+            if (verbose) {
+                g_printerr("# RAM block %s differs: %s vs %s\n", (char *)k,
+                           (char *)v, other ? other : "(missing)");
+            }
             eq = false;
         }
     }
     return eq;
+}
+
+bool qtest_ram_digests_equal(GHashTable *a, GHashTable *b)
+{
+    return digests_cmp(a, b, false);
+}
+
+bool qtest_ram_digests_check(GHashTable *a, GHashTable *b)
+{
+    return digests_cmp(a, b, true);
 }
 
 uint64_t qtest_ram_total(QTestState *s)
@@ -675,10 +687,15 @@ static char *hmp_read_to_prompt(QTestState *s)
         g_assert_cmpint(n, >, 0);
         g_string_append_len(s->hmp_buf, buf, n);
     }
-    char *out = g_strndup(s->hmp_buf->str,
-                          s->hmp_buf->len - strlen(HMP_PROMPT));
+    /* The monitor ends lines with CR LF, as QEMU's does; drop the CRs. */
+    GString *out = g_string_new(NULL);
+    for (size_t i = 0; i < s->hmp_buf->len - strlen(HMP_PROMPT); i++) {
+        if (s->hmp_buf->str[i] != '\r') {
+            g_string_append_c(out, s->hmp_buf->str[i]);
+        }
+    }
     g_string_truncate(s->hmp_buf, 0);
-    return out;
+    return g_string_free(out, false);
 }
 
 char *qtest_hmp(QTestState *s, const char *fmt, ...)

@@ -100,6 +100,8 @@ void qtest_memset(QTestState *s, uint64_t addr, uint8_t value, size_t size);
  */
 GHashTable *qtest_ram_digests(QTestState *s);
 bool qtest_ram_digests_equal(GHashTable *a, GHashTable *b);
+/* Same, printing the blocks that differ (for expected-equal checks). */
+bool qtest_ram_digests_check(GHashTable *a, GHashTable *b);
 /* Total length of all RAM blocks. */
 uint64_t qtest_ram_total(QTestState *s);
 
@@ -109,7 +111,7 @@ int64_t qtest_workload_get(QTestState *s, const char *member);
 /*
  * HMP: send one command line over the -monitor socket (connected on
  * first use) and return the output up to the next "(qemu) " prompt,
- * without the prompt.  Caller frees.
+ * without the prompt and with CR LF turned into LF.  Caller frees.
  */
 char *qtest_hmp(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 

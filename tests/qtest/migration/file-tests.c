@@ -179,7 +179,7 @@ static void test_precopy_file_mapped_ram_hmp(void)
     {
         g_autoptr(GHashTable) a = qtest_ram_digests(from);
         g_autoptr(GHashTable) b = qtest_ram_digests(to);
-        g_assert_true(qtest_ram_digests_equal(a, b));
+        g_assert_true(qtest_ram_digests_check(a, b));
     }
     migrate_end(from, to);
 }
