@@ -214,7 +214,7 @@ static void test_precopy_file_mapped_ram_sparse(void)
 static void test_precopy_file_mapped_ram_live_size(void)
 {
     QTestState *from;
-    MigrateStart start = { .workload = "stress,share=20" };
+    MigrateStart start = { .mem = "64M", .workload = "stress,share=10" };
     g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
     g_autofree char *path = migfile_path();
     uint64_t total;

@@ -94,7 +94,23 @@ void migrate_ensure_converge(QTestState *who)
 
 void migrate_ensure_non_converge(QTestState *who)
 {
+    /*
+     * A bandwidth limit makes passes long enough for the workload to
+     * dirty far more than 1 ms worth of data, so it cannot converge.
+     */
+    migrate_set_parameter_int(who, "max-bandwidth", 32 * MiB);
     migrate_set_parameter_int(who, "downtime-limit", 1);
+}
+
+int64_t migrate_dirty_sync_count(QTestState *who)
+{
+    g_autoptr(JsonNode) r = qtest_qmp(who, "{'execute': 'query-migrate'}");
+    JsonObject *o = json_node_get_object(r);
+
+    if (!json_object_has_member(o, "ram")) {
+        return 0;
+    }
+    return qmp_get_int(json_object_get_member(o, "ram"), "dirty-sync-count");
 }
 
 void migrate_qmp(QTestState *who, const char *uri)
@@ -328,6 +344,10 @@ void test_precopy_common(MigrateCommon *args)
     {
         g_autofree char *st = qtest_query_status(from, NULL);
         g_assert_cmpstr(st, ==, "postmigrate");
+    }
+    if (args->live) {
+        /* It really iterated while the guest ran. */
+        g_assert_cmpint(migrate_dirty_sync_count(from), >=, 3);
     }
 
     if (args->load_after_save) {

@@ -92,8 +92,13 @@ void migrate_set_parameter_str(QTestState *who, const char *param,
                                const char *value);
 /* Large downtime limit, unlimited bandwidth: converges next pass. */
 void migrate_ensure_converge(QTestState *who);
-/* Tiny downtime limit: keeps iterating while the guest dirties RAM. */
+/*
+ * Tiny downtime limit and 32 MiB/s: keeps iterating while the guest
+ * dirties RAM.
+ */
 void migrate_ensure_non_converge(QTestState *who);
+/* ram.dirty-sync-count of query-migrate (0 if absent). */
+int64_t migrate_dirty_sync_count(QTestState *who);
 
 void migrate_qmp(QTestState *who, const char *uri);
 void migrate_incoming_qmp(QTestState *who, const char *uri);

@@ -247,6 +247,7 @@ static void test_precopy_unix_ab_live(void)
 {
     MigrateCommon args = {
         .start.workload = "ab",
+        .start.mem = "16M",
         .connect_uri = "unix:@TMP@/migsocket",
         .live = true,
         .check_ab = true,
