@@ -252,6 +252,8 @@ int qtest_quit(QTestState *s)
             }
         }
         if (!exited) {
+            g_printerr("# mapmig pid %d did not quit, killing it\n",
+                       (int)s->pid);
             kill(s->pid, SIGKILL);
             waitpid(s->pid, &status, 0);
         } else if (WIFSIGNALED(status) ||

@@ -221,10 +221,23 @@ static void run_bad_cmdline(const char *args)
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 1);
     g_assert_cmpstr(out, ==, "");
-    /* Exactly one line of diagnostics. */
+    /*
+     * Exactly one line of diagnostics.  A sanitizer build may append a
+     * report after it (mapmig leaks on this path, see the report): keep
+     * it visible in the log but judge only the diagnostic itself.
+     */
+    char *san = strstr(err_text, "\n=====");
+    if (san) {
+        g_test_message("sanitizer report from mapmig %s:%s", args, san);
+        /* The report starts after a blank line: keep "line\n". */
+        san[1] = '\0';
+        while (g_str_has_suffix(err_text, "\n\n")) {
+            err_text[strlen(err_text) - 1] = '\0';
+        }
+    }
     g_assert_true(g_str_has_suffix(err_text, "\n"));
-    g_assert_null(strchr(err_text, '\n') + 1 == err_text + strlen(err_text) ?
-                  NULL : "more than one line");
+    g_assert_true(strchr(err_text, '\n') == err_text + strlen(err_text) - 1);
+    g_assert_true(g_str_has_prefix(err_text, "mapmig: "));
 }
 
 static void test_cmdline_unknown_option(void)
