@@ -45,15 +45,47 @@ static void kill_all_children(void)
     }
 }
 
+/*
+ * Temporary directories to remove when the test dies.  Like QEMU's
+ * libqtest abort hooks this is not strictly async-signal-safe
+ * (opendir), acceptable on the way down.
+ */
+#define QTEST_MAX_DIRS 16
+static char abort_dirs[QTEST_MAX_DIRS][PATH_MAX];
+
+void qtest_add_abort_dir(const char *dir)
+{
+    for (int i = 0; i < QTEST_MAX_DIRS; i++) {
+        if (!abort_dirs[i][0]) {
+            g_strlcpy(abort_dirs[i], dir, PATH_MAX);
+            return;
+        }
+    }
+}
+
+void qtest_remove_abort_dir(const char *dir)
+{
+    for (int i = 0; i < QTEST_MAX_DIRS; i++) {
+        if (!strcmp(abort_dirs[i], dir)) {
+            abort_dirs[i][0] = '\0';
+        }
+    }
+}
+
 static void qtest_sig_handler(int sig)
 {
     kill_all_children();
+    for (int i = 0; i < QTEST_MAX_DIRS; i++) {
+        if (abort_dirs[i][0]) {
+            qtest_rmdir_files(abort_dirs[i]);
+        }
+    }
     /* Re-raise with the previous disposition so the test still dies. */
     sigaction(sig, sig == SIGABRT ? &old_abrt : &old_term, NULL);
     raise(sig);
 }
 
-static void install_handlers(void)
+void qtest_install_abort_handler(void)
 {
     struct sigaction sa = { .sa_handler = qtest_sig_handler };
 
@@ -170,9 +202,10 @@ QTestState *qtest_init(const char *extra_args)
     g_auto(GStrv) argv = NULL;
     int lfd;
 
-    install_handlers();
+    qtest_install_abort_handler();
     s->tmpdir = g_dir_make_tmp("mapmig-qtest-XXXXXX", &err);
     g_assert_no_error(err);
+    qtest_add_abort_dir(s->tmpdir);
     qtest_path = g_build_filename(s->tmpdir, "qtest.sock", NULL);
     s->qmp_path = g_build_filename(s->tmpdir, "qmp.sock", NULL);
     s->hmp_path = g_build_filename(s->tmpdir, "hmp.sock", NULL);
@@ -274,6 +307,7 @@ int qtest_quit(QTestState *s)
     g_string_free(s->qtest_buf, true);
     g_string_free(s->hmp_buf, true);
     qtest_rmdir_files(s->tmpdir);
+    qtest_remove_abort_dir(s->tmpdir);
     g_free(s->tmpdir);
     g_free(s->qmp_path);
     g_free(s->hmp_path);

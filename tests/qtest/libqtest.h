@@ -124,6 +124,15 @@ const char *qtest_binary(void);
 /* Remove a directory and the plain files in it (one level). */
 void qtest_rmdir_files(const char *dir);
 
+/*
+ * Remove @dir (one level) if the test aborts; qtest_init registers each
+ * VM's directory itself.  The handler is installed by qtest_init or
+ * qtest_install_abort_handler.
+ */
+void qtest_add_abort_dir(const char *dir);
+void qtest_remove_abort_dir(const char *dir);
+void qtest_install_abort_handler(void);
+
 /* Sleep helper. */
 void qtest_msleep(unsigned ms);
 

@@ -406,7 +406,10 @@ static void run_test(gconstpointer data)
 
     tmpfs = g_dir_make_tmp("mapmig-mig-XXXXXX", &err);
     g_assert_no_error(err);
+    qtest_install_abort_handler();
+    qtest_add_abort_dir(tmpfs);
     fn();
+    qtest_remove_abort_dir(tmpfs);
     qtest_rmdir_files(tmpfs);
     g_free(tmpfs);
     tmpfs = NULL;
