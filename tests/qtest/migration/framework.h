@@ -25,8 +25,11 @@ typedef struct MigrateStart {
     const char *mem;          /* -m for both; default "128M" */
     const char *machine;      /* -M for both; default mini */
     const char *workload;     /* source -workload; default idle */
-    /* Start the destination without -S (it must still end paused if
-     * the source was stopped). */
+    /*
+     * Start the destination without -S: it must end running if the
+     * source was running (keep such sources idle so RAM can be
+     * compared), paused if the source was stopped.
+     */
     bool target_no_S;
 } MigrateStart;
 

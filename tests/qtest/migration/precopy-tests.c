@@ -171,6 +171,17 @@ static void test_cancel(void)
     qtest_qmp_assert_success(from, "{'execute': 'migrate_cancel'}");
     st = wait_for_migration_status_final(from);
     g_assert_cmpstr(st, ==, "cancelled");
+    /* With the events capability: setup, active, cancelling, cancelled. */
+    {
+        const char *want[] = { "setup", "active", "cancelling", "cancelled" };
+        for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+            JsonObject *ev = qtest_qmp_eventwait(from, "MIGRATION");
+            JsonObject *d = json_object_get_object_member(ev, "data");
+            g_assert_cmpstr(json_object_get_string_member(d, "status"), ==,
+                            want[i]);
+            json_object_unref(ev);
+        }
+    }
     g_assert_true(qtest_is_running(from));
     qtest_quit(to);
 
@@ -192,17 +203,16 @@ static void test_cancel(void)
     migrate_end(from, to);
 }
 
-static void test_bad_dest(void)
+static void bad_dest(bool stop_src)
 {
     MigrateCommon args = {
         .connect_uri = "unix:/nonexistent/path/to/migsocket",
-        .listen_uri = "defer",
-        .result = MIG_TEST_FAIL,
     };
     QTestState *from;
-    MigrateStart start = { 0 };
+    MigrateStart start = { .workload = "stress,share=10" };
     g_autofree char *desc = NULL;
     g_autofree char *st = NULL;
+    g_autoptr(GHashTable) before = NULL;
 
     /*
      * QEMU reports a bad socket either from migrate itself or as a
@@ -210,6 +220,10 @@ static void test_bad_dest(void)
      * running source.
      */
     migrate_start(&from, NULL, &start);
+    if (stop_src) {
+        qtest_qmp_assert_success(from, "{'execute': 'stop'}");
+        before = qtest_ram_digests(from);
+    }
     {
         g_autoptr(GError) err = NULL;
         JsonNode *r = qmp_client_cmdf(qtest_qmp_client(from), &err,
@@ -219,15 +233,49 @@ static void test_bad_dest(void)
             json_node_unref(r);
             desc = wait_for_migration_fail(from);
         } else {
+            /* mapmig fails synchronously; QEMU returns {} then fails. */
             g_assert_true(err->domain == MAPMIG_ERROR);
             desc = g_strdup(err->message);
+            g_test_message("migrate returned an error (QEMU: {} + failed)");
         }
+    }
+    {
+        /* Either way query-migrate reports the failure. */
+        g_autofree char *ms = migrate_query_status(from);
+        g_assert_cmpstr(ms, ==, "failed");
     }
     g_test_message("error: %s", desc);
     g_assert_cmpstr(desc, !=, "");
     st = qtest_query_status(from, NULL);
-    g_assert_cmpstr(st, ==, "running");
+    if (stop_src) {
+        /* Still paused, and not one byte of RAM changed. */
+        g_autoptr(GHashTable) after = qtest_ram_digests(from);
+        g_assert_cmpstr(st, ==, "paused");
+        g_assert_true(qtest_ram_digests_check(before, after));
+    } else {
+        g_assert_cmpstr(st, ==, "running");
+    }
     qtest_quit(from);
+}
+
+static void test_bad_dest(void)
+{
+    bad_dest(false);
+}
+
+static void test_bad_dest_paused(void)
+{
+    bad_dest(true);
+}
+
+static void test_precopy_unix_autostart(void)
+{
+    MigrateCommon args = {
+        .start.target_no_S = true,
+        .connect_uri = "unix:@TMP@/migsocket",
+    };
+
+    test_precopy_common(&args);
 }
 
 /* ---- live guests ---- */
@@ -284,6 +332,9 @@ int main(int argc, char **argv)
     migration_test_add("/migration/precopy/exec", test_precopy_exec);
     migration_test_add("/migration/cancel", test_cancel);
     migration_test_add("/migration/bad_dest", test_bad_dest);
+    migration_test_add("/migration/bad_dest/paused", test_bad_dest_paused);
+    migration_test_add("/migration/precopy/unix/autostart",
+                       test_precopy_unix_autostart);
     migration_test_add("/migration/precopy/unix/stress/live",
                        test_precopy_unix_stress_live);
     migration_test_add("/migration/precopy/unix/ab/live",
