@@ -1,0 +1,279 @@
+/*
+ * file: migration with mapped-ram and multifd, shaped like QEMU's
+ * tests/qtest/migration/file-tests.c.
+ */
+#include "qemu/osdep.h"
+#include "migration/framework.h"
+
+#include <sys/stat.h>
+
+#define FILE_URI "file:@TMP@/" FILE_TEST_FILENAME
+
+static char *migfile_path(void)
+{
+    return g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
+}
+
+/* ---- mapped-ram ---- */
+
+static void test_precopy_file_mapped_ram(void)
+{
+    MigrateCommon args = {
+        .connect_uri = FILE_URI,
+        .load_after_save = true,
+        .caps = { "mapped-ram" },
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_precopy_file_mapped_ram_live(void)
+{
+    MigrateCommon args = {
+        .start.workload = "stress,share=10",
+        .connect_uri = FILE_URI,
+        .load_after_save = true,
+        .caps = { "mapped-ram" },
+        .live = true,
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_precopy_file_offset_mapped_ram(void)
+{
+    MigrateCommon args = {
+        .connect_uri = FILE_URI ",offset=0x100000",
+        .load_after_save = true,
+        .caps = { "mapped-ram" },
+    };
+
+    test_precopy_common(&args);
+}
+
+/* ---- multifd + mapped-ram ---- */
+
+static void multifd_channels(int src, int dst, bool live)
+{
+    MigrateCommon args = {
+        .start.workload = live ? "stress,share=10" : NULL,
+        .connect_uri = FILE_URI,
+        .load_after_save = true,
+        .caps = { "mapped-ram", "multifd" },
+        .multifd_channels_src = src,
+        .multifd_channels_dst = dst,
+        .live = live,
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_multifd_file_mapped_ram_1(void)
+{
+    multifd_channels(1, 1, false);
+}
+
+static void test_multifd_file_mapped_ram_4(void)
+{
+    multifd_channels(4, 4, false);
+}
+
+static void test_multifd_file_mapped_ram_16(void)
+{
+    multifd_channels(16, 16, false);
+}
+
+static void test_multifd_file_mapped_ram_live(void)
+{
+    multifd_channels(4, 4, true);
+}
+
+static void test_multifd_file_mapped_ram_4to2(void)
+{
+    multifd_channels(4, 2, false);
+}
+
+/* ---- refusals ---- */
+
+static void test_precopy_unix_mapped_ram_refused(void)
+{
+    MigrateCommon args = {
+        .connect_uri = "unix:@TMP@/migsocket",
+        .caps = { "mapped-ram" },
+        .result = MIG_TEST_QMP_ERROR,
+        .error_substr = "seekable",
+    };
+
+    test_precopy_common(&args);
+}
+
+static void test_multifd_file_no_mapped_ram(void)
+{
+    MigrateCommon args = {
+        .connect_uri = FILE_URI,
+        .caps = { "multifd" },
+        .result = MIG_TEST_QMP_ERROR,
+        .error_substr = "mapped-ram",
+    };
+
+    test_precopy_common(&args);
+}
+
+/* The error must name the capability and say the two sides differ. */
+static void mismatch_end_hook(QTestState *from, QTestState *to, void *opaque)
+{
+    g_autoptr(JsonNode) r = qtest_qmp(to, "{'execute': 'query-migrate'}");
+    const char *desc = qmp_get_str(r, "error-desc");
+
+    g_assert_nonnull(desc);
+    g_assert_nonnull(strstr(desc, "mapped-ram"));
+    g_assert_nonnull(strstr(desc, "destination"));
+}
+
+/* The destination lacks mapped-ram: the load must fail, loudly. */
+static void test_precopy_file_mapped_ram_dst_mismatch(void)
+{
+    MigrateCommon args = {
+        .connect_uri = FILE_URI,
+        .load_after_save = true,
+        .src_only_caps = { "mapped-ram" },
+        .end_hook = mismatch_end_hook,
+        .result = MIG_TEST_FAIL_DEST,
+        .error_substr = "mapped-ram",
+    };
+
+    test_precopy_common(&args);
+}
+
+/* ---- HMP with the fixed-ram alias ---- */
+
+static void test_precopy_file_mapped_ram_hmp(void)
+{
+    QTestState *from, *to;
+    MigrateStart start = { 0 };
+    g_autofree char *path = migfile_path();
+    g_autofree char *out = NULL;
+    g_autofree char *st = NULL;
+
+    migrate_start(&from, &to, &start);
+    out = qtest_hmp(from, "migrate_set_capability fixed-ram on");
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    /* Without -d, HMP migrate returns once the migration is over. */
+    out = qtest_hmp(from, "migrate file:%s", path);
+    g_test_message("hmp migrate: '%s'", out);
+    st = migrate_query_status(from);
+    g_assert_cmpstr(st, ==, "completed");
+    g_free(out);
+    out = qtest_hmp(from, "info migrate_capabilities");
+    g_assert_nonnull(strstr(out, "mapped-ram: on"));
+
+    g_free(out);
+    out = qtest_hmp(to, "migrate_set_capability fixed-ram on");
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    out = qtest_hmp(to, "migrate_incoming file:%s", path);
+    g_assert_cmpstr(out, ==, "");
+    wait_for_migration_complete(to);
+    wait_for_incoming_done(to);
+    {
+        g_autoptr(GHashTable) a = qtest_ram_digests(from);
+        g_autoptr(GHashTable) b = qtest_ram_digests(to);
+        g_assert_true(qtest_ram_digests_check(a, b));
+    }
+    migrate_end(from, to);
+}
+
+/* ---- file size ---- */
+
+/* A mostly-zero 256M guest leaves holes in a mapped-ram file. */
+static void test_precopy_file_mapped_ram_sparse(void)
+{
+    QTestState *from;
+    MigrateStart start = { .mem = "256M" };
+    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
+    g_autofree char *path = migfile_path();
+    struct stat st;
+
+    migrate_start(&from, NULL, &start);
+    migrate_set_capability(from, "mapped-ram", true);
+    /* A little data so the file is not trivially empty. */
+    qtest_memset(from, 0x100000, 0x5a, 1 * MiB);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_test_message("apparent %" PRId64 " allocated %" PRId64,
+                   (int64_t)st.st_size, (int64_t)st.st_blocks * 512);
+    g_assert_cmpint(st.st_size, >=, 256 * MiB);
+    /* Far below: at most a tenth of the apparent size is allocated. */
+    g_assert_cmpint((int64_t)st.st_blocks * 512, <, st.st_size / 10);
+    qtest_quit(from);
+}
+
+/* Many passes over the same pages must rewrite them in place. */
+static void test_precopy_file_mapped_ram_live_size(void)
+{
+    QTestState *from;
+    MigrateStart start = { .mem = "64M", .workload = "stress,share=10" };
+    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
+    g_autofree char *path = migfile_path();
+    uint64_t total;
+    struct stat st;
+
+    migrate_start(&from, NULL, &start);
+    total = qtest_ram_total(from);
+    migrate_set_capability(from, "mapped-ram", true);
+    migrate_ensure_non_converge(from);
+    migrate_qmp(from, uri);
+    wait_for_migration_pass(from, 10);
+    migrate_ensure_converge(from);
+    wait_for_migration_complete(from);
+    {
+        g_autoptr(JsonNode) r = qtest_qmp(from, "{'execute': 'query-migrate'}");
+        JsonNode *ram = json_object_get_member(json_node_get_object(r),
+                                               "ram");
+        g_test_message("dirty-sync-count %" PRId64 ", transferred %" PRId64,
+                       qmp_get_int(ram, "dirty-sync-count"),
+                       qmp_get_int(ram, "transferred"));
+        g_assert_cmpint(qmp_get_int(ram, "dirty-sync-count"), >=, 10);
+    }
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_test_message("file size %" PRId64 ", RAM total %" PRIu64,
+                   (int64_t)st.st_size, total);
+    g_assert_cmpuint(st.st_size, <=, total + 16 * MiB);
+    qtest_quit(from);
+}
+
+int main(int argc, char **argv)
+{
+    migration_test_init(&argc, &argv);
+    migration_test_add("/migration/precopy/file/mapped-ram",
+                       test_precopy_file_mapped_ram);
+    migration_test_add("/migration/precopy/file/mapped-ram/live",
+                       test_precopy_file_mapped_ram_live);
+    migration_test_add("/migration/precopy/file/offset/mapped-ram",
+                       test_precopy_file_offset_mapped_ram);
+    migration_test_add("/migration/multifd/file/mapped-ram/channels/1",
+                       test_multifd_file_mapped_ram_1);
+    migration_test_add("/migration/multifd/file/mapped-ram/channels/4",
+                       test_multifd_file_mapped_ram_4);
+    migration_test_add("/migration/multifd/file/mapped-ram/channels/16",
+                       test_multifd_file_mapped_ram_16);
+    migration_test_add("/migration/multifd/file/mapped-ram/live",
+                       test_multifd_file_mapped_ram_live);
+    migration_test_add("/migration/multifd/file/mapped-ram/channels/4to2",
+                       test_multifd_file_mapped_ram_4to2);
+    migration_test_add("/migration/precopy/unix/mapped-ram/refused",
+                       test_precopy_unix_mapped_ram_refused);
+    migration_test_add("/migration/multifd/file/no-mapped-ram/refused",
+                       test_multifd_file_no_mapped_ram);
+    migration_test_add("/migration/precopy/file/mapped-ram/dst-mismatch",
+                       test_precopy_file_mapped_ram_dst_mismatch);
+    migration_test_add("/migration/precopy/file/mapped-ram/hmp",
+                       test_precopy_file_mapped_ram_hmp);
+    migration_test_add("/migration/precopy/file/mapped-ram/sparse",
+                       test_precopy_file_mapped_ram_sparse);
+    migration_test_add("/migration/precopy/file/mapped-ram/live/size",
+                       test_precopy_file_mapped_ram_live_size);
+    return migration_test_run();
+}

@@ -1,0 +1,442 @@
+/*
+ * Migration test framework (see framework.h).
+ */
+#include "qemu/osdep.h"
+#include "migration/framework.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+char *tmpfs;
+
+#define MIG_TIMEOUT_MS 120000
+
+char *migrate_expand_uri(const char *uri, int port)
+{
+    g_auto(GStrv) a = NULL;
+    g_autofree char *t = NULL;
+    g_auto(GStrv) b = NULL;
+    g_autofree char *p = g_strdup_printf("%d", port);
+
+    a = g_strsplit(uri, "@TMP@", -1);
+    t = g_strjoinv(tmpfs, a);
+    b = g_strsplit(t, "@PORT@", -1);
+    return g_strjoinv(p, b);
+}
+
+int migrate_free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void migrate_start(QTestState **from, QTestState **to,
+                   const MigrateStart *args)
+{
+    const char *mem = args->mem ? args->mem : "128M";
+    const char *machine = args->machine ? args->machine : "mini";
+
+    *from = qtest_initf("-m %s -M %s -workload %s %s", mem, machine,
+                        args->workload ? args->workload : "idle",
+                        args->opts_source ? args->opts_source : "");
+    /* Unlimited bandwidth: the 128 MiB/s default only slows tests. */
+    migrate_set_parameter_int(*from, "max-bandwidth", 0);
+    if (to) {
+        *to = qtest_initf("-m %s -M %s %s -incoming defer %s", mem, machine,
+                          args->target_no_S ? "" : "-S",
+                          args->opts_target ? args->opts_target : "");
+    }
+}
+
+void migrate_end(QTestState *from, QTestState *to)
+{
+    qtest_quit(from);
+    qtest_quit(to);
+}
+
+void migrate_set_capability(QTestState *who, const char *cap, bool state)
+{
+    qtest_qmp_assert_success(who,
+        "{'execute': 'migrate-set-capabilities', 'arguments': "
+        "{'capabilities': [{'capability': '%s', 'state': %s}]}}",
+        cap, state ? "true" : "false");
+}
+
+void migrate_set_parameter_int(QTestState *who, const char *param,
+                               int64_t value)
+{
+    qtest_qmp_assert_success(who,
+        "{'execute': 'migrate-set-parameters', 'arguments': "
+        "{'%s': %" PRId64 "}}", param, value);
+}
+
+void migrate_set_parameter_str(QTestState *who, const char *param,
+                               const char *value)
+{
+    qtest_qmp_assert_success(who,
+        "{'execute': 'migrate-set-parameters', 'arguments': "
+        "{'%s': '%s'}}", param, value);
+}
+
+void migrate_ensure_converge(QTestState *who)
+{
+    migrate_set_parameter_int(who, "max-bandwidth", 0);
+    migrate_set_parameter_int(who, "downtime-limit", 30000);
+}
+
+void migrate_ensure_non_converge(QTestState *who)
+{
+    /*
+     * A bandwidth limit makes passes long enough for the workload to
+     * dirty far more than 1 ms worth of data, so it cannot converge.
+     */
+    migrate_set_parameter_int(who, "max-bandwidth", 32 * MiB);
+    migrate_set_parameter_int(who, "downtime-limit", 1);
+}
+
+int64_t migrate_dirty_sync_count(QTestState *who)
+{
+    g_autoptr(JsonNode) r = qtest_qmp(who, "{'execute': 'query-migrate'}");
+    JsonObject *o = json_node_get_object(r);
+
+    if (!json_object_has_member(o, "ram")) {
+        return 0;
+    }
+    return qmp_get_int(json_object_get_member(o, "ram"), "dirty-sync-count");
+}
+
+void migrate_qmp(QTestState *who, const char *uri)
+{
+    qtest_qmp_assert_success(who, "{'execute': 'migrate', 'arguments': "
+                             "{'uri': '%s'}}", uri);
+}
+
+void migrate_incoming_qmp(QTestState *who, const char *uri)
+{
+    qtest_qmp_assert_success(who, "{'execute': 'migrate-incoming', "
+                             "'arguments': {'uri': '%s'}}", uri);
+}
+
+static JsonNode *query_migrate(QTestState *who)
+{
+    return qtest_qmp(who, "{'execute': 'query-migrate'}");
+}
+
+char *migrate_query_status(QTestState *who)
+{
+    g_autoptr(JsonNode) r = query_migrate(who);
+
+    return g_strdup(qmp_get_str(r, "status"));
+}
+
+static bool is_final(const char *st)
+{
+    return !g_strcmp0(st, "completed") || !g_strcmp0(st, "failed") ||
+           !g_strcmp0(st, "cancelled");
+}
+
+char *wait_for_migration_status_final(QTestState *who)
+{
+    int64_t deadline = qemu_clock_ms() + MIG_TIMEOUT_MS;
+
+    for (;;) {
+        char *st = migrate_query_status(who);
+        if (is_final(st)) {
+            return st;
+        }
+        if (qemu_clock_ms() > deadline) {
+            g_printerr("migration stuck in status %s\n", st);
+            g_assert_not_reached();
+        }
+        g_free(st);
+        qtest_msleep(10);
+    }
+}
+
+void wait_for_migration_complete(QTestState *who)
+{
+    g_autofree char *st = wait_for_migration_status_final(who);
+
+    if (g_strcmp0(st, "completed")) {
+        g_autoptr(JsonNode) r = query_migrate(who);
+        g_printerr("migration ended in %s: %s\n", st,
+                   qmp_get_str(r, "error-desc"));
+    }
+    g_assert_cmpstr(st, ==, "completed");
+}
+
+char *wait_for_migration_fail(QTestState *who)
+{
+    g_autofree char *st = wait_for_migration_status_final(who);
+    g_autoptr(JsonNode) r = query_migrate(who);
+    const char *desc = qmp_get_str(r, "error-desc");
+
+    g_assert_cmpstr(st, ==, "failed");
+    g_assert_nonnull(desc);
+    return g_strdup(desc);
+}
+
+void wait_for_migration_pass(QTestState *who, int64_t n)
+{
+    int64_t deadline = qemu_clock_ms() + MIG_TIMEOUT_MS;
+
+    for (;;) {
+        g_autoptr(JsonNode) r = query_migrate(who);
+        JsonObject *o = json_node_get_object(r);
+        const char *st = qmp_get_str(r, "status");
+
+        if (is_final(st)) {
+            return;
+        }
+        if (json_object_has_member(o, "ram")) {
+            JsonNode *ram = json_object_get_member(o, "ram");
+            if (qmp_get_int(ram, "dirty-sync-count") >= n) {
+                return;
+            }
+        }
+        g_assert_cmpint(qemu_clock_ms(), <, deadline);
+        qtest_msleep(10);
+    }
+}
+
+void wait_for_incoming_done(QTestState *to)
+{
+    int64_t deadline = qemu_clock_ms() + MIG_TIMEOUT_MS;
+
+    for (;;) {
+        g_autofree char *st = qtest_query_status(to, NULL);
+        if (g_strcmp0(st, "inmigrate")) {
+            return;
+        }
+        g_assert_cmpint(qemu_clock_ms(), <, deadline);
+        qtest_msleep(10);
+    }
+}
+
+static void set_caps(QTestState *who, const char *const *caps)
+{
+    for (int i = 0; i < MIG_MAX_CAPS && caps[i]; i++) {
+        migrate_set_capability(who, caps[i], true);
+    }
+}
+
+/* After a failed or refused migration the source must be intact. */
+static void check_source_intact(QTestState *from, MigrateCommon *args,
+                                GHashTable *before)
+{
+    bool running;
+    g_autofree char *st = qtest_query_status(from, &running);
+
+    if (args->stop_src) {
+        g_assert_false(running);
+    } else {
+        g_assert_true(running);
+        g_assert_cmpstr(st, ==, "running");
+    }
+    if (before) {
+        g_autoptr(GHashTable) after = qtest_ram_digests(from);
+        g_assert_true(qtest_ram_digests_check(before, after));
+    }
+}
+
+void test_precopy_common(MigrateCommon *args)
+{
+    QTestState *from, *to;
+    void *data = NULL;
+    int port = 0;
+    g_autofree char *connect_uri = NULL;
+    g_autofree char *listen_uri = NULL;
+    g_autoptr(GHashTable) before = NULL;
+    bool idle_src = !args->start.workload ||
+                    g_str_has_prefix(args->start.workload, "idle");
+
+    if ((args->connect_uri && strstr(args->connect_uri, "@PORT@")) ||
+        (args->listen_uri && strstr(args->listen_uri, "@PORT@"))) {
+        port = migrate_free_port();
+    }
+    if (args->connect_uri) {
+        connect_uri = migrate_expand_uri(args->connect_uri, port);
+    }
+    listen_uri = migrate_expand_uri(args->listen_uri ? args->listen_uri :
+                                    args->connect_uri ? args->connect_uri :
+                                    "defer", port);
+
+    migrate_start(&from, &to, &args->start);
+    set_caps(from, args->caps);
+    set_caps(to, args->caps);
+    set_caps(from, args->src_only_caps);
+    if (args->multifd_channels_src) {
+        migrate_set_parameter_int(from, "multifd-channels",
+                                  args->multifd_channels_src);
+    }
+    if (args->multifd_channels_dst) {
+        migrate_set_parameter_int(to, "multifd-channels",
+                                  args->multifd_channels_dst);
+    }
+    if (args->start_hook) {
+        data = args->start_hook(from, to);
+    }
+    if (!args->load_after_save && strcmp(listen_uri, "defer") &&
+        args->result != MIG_TEST_QMP_ERROR) {
+        migrate_incoming_qmp(to, listen_uri);
+    }
+    if (args->stop_src) {
+        qtest_qmp_assert_success(from, "{'execute': 'stop'}");
+        g_assert_false(qtest_is_running(from));
+    }
+    if (args->stop_src || idle_src) {
+        before = qtest_ram_digests(from);
+    }
+    if (args->live) {
+        migrate_ensure_non_converge(from);
+    } else {
+        migrate_ensure_converge(from);
+    }
+
+    if (args->result == MIG_TEST_QMP_ERROR) {
+        g_autofree char *desc = NULL;
+
+        if (connect_uri) {
+            desc = qtest_qmp_expect_error(from, "{'execute': 'migrate', "
+                                          "'arguments': {'uri': '%s'}}",
+                                          connect_uri);
+        } else {
+            /* The hook issued its own command; nothing else to try. */
+            g_assert_not_reached();
+        }
+        g_test_message("migrate refused: %s", desc);
+        if (args->error_substr) {
+            g_assert_nonnull(strstr(desc, args->error_substr));
+        }
+        check_source_intact(from, args, before);
+        goto finish;
+    }
+
+    if (connect_uri) {
+        migrate_qmp(from, connect_uri);
+    }
+
+    if (args->result == MIG_TEST_FAIL) {
+        g_autofree char *desc = wait_for_migration_fail(from);
+
+        g_test_message("migration failed: %s", desc);
+        if (args->error_substr) {
+            g_assert_nonnull(strstr(desc, args->error_substr));
+        }
+        check_source_intact(from, args, before);
+        goto finish;
+    }
+
+    if (args->live) {
+        /* A few dirty-bitmap syncs prove the iteration, then converge. */
+        wait_for_migration_pass(from, 3);
+        migrate_ensure_converge(from);
+    }
+    wait_for_migration_complete(from);
+    {
+        g_autofree char *st = qtest_query_status(from, NULL);
+        g_assert_cmpstr(st, ==, "postmigrate");
+    }
+    if (args->live) {
+        /* It really iterated while the guest ran. */
+        g_assert_cmpint(migrate_dirty_sync_count(from), >=, 3);
+    }
+
+    if (args->load_after_save) {
+        migrate_incoming_qmp(to, listen_uri);
+    }
+    if (args->result == MIG_TEST_FAIL_DEST) {
+        g_autofree char *desc = wait_for_migration_fail(to);
+
+        g_test_message("destination failed: %s", desc);
+        if (args->error_substr) {
+            g_assert_nonnull(strstr(desc, args->error_substr));
+        }
+        goto finish;
+    }
+    wait_for_migration_complete(to);
+    wait_for_incoming_done(to);
+
+    {
+        g_autoptr(GHashTable) src = qtest_ram_digests(from);
+        g_autoptr(GHashTable) dst = qtest_ram_digests(to);
+        bool running;
+        g_autofree char *st = qtest_query_status(to, &running);
+
+        g_assert_true(qtest_ram_digests_check(src, dst));
+        if (before && args->stop_src) {
+            /* Nothing ran on the source between stop and the save. */
+            g_assert_true(qtest_ram_digests_check(before, src));
+        }
+        if (args->start.target_no_S && !args->stop_src) {
+            /* No -S and a running source: the destination runs. */
+            g_assert_true(running);
+            g_assert_cmpstr(st, ==, "running");
+        } else {
+            /* -S, or a stopped source: the destination stays paused. */
+            g_assert_false(running);
+            g_assert_cmpstr(st, !=, "inmigrate");
+        }
+    }
+
+    if (args->check_ab) {
+        int64_t passes = qtest_workload_get(to, "passes");
+
+        qtest_qmp_assert_success(to, "{'execute': 'cont'}");
+        qtest_msleep(500);
+        g_assert_cmpint(qtest_workload_get(to, "errors"), ==, 0);
+        g_assert_cmpint(qtest_workload_get(to, "passes"), >, passes);
+    }
+
+finish:
+    if (args->end_hook) {
+        args->end_hook(from, to, data);
+    }
+    migrate_end(from, to);
+}
+
+/* ---- registration ---- */
+
+static void run_test(gconstpointer data)
+{
+    void (*fn)(void) = data;
+    g_autoptr(GError) err = NULL;
+
+    tmpfs = g_dir_make_tmp("mapmig-mig-XXXXXX", &err);
+    g_assert_no_error(err);
+    qtest_install_abort_handler();
+    qtest_add_abort_dir(tmpfs);
+    fn();
+    qtest_remove_abort_dir(tmpfs);
+    qtest_rmdir_files(tmpfs);
+    g_free(tmpfs);
+    tmpfs = NULL;
+}
+
+void migration_test_add(const char *path, void (*fn)(void))
+{
+    g_test_add_data_func(path, (gconstpointer)fn, run_test);
+}
+
+void migration_test_init(int *argc, char ***argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_test_init(argc, argv, NULL);
+    if (!g_getenv("MAPMIG_BINARY")) {
+        g_printerr("MAPMIG_BINARY not set\n");
+        exit(1);
+    }
+}
+
+int migration_test_run(void)
+{
+    return g_test_run();
+}

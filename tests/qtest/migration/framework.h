@@ -1,0 +1,129 @@
+/*
+ * Migration test framework, shaped like QEMU's
+ * tests/qtest/migration/framework.h: a test case is a MigrateCommon
+ * struct (how to start the two VMs, URIs, capabilities, hooks, expected
+ * result) run by test_precopy_common() or test_file_common().
+ *
+ * URIs may contain "@TMP@", replaced by the per-test temporary directory
+ * (tmpfs below), and "@PORT@", replaced by a free TCP port.
+ */
+#ifndef TESTS_QTEST_MIGRATION_FRAMEWORK_H
+#define TESTS_QTEST_MIGRATION_FRAMEWORK_H
+
+#include "libqtest.h"
+
+#define FILE_TEST_FILENAME "migfile"
+#define MIG_MAX_CAPS 8
+
+/* Per-test scratch directory for migration files and sockets. */
+extern char *tmpfs;
+
+typedef struct MigrateStart {
+    /* Extra command-line arguments for the source and the destination. */
+    const char *opts_source;
+    const char *opts_target;
+    const char *mem;          /* -m for both; default "128M" */
+    const char *machine;      /* -M for both; default mini */
+    const char *workload;     /* source -workload; default idle */
+    /*
+     * Start the destination without -S: it must end running if the
+     * source was running (keep such sources idle so RAM can be
+     * compared), paused if the source was stopped.
+     */
+    bool target_no_S;
+} MigrateStart;
+
+typedef void *(*TestMigrateStartHook)(QTestState *from, QTestState *to);
+typedef void (*TestMigrateEndHook)(QTestState *from, QTestState *to,
+                                   void *opaque);
+
+typedef enum {
+    MIG_TEST_SUCCEED = 0,
+    /* The migrate command itself returns an error. */
+    MIG_TEST_QMP_ERROR,
+    /* The migration starts, then goes to "failed". */
+    MIG_TEST_FAIL,
+    /* The source completes, the destination fails to load. */
+    MIG_TEST_FAIL_DEST,
+} MigTestResult;
+
+typedef struct MigrateCommon {
+    MigrateStart start;
+    /* Destination URI for migrate-incoming (NULL: same as connect_uri). */
+    const char *listen_uri;
+    /* Source URI for migrate. */
+    const char *connect_uri;
+    /*
+     * File-like transports: the destination loads after the source has
+     * completed (file:, exec:cat).  Otherwise migrate-incoming is issued
+     * first (sockets).
+     */
+    bool load_after_save;
+    /* Capabilities set to on, on both sides (NULL terminated). */
+    const char *caps[MIG_MAX_CAPS];
+    /* Capabilities only on the source (destination mismatch tests). */
+    const char *src_only_caps[MIG_MAX_CAPS];
+    int multifd_channels_src;  /* 0: leave default */
+    int multifd_channels_dst;
+    TestMigrateStartHook start_hook;
+    TestMigrateEndHook end_hook;
+    MigTestResult result;
+    /* Substring expected in the error desc (QMP error or error-desc). */
+    const char *error_substr;
+    /* Stop the source before migrating (destination ends paused). */
+    bool stop_src;
+    /* Live: wait for a few passes before letting it converge. */
+    bool live;
+    /* ab workload: check the destination runs it without errors. */
+    bool check_ab;
+} MigrateCommon;
+
+/* Replace @TMP@ and @PORT@ (caller frees). */
+char *migrate_expand_uri(const char *uri, int port);
+/* A free TCP port on 127.0.0.1 (bind port 0, close). */
+int migrate_free_port(void);
+
+/* Start the two VMs as @args describes (@to may be NULL). */
+void migrate_start(QTestState **from, QTestState **to,
+                   const MigrateStart *args);
+void migrate_end(QTestState *from, QTestState *to);
+
+void migrate_set_capability(QTestState *who, const char *cap, bool state);
+void migrate_set_parameter_int(QTestState *who, const char *param,
+                               int64_t value);
+void migrate_set_parameter_str(QTestState *who, const char *param,
+                               const char *value);
+/* Large downtime limit, unlimited bandwidth: converges next pass. */
+void migrate_ensure_converge(QTestState *who);
+/*
+ * Tiny downtime limit and 32 MiB/s: keeps iterating while the guest
+ * dirties RAM.
+ */
+void migrate_ensure_non_converge(QTestState *who);
+/* ram.dirty-sync-count of query-migrate (0 if absent). */
+int64_t migrate_dirty_sync_count(QTestState *who);
+
+void migrate_qmp(QTestState *who, const char *uri);
+void migrate_incoming_qmp(QTestState *who, const char *uri);
+char *migrate_query_status(QTestState *who);
+/* Poll query-migrate until one of the final states; returns it. */
+char *wait_for_migration_status_final(QTestState *who);
+void wait_for_migration_complete(QTestState *who);
+/* Waits for "failed"; returns error-desc (caller frees). */
+char *wait_for_migration_fail(QTestState *who);
+/* Wait until ram.dirty-sync-count >= @n or the migration finished. */
+void wait_for_migration_pass(QTestState *who, int64_t n);
+/* Destination: wait until its run state leaves "inmigrate". */
+void wait_for_incoming_done(QTestState *to);
+
+/* Run a whole migration test case. */
+void test_precopy_common(MigrateCommon *args);
+
+/* Register a test case with data freed at the end. */
+void migration_test_add(const char *path, void (*fn)(void));
+/* g_test_init plus the scratch directory; returns g_test_run()'s value
+ * via migration_test_run(). */
+void migration_test_init(int *argc, char ***argv);
+int migration_test_run(void);
+
+#endif
