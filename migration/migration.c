@@ -172,11 +172,17 @@ static bool migration_can_switchover(MigrationState *s, int64_t pass_ns,
 {
     uint64_t remaining = atomic_load(&ram_stats.remaining_pages) *
                          TARGET_PAGE_SIZE;
+    uint64_t limit = migrate_params()->max_bandwidth;
     double bw = pass_ns > 0 ? (double)pass_bytes / (pass_ns / 1e6) : 0;
 
-    if (pass_ns > 0) {
-        s->mbps = pass_bytes * 8.0 / (pass_ns / 1e3) ;
+    /*
+     * bytes/ms.  A short pass can fit in one rate-limit burst and look
+     * faster than the limit; the switchover must assume the limit.
+     */
+    if (limit && bw > limit / 1000.0) {
+        bw = limit / 1000.0;
     }
+    s->mbps = bw * 8 / 1000;
     s->threshold_bytes = bw * migrate_params()->downtime_limit;
     s->expected_downtime_ms = bw > 0 ? remaining / bw : 0;
     /* A stopped guest dirties nothing: one pass is all it takes. */

@@ -228,6 +228,18 @@ static bool vm_setup(VMOptions *o, GError **errp)
     return true;
 }
 
+static void vm_options_free(VMOptions *o)
+{
+    g_free(o->machine.type);
+    g_free(o->machine.name);
+    g_ptr_array_free(o->qmp, true);
+    g_ptr_array_free(o->monitors, true);
+    g_free(o->qtest);
+    g_free(o->incoming);
+    g_free(o->serial);
+    g_free(o->pidfile);
+}
+
 int qemu_main(int argc, char **argv)
 {
     VMOptions o = {
@@ -245,6 +257,7 @@ int qemu_main(int argc, char **argv)
         if (err) {
             error_report_err(err);
         }
+        vm_options_free(&o);
         return r < 0 ? 0 : 1;
     }
 
@@ -283,13 +296,6 @@ out:
         unlink(o.pidfile);
     }
     bql_unlock();
-    g_free(o.machine.type);
-    g_free(o.machine.name);
-    g_ptr_array_free(o.qmp, true);
-    g_ptr_array_free(o.monitors, true);
-    g_free(o.qtest);
-    g_free(o.incoming);
-    g_free(o.serial);
-    g_free(o.pidfile);
+    vm_options_free(&o);
     return ret;
 }
