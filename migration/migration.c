@@ -394,6 +394,13 @@ static bool migration_check_transport(const MigrationAddress *addr,
                    "(the channels connect or open it again)");
         return false;
     }
+    if (migrate_params()->direct_io &&
+        !(migrate_mapped_ram() && migrate_multifd())) {
+        error_setg(errp, "direct-io needs the mapped-ram and multifd "
+                   "capabilities: only the multifd channels write pages at "
+                   "aligned offsets");
+        return false;
+    }
     if (migrate_direct_io() && !is_file) {
         error_setg(errp, "Migration requires a transport that allows for "
                    "extra fds (e.g. file)");
