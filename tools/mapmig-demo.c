@@ -392,7 +392,9 @@ static void usage(FILE *f)
             "(default 50)\n"
             "  --channels N    multifd channels (default 4)\n"
             "  --watch N       seconds to watch the dirty rate (default 3)\n"
-            "  --direct-io     save and restore with O_DIRECT\n"
+            "  --direct-io     save and restore with O_DIRECT (default where\n"
+            "                  the file system supports it)\n"
+            "  --no-direct-io  use the page cache\n"
             "\n"
             "PATH-TO-MAPMIG defaults to %s/mapmig.\n", MAPMIG_BUILD_DIR);
 }
@@ -409,6 +411,8 @@ static bool parse_args(int argc, char **argv, DemoOpts *o)
             exit(0);
         } else if (!strcmp(a, "--direct-io")) {
             o->direct_io = true;
+        } else if (!strcmp(a, "--no-direct-io")) {
+            o->direct_io = false;
         } else if (!strcmp(a, "-m") && v) {
             o->mem = v;
             i++;
@@ -439,6 +443,20 @@ static bool parse_args(int argc, char **argv, DemoOpts *o)
     return true;
 }
 
+/* Can files in @dir be opened with O_DIRECT? */
+static bool demo_dio_supported(const char *dir)
+{
+    g_autofree char *probe = g_strdup_printf("%s/dio-probe", dir);
+    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    unlink(probe);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     DemoOpts o = {
@@ -447,6 +465,7 @@ int main(int argc, char **argv)
         .share = 50,
         .channels = 4,
         .watch_seconds = 3,
+        .direct_io = true,
     };
     DemoVM src = { .name = "source" }, dst = { .name = "destination" };
     g_autoptr(GError) err = NULL;
@@ -484,6 +503,11 @@ int main(int argc, char **argv)
     }
     g_strlcpy(sig_dir, dir, sizeof(sig_dir));
     file = g_strdup_printf("%s/vm.sav", dir);
+    if (o.direct_io && !demo_dio_supported(dir)) {
+        printf("note: %s has no O_DIRECT support; using the page cache\n",
+               dir);
+        o.direct_io = false;
+    }
     uri = g_strdup_printf("file:%s", file);
     workload = g_strdup_printf("stress,share=%d", o.share);
     src_args[1] = workload;
