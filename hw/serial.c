@@ -8,9 +8,9 @@
 #include "migration/vmstate.h"
 
 typedef struct SerialState {
-    int fd;              /* -1: -serial none */
+    int fd; /* -1: -serial none */
     uint64_t tx_bytes;
-    uint8_t lcr;         /* line control, as a UART has it */
+    uint8_t lcr; /* line control, as a UART has it */
 } SerialState;
 
 static SerialState serial = { .fd = -1, .lcr = 0x03 };
@@ -35,16 +35,18 @@ bool serial_init(const char *spec, GError **errp)
     } else if (!strcmp(spec, "stdio")) {
         serial.fd = STDOUT_FILENO;
     } else if (g_str_has_prefix(spec, "file:")) {
-        serial.fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                         0644);
+        serial.fd =
+            open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (serial.fd < 0) {
             error_setg_errno(errp, errno, "-serial: cannot open '%s'",
                              spec + 5);
             return false;
         }
     } else {
-        error_setg(errp, "-serial: expected file:PATH, stdio or none, "
-                   "not '%s'", spec);
+        error_setg(errp,
+                   "-serial: expected file:PATH, stdio or none, "
+                   "not '%s'",
+                   spec);
         return false;
     }
     return true;

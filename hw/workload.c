@@ -22,13 +22,13 @@
 
 typedef struct WorkloadState {
     uint32_t kind;
-    uint32_t share;          /* stress: percent of main RAM */
-    uint64_t rate;           /* pages per second per vCPU, 0 = unlimited */
+    uint32_t share; /* stress: percent of main RAM */
+    uint64_t rate;  /* pages per second per vCPU, 0 = unlimited */
     uint64_t passes;
     uint64_t pages_written;
     uint64_t errors;
-    uint64_t ab_pos;         /* next page of the current ab pass */
-    uint8_t ab_val;          /* value the current ab pass writes */
+    uint64_t ab_pos; /* next page of the current ab pass */
+    uint8_t ab_val;  /* value the current ab pass writes */
 } WorkloadState;
 
 /* The ab pass starts at value 1 over zeroed RAM. */
@@ -51,8 +51,10 @@ bool workload_parse(const char *spec, GError **errp)
         }
     }
     if (kind < 0) {
-        error_setg(errp, "-workload: unknown workload '%s' "
-                   "(expected idle, stress or ab)", parts[0]);
+        error_setg(errp,
+                   "-workload: unknown workload '%s' "
+                   "(expected idle, stress or ab)",
+                   parts[0]);
         return false;
     }
     wl.kind = kind;
@@ -180,8 +182,7 @@ void workload_get_info(WorkloadInfo *info)
 {
     info->kind = workload_names[wl.kind];
     info->passes = wl.passes;
-    info->pages_written =
-        atomic_load((_Atomic uint64_t *)&wl.pages_written);
+    info->pages_written = atomic_load((_Atomic uint64_t *)&wl.pages_written);
     info->errors = wl.errors;
     info->share = wl.share;
 }
@@ -197,8 +198,8 @@ static bool workload_post_load(void *opaque, int version_id, GError **errp)
         return false;
     }
     if (wl.ab_pos >= ramblock_nr_pages(current_machine->ram)) {
-        error_setg(errp, "workload: ab position %" PRIu64
-                   " outside of RAM", wl.ab_pos);
+        error_setg(errp, "workload: ab position %" PRIu64 " outside of RAM",
+                   wl.ab_pos);
         return false;
     }
     return true;

@@ -44,8 +44,7 @@ static ssize_t command_readv(QIOChannel *ioc, const struct iovec *iov,
 }
 
 static ssize_t command_writev(QIOChannel *ioc, const struct iovec *iov,
-                              size_t niov, int *fds, size_t nfds,
-                              GError **errp)
+                              size_t niov, int *fds, size_t nfds, GError **errp)
 {
     ssize_t n;
 
@@ -111,8 +110,7 @@ static int command_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
     int flags = fcntl(fd, F_GETFL);
 
     if (flags < 0) {
-        error_setg_errno(errp, errno, "Unable to get flags of '%s'",
-                         ioc->name);
+        error_setg_errno(errp, errno, "Unable to get flags of '%s'", ioc->name);
         return -1;
     }
     flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
@@ -171,8 +169,8 @@ static pid_t command_spawn(const char *cmd, int child_fd, int target,
     sigaddset(&def, SIGPIPE);
     posix_spawnattr_setsigmask(&attr, &mask);
     posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-                                    POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
     posix_spawnattr_destroy(&attr);
@@ -193,8 +191,10 @@ QIOChannelCommand *qio_channel_command_new_spawn(const char *cmd, int flags,
     pid_t pid;
 
     if (mode != O_RDONLY && mode != O_WRONLY) {
-        error_setg(errp, "Command channel '%s' must be read-only or "
-                   "write-only", cmd);
+        error_setg(errp,
+                   "Command channel '%s' must be read-only or "
+                   "write-only",
+                   cmd);
         return NULL;
     }
     if (pipe2(p, O_CLOEXEC) < 0) {

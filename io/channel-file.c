@@ -6,8 +6,8 @@
 
 #define FILE_CHAN(ioc) ((QIOChannelFile *)(ioc))
 
-static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov,
-                          size_t niov, int **fds, size_t *nfds, GError **errp)
+static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
+                          int **fds, size_t *nfds, GError **errp)
 {
     ssize_t n;
 
@@ -43,8 +43,7 @@ static ssize_t file_preadv(QIOChannel *ioc, const struct iovec *iov,
     ssize_t n;
 
     do {
-        n = preadv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX),
-                   offset);
+        n = preadv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX), offset);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to read from '%s' at offset %lld",
@@ -69,8 +68,7 @@ static ssize_t file_pwritev(QIOChannel *ioc, const struct iovec *iov,
     return n;
 }
 
-static off_t file_seek(QIOChannel *ioc, off_t offset, int whence,
-                       GError **errp)
+static off_t file_seek(QIOChannel *ioc, off_t offset, int whence, GError **errp)
 {
     off_t ret = lseek(FILE_CHAN(ioc)->fd, offset, whence);
     if (ret < 0) {

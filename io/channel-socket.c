@@ -23,8 +23,8 @@ static const QIOChannelClass qio_channel_socket_class;
 
 typedef struct SocketAddr {
     bool is_unix;
-    char *path;     /* unix */
-    char *host;     /* tcp: NULL means "any" (listen) or loopback */
+    char *path; /* unix */
+    char *host; /* tcp: NULL means "any" (listen) or loopback */
     char *port;
 } SocketAddr;
 
@@ -46,8 +46,8 @@ static bool socket_addr_parse(const char *addr, SocketAddr *sa, GError **errp)
             return false;
         }
         if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-            error_setg_errno(errp, ENAMETOOLONG,
-                             "Invalid socket address '%s'", addr);
+            error_setg_errno(errp, ENAMETOOLONG, "Invalid socket address '%s'",
+                             addr);
             return false;
         }
         sa->is_unix = true;
@@ -56,8 +56,10 @@ static bool socket_addr_parse(const char *addr, SocketAddr *sa, GError **errp)
     }
 
     if (!g_str_has_prefix(addr, "tcp:")) {
-        error_setg(errp, "Unknown socket address '%s' "
-                   "(expected unix:PATH or tcp:HOST:PORT)", addr);
+        error_setg(errp,
+                   "Unknown socket address '%s' "
+                   "(expected unix:PATH or tcp:HOST:PORT)",
+                   addr);
         return false;
     }
 
@@ -104,8 +106,8 @@ static void socket_addr_to_un(const SocketAddr *sa, struct sockaddr_un *un)
 }
 
 static struct addrinfo *socket_addr_resolve(const char *addr,
-                                            const SocketAddr *sa,
-                                            bool passive, GError **errp)
+                                            const SocketAddr *sa, bool passive,
+                                            GError **errp)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC,
@@ -131,8 +133,7 @@ static struct addrinfo *socket_addr_resolve(const char *addr,
  * Channel construction
  */
 
-static QIOChannelSocket *socket_chan_new(int fd, bool is_unix,
-                                         const char *name)
+static QIOChannelSocket *socket_chan_new(int fd, bool is_unix, const char *name)
 {
     QIOChannelSocket *sioc = g_new0(QIOChannelSocket, 1);
 
@@ -167,14 +168,12 @@ static int socket_create(int family, const char *addr, GError **errp)
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     if (fd < 0) {
-        error_setg_errno(errp, errno, "Unable to create socket for '%s'",
-                         addr);
+        error_setg_errno(errp, errno, "Unable to create socket for '%s'", addr);
     }
     return fd;
 }
 
-static int socket_connect_fd(int fd, const struct sockaddr *sa,
-                             socklen_t len)
+static int socket_connect_fd(int fd, const struct sockaddr *sa, socklen_t len)
 {
     int rc;
 
@@ -264,12 +263,11 @@ static bool socket_unlink_stale(const char *addr, const SocketAddr *sa,
     struct sockaddr_un un;
 
     if (lstat(sa->path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-        return true;    /* bind() reports anything odd */
+        return true; /* bind() reports anything odd */
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        error_setg_errno(errp, errno, "Unable to create socket for '%s'",
-                         addr);
+        error_setg_errno(errp, errno, "Unable to create socket for '%s'", addr);
         return false;
     }
     socket_addr_to_un(sa, &un);
@@ -288,8 +286,8 @@ static bool socket_unlink_stale(const char *addr, const SocketAddr *sa,
     return true;
 }
 
-static int socket_listen_unix(const char *addr, const SocketAddr *sa,
-                              int num, GError **errp)
+static int socket_listen_unix(const char *addr, const SocketAddr *sa, int num,
+                              GError **errp)
 {
     struct sockaddr_un un;
     int fd;
@@ -316,8 +314,8 @@ static int socket_listen_unix(const char *addr, const SocketAddr *sa,
     return fd;
 }
 
-static int socket_listen_tcp(const char *addr, const SocketAddr *sa,
-                             int num, GError **errp)
+static int socket_listen_tcp(const char *addr, const SocketAddr *sa, int num,
+                             GError **errp)
 {
     struct addrinfo *res = socket_addr_resolve(addr, sa, true, errp);
     int err = EADDRNOTAVAIL;
@@ -387,8 +385,8 @@ QIOChannelSocket *qio_channel_socket_accept(QIOChannelSocket *listener,
                          listener->parent.name);
         return NULL;
     }
-    g_autofree char *name = g_strdup_printf("%s (accepted)",
-                                            listener->parent.name);
+    g_autofree char *name =
+        g_strdup_printf("%s (accepted)", listener->parent.name);
     return socket_chan_new(fd, listener->is_unix, name);
 }
 
@@ -415,8 +413,8 @@ int qio_channel_socket_get_port(QIOChannelSocket *sioc)
  */
 
 /* Hand the SCM_RIGHTS fds of @msg to the caller, or close them. */
-static bool socket_collect_fds(QIOChannel *ioc, struct msghdr *msg,
-                               int **fds, size_t *nfds, GError **errp)
+static bool socket_collect_fds(QIOChannel *ioc, struct msghdr *msg, int **fds,
+                               size_t *nfds, GError **errp)
 {
     g_autofree int *got = NULL;
     size_t n = 0;
@@ -448,8 +446,7 @@ static bool socket_collect_fds(QIOChannel *ioc, struct msghdr *msg,
 }
 
 static ssize_t socket_readv(QIOChannel *ioc, const struct iovec *iov,
-                            size_t niov, int **fds, size_t *nfds,
-                            GError **errp)
+                            size_t niov, int **fds, size_t *nfds, GError **errp)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * SOCKET_MAX_FDS)];
@@ -483,8 +480,7 @@ static ssize_t socket_readv(QIOChannel *ioc, const struct iovec *iov,
 }
 
 static ssize_t socket_writev(QIOChannel *ioc, const struct iovec *iov,
-                             size_t niov, int *fds, size_t nfds,
-                             GError **errp)
+                             size_t niov, int *fds, size_t nfds, GError **errp)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * SOCKET_MAX_FDS)];
@@ -498,8 +494,8 @@ static ssize_t socket_writev(QIOChannel *ioc, const struct iovec *iov,
 
     if (nfds) {
         if (nfds > SOCKET_MAX_FDS) {
-            error_setg(errp, "Too many file descriptors (%zu) for '%s'",
-                       nfds, ioc->name);
+            error_setg(errp, "Too many file descriptors (%zu) for '%s'", nfds,
+                       ioc->name);
             return -1;
         }
         memset(&control, 0, sizeof(control));
@@ -550,8 +546,7 @@ static int socket_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
     int flags = fcntl(fd, F_GETFL);
 
     if (flags < 0) {
-        error_setg_errno(errp, errno, "Unable to get flags of '%s'",
-                         ioc->name);
+        error_setg_errno(errp, errno, "Unable to get flags of '%s'", ioc->name);
         return -1;
     }
     flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);

@@ -62,8 +62,7 @@ ssize_t qio_channel_writev_full(QIOChannel *ioc, const struct iovec *iov,
     return ioc->klass->io_writev(ioc, iov, niov, fds, nfds, errp);
 }
 
-ssize_t qio_channel_read(QIOChannel *ioc, void *buf, size_t len,
-                         GError **errp)
+ssize_t qio_channel_read(QIOChannel *ioc, void *buf, size_t len, GError **errp)
 {
     struct iovec iov = { .iov_base = buf, .iov_len = len };
     return qio_channel_readv_full(ioc, &iov, 1, NULL, NULL, errp);
@@ -126,7 +125,8 @@ int qio_channel_readv_all_eof(QIOChannel *ioc, const struct iovec *iov,
             if (!partial) {
                 return 0;
             }
-            error_setg(errp, "Unexpected end-of-file before all data were read");
+            error_setg(errp,
+                       "Unexpected end-of-file before all data were read");
             return -1;
         }
         partial = true;
@@ -135,8 +135,8 @@ int qio_channel_readv_all_eof(QIOChannel *ioc, const struct iovec *iov,
     return 1;
 }
 
-int qio_channel_readv_all(QIOChannel *ioc, const struct iovec *iov,
-                          size_t niov, GError **errp)
+int qio_channel_readv_all(QIOChannel *ioc, const struct iovec *iov, size_t niov,
+                          GError **errp)
 {
     int ret = qio_channel_readv_all_eof(ioc, iov, niov, errp);
     if (ret == 0) {
@@ -165,8 +165,7 @@ int qio_channel_writev_all(QIOChannel *ioc, const struct iovec *iov,
     return 0;
 }
 
-int qio_channel_read_all(QIOChannel *ioc, void *buf, size_t len,
-                         GError **errp)
+int qio_channel_read_all(QIOChannel *ioc, void *buf, size_t len, GError **errp)
 {
     struct iovec iov = { .iov_base = buf, .iov_len = len };
     return qio_channel_readv_all(ioc, &iov, 1, errp);
@@ -252,8 +251,8 @@ int qio_channel_pwritev_all(QIOChannel *ioc, const struct iovec *iov,
     return 0;
 }
 
-int qio_channel_pread_all(QIOChannel *ioc, void *buf, size_t len,
-                          off_t offset, GError **errp)
+int qio_channel_pread_all(QIOChannel *ioc, void *buf, size_t len, off_t offset,
+                          GError **errp)
 {
     struct iovec iov = { .iov_base = buf, .iov_len = len };
     return qio_channel_preadv_all(ioc, &iov, 1, offset, errp);
@@ -266,8 +265,7 @@ int qio_channel_pwrite_all(QIOChannel *ioc, const void *buf, size_t len,
     return qio_channel_pwritev_all(ioc, &iov, 1, offset, errp);
 }
 
-off_t qio_channel_seek(QIOChannel *ioc, off_t offset, int whence,
-                       GError **errp)
+off_t qio_channel_seek(QIOChannel *ioc, off_t offset, int whence, GError **errp)
 {
     if (!ioc->klass->io_seek) {
         error_setg(errp, "Channel '%s' cannot seek", ioc->name);
@@ -276,8 +274,7 @@ off_t qio_channel_seek(QIOChannel *ioc, off_t offset, int whence,
     return ioc->klass->io_seek(ioc, offset, whence, errp);
 }
 
-int qio_channel_shutdown(QIOChannel *ioc, QIOChannelShutdown how,
-                         GError **errp)
+int qio_channel_shutdown(QIOChannel *ioc, QIOChannelShutdown how, GError **errp)
 {
     if (!ioc->klass->io_shutdown) {
         error_setg(errp, "Channel '%s' does not support shutdown", ioc->name);

@@ -20,8 +20,10 @@ bool qemu_dio_alignment(int fd, const char *path, uint32_t *mem_align,
     if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
         (stx.stx_mask & STATX_DIOALIGN)) {
         if (!stx.stx_dio_offset_align) {
-            error_setg(errp, "direct-io: the file system of '%s' does not "
-                       "support O_DIRECT", path);
+            error_setg(errp,
+                       "direct-io: the file system of '%s' does not "
+                       "support O_DIRECT",
+                       path);
             return false;
         }
         *mem_align = stx.stx_dio_mem_align;
@@ -36,8 +38,10 @@ bool qemu_dio_alignment(int fd, const char *path, uint32_t *mem_align,
     fd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
     if (fd < 0) {
         if (errno == EINVAL) {
-            error_setg(errp, "direct-io: the file system of '%s' does not "
-                       "support O_DIRECT", path);
+            error_setg(errp,
+                       "direct-io: the file system of '%s' does not "
+                       "support O_DIRECT",
+                       path);
         } else {
             error_setg_errno(errp, errno, "direct-io: cannot open '%s'", path);
         }

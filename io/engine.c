@@ -29,7 +29,7 @@ struct IOEngine {
     unsigned depth;
     unsigned inflight;
     IOReq *reqs;
-    GError *error;          /* first failure, reported by drain */
+    GError *error; /* first failure, reported by drain */
 #if CONFIG_IO_URING
     struct io_uring ring;
 #endif
@@ -48,18 +48,20 @@ const char *io_engine_name(IOEngineKind kind)
     return names[kind];
 }
 
-static bool psync_rw(int fd, bool is_write, char *buf, size_t len,
-                     off_t offset, GError **errp)
+static bool psync_rw(int fd, bool is_write, char *buf, size_t len, off_t offset,
+                     GError **errp)
 {
     while (len) {
-        ssize_t n = is_write ? pwrite(fd, buf, len, offset) :
-                               pread(fd, buf, len, offset);
+        ssize_t n = is_write ? pwrite(fd, buf, len, offset)
+                             : pread(fd, buf, len, offset);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0) {
-            error_setg_errno(errp, errno, "%s of %zu bytes at offset %lld "
-                             "failed", is_write ? "write" : "read", len,
+            error_setg_errno(errp, errno,
+                             "%s of %zu bytes at offset %lld "
+                             "failed",
+                             is_write ? "write" : "read", len,
                              (long long)offset);
             return false;
         }
@@ -95,9 +97,8 @@ static bool req_complete(IOEngine *e, IOReq *r, long res)
         if (!e->error) {
             g_set_error(&e->error, MAPMIG_ERROR, 0,
                         "%s: %s of %zu bytes at offset %lld failed: %s",
-                        io_engine_name(e->kind),
-                        r->is_write ? "write" : "read", r->len,
-                        (long long)r->offset,
+                        io_engine_name(e->kind), r->is_write ? "write" : "read",
+                        r->len, (long long)r->offset,
                         res < 0 ? g_strerror(-res) : "unexpected end of file");
         }
         return true;
@@ -134,13 +135,16 @@ static void uring_reap(IOEngine *e)
     } while (ret == -EINTR);
     if (ret < 0) {
         if (!e->error) {
-            e->error = g_error_new(MAPMIG_ERROR, 0, "io-uring: wait failed: "
-                                   "%s", g_strerror(-ret));
+            e->error = g_error_new(MAPMIG_ERROR, 0,
+                                   "io-uring: wait failed: "
+                                   "%s",
+                                   g_strerror(-ret));
         }
         return;
     }
     unsigned head, n = 0;
-    io_uring_for_each_cqe(&e->ring, head, cqe) {
+    io_uring_for_each_cqe(&e->ring, head, cqe)
+    {
         IOReq *r = io_uring_cqe_get_data(cqe);
         if (req_complete(e, r, cqe->res)) {
             r->busy = false;
@@ -186,8 +190,10 @@ static void aio_reap(IOEngine *e)
     } while (n == -EINTR);
     if (n < 0) {
         if (!e->error) {
-            e->error = g_error_new(MAPMIG_ERROR, 0, "libaio: io_getevents "
-                                   "failed: %s", g_strerror(-n));
+            e->error = g_error_new(MAPMIG_ERROR, 0,
+                                   "libaio: io_getevents "
+                                   "failed: %s",
+                                   g_strerror(-n));
         }
         return;
     }
@@ -230,8 +236,11 @@ bool io_engine_submit(IOEngine *e, bool is_write, void *buf, size_t len,
         g_propagate_error(errp, g_error_copy(e->error));
         return false;
     }
-    *r = (IOReq){ .is_write = is_write, .buf = buf, .len = len,
-                  .offset = offset, .busy = true };
+    *r = (IOReq){ .is_write = is_write,
+                  .buf = buf,
+                  .len = len,
+                  .offset = offset,
+                  .busy = true };
     e->inflight++;
 #if CONFIG_IO_URING
     if (e->kind == IO_ENGINE_IO_URING) {
@@ -283,8 +292,10 @@ IOEngine *io_engine_new(IOEngineKind kind, int fd, unsigned depth,
         if (ret == 0) {
             return e;
         }
-        error_setg(errp, "io-uring engine unavailable: the kernel refused "
-                   "io_uring_setup: %s%s", g_strerror(-ret),
+        error_setg(errp,
+                   "io-uring engine unavailable: the kernel refused "
+                   "io_uring_setup: %s%s",
+                   g_strerror(-ret),
                    ret == -EPERM ? " (is kernel.io_uring_disabled set?)" : "");
 #else
         error_setg(errp, "io-uring engine not built in");

@@ -34,8 +34,7 @@ static bool parse_file_uri(const char *rest, MigrationAddress *addr,
     return true;
 }
 
-bool migration_parse_uri(const char *uri, MigrationAddress *addr,
-                         GError **errp)
+bool migration_parse_uri(const char *uri, MigrationAddress *addr, GError **errp)
 {
     memset(addr, 0, sizeof(*addr));
     if (g_str_has_prefix(uri, "file:")) {
@@ -61,8 +60,10 @@ bool migration_parse_uri(const char *uri, MigrationAddress *addr,
         addr->path = g_strdup(uri + 3);
         return true;
     }
-    error_setg(errp, "Invalid migration URI '%s' (expected file:, exec:, "
-               "unix:, tcp: or fd:)", uri);
+    error_setg(errp,
+               "Invalid migration URI '%s' (expected file:, exec:, "
+               "unix:, tcp: or fd:)",
+               uri);
     return false;
 }
 
@@ -89,8 +90,8 @@ static QIOChannel *open_fd_channel(const char *name, GError **errp)
 static QIOChannel *open_outgoing_file(const MigrationAddress *addr,
                                       GError **errp)
 {
-    QIOChannelFile *fioc = migration_file_open(
-        addr->path, O_CREAT | O_WRONLY, 0600, errp);
+    QIOChannelFile *fioc =
+        migration_file_open(addr->path, O_CREAT | O_WRONLY, 0600, errp);
     if (!fioc) {
         return NULL;
     }
@@ -120,8 +121,7 @@ QIOChannel *migration_connect_outgoing(const MigrationAddress *addr,
         return c ? &c->parent : NULL;
     }
     case MIG_TRANSPORT_SOCKET: {
-        QIOChannelSocket *s = qio_channel_socket_connect_sync(addr->path,
-                                                              errp);
+        QIOChannelSocket *s = qio_channel_socket_connect_sync(addr->path, errp);
         return s ? &s->parent : NULL;
     }
     case MIG_TRANSPORT_FD:
@@ -136,8 +136,7 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
     *is_listener = false;
     switch (addr->transport) {
     case MIG_TRANSPORT_FILE: {
-        QIOChannelFile *f = migration_file_open(addr->path, O_RDONLY, 0,
-                                                      errp);
+        QIOChannelFile *f = migration_file_open(addr->path, O_RDONLY, 0, errp);
         if (!f) {
             return NULL;
         }
@@ -154,8 +153,8 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
     }
     case MIG_TRANSPORT_SOCKET: {
         /* The main connection plus one per multifd channel may queue. */
-        QIOChannelSocket *s = qio_channel_socket_listen_sync(addr->path, 256,
-                                                             errp);
+        QIOChannelSocket *s =
+            qio_channel_socket_listen_sync(addr->path, 256, errp);
         *is_listener = s != NULL;
         return s ? &s->parent : NULL;
     }

@@ -13,8 +13,8 @@ static GHashTable *named_fds; /* name → fd; main thread (BQL) */
 static GHashTable *fd_table(void)
 {
     if (!named_fds) {
-        named_fds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          NULL);
+        named_fds =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     }
     return named_fds;
 }
@@ -92,11 +92,11 @@ typedef struct FdSetFd {
 
 typedef struct FdSet {
     int64_t id;
-    GPtrArray *fds;   /* FdSetFd* */
+    GPtrArray *fds; /* FdSetFd* */
 } FdSet;
 
-static GMutex fdset_lock;   /* multifd threads open from sets too */
-static GPtrArray *fdsets;   /* FdSet*, guarded by fdset_lock */
+static GMutex fdset_lock; /* multifd threads open from sets too */
+static GPtrArray *fdsets; /* FdSet*, guarded by fdset_lock */
 
 static void fdset_fd_free(gpointer p)
 {
@@ -187,18 +187,20 @@ static JsonNode *qmp_remove_fd(Monitor *mon, JsonObject *args, GError **errp)
     g_mutex_unlock(&fdset_lock);
     if (!found) {
         if (fd < 0) {
-            error_setg(errp, "File descriptor named 'fdset-id:%" PRId64
-                       "' not found", id);
+            error_setg(errp,
+                       "File descriptor named 'fdset-id:%" PRId64 "' not found",
+                       id);
         } else {
-            error_setg(errp, "File descriptor named 'fdset-id:%" PRId64
-                       ", fd:%" PRId64 "' not found", id, fd);
+            error_setg(errp,
+                       "File descriptor named 'fdset-id:%" PRId64
+                       ", fd:%" PRId64 "' not found",
+                       id, fd);
         }
     }
     return NULL;
 }
 
-static JsonNode *qmp_query_fdsets(Monitor *mon, JsonObject *args,
-                                  GError **errp)
+static JsonNode *qmp_query_fdsets(Monitor *mon, JsonObject *args, GError **errp)
 {
     JsonArray *arr = json_array_new();
 
@@ -256,9 +258,10 @@ static int fdset_dup(int64_t id, int flags, GError **errp)
     if (!set) {
         error_setg(errp, "fdset %" PRId64 " does not exist", id);
     } else if (match < 0) {
-        error_setg(errp, "fdset %" PRId64 " has no descriptor opened %s%s",
-                   id, want == O_RDONLY ? "for reading" :
-                   want == O_WRONLY ? "for writing" : "read-write",
+        error_setg(errp, "fdset %" PRId64 " has no descriptor opened %s%s", id,
+                   want == O_RDONLY   ? "for reading"
+                   : want == O_WRONLY ? "for writing"
+                                      : "read-write",
                    flags & O_DIRECT ? " with O_DIRECT" : "");
     } else if (ret < 0) {
         error_setg_errno(errp, errno, "Cannot duplicate fd of fdset %" PRId64,

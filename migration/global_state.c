@@ -33,8 +33,7 @@ static int global_state_pre_save(void *opaque)
     return 0;
 }
 
-static bool global_state_post_load(void *opaque, int version_id,
-                                   GError **errp)
+static bool global_state_post_load(void *opaque, int version_id, GError **errp)
 {
     GlobalState *s = opaque;
 

@@ -48,14 +48,14 @@ static void print_ram(Monitor *mon, JsonObject *ram)
 static void hmp_info_migrate(Monitor *mon, int argc, char **argv)
 {
     g_autoptr(JsonObject) info = migration_query();
-    const char *status = json_object_get_string_member_with_default(
-        info, "status", NULL);
+    const char *status =
+        json_object_get_string_member_with_default(info, "status", NULL);
 
     if (!status) {
         return;
     }
-    const char *err = json_object_get_string_member_with_default(
-        info, "error-desc", NULL);
+    const char *err =
+        json_object_get_string_member_with_default(info, "error-desc", NULL);
     if (err) {
         monitor_printf(mon, "Migration status: %s (%s)\n", status, err);
     } else {
@@ -90,8 +90,8 @@ static gboolean hmp_migrate_status_cb(gpointer opaque)
 {
     HMPMigrationStatus *st = opaque;
     g_autoptr(JsonObject) info = migration_query();
-    const char *status = json_object_get_string_member_with_default(
-        info, "status", "none");
+    const char *status =
+        json_object_get_string_member_with_default(info, "status", "none");
 
     if (!strcmp(status, "active") || !strcmp(status, "setup") ||
         !strcmp(status, "cancelling") || !strcmp(status, "device")) {
@@ -99,10 +99,10 @@ static gboolean hmp_migrate_status_cb(gpointer opaque)
             JsonObject *ram = json_object_get_object_member(info, "ram");
             int64_t total = MAX(1, member_int(ram, "total"));
             int64_t left = member_int(ram, "remaining");
-            monitor_printf(st->mon, "\rcompleted %3d %%, %0.1f MB/s",
-                           (int)((total - MIN(left, total)) * 100 / total),
-                           json_object_get_double_member_with_default(
-                               ram, "mbps", 0) / 8);
+            monitor_printf(
+                st->mon, "\rcompleted %3d %%, %0.1f MB/s",
+                (int)((total - MIN(left, total)) * 100 / total),
+                json_object_get_double_member_with_default(ram, "mbps", 0) / 8);
         }
         return G_SOURCE_CONTINUE;
     }
@@ -174,13 +174,18 @@ void migration_hmp_register_commands(void)
     static const HmpCommand cmds[] = {
         { "migrate", "[-d] uri",
           "migrate to URI (-d: do not wait for completion)", hmp_migrate },
-        { "migrate_incoming", "uri", "continue an incoming migration "
-          "from an -incoming defer", hmp_migrate_incoming },
+        { "migrate_incoming", "uri",
+          "continue an incoming migration "
+          "from an -incoming defer",
+          hmp_migrate_incoming },
         { "migrate_cancel", "", "cancel the current VM migration",
           hmp_migrate_cancel },
     };
     static const HmpCommand info = {
-        "migrate", "", "show migration status", hmp_info_migrate,
+        "migrate",
+        "",
+        "show migration status",
+        hmp_info_migrate,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {

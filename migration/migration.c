@@ -21,7 +21,7 @@
 #include "system/cpus.h"
 #include "system/ramblock.h"
 
-#define BUFFER_DELAY_MS 100     /* rate-limit window, as QEMU */
+#define BUFFER_DELAY_MS 100 /* rate-limit window, as QEMU */
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -135,8 +135,8 @@ bool migration_rate_exceeded(void)
     if (!bw) {
         return false;
     }
-    uint64_t sent = atomic_load(&ram_stats.transferred) -
-                    s->rate_window_start_bytes;
+    uint64_t sent =
+        atomic_load(&ram_stats.transferred) - s->rate_window_start_bytes;
     return sent >= bw * BUFFER_DELAY_MS / 1000;
 }
 
@@ -162,16 +162,15 @@ static void migration_rate_wait(MigrationState *s)
 static bool migration_should_stop(MigrationState *s)
 {
     return atomic_load(&s->status) == MIGRATION_STATUS_CANCELLING ||
-           qemu_file_get_error(s->to_dst_file) ||
-           multifd_send_error_pending();
+           qemu_file_get_error(s->to_dst_file) || multifd_send_error_pending();
 }
 
 /* After a pass: can the rest go within downtime-limit? */
 static bool migration_can_switchover(MigrationState *s, int64_t pass_ns,
                                      uint64_t pass_bytes)
 {
-    uint64_t remaining = atomic_load(&ram_stats.remaining_pages) *
-                         TARGET_PAGE_SIZE;
+    uint64_t remaining =
+        atomic_load(&ram_stats.remaining_pages) * TARGET_PAGE_SIZE;
     uint64_t limit = migrate_params()->max_bandwidth;
     double bw = pass_ns > 0 ? (double)pass_bytes / (pass_ns / 1e6) : 0;
 
@@ -380,30 +379,31 @@ static bool migration_check_transport(const MigrationAddress *addr,
     if (migrate_mapped_ram() && !is_file &&
         !(ioc && qio_channel_has_feature(ioc, QIO_CHANNEL_FEATURE_SEEKABLE))) {
         error_setg(errp, "Mapped-ram requires a seekable transport "
-                   "(e.g. file)");
+                         "(e.g. file)");
         return false;
     }
     if (migrate_multifd() && is_file && !migrate_mapped_ram()) {
         error_setg(errp, "Multifd with the file: transport requires "
-                   "mapped-ram");
+                         "mapped-ram");
         return false;
     }
     if (migrate_multifd() && !is_file &&
         addr->transport != MIG_TRANSPORT_SOCKET) {
         error_setg(errp, "Multifd needs a unix:, tcp: or file: transport "
-                   "(the channels connect or open it again)");
+                         "(the channels connect or open it again)");
         return false;
     }
     if (migrate_params()->direct_io &&
         !(migrate_mapped_ram() && migrate_multifd())) {
-        error_setg(errp, "direct-io needs the mapped-ram and multifd "
+        error_setg(errp,
+                   "direct-io needs the mapped-ram and multifd "
                    "capabilities: only the multifd channels write pages at "
                    "aligned offsets");
         return false;
     }
     if (migrate_direct_io() && !is_file) {
         error_setg(errp, "Migration requires a transport that allows for "
-                   "extra fds (e.g. file)");
+                         "extra fds (e.g. file)");
         return false;
     }
     return true;
@@ -423,14 +423,17 @@ static bool migration_check_direct_io(const MigrationAddress *addr,
         return false;
     }
     if (TARGET_PAGE_SIZE % off_align || getpagesize() % mem_align) {
-        error_setg(errp, "direct-io: the file system of '%s' needs %u-byte "
+        error_setg(errp,
+                   "direct-io: the file system of '%s' needs %u-byte "
                    "aligned offsets and %u-byte aligned buffers, more than "
-                   "the %llu-byte page", addr->path, off_align, mem_align,
+                   "the %llu-byte page",
+                   addr->path, off_align, mem_align,
                    (unsigned long long)TARGET_PAGE_SIZE);
         return false;
     }
     if (addr->offset % off_align) {
-        error_setg(errp, "direct-io: file offset %" PRIu64 " is not a "
+        error_setg(errp,
+                   "direct-io: file offset %" PRIu64 " is not a "
                    "multiple of the file system's direct I/O alignment (%u)",
                    addr->offset, off_align);
         return false;
@@ -472,8 +475,8 @@ bool qmp_migrate_start(const char *uri, GError **errp)
 
     QIOChannel *ioc = NULL;
     struct stat st;
-    s->file_created = addr.transport == MIG_TRANSPORT_FILE &&
-                      stat(addr.path, &st) < 0;
+    s->file_created =
+        addr.transport == MIG_TRANSPORT_FILE && stat(addr.path, &st) < 0;
     if (migration_check_transport(&addr, NULL, &err) &&
         (ioc = migration_connect_outgoing(&addr, &err)) &&
         migration_check_transport(&addr, ioc, &err) &&
@@ -516,8 +519,8 @@ void qmp_migrate_cancel_do(void)
         }
     }
     /* Unblock a thread stuck writing to a slow peer. */
-    if (s->ioc && qio_channel_has_feature(s->ioc,
-                                          QIO_CHANNEL_FEATURE_SHUTDOWN)) {
+    if (s->ioc &&
+        qio_channel_has_feature(s->ioc, QIO_CHANNEL_FEATURE_SHUTDOWN)) {
         qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     }
 }
@@ -641,8 +644,9 @@ static gpointer incoming_thread(gpointer opaque)
         set_error(&mis->error_lock, &mis->error, err);
     }
     int old = atomic_load(&mis->status);
-    migrate_set_state(&mis->status, old, ok ? MIGRATION_STATUS_COMPLETED :
-                      MIGRATION_STATUS_FAILED);
+    migrate_set_state(&mis->status, old,
+                      ok ? MIGRATION_STATUS_COMPLETED
+                         : MIGRATION_STATUS_FAILED);
     g_idle_add(incoming_finish_bh, mis);
     return NULL;
 }
@@ -659,7 +663,7 @@ bool qmp_migrate_incoming_start(const char *uri, GError **errp)
     }
     if (runstate_get() != RUN_STATE_INMIGRATE) {
         error_setg(errp, "'-incoming' was not specified on the command "
-                   "line");
+                         "line");
         return false;
     }
     if (!migration_parse_uri(uri, &addr, errp)) {
@@ -678,8 +682,8 @@ bool qmp_migrate_incoming_start(const char *uri, GError **errp)
         migration_address_clear(&addr);
         return false;
     }
-    mis->file_path = addr.transport == MIG_TRANSPORT_FILE ?
-                     g_strdup(addr.path) : NULL;
+    mis->file_path =
+        addr.transport == MIG_TRANSPORT_FILE ? g_strdup(addr.path) : NULL;
     migration_address_clear(&addr);
     mis->uri = g_strdup(uri);
     mis->start_time_ms = qemu_clock_ms();
@@ -715,12 +719,13 @@ static JsonObject *ram_info(MigrationState *s, bool done)
 {
     JsonObject *ram = json_object_new();
     uint64_t normal = atomic_load(&ram_stats.normal_pages);
-    int64_t elapsed = (done ? s->total_time_ms :
-                       qemu_clock_ms() - s->start_time_ms);
+    int64_t elapsed =
+        (done ? s->total_time_ms : qemu_clock_ms() - s->start_time_ms);
 
     add_int(ram, "transferred", atomic_load(&ram_stats.transferred));
-    add_int(ram, "remaining", done ? 0 :
-            atomic_load(&ram_stats.remaining_pages) * TARGET_PAGE_SIZE);
+    add_int(ram, "remaining",
+            done ? 0
+                 : atomic_load(&ram_stats.remaining_pages) * TARGET_PAGE_SIZE);
     add_int(ram, "total", ram_bytes_total());
     add_int(ram, "duplicate", atomic_load(&ram_stats.zero_pages));
     add_int(ram, "skipped", 0);
@@ -737,8 +742,9 @@ static JsonObject *ram_info(MigrationState *s, bool done)
     add_int(ram, "page-size", TARGET_PAGE_SIZE);
     add_int(ram, "multifd-bytes", atomic_load(&ram_stats.multifd_bytes));
     add_int(ram, "pages-per-second",
-            elapsed > 0 ? (normal + atomic_load(&ram_stats.zero_pages)) *
-            1000 / elapsed : 0);
+            elapsed > 0
+                ? (normal + atomic_load(&ram_stats.zero_pages)) * 1000 / elapsed
+                : 0);
     add_int(ram, "precopy-bytes", atomic_load(&ram_stats.precopy_bytes));
     add_int(ram, "downtime-bytes", atomic_load(&ram_stats.downtime_bytes));
     add_int(ram, "postcopy-bytes", 0);
@@ -753,8 +759,8 @@ static JsonObject *query_outgoing(MigrationState *s)
     bool done = !status_is_active(st);
 
     json_object_set_string_member(o, "status", migration_status_name(st));
-    add_int(o, "total-time", done ? s->total_time_ms :
-            qemu_clock_ms() - s->start_time_ms);
+    add_int(o, "total-time",
+            done ? s->total_time_ms : qemu_clock_ms() - s->start_time_ms);
     if (st != MIGRATION_STATUS_SETUP) {
         add_int(o, "setup-time", s->setup_time_ms);
     }
@@ -782,8 +788,9 @@ static JsonObject *query_incoming(MigrationIncomingState *mis)
     int st = atomic_load(&mis->status);
 
     json_object_set_string_member(o, "status", migration_status_name(st));
-    add_int(o, "total-time", status_is_active(st) ?
-            qemu_clock_ms() - mis->start_time_ms : mis->total_time_ms);
+    add_int(o, "total-time",
+            status_is_active(st) ? qemu_clock_ms() - mis->start_time_ms
+                                 : mis->total_time_ms);
     if (mis->uri) {
         json_object_set_string_member(o, "socket-address", mis->uri);
     }
@@ -834,24 +841,27 @@ static char *migrate_args_uri(JsonObject *args, GError **errp)
         if (!a || json_array_get_length(a) != 1 ||
             !JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, 0))) {
             error_setg(errp, "Parameter 'channels' expects a list of one "
-                       "main channel");
+                             "main channel");
             return NULL;
         }
         JsonObject *ch = json_array_get_object_element(a, 0);
-        JsonObject *addr = json_object_has_member(ch, "addr") &&
-            JSON_NODE_HOLDS_OBJECT(json_object_get_member(ch, "addr")) ?
-            json_object_get_object_member(ch, "addr") : NULL;
-        const char *transport = addr ?
-            json_object_get_string_member_with_default(addr, "transport", "") :
-            "";
+        JsonObject *addr =
+            json_object_has_member(ch, "addr") &&
+                    JSON_NODE_HOLDS_OBJECT(json_object_get_member(ch, "addr"))
+                ? json_object_get_object_member(ch, "addr")
+                : NULL;
+        const char *transport =
+            addr ? json_object_get_string_member_with_default(addr, "transport",
+                                                              "")
+                 : "";
         if (!strcmp(transport, "file")) {
             const char *fn = json_object_get_string_member_with_default(
                 addr, "filename", NULL);
-            int64_t off = json_object_get_int_member_with_default(
-                addr, "offset", 0);
+            int64_t off =
+                json_object_get_int_member_with_default(addr, "offset", 0);
             if (!fn || off < 0) {
                 error_setg(errp, "file channel needs 'filename' and a "
-                           "non-negative 'offset'");
+                                 "non-negative 'offset'");
                 return NULL;
             }
             return g_strdup_printf("file:%s,offset=%" PRId64, fn, off);
@@ -860,8 +870,8 @@ static char *migrate_args_uri(JsonObject *args, GError **errp)
             JsonArray *argv = json_object_get_array_member(addr, "args");
             GString *cmd = g_string_new(NULL);
             for (guint i = 0; argv && i < json_array_get_length(argv); i++) {
-                g_autofree char *q = g_shell_quote(
-                    json_array_get_string_element(argv, i));
+                g_autofree char *q =
+                    g_shell_quote(json_array_get_string_element(argv, i));
                 g_string_append_printf(cmd, "%s%s", i ? " " : "", q);
             }
             g_string_prepend(cmd, "exec:");
@@ -941,7 +951,7 @@ void migration_shutdown(void)
 
     qmp_migrate_cancel_do();
     if (s->thread) {
-        bql_unlock();   /* the thread may need the BQL to finish */
+        bql_unlock(); /* the thread may need the BQL to finish */
         g_thread_join(s->thread);
         bql_lock();
         s->thread = NULL;
@@ -950,8 +960,8 @@ void migration_shutdown(void)
         /* Wake a thread blocked in accept(). */
         qio_channel_shutdown(mis->listener, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     }
-    if (mis->ioc && qio_channel_has_feature(mis->ioc,
-                                            QIO_CHANNEL_FEATURE_SHUTDOWN)) {
+    if (mis->ioc &&
+        qio_channel_has_feature(mis->ioc, QIO_CHANNEL_FEATURE_SHUTDOWN)) {
         qio_channel_shutdown(mis->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     }
     /* Guest RAM is freed after us: the loader must be done with it. */

@@ -24,18 +24,18 @@ typedef enum MigrationStatus {
 const char *migration_status_name(MigrationStatus s);
 
 typedef struct MigrationState {
-    _Atomic int status;          /* MigrationStatus */
-    GThread *thread;             /* migration thread, joined by cleanup */
-    QEMUFile *to_dst_file;       /* migration thread while running */
-    QIOChannel *ioc;             /* main channel (for cancel/shutdown) */
-    char *file_path;             /* file: path, for multifd channels */
-    bool file_created;           /* file: did not exist: sync its dir */
-    char *socket_addr;           /* unix:/tcp: address, for multifd */
+    _Atomic int status;    /* MigrationStatus */
+    GThread *thread;       /* migration thread, joined by cleanup */
+    QEMUFile *to_dst_file; /* migration thread while running */
+    QIOChannel *ioc;       /* main channel (for cancel/shutdown) */
+    char *file_path;       /* file: path, for multifd channels */
+    bool file_created;     /* file: did not exist: sync its dir */
+    char *socket_addr;     /* unix:/tcp: address, for multifd */
     GMutex error_lock;
-    GError *error;               /* first error, guarded by error_lock */
+    GError *error; /* first error, guarded by error_lock */
     int64_t start_time_ms;
     int64_t setup_time_ms;
-    int64_t total_time_ms;       /* final, once finished */
+    int64_t total_time_ms; /* final, once finished */
     int64_t downtime_ms;
     int64_t expected_downtime_ms;
     double mbps;
@@ -49,7 +49,7 @@ typedef struct MigrationState {
 typedef struct MigrationIncomingState {
     _Atomic int status;
     GThread *thread;
-    QIOChannel *listener;        /* unix:/tcp: before accept */
+    QIOChannel *listener; /* unix:/tcp: before accept */
     QIOChannel *ioc;
     char *file_path;
     char *uri;
@@ -68,10 +68,14 @@ bool migration_is_running(void);
 
 /* URI → channel (migration/channel.c). */
 typedef struct MigrationAddress {
-    enum { MIG_TRANSPORT_FILE, MIG_TRANSPORT_EXEC, MIG_TRANSPORT_SOCKET,
-           MIG_TRANSPORT_FD } transport;
-    char *path;        /* file path, command, socket address or fd name */
-    uint64_t offset;   /* file: */
+    enum {
+        MIG_TRANSPORT_FILE,
+        MIG_TRANSPORT_EXEC,
+        MIG_TRANSPORT_SOCKET,
+        MIG_TRANSPORT_FD
+    } transport;
+    char *path;      /* file path, command, socket address or fd name */
+    uint64_t offset; /* file: */
 } MigrationAddress;
 
 bool migration_parse_uri(const char *uri, MigrationAddress *addr,

@@ -30,7 +30,7 @@
 #define MULTIFD_FLAG_COMPRESSION_MASK (7 << 1)
 #define MULTIFD_FLAG_NOCOMP (0 << 1)
 #define MULTIFD_FLAG_ZSTD (2 << 1)
-#define MULTIFD_PACKET_PAGES 128  /* 512 KiB of 4 KiB pages, as QEMU */
+#define MULTIFD_PACKET_PAGES 128 /* 512 KiB of 4 KiB pages, as QEMU */
 
 typedef struct QEMU_PACKED MultiFDInit {
     uint32_t magic;
@@ -66,13 +66,13 @@ typedef struct SockChannel {
     int id;
     GThread *thread;
     QIOChannel *ioc;
-    GAsyncQueue *queue;       /* SockJob* (send side) */
+    GAsyncQueue *queue; /* SockJob* (send side) */
     uint64_t packet_num;
 #if CONFIG_ZSTD
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
 #endif
-    uint8_t *zbuf;            /* compressed data */
+    uint8_t *zbuf; /* compressed data */
     size_t zbuf_len;
 } SockChannel;
 
@@ -80,16 +80,16 @@ typedef struct SockState {
     bool sending;
     int n;
     SockChannel *ch;
-    int next;                 /* round robin; migration thread */
-    SockJob *cur;             /* being filled; migration thread */
+    int next;     /* round robin; migration thread */
+    SockJob *cur; /* being filled; migration thread */
     bool zstd;
     int zstd_level;
     GMutex lock;
     GCond cond;
-    unsigned pending;         /* jobs queued or running (send) */
-    unsigned synced;          /* channels waiting at a SYNC (recv) */
-    uint64_t sync_gen;        /* bumped to release them (recv) */
-    unsigned exited;          /* recv threads finished */
+    unsigned pending;  /* jobs queued or running (send) */
+    unsigned synced;   /* channels waiting at a SYNC (recv) */
+    uint64_t sync_gen; /* bumped to release them (recv) */
+    unsigned exited;   /* recv threads finished */
     GError *error;
     _Atomic bool failed;
 } SockState;
@@ -153,12 +153,13 @@ static bool sock_send_packet(SockState *m, SockChannel *c, SockJob *job,
         ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_only);
         for (size_t i = 2; i < niov; i++) {
             ZSTD_inBuffer in = { iov[i].iov_base, iov[i].iov_len, 0 };
-            ZSTD_EndDirective mode = i + 1 == niov ? ZSTD_e_end : ZSTD_e_continue;
+            ZSTD_EndDirective mode =
+                i + 1 == niov ? ZSTD_e_end : ZSTD_e_continue;
             size_t r;
             do {
                 r = ZSTD_compressStream2(c->cctx, &out, &in, mode);
-            } while (!ZSTD_isError(r) && (in.pos < in.size ||
-                                          (mode == ZSTD_e_end && r)));
+            } while (!ZSTD_isError(r) &&
+                     (in.pos < in.size || (mode == ZSTD_e_end && r)));
             if (ZSTD_isError(r)) {
                 error_setg(errp, "multifd channel %d: zstd: %s", c->id,
                            ZSTD_getErrorName(r));
@@ -290,8 +291,8 @@ static SockState *sock_new(bool sending)
         c->queue = g_async_queue_new();
 #if CONFIG_ZSTD
         if (m->zstd) {
-            c->zbuf_len = ZSTD_compressBound(MULTIFD_PACKET_PAGES *
-                                             TARGET_PAGE_SIZE);
+            c->zbuf_len =
+                ZSTD_compressBound(MULTIFD_PACKET_PAGES * TARGET_PAGE_SIZE);
             c->zbuf = g_malloc(c->zbuf_len);
             if (sending) {
                 c->cctx = ZSTD_createCCtx();
@@ -324,8 +325,8 @@ bool multifd_socket_send_setup(const char *addr, const uint8_t *uuid,
         init.version = GUINT32_TO_BE(MULTIFD_VERSION);
         memcpy(init.uuid, uuid, 16);
         init.id = i;
-        if (qio_channel_write_all(m->ch[i].ioc, &init, sizeof(init),
-                                  errp) < 0) {
+        if (qio_channel_write_all(m->ch[i].ioc, &init, sizeof(init), errp) <
+            0) {
             error_prepend(errp, "multifd channel %d", i);
             sock_free(m);
             return false;
@@ -354,8 +355,8 @@ bool multifd_socket_queue_page(RAMBlock *rb, uint64_t page, GError **errp)
         g_mutex_unlock(&m->lock);
         return false;
     }
-    if (m->cur && (m->cur->rb != rb ||
-                   m->cur->npages == MULTIFD_PACKET_PAGES)) {
+    if (m->cur &&
+        (m->cur->rb != rb || m->cur->npages == MULTIFD_PACKET_PAGES)) {
         sock_flush_cur(m);
     }
     if (!m->cur) {
@@ -432,28 +433,33 @@ static RAMBlock *sock_check_packet(SockChannel *c, MultiFDPacketHdr *h,
     uint32_t pages = h->normal_pages + h->zero_pages;
 
     if (h->magic != MULTIFD_MAGIC || h->version != MULTIFD_VERSION) {
-        error_setg(errp, "multifd channel %d: bad packet magic 0x%x or "
-                   "version %u", c->id, h->magic, h->version);
+        error_setg(errp,
+                   "multifd channel %d: bad packet magic 0x%x or "
+                   "version %u",
+                   c->id, h->magic, h->version);
         return NULL;
     }
     if (h->normal_pages > MULTIFD_PACKET_PAGES ||
         h->zero_pages > MULTIFD_PACKET_PAGES || pages > MULTIFD_PACKET_PAGES) {
-        error_setg(errp, "multifd channel %d: packet with %u+%u pages, at "
-                   "most %u expected", c->id, h->normal_pages, h->zero_pages,
-                   MULTIFD_PACKET_PAGES);
+        error_setg(errp,
+                   "multifd channel %d: packet with %u+%u pages, at "
+                   "most %u expected",
+                   c->id, h->normal_pages, h->zero_pages, MULTIFD_PACKET_PAGES);
         return NULL;
     }
     bool zstd = (h->flags & MULTIFD_FLAG_COMPRESSION_MASK) == MULTIFD_FLAG_ZSTD;
-    if ((h->flags & MULTIFD_FLAG_COMPRESSION_MASK) != (sock->zstd ?
-        MULTIFD_FLAG_ZSTD : MULTIFD_FLAG_NOCOMP)) {
-        error_setg(errp, "multifd channel %d: packet compression flags 0x%x "
-                   "differ from multifd-compression", c->id, h->flags);
+    if ((h->flags & MULTIFD_FLAG_COMPRESSION_MASK) !=
+        (sock->zstd ? MULTIFD_FLAG_ZSTD : MULTIFD_FLAG_NOCOMP)) {
+        error_setg(errp,
+                   "multifd channel %d: packet compression flags 0x%x "
+                   "differ from multifd-compression",
+                   c->id, h->flags);
         return NULL;
     }
     if ((!zstd && h->next_packet_size != h->normal_pages * TARGET_PAGE_SIZE) ||
         (zstd && h->next_packet_size > c->zbuf_len)) {
-        error_setg(errp, "multifd channel %d: bad packet data size %u",
-                   c->id, h->next_packet_size);
+        error_setg(errp, "multifd channel %d: bad packet data size %u", c->id,
+                   h->next_packet_size);
         return NULL;
     }
     if (!pages) {
@@ -491,11 +497,11 @@ static bool sock_recv_data(SockChannel *c, RAMBlock *rb,
         ZSTD_outBuffer out = { iov[i].iov_base, TARGET_PAGE_SIZE, 0 };
         while (out.pos < out.size) {
             size_t r = ZSTD_decompressStream(c->dctx, &out, &in);
-            if (ZSTD_isError(r) || (in.pos == in.size && out.pos < out.size &&
-                                    r == 0)) {
+            if (ZSTD_isError(r) ||
+                (in.pos == in.size && out.pos < out.size && r == 0)) {
                 error_setg(errp, "multifd channel %d: zstd: %s", c->id,
-                           ZSTD_isError(r) ? ZSTD_getErrorName(r) :
-                           "truncated data");
+                           ZSTD_isError(r) ? ZSTD_getErrorName(r)
+                                           : "truncated data");
                 return false;
             }
         }
@@ -540,14 +546,15 @@ static bool sock_recv_packet(SockState *m, SockChannel *c, bool *eof,
             offsets[i] = GUINT64_FROM_BE(offsets[i]);
             if (offsets[i] % TARGET_PAGE_SIZE ||
                 offsets[i] >= rb->used_length) {
-                error_setg(errp, "multifd channel %d: page offset 0x%" PRIx64
-                           " outside of ramblock %s", c->id, offsets[i],
-                           rb->idstr);
+                error_setg(errp,
+                           "multifd channel %d: page offset 0x%" PRIx64
+                           " outside of ramblock %s",
+                           c->id, offsets[i], rb->idstr);
                 return false;
             }
         }
-        if (!sock_recv_data(c, rb, offsets, h.normal_pages,
-                            h.next_packet_size, m->zstd, errp)) {
+        if (!sock_recv_data(c, rb, offsets, h.normal_pages, h.next_packet_size,
+                            m->zstd, errp)) {
             return false;
         }
         for (uint32_t i = h.normal_pages; i < pages; i++) {
@@ -615,8 +622,10 @@ bool multifd_socket_recv_channel(QIOChannel *ioc, GError **errp)
         return false;
     }
     if (init.id >= m->n || m->ch[init.id].ioc) {
-        error_setg(errp, "multifd: unexpected channel id %u (multifd-channels "
-                   "is %d on the destination)", init.id, m->n);
+        error_setg(errp,
+                   "multifd: unexpected channel id %u (multifd-channels "
+                   "is %d on the destination)",
+                   init.id, m->n);
         return false;
     }
     SockChannel *c = &m->ch[init.id];
@@ -636,8 +645,7 @@ bool multifd_socket_recv_sync(GError **errp)
     SockState *m = sock;
 
     g_mutex_lock(&m->lock);
-    while (m->synced + m->exited < (unsigned)m->n &&
-           !atomic_load(&m->failed)) {
+    while (m->synced + m->exited < (unsigned)m->n && !atomic_load(&m->failed)) {
         g_cond_wait(&m->cond, &m->lock);
     }
     m->synced = 0;
@@ -659,7 +667,7 @@ void multifd_socket_recv_shutdown(void)
         return;
     }
     g_mutex_lock(&m->lock);
-    atomic_store(&m->failed, true);   /* release parked threads */
+    atomic_store(&m->failed, true); /* release parked threads */
     g_cond_broadcast(&m->cond);
     g_mutex_unlock(&m->lock);
     for (int i = 0; i < m->n; i++) {

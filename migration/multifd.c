@@ -27,7 +27,7 @@ typedef struct PageRange {
 } PageRange;
 
 typedef struct MultiFDJob {
-    RAMBlock *rb;            /* NULL: the thread must exit */
+    RAMBlock *rb; /* NULL: the thread must exit */
     size_t nruns;
     uint64_t bytes;
     PageRange runs[MULTIFD_JOB_MAX_RUNS];
@@ -40,22 +40,22 @@ typedef struct MultiFDJob {
 typedef struct MultiFDChannel {
     int id;
     GThread *thread;
-    QIOChannel *ioc;         /* owned by the channel thread */
-    IOEngine *engine;        /* owned by the channel thread */
-    PageRange *scratch;      /* written sub-runs of a job; channel thread */
+    QIOChannel *ioc;    /* owned by the channel thread */
+    IOEngine *engine;   /* owned by the channel thread */
+    PageRange *scratch; /* written sub-runs of a job; channel thread */
 } MultiFDChannel;
 
 typedef struct MultiFDState {
-    bool sending;            /* true: source, false: destination */
+    bool sending; /* true: source, false: destination */
     int nchannels;
     MultiFDChannel *channels;
-    GAsyncQueue *queue;      /* MultiFDJob* */
-    MultiFDJob *cur;         /* job being filled; migration thread only */
+    GAsyncQueue *queue; /* MultiFDJob* */
+    MultiFDJob *cur;    /* job being filled; migration thread only */
     GMutex lock;
-    GCond cond;              /* pending changed */
-    unsigned pending;        /* jobs queued or running; guarded by lock */
+    GCond cond;       /* pending changed */
+    unsigned pending; /* jobs queued or running; guarded by lock */
     unsigned max_pending;
-    GError *error;           /* first channel error; guarded by lock */
+    GError *error; /* first channel error; guarded by lock */
     _Atomic bool failed;
 } MultiFDState;
 
@@ -125,8 +125,9 @@ static bool multifd_send_job(MultiFDState *m, MultiFDChannel *c,
                 continue;
             }
             uint64_t q = p + 1;
-            while (q < end && !buffer_is_zero(rb->host + (q << TARGET_PAGE_BITS),
-                                              TARGET_PAGE_SIZE)) {
+            while (q < end &&
+                   !buffer_is_zero(rb->host + (q << TARGET_PAGE_BITS),
+                                   TARGET_PAGE_SIZE)) {
                 q++;
             }
             if (!multifd_submit_range(m, c, rb, p, q - p, errp)) {
@@ -141,8 +142,7 @@ static bool multifd_send_job(MultiFDState *m, MultiFDChannel *c,
         return false;
     }
     for (size_t i = 0; i < nwritten; i++) {
-        bitmap_set_range_atomic(rb->file_bmap, written[i].start,
-                                written[i].n);
+        bitmap_set_range_atomic(rb->file_bmap, written[i].start, written[i].n);
     }
     atomic_fetch_add(&ram_stats.normal_pages, normal);
     atomic_fetch_add(&ram_stats.multifd_bytes, normal << TARGET_PAGE_BITS);
@@ -163,11 +163,11 @@ static bool multifd_recv_job(MultiFDState *m, MultiFDChannel *c,
     return io_engine_drain(c->engine, errp);
 }
 
-static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c,
-                           MultiFDJob *job, GError **errp)
+static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c, MultiFDJob *job,
+                           GError **errp)
 {
-    bool ok = m->sending ? multifd_send_job(m, c, job, errp) :
-                           multifd_recv_job(m, c, job, errp);
+    bool ok = m->sending ? multifd_send_job(m, c, job, errp)
+                         : multifd_recv_job(m, c, job, errp);
     if (!ok) {
         error_prepend(errp, "multifd channel %d: %s ramblock %s", c->id,
                       m->sending ? "writing" : "reading", job->rb->idstr);
@@ -193,8 +193,8 @@ static void multifd_channel_close(MultiFDChannel *c)
 }
 
 /* Open one channel's descriptor and its engine. */
-static bool multifd_channel_open(MultiFDChannel *c, const char *path,
-                                 int flags, GError **errp)
+static bool multifd_channel_open(MultiFDChannel *c, const char *path, int flags,
+                                 GError **errp)
 {
     QIOChannelFile *f = migration_file_open(path, flags, 0, errp);
 
@@ -202,15 +202,15 @@ static bool multifd_channel_open(MultiFDChannel *c, const char *path,
         if (flags & O_DIRECT && errp && *errp &&
             g_str_has_suffix((*errp)->message, g_strerror(EINVAL))) {
             error_prepend(errp, "direct-io: the file system does not support "
-                          "O_DIRECT");
+                                "O_DIRECT");
         }
         return false;
     }
     c->ioc = &f->parent;
     /* A job of N runs splits into at most one sub-run per page. */
     c->scratch = g_new(PageRange, MULTIFD_JOB_MAX_BYTES >> TARGET_PAGE_BITS);
-    c->engine = io_engine_new(engine_kinds[migrate_params()->io_engine],
-                              f->fd, MULTIFD_ENGINE_DEPTH, errp);
+    c->engine = io_engine_new(engine_kinds[migrate_params()->io_engine], f->fd,
+                              MULTIFD_ENGINE_DEPTH, errp);
     if (!c->engine) {
         multifd_channel_close(c);
         return false;
@@ -279,10 +279,10 @@ static bool multifd_setup(bool sending, const char *path, GError **errp)
     }
     multifd = m;
     for (int i = 0; i < m->nchannels; i++) {
-        g_autofree char *name = g_strdup_printf("mig/%s/%d",
-                                                sending ? "send" : "recv", i);
-        m->channels[i].thread = g_thread_new(name, multifd_channel_thread,
-                                             &m->channels[i]);
+        g_autofree char *name =
+            g_strdup_printf("mig/%s/%d", sending ? "send" : "recv", i);
+        m->channels[i].thread =
+            g_thread_new(name, multifd_channel_thread, &m->channels[i]);
     }
     return true;
 }
@@ -319,8 +319,7 @@ static bool multifd_queue(RAMBlock *rb, uint64_t start, uint64_t npages,
         g_mutex_unlock(&m->lock);
         return false;
     }
-    if (m->cur && (m->cur->rb != rb ||
-                   m->cur->nruns == MULTIFD_JOB_MAX_RUNS ||
+    if (m->cur && (m->cur->rb != rb || m->cur->nruns == MULTIFD_JOB_MAX_RUNS ||
                    m->cur->bytes >= MULTIFD_JOB_MAX_BYTES)) {
         multifd_submit(m);
     }
@@ -399,8 +398,8 @@ bool multifd_send_sync(QEMUFile *f)
 {
     GError *err = NULL;
 
-    if (multifd_socket_active() ? !multifd_socket_send_sync(&err) :
-                                  !multifd_sync(&err)) {
+    if (multifd_socket_active() ? !multifd_socket_send_sync(&err)
+                                : !multifd_sync(&err)) {
         qemu_file_set_error_obj(f, -EIO, err);
         return false;
     }

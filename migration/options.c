@@ -23,16 +23,15 @@
 #include "migration/options-cmds.h"
 #include "monitor/monitor.h"
 
-#define DEFAULT_MIGRATE_MAX_BANDWIDTH       (128 * MiB)
-#define DEFAULT_MIGRATE_DOWNTIME_LIMIT      300
+#define DEFAULT_MIGRATE_MAX_BANDWIDTH (128 * MiB)
+#define DEFAULT_MIGRATE_DOWNTIME_LIMIT 300
 /* QEMU's MAX_MIGRATE_DOWNTIME_SECONDS (2000) in ms. */
-#define MAX_MIGRATE_DOWNTIME_LIMIT          2000000
-#define DEFAULT_MIGRATE_MULTIFD_CHANNELS    2
-#define DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL  1
-#define MAX_MULTIFD_ZSTD_LEVEL              20
+#define MAX_MIGRATE_DOWNTIME_LIMIT 2000000
+#define DEFAULT_MIGRATE_MULTIFD_CHANNELS 2
+#define DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL 1
+#define MAX_MULTIFD_ZSTD_LEVEL 20
 /* QMP integers are int64, so a larger bandwidth could not be shown. */
-#define MAX_MIGRATE_MAX_BANDWIDTH           MIN((uint64_t)SIZE_MAX, \
-                                                (uint64_t)INT64_MAX)
+#define MAX_MIGRATE_MAX_BANDWIDTH MIN((uint64_t)SIZE_MAX, (uint64_t)INT64_MAX)
 
 #define QERR_MIGRATION_ACTIVE "There's a migration process in progress"
 #define MAPPED_RAM_COMPRESSION_ERR \
@@ -111,15 +110,15 @@ static const char *const io_engine_names[MIG_IO_ENGINE__MAX] = {
 };
 
 /* Written only through migrate_params_commit(); see the top comment. */
-#define DEFAULT_MIGRATION_PARAMETERS {                          \
-    .max_bandwidth = DEFAULT_MIGRATE_MAX_BANDWIDTH,             \
-    .downtime_limit = DEFAULT_MIGRATE_DOWNTIME_LIMIT,           \
-    .multifd_channels = DEFAULT_MIGRATE_MULTIFD_CHANNELS,       \
-    .multifd_compression = MULTIFD_COMPRESSION_NONE,            \
-    .multifd_zstd_level = DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL,   \
-    .direct_io = false,                                         \
-    .io_engine = MIG_IO_ENGINE_PSYNC,                           \
-}
+#define DEFAULT_MIGRATION_PARAMETERS                              \
+    {                                                             \
+        .max_bandwidth = DEFAULT_MIGRATE_MAX_BANDWIDTH,           \
+        .downtime_limit = DEFAULT_MIGRATE_DOWNTIME_LIMIT,         \
+        .multifd_channels = DEFAULT_MIGRATE_MULTIFD_CHANNELS,     \
+        .multifd_compression = MULTIFD_COMPRESSION_NONE,          \
+        .multifd_zstd_level = DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL, \
+        .direct_io = false, .io_engine = MIG_IO_ENGINE_PSYNC,     \
+    }
 
 static const MigrationParameters default_parameters =
     DEFAULT_MIGRATION_PARAMETERS;
@@ -157,14 +156,13 @@ static const MigParamInfo param_info[MIG_PARAM__MAX] = {
     [MIG_PARAM_DOWNTIME_LIMIT] = { "downtime-limit", MIG_PARAM_KIND_INT },
     [MIG_PARAM_MULTIFD_CHANNELS] = { "multifd-channels", MIG_PARAM_KIND_INT },
     [MIG_PARAM_MULTIFD_COMPRESSION] = { "multifd-compression",
-                                        MIG_PARAM_KIND_ENUM,
-                                        compression_names,
+                                        MIG_PARAM_KIND_ENUM, compression_names,
                                         MULTIFD_COMPRESSION__MAX },
     [MIG_PARAM_MULTIFD_ZSTD_LEVEL] = { "multifd-zstd-level",
                                        MIG_PARAM_KIND_INT },
     [MIG_PARAM_DIRECT_IO] = { "direct-io", MIG_PARAM_KIND_BOOL },
-    [MIG_PARAM_IO_ENGINE] = { "io-engine", MIG_PARAM_KIND_ENUM,
-                              io_engine_names, MIG_IO_ENGINE__MAX },
+    [MIG_PARAM_IO_ENGINE] = { "io-engine", MIG_PARAM_KIND_ENUM, io_engine_names,
+                              MIG_IO_ENGINE__MAX },
 };
 
 /*
@@ -229,8 +227,8 @@ static void error_unknown_capability(GError **errp, const char *name)
 {
     g_autofree char *valid = capability_names_joined();
 
-    error_setg(errp, "Capability '%s' not found; valid capabilities: %s",
-               name, valid);
+    error_setg(errp, "Capability '%s' not found; valid capabilities: %s", name,
+               valid);
 }
 
 static int param_lookup(const char *name)
@@ -249,19 +247,21 @@ static void error_param_range(GError **errp, MigParam id)
     switch (id) {
     case MIG_PARAM_MAX_BANDWIDTH:
         error_setg(errp, "Parameter 'max-bandwidth' expects an integer in "
-                   "the range of 0 to SIZE_MAX bytes/second");
+                         "the range of 0 to SIZE_MAX bytes/second");
         break;
     case MIG_PARAM_DOWNTIME_LIMIT:
         error_setg(errp, "Parameter 'downtime-limit' expects an integer in "
-                   "the range of 0 to 2000 seconds");
+                         "the range of 0 to 2000 seconds");
         break;
     case MIG_PARAM_MULTIFD_CHANNELS:
         error_setg(errp, "Parameter 'multifd-channels' expects a value "
-                   "between 1 and 255");
+                         "between 1 and 255");
         break;
     case MIG_PARAM_MULTIFD_ZSTD_LEVEL:
-        error_setg(errp, "Parameter 'multifd-zstd-level' expects a value "
-                   "between 0 and %d", MAX_MULTIFD_ZSTD_LEVEL);
+        error_setg(errp,
+                   "Parameter 'multifd-zstd-level' expects a value "
+                   "between 0 and %d",
+                   MAX_MULTIFD_ZSTD_LEVEL);
         break;
     default:
         g_assert_not_reached();
@@ -311,16 +311,16 @@ const MigrationParameters *migrate_params(void)
 static MigrationParameters migrate_params_snapshot(void)
 {
     MigrationParameters p = {
-        .max_bandwidth = __atomic_load_n(&parameters.max_bandwidth,
-                                         __ATOMIC_RELAXED),
-        .downtime_limit = __atomic_load_n(&parameters.downtime_limit,
-                                          __ATOMIC_RELAXED),
-        .multifd_channels = __atomic_load_n(&parameters.multifd_channels,
-                                            __ATOMIC_RELAXED),
-        .multifd_compression = __atomic_load_n(
-            &parameters.multifd_compression, __ATOMIC_RELAXED),
-        .multifd_zstd_level = __atomic_load_n(
-            &parameters.multifd_zstd_level, __ATOMIC_RELAXED),
+        .max_bandwidth =
+            __atomic_load_n(&parameters.max_bandwidth, __ATOMIC_RELAXED),
+        .downtime_limit =
+            __atomic_load_n(&parameters.downtime_limit, __ATOMIC_RELAXED),
+        .multifd_channels =
+            __atomic_load_n(&parameters.multifd_channels, __ATOMIC_RELAXED),
+        .multifd_compression =
+            __atomic_load_n(&parameters.multifd_compression, __ATOMIC_RELAXED),
+        .multifd_zstd_level =
+            __atomic_load_n(&parameters.multifd_zstd_level, __ATOMIC_RELAXED),
         .direct_io = __atomic_load_n(&parameters.direct_io, __ATOMIC_RELAXED),
         .io_engine = __atomic_load_n(&parameters.io_engine, __ATOMIC_RELAXED),
     };
@@ -375,14 +375,14 @@ bool migrate_caps_cross_check(const bool *new_caps,
          new_caps[MIGRATION_CAPABILITY_XBZRLE] ||
          p->multifd_compression != MULTIFD_COMPRESSION_NONE)) {
         error_setg(errp, "Zero copy only available for non-compressed "
-                   "non-TLS multifd migration");
+                         "non-TLS multifd migration");
         return false;
     }
 
     if (new_caps[MIGRATION_CAPABILITY_SWITCHOVER_ACK] &&
         !new_caps[MIGRATION_CAPABILITY_RETURN_PATH]) {
         error_setg(errp, "Capability 'switchover-ack' requires capability "
-                   "'return-path'");
+                         "'return-path'");
         return false;
     }
 
@@ -390,7 +390,7 @@ bool migrate_caps_cross_check(const bool *new_caps,
         new_caps[MIGRATION_CAPABILITY_AUTO_CONVERGE]) {
         /* QEMU's wording, typo included, so scripts match it. */
         error_setg(errp, "dirty-limit conflicts with auto-converge"
-                   " either of then available currently");
+                         " either of then available currently");
         return false;
     }
 
@@ -486,8 +486,10 @@ static bool migrate_params_check_busy(const MigrationParameters *p,
         changed = "io-engine";
     }
     if (changed) {
-        error_setg(errp, "Parameter '%s' cannot be changed while a "
-                   "migration is in progress", changed);
+        error_setg(errp,
+                   "Parameter '%s' cannot be changed while a "
+                   "migration is in progress",
+                   changed);
         return false;
     }
     return true;
@@ -508,12 +510,12 @@ static bool migrate_params_check_build(const MigrationParameters *p,
 #endif
     if (p->io_engine == MIG_IO_ENGINE_IO_URING && !CONFIG_IO_URING) {
         error_setg(errp, "io-engine 'io-uring' is not available in this "
-                   "build (built without liburing)");
+                         "build (built without liburing)");
         return false;
     }
     if (p->io_engine == MIG_IO_ENGINE_LIBAIO && !CONFIG_LIBAIO) {
         error_setg(errp, "io-engine 'libaio' is not available in this "
-                   "build (built without libaio)");
+                         "build (built without libaio)");
         return false;
     }
     return true;
@@ -633,18 +635,19 @@ static void param_set_bool(MigrationParameters *p, MigParam id, bool v)
     p->direct_io = v;
 }
 
-static bool param_set_enum(MigrationParameters *p, MigParam id,
-                           const char *str, GError **errp)
+static bool param_set_enum(MigrationParameters *p, MigParam id, const char *str,
+                           GError **errp)
 {
     const MigParamInfo *info = &param_info[id];
     int v = lookup_name(info->enum_names, info->enum_max, str);
 
     if (v < 0) {
-        g_autofree char *valid = join_names(info->enum_names,
-                                            info->enum_max);
+        g_autofree char *valid = join_names(info->enum_names, info->enum_max);
 
-        error_setg(errp, "Parameter '%s' does not accept value '%s'; "
-                   "valid values: %s", info->name, str, valid);
+        error_setg(errp,
+                   "Parameter '%s' does not accept value '%s'; "
+                   "valid values: %s",
+                   info->name, str, valid);
         return false;
     }
     switch (id) {
@@ -671,12 +674,11 @@ static bool json_node_is_type(JsonNode *node, GType type)
 static void error_param_type(GError **errp, const char *name,
                              const char *expected)
 {
-    error_setg(errp, "Invalid parameter type for '%s', expected: %s",
-               name, expected);
+    error_setg(errp, "Invalid parameter type for '%s', expected: %s", name,
+               expected);
 }
 
-static bool qmp_parse_cap_entry(JsonNode *entry, bool *new_caps,
-                                GError **errp)
+static bool qmp_parse_cap_entry(JsonNode *entry, bool *new_caps, GError **errp)
 {
     JsonObject *obj;
     JsonNode *name_node, *state_node;
@@ -703,7 +705,7 @@ static bool qmp_parse_cap_entry(JsonNode *entry, bool *new_caps,
 
 bad_type:
     error_setg(errp, "Parameter 'capabilities' expects a list of "
-               "{capability, state}");
+                     "{capability, state}");
     return false;
 }
 
@@ -740,7 +742,7 @@ JsonNode *qmp_migrate_set_capabilities(Monitor *mon, JsonObject *args,
     }
     if (!JSON_NODE_HOLDS_ARRAY(list)) {
         error_setg(errp, "Parameter 'capabilities' expects a list of "
-                   "{capability, state}");
+                         "{capability, state}");
         return NULL;
     }
     arr = json_node_get_array(list);
@@ -789,8 +791,8 @@ static int qmp_parse_fixed_param(const char *name, JsonNode *node,
             return -1;
         }
         if (strcmp(json_node_get_string(node), fixed_params[i].value)) {
-            error_setg(errp, "Parameter '%s' only accepts '%s' in mapmig",
-                       name, fixed_params[i].value);
+            error_setg(errp, "Parameter '%s' only accepts '%s' in mapmig", name,
+                       fixed_params[i].value);
             return -1;
         }
         return 1;
@@ -798,8 +800,8 @@ static int qmp_parse_fixed_param(const char *name, JsonNode *node,
     return 0;
 }
 
-static bool qmp_parse_param(MigrationParameters *p, MigParam id,
-                            JsonNode *node, GError **errp)
+static bool qmp_parse_param(MigrationParameters *p, MigParam id, JsonNode *node,
+                            GError **errp)
 {
     const char *name = param_info[id].name;
 
@@ -877,11 +879,9 @@ JsonNode *qmp_query_migrate_parameters(Monitor *mon, JsonObject *args,
     json_object_set_int_member(o, "multifd-channels", p.multifd_channels);
     json_object_set_string_member(o, "multifd-compression",
                                   compression_names[p.multifd_compression]);
-    json_object_set_int_member(o, "multifd-zstd-level",
-                               p.multifd_zstd_level);
+    json_object_set_int_member(o, "multifd-zstd-level", p.multifd_zstd_level);
     json_object_set_boolean_member(o, "direct-io", p.direct_io);
-    json_object_set_string_member(o, "io-engine",
-                                  io_engine_names[p.io_engine]);
+    json_object_set_string_member(o, "io-engine", io_engine_names[p.io_engine]);
     for (size_t i = 0; i < ARRAY_SIZE(fixed_params); i++) {
         json_object_set_string_member(o, fixed_params[i].name,
                                       fixed_params[i].value);
@@ -1006,8 +1006,7 @@ void hmp_info_migrate_parameters(Monitor *mon, int argc, char **argv)
 
     monitor_printf(mon, "max-bandwidth: %" PRIu64 " bytes/second\n",
                    p.max_bandwidth);
-    monitor_printf(mon, "downtime-limit: %" PRIu64 " ms\n",
-                   p.downtime_limit);
+    monitor_printf(mon, "downtime-limit: %" PRIu64 " ms\n", p.downtime_limit);
     monitor_printf(mon, "multifd-channels: %u\n", p.multifd_channels);
     monitor_printf(mon, "multifd-compression: %s\n",
                    compression_names[p.multifd_compression]);
@@ -1044,8 +1043,8 @@ void migration_options_register_commands(void)
                          qmp_migrate_set_capabilities, 0);
     qmp_register_command("query-migrate-capabilities",
                          qmp_query_migrate_capabilities, 0);
-    qmp_register_command("migrate-set-parameters",
-                         qmp_migrate_set_parameters, 0);
+    qmp_register_command("migrate-set-parameters", qmp_migrate_set_parameters,
+                         0);
     qmp_register_command("query-migrate-parameters",
                          qmp_query_migrate_parameters, 0);
     for (size_t i = 0; i < ARRAY_SIZE(hmp_cmds); i++) {

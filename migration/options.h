@@ -48,11 +48,11 @@ typedef enum MigIOEngine {
 } MigIOEngine;
 
 typedef struct MigrationParameters {
-    uint64_t max_bandwidth;      /* bytes/s, 0 = unlimited */
-    uint64_t downtime_limit;     /* ms, 0..2000000 */
-    uint8_t multifd_channels;    /* 1..255, default 2 */
+    uint64_t max_bandwidth;   /* bytes/s, 0 = unlimited */
+    uint64_t downtime_limit;  /* ms, 0..2000000 */
+    uint8_t multifd_channels; /* 1..255, default 2 */
     MultiFDCompression multifd_compression;
-    uint8_t multifd_zstd_level;  /* 0..20, default 1 */
+    uint8_t multifd_zstd_level; /* 0..20, default 1 */
     bool direct_io;
     MigIOEngine io_engine;
 } MigrationParameters;

@@ -13,11 +13,11 @@ struct QEMUFile {
     QIOChannel *ioc;
     bool is_writable;
     uint8_t buf[IO_BUF_SIZE];
-    size_t buf_index;      /* output: bytes used; input: next byte */
-    size_t buf_size;       /* input: bytes valid */
+    size_t buf_index; /* output: bytes used; input: next byte */
+    size_t buf_size;  /* input: bytes valid */
     struct iovec iov[MAX_IOV];
     size_t iovcnt;
-    uint64_t total;        /* bytes put or consumed */
+    uint64_t total; /* bytes put or consumed */
     int last_error;
     GError *last_error_obj;
 };
@@ -64,8 +64,9 @@ void qemu_file_set_error_obj(QEMUFile *f, int ret, GError *err)
         return;
     }
     f->last_error = ret ? ret : -EIO;
-    f->last_error_obj = err ? err : g_error_new_literal(
-        MAPMIG_ERROR, 0, g_strerror(-f->last_error));
+    f->last_error_obj =
+        err ? err
+            : g_error_new_literal(MAPMIG_ERROR, 0, g_strerror(-f->last_error));
 }
 
 void qemu_file_set_error(QEMUFile *f, int ret, const char *fmt, ...)
@@ -80,9 +81,9 @@ void qemu_file_set_error(QEMUFile *f, int ret, const char *fmt, ...)
 /* Turn the buffered bytes into an iovec entry (merging when adjacent). */
 static void add_buf_to_iov(QEMUFile *f, const uint8_t *p, size_t len)
 {
-    if (f->iovcnt &&
-        (uint8_t *)f->iov[f->iovcnt - 1].iov_base +
-        f->iov[f->iovcnt - 1].iov_len == p) {
+    if (f->iovcnt && (uint8_t *)f->iov[f->iovcnt - 1].iov_base +
+                             f->iov[f->iovcnt - 1].iov_len ==
+                         p) {
         f->iov[f->iovcnt - 1].iov_len += len;
     } else {
         f->iov[f->iovcnt].iov_base = (void *)p;

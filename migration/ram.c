@@ -31,10 +31,10 @@ RAMStats ram_stats;
 void (*ram_pass_notify)(uint64_t pass);
 
 typedef struct RAMState {
-    guint block_idx;          /* scan position: block index in ram_list */
-    uint64_t page;            /*               and page in that block */
-    RAMBlock *last_sent_block;/* for RAM_SAVE_FLAG_CONTINUE */
-    uint64_t dirty_pages;     /* bits set in all bmaps */
+    guint block_idx;           /* scan position: block index in ram_list */
+    uint64_t page;             /*               and page in that block */
+    RAMBlock *last_sent_block; /* for RAM_SAVE_FLAG_CONTINUE */
+    uint64_t dirty_pages;      /* bits set in all bmaps */
     int64_t pass_start_ns;
     /* Destination */
     RAMBlock *last_recv_block;
@@ -160,8 +160,8 @@ static void stream_save_page(RAMState *rs, QEMUFile *f, RAMBlock *rb,
 
 typedef struct PageRun {
     RAMBlock *rb;
-    uint64_t start;   /* first page */
-    uint64_t n;       /* pages */
+    uint64_t start; /* first page */
+    uint64_t n;     /* pages */
 } PageRun;
 
 static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
@@ -220,7 +220,8 @@ bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp)
             n = pwrite(fd, zeros, TARGET_PAGE_SIZE, pos);
         } while (n < 0 && errno == EINTR);
         if (n != TARGET_PAGE_SIZE) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "Failed to clear "
+            error_setg_errno(errp, n < 0 ? errno : EIO,
+                             "Failed to clear "
                              "page 0x%" PRIx64 " of ramblock %s in the file",
                              page << TARGET_PAGE_BITS, rb->idstr);
             return false;
@@ -332,8 +333,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
  * pass (*done = true), when @bounded and the time slice or the bandwidth
  * budget is used up, or on error.
  */
-static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded,
-                           bool *done)
+static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
 {
     PageRun run = { 0 };
     int64_t start = qemu_clock_ns();
@@ -452,7 +452,7 @@ static RAMBlock *ram_block_from_stream(RAMState *rs, QEMUFile *f, int flags,
     if (flags & RAM_SAVE_FLAG_CONTINUE) {
         if (!rs->last_recv_block) {
             error_setg(errp, "Bad migration stream: CONTINUE flag without "
-                       "a previous RAM block");
+                             "a previous RAM block");
         }
         return rs->last_recv_block;
     }
@@ -485,36 +485,44 @@ static bool mapped_ram_check_header(RAMBlock *rb, const MappedRamHeader *h,
     uint64_t bitmap_size = bitmap_bytes(ramblock_nr_pages(rb));
 
     if (h->version > MAPPED_RAM_HDR_VERSION || h->version == 0) {
-        error_setg(errp, "Migration mapped-ram capability version not "
-                   "supported (%u)", h->version);
+        error_setg(errp,
+                   "Migration mapped-ram capability version not "
+                   "supported (%u)",
+                   h->version);
         return false;
     }
     if (h->page_size != TARGET_PAGE_SIZE) {
-        error_setg(errp, "Mapped-ram block %s: page size %" PRIu64
-                   " differs from %llu", rb->idstr, h->page_size,
-                   (unsigned long long)TARGET_PAGE_SIZE);
+        error_setg(
+            errp,
+            "Mapped-ram block %s: page size %" PRIu64 " differs from %llu",
+            rb->idstr, h->page_size, (unsigned long long)TARGET_PAGE_SIZE);
         return false;
     }
     if (h->pages_offset % TARGET_PAGE_SIZE) {
-        error_setg(errp, "Error reading ramblock %s pages, region has bad "
-                   "alignment", rb->idstr);
+        error_setg(errp,
+                   "Error reading ramblock %s pages, region has bad "
+                   "alignment",
+                   rb->idstr);
         return false;
     }
     if (h->bitmap_offset < (uint64_t)header_pos + sizeof(*h) ||
         h->bitmap_offset > UINT64_MAX - bitmap_size ||
         h->bitmap_offset + bitmap_size > h->pages_offset) {
-        error_setg(errp, "Mapped-ram block %s: bitmap region [0x%" PRIx64
+        error_setg(errp,
+                   "Mapped-ram block %s: bitmap region [0x%" PRIx64
                    ", +0x%" PRIx64 ") overlaps the header or the pages "
-                   "region at 0x%" PRIx64, rb->idstr, h->bitmap_offset,
-                   bitmap_size, h->pages_offset);
+                   "region at 0x%" PRIx64,
+                   rb->idstr, h->bitmap_offset, bitmap_size, h->pages_offset);
         return false;
     }
     if (h->pages_offset > UINT64_MAX - rb->used_length ||
         h->pages_offset + rb->used_length > (uint64_t)fsize) {
-        error_setg(errp, "Mapped-ram block %s: pages region [0x%" PRIx64
+        error_setg(errp,
+                   "Mapped-ram block %s: pages region [0x%" PRIx64
                    ", +0x%" PRIx64 ") lies beyond the end of the file "
-                   "(size 0x%llx)", rb->idstr, h->pages_offset,
-                   rb->used_length, (long long)fsize);
+                   "(size 0x%llx)",
+                   rb->idstr, h->pages_offset, rb->used_length,
+                   (long long)fsize);
         return false;
     }
     return true;
@@ -562,8 +570,10 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
         return false;
     }
     if (qemu_get_buffer(f, &h, sizeof(h)) != sizeof(h)) {
-        error_setg(errp, "Could not read whole mapped-ram migration header "
-                   "for ramblock %s", rb->idstr);
+        error_setg(errp,
+                   "Could not read whole mapped-ram migration header "
+                   "for ramblock %s",
+                   rb->idstr);
         return false;
     }
     h.version = GUINT32_FROM_BE(h.version);
@@ -604,18 +614,23 @@ static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
         }
         RAMBlock *rb = qemu_ram_block_by_name(id);
         if (!rb) {
-            error_setg(errp, "Unknown ramblock \"%s\", cannot accept "
-                       "migration", id);
+            error_setg(errp,
+                       "Unknown ramblock \"%s\", cannot accept "
+                       "migration",
+                       id);
             return false;
         }
         if (length != rb->used_length) {
-            error_setg(errp, "Length mismatch: %s: 0x%" PRIx64 " in != 0x%"
-                       PRIx64, id, length, rb->used_length);
+            error_setg(errp,
+                       "Length mismatch: %s: 0x%" PRIx64 " in != 0x%" PRIx64,
+                       id, length, rb->used_length);
             return false;
         }
         if (length > total - seen) {
-            error_setg(errp, "RAM block list is longer than the total "
-                       "size 0x%" PRIx64, total);
+            error_setg(errp,
+                       "RAM block list is longer than the total "
+                       "size 0x%" PRIx64,
+                       total);
             return false;
         }
         seen += length;
@@ -648,12 +663,10 @@ static bool ram_load_zero(QEMUFile *f, RAMBlock *rb, uint64_t addr,
     return true;
 }
 
-static bool ram_load(QEMUFile *f, void *opaque, int version_id,
-                     GError **errp)
+static bool ram_load(QEMUFile *f, void *opaque, int version_id, GError **errp)
 {
     RAMState *rs = opaque;
-    const unsigned allowed_mapped = RAM_SAVE_FLAG_MEM_SIZE |
-                                    RAM_SAVE_FLAG_EOS;
+    const unsigned allowed_mapped = RAM_SAVE_FLAG_MEM_SIZE | RAM_SAVE_FLAG_EOS;
 
     if (version_id != RAM_SECTION_VERSION) {
         error_setg(errp, "Unsupported ram section version %d", version_id);
@@ -688,9 +701,10 @@ static bool ram_load(QEMUFile *f, void *opaque, int version_id,
                 return false;
             }
             if (addr >= rb->used_length) {
-                error_setg(errp, "Illegal RAM offset 0x%" PRIx64
-                           " in block %s (length 0x%" PRIx64 ")", addr,
-                           rb->idstr, rb->used_length);
+                error_setg(errp,
+                           "Illegal RAM offset 0x%" PRIx64
+                           " in block %s (length 0x%" PRIx64 ")",
+                           addr, rb->idstr, rb->used_length);
                 return false;
             }
             if (kind == RAM_SAVE_FLAG_ZERO) {

@@ -35,7 +35,7 @@ typedef struct MappedRamHeader {
 typedef struct RAMStats {
     _Atomic uint64_t normal_pages;
     _Atomic uint64_t zero_pages;
-    _Atomic uint64_t transferred;      /* bytes of RAM data and framing */
+    _Atomic uint64_t transferred; /* bytes of RAM data and framing */
     _Atomic uint64_t multifd_bytes;
     _Atomic uint64_t precopy_bytes;
     _Atomic uint64_t downtime_bytes;
@@ -53,8 +53,7 @@ void ram_mig_init(void);
  * mapped-ram: a dirty page that is now zero.  If the file holds an older
  * copy, punch it out (through @fd) and clear its file_bmap bit.
  */
-bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page,
-                          GError **errp);
+bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp);
 
 /* Is this page all zeros? (fast path for mostly-zero guests) */
 bool buffer_is_zero(const void *buf, size_t len);

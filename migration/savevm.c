@@ -9,20 +9,19 @@
 typedef struct SaveStateEntry {
     char idstr[256];
     uint32_t section_id;
-    uint32_t load_section_id;         /* the source's id, while loading */
+    uint32_t load_section_id; /* the source's id, while loading */
     uint32_t instance_id;
     int version_id;
-    const SaveVMHandlers *ops;        /* iterative state, or */
-    const VMStateDescription *vmsd;   /* device state */
+    const SaveVMHandlers *ops;      /* iterative state, or */
+    const VMStateDescription *vmsd; /* device state */
     void *opaque;
 } SaveStateEntry;
 
 static GPtrArray *handlers;
 static uint32_t next_section_id;
 
-static SaveStateEntry *savevm_add_entry(const char *idstr,
-                                        uint32_t instance_id, int version_id,
-                                        void *opaque)
+static SaveStateEntry *savevm_add_entry(const char *idstr, uint32_t instance_id,
+                                        int version_id, void *opaque)
 {
     SaveStateEntry *se = g_new0(SaveStateEntry, 1);
 
@@ -48,9 +47,8 @@ void register_savevm_live(const char *idstr, uint32_t instance_id,
 void vmstate_register(const char *idstr, uint32_t instance_id,
                       const VMStateDescription *vmsd, void *opaque)
 {
-    SaveStateEntry *se = savevm_add_entry(idstr ? idstr : vmsd->name,
-                                          instance_id, vmsd->version_id,
-                                          opaque);
+    SaveStateEntry *se = savevm_add_entry(
+        idstr ? idstr : vmsd->name, instance_id, vmsd->version_id, opaque);
     se->vmsd = vmsd;
 }
 
@@ -59,14 +57,13 @@ void savevm_skip_section_id(void)
     next_section_id++;
 }
 
-#define FOREACH_SE(se)                                                       \
-    for (guint _i = 0; handlers && _i < handlers->len &&                     \
-         ((se) = handlers->pdata[_i]); _i++)
+#define FOREACH_SE(se) \
+    for (guint _i = 0; \
+         handlers && _i < handlers->len && ((se) = handlers->pdata[_i]); _i++)
 
 /* ---- source ---- */
 
-static void save_section_header(QEMUFile *f, SaveStateEntry *se,
-                                uint8_t type)
+static void save_section_header(QEMUFile *f, SaveStateEntry *se, uint8_t type)
 {
     qemu_put_byte(f, type);
     qemu_put_be32(f, se->section_id);
@@ -109,8 +106,8 @@ static void save_configuration(QEMUFile *f)
     qemu_put_be32(f, count);
     for (size_t i = 0; i < ARRAY_SIZE(validated_caps); i++) {
         if (migrate_cap(validated_caps[i])) {
-            qemu_put_counted_string(f,
-                                    migration_capability_name(validated_caps[i]));
+            qemu_put_counted_string(
+                f, migration_capability_name(validated_caps[i]));
         }
     }
 }
@@ -126,7 +123,8 @@ bool qemu_savevm_state_setup(QEMUFile *f, GError **errp)
 {
     SaveStateEntry *se;
 
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (!se->ops || !se->ops->save_setup) {
             continue;
         }
@@ -149,7 +147,8 @@ void qemu_savevm_state_iterate(QEMUFile *f, bool *done)
     SaveStateEntry *se;
 
     *done = true;
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         bool d = true;
         if (!se->ops || !se->ops->save_live_iterate) {
             continue;
@@ -169,7 +168,8 @@ char *qemu_savevm_vmdesc(void)
 
     g_string_append_printf(out, "{\"page_size\": %llu, \"devices\": [",
                            (unsigned long long)TARGET_PAGE_SIZE);
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (!se->vmsd) {
             continue;
         }
@@ -190,7 +190,8 @@ void qemu_savevm_state_complete_precopy(QEMUFile *f)
 {
     SaveStateEntry *se;
 
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (!se->ops || !se->ops->save_live_complete) {
             continue;
         }
@@ -198,7 +199,8 @@ void qemu_savevm_state_complete_precopy(QEMUFile *f)
         se->ops->save_live_complete(f, se->opaque);
         save_section_footer(f, se);
     }
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (!se->vmsd) {
             continue;
         }
@@ -219,7 +221,8 @@ void qemu_savevm_state_cleanup(void)
 {
     SaveStateEntry *se;
 
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (se->ops && se->ops->save_cleanup) {
             se->ops->save_cleanup(se->opaque);
         }
@@ -253,8 +256,10 @@ static bool load_capabilities(QEMUFile *f, GError **errp)
         return false;
     }
     if (version != 1 || count > MIGRATION_CAPABILITY__MAX) {
-        error_setg(errp, "Invalid configuration/capabilities subsection "
-                   "(version %u, %u capabilities)", version, count);
+        error_setg(errp,
+                   "Invalid configuration/capabilities subsection "
+                   "(version %u, %u capabilities)",
+                   version, count);
         return false;
     }
     for (uint32_t i = 0; i < count; i++) {
@@ -269,9 +274,11 @@ static bool load_capabilities(QEMUFile *f, GError **errp)
     for (size_t i = 0; i < ARRAY_SIZE(validated_caps); i++) {
         MigrationCapability c = validated_caps[i];
         if (seen[c] != migrate_cap(c)) {
-            error_setg(errp, "Capability '%s' is %s in the stream but %s on "
-                       "the destination", migration_capability_name(c),
-                       seen[c] ? "on" : "off", migrate_cap(c) ? "on" : "off");
+            error_setg(errp,
+                       "Capability '%s' is %s in the stream but %s on "
+                       "the destination",
+                       migration_capability_name(c), seen[c] ? "on" : "off",
+                       migrate_cap(c) ? "on" : "off");
             return false;
         }
     }
@@ -308,7 +315,8 @@ static bool load_configuration(QEMUFile *f, GError **errp)
     if (!caps_seen) {
         for (size_t i = 0; i < ARRAY_SIZE(validated_caps); i++) {
             if (migrate_cap(validated_caps[i])) {
-                error_setg(errp, "Capability '%s' is off in the stream but on "
+                error_setg(errp,
+                           "Capability '%s' is off in the stream but on "
                            "the destination",
                            migration_capability_name(validated_caps[i]));
                 return false;
@@ -322,7 +330,8 @@ static SaveStateEntry *find_se(const char *idstr, uint32_t instance_id)
 {
     SaveStateEntry *se;
 
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (!strcmp(se->idstr, idstr) && se->instance_id == instance_id) {
             return se;
         }
@@ -344,15 +353,17 @@ static bool check_footer(QEMUFile *f, SaveStateEntry *se, GError **errp)
         return false;
     }
     if (b != QEMU_VM_SECTION_FOOTER || id != se->load_section_id) {
-        error_setg(errp, "Missing or wrong section footer for '%s' "
-                   "(read 0x%02x, section id %u)", se->idstr, b, id);
+        error_setg(errp,
+                   "Missing or wrong section footer for '%s' "
+                   "(read 0x%02x, section id %u)",
+                   se->idstr, b, id);
         return false;
     }
     return true;
 }
 
-static bool load_section_start_full(QEMUFile *f, uint8_t type,
-                                    GHashTable *ids, GError **errp)
+static bool load_section_start_full(QEMUFile *f, uint8_t type, GHashTable *ids,
+                                    GError **errp)
 {
     char idstr[256];
     uint32_t section_id = qemu_get_be32(f);
@@ -365,7 +376,8 @@ static bool load_section_start_full(QEMUFile *f, uint8_t type,
     }
     SaveStateEntry *se = find_se(idstr, instance_id);
     if (!se) {
-        error_setg(errp, "Unknown savevm section or instance '%s' %u. "
+        error_setg(errp,
+                   "Unknown savevm section or instance '%s' %u. "
                    "Make sure that your current VM setup matches your saved "
                    "VM setup, including any hotplugged devices",
                    idstr, instance_id);
@@ -397,8 +409,7 @@ static bool load_section_start_full(QEMUFile *f, uint8_t type,
     return ok && check_footer(f, se, errp);
 }
 
-static bool load_section_part_end(QEMUFile *f, GHashTable *ids,
-                                  GError **errp)
+static bool load_section_part_end(QEMUFile *f, GHashTable *ids, GError **errp)
 {
     uint32_t section_id = qemu_get_be32(f);
 
@@ -464,7 +475,7 @@ static bool loadvm_check_header(QEMUFile *f, GError **errp)
     }
     if (version == QEMU_VM_FILE_VERSION_COMPAT) {
         error_setg(errp, "SaveVM v2 format is obsolete and no longer "
-                   "supported");
+                         "supported");
         return false;
     }
     if (version != QEMU_VM_FILE_VERSION) {
@@ -483,7 +494,8 @@ static bool loadvm_complete(GError **errp)
 {
     SaveStateEntry *se;
 
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (se->ops && se->ops->load_complete &&
             !se->ops->load_complete(se->opaque, errp)) {
             return false;
@@ -496,7 +508,8 @@ static void loadvm_cleanup(void)
 {
     SaveStateEntry *se;
 
-    FOREACH_SE(se) {
+    FOREACH_SE(se)
+    {
         if (se->ops && se->ops->load_cleanup) {
             se->ops->load_cleanup(se->opaque);
         }

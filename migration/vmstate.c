@@ -5,7 +5,6 @@
 #include "migration/qemu-file.h"
 #include "migration/vmstate.h"
 
-
 #define QEMU_VM_SUBSECTION 0x05
 
 static size_t field_size(const VMStateField *fld)
@@ -30,10 +29,14 @@ static size_t field_size(const VMStateField *fld)
 static const char *field_type_name(const VMStateField *fld)
 {
     static const char *const names[] = {
-        [VMS_UINT8] = "uint8",   [VMS_UINT16] = "uint16",
-        [VMS_UINT32] = "uint32", [VMS_UINT64] = "uint64",
-        [VMS_INT32] = "int32",   [VMS_INT64] = "int64",
-        [VMS_BOOL] = "bool",     [VMS_BUFFER] = "buffer",
+        [VMS_UINT8] = "uint8",
+        [VMS_UINT16] = "uint16",
+        [VMS_UINT32] = "uint32",
+        [VMS_UINT64] = "uint64",
+        [VMS_INT32] = "int32",
+        [VMS_INT64] = "int64",
+        [VMS_BOOL] = "bool",
+        [VMS_BUFFER] = "buffer",
         [VMS_UNUSED] = "unused_buffer",
     };
     return names[fld->type];
@@ -88,8 +91,7 @@ static bool load_field(QEMUFile *f, const VMStateField *fld, void *opaque,
     case VMS_BOOL: {
         uint8_t v = qemu_get_byte(f);
         if (v > 1) {
-            error_setg(errp, "field '%s': invalid bool value %u", fld->name,
-                       v);
+            error_setg(errp, "field '%s': invalid bool value %u", fld->name, v);
             return false;
         }
         *(bool *)p = v;
@@ -145,8 +147,8 @@ void vmstate_save_state(QEMUFile *f, const VMStateDescription *vmsd,
     save_subsections(f, vmsd, opaque);
 }
 
-static const VMStateDescription *
-find_subsection(const VMStateDescription *vmsd, const char *name)
+static const VMStateDescription *find_subsection(const VMStateDescription *vmsd,
+                                                 const char *name)
 {
     for (int i = 0; vmsd->subsections && vmsd->subsections[i]; i++) {
         if (!strcmp(vmsd->subsections[i]->name, name)) {

@@ -20,8 +20,10 @@ static void hmp_prompt(Monitor *mon)
 static void hmp_opened(Monitor *mon)
 {
     mon->linebuf = g_byte_array_new();
-    monitor_printf(mon, "QEMU %s monitor - type 'help' for more "
-                   "information\n", MAPMIG_VERSION);
+    monitor_printf(mon,
+                   "QEMU %s monitor - type 'help' for more "
+                   "information\n",
+                   MAPMIG_VERSION);
     hmp_prompt(mon);
 }
 
@@ -75,8 +77,8 @@ static void hmp_print_command(Monitor *mon, const char *prefix,
 {
     const char *args = cmd->args ? cmd->args : "";
 
-    monitor_printf(mon, "%s%s%s%s -- %s\n", prefix, cmd->name,
-                   *args ? " " : "", args, cmd->help ? cmd->help : "");
+    monitor_printf(mon, "%s%s%s%s -- %s\n", prefix, cmd->name, *args ? " " : "",
+                   args, cmd->help ? cmd->help : "");
 }
 
 static void hmp_list_info(Monitor *mon)
@@ -141,7 +143,7 @@ static void hmp_execute_line(Monitor *mon, const char *line)
         return;
     }
     if (!argv[0]) {
-        return;                 /* empty line */
+        return; /* empty line */
     }
     cmd = hmp_find_command(argv[0]);
     if (!cmd) {
@@ -268,8 +270,10 @@ bool monitor_init_hmp(const char *spec, GError **errp)
         return true;
     }
     if (!g_str_has_prefix(spec, "unix:")) {
-        error_setg(errp, "HMP monitor '%s' not supported (use stdio or "
-                   "unix:PATH,server=on,wait=off)", spec);
+        error_setg(errp,
+                   "HMP monitor '%s' not supported (use stdio or "
+                   "unix:PATH,server=on,wait=off)",
+                   spec);
         return false;
     }
     return monitor_listen(spec, &hmp_monitor_ops, errp);
@@ -278,11 +282,14 @@ bool monitor_init_hmp(const char *spec, GError **errp)
 void hmp_register_builtin_commands(void)
 {
     static const HmpCommand help = {
-        .name = "help", .args = "[cmd]",
-        .help = "show the help", .fn = hmp_help,
+        .name = "help",
+        .args = "[cmd]",
+        .help = "show the help",
+        .fn = hmp_help,
     };
     static const HmpCommand info = {
-        .name = "info", .args = "[subcommand]",
+        .name = "info",
+        .args = "[subcommand]",
         .help = "show various information about the system state",
         .fn = hmp_info,
     };

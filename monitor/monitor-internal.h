@@ -44,31 +44,31 @@ typedef struct MonitorOps {
 struct Monitor {
     gint refcnt;
     const MonitorOps *ops;
-    int in_fd;                /* -1 once input is finished */
+    int in_fd; /* -1 once input is finished */
     int out_fd;
-    bool is_socket;           /* send()/recvmsg() vs write()/read() */
+    bool is_socket; /* send()/recvmsg() vs write()/read() */
     bool closed;
     guint in_watch;
     guint out_watch;
-    GByteArray *outbuf;       /* not yet written */
-    GQueue recv_fds;          /* SCM_RIGHTS fds, oldest first */
+    GByteArray *outbuf; /* not yet written */
+    GQueue recv_fds;    /* SCM_RIGHTS fds, oldest first */
     int suspend_cnt;
 
     /* QMP */
     bool qmp_negotiated;
     bool qmp_oob;
-    GByteArray *qmp_inbuf;    /* the JSON value being accumulated */
+    GByteArray *qmp_inbuf; /* the JSON value being accumulated */
     int qmp_depth;
     bool qmp_in_str;
     bool qmp_esc;
-    bool qmp_scalar;          /* a top-level number/literal */
-    bool qmp_discard;         /* over a limit: drop until the value ends */
+    bool qmp_scalar;  /* a top-level number/literal */
+    bool qmp_discard; /* over a limit: drop until the value ends */
 
     /* HMP and qtest: line assembly */
-    GByteArray *linebuf;      /* the unfinished line */
-    GQueue lines;             /* HMP: complete lines not yet run */
+    GByteArray *linebuf; /* the unfinished line */
+    GQueue lines;        /* HMP: complete lines not yet run */
     bool line_overflow;
-    guint process_idle;       /* HMP: buffered lines after a resume */
+    guint process_idle; /* HMP: buffered lines after a resume */
 };
 
 /* Core (monitor.c) */

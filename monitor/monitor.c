@@ -29,10 +29,10 @@ typedef struct MonitorListener {
     const MonitorOps *ops;
 } MonitorListener;
 
-static GHashTable *qmp_commands;   /* name -> QmpCommand */
-static GHashTable *hmp_commands;   /* name -> HmpCommand copy */
+static GHashTable *qmp_commands; /* name -> QmpCommand */
+static GHashTable *hmp_commands; /* name -> HmpCommand copy */
 static GHashTable *hmp_info_commands;
-static GList *monitors;            /* open monitors, each holds a ref */
+static GList *monitors; /* open monitors, each holds a ref */
 static GList *listeners;
 
 /* ---- command tables ---- */
@@ -45,14 +45,13 @@ static void qmp_command_free(gpointer p)
     g_free(cmd);
 }
 
-void qmp_register_command(const char *name, QmpCommandFunc fn,
-                          unsigned flags)
+void qmp_register_command(const char *name, QmpCommandFunc fn, unsigned flags)
 {
     QmpCommand *cmd = g_new0(QmpCommand, 1);
 
     if (!qmp_commands) {
-        qmp_commands = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                             NULL, qmp_command_free);
+        qmp_commands = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                             qmp_command_free);
     }
     cmd->name = g_strdup(name);
     cmd->fn = fn;
@@ -199,7 +198,7 @@ Monitor *monitor_new(const MonitorOps *ops, int in_fd, int out_fd,
 {
     Monitor *mon = g_new0(Monitor, 1);
 
-    mon->refcnt = 1;            /* owned by the monitors list */
+    mon->refcnt = 1; /* owned by the monitors list */
     mon->ops = ops;
     mon->in_fd = in_fd;
     mon->out_fd = out_fd;
@@ -217,8 +216,8 @@ Monitor *monitor_new(const MonitorOps *ops, int in_fd, int out_fd,
 void monitor_input_enable(Monitor *mon, bool enable)
 {
     if (enable && !mon->in_watch && !mon->closed && mon->in_fd >= 0) {
-        mon->in_watch = g_unix_fd_add(mon->in_fd, G_IO_IN | G_IO_HUP |
-                                      G_IO_ERR, monitor_can_read, mon);
+        mon->in_watch = g_unix_fd_add(mon->in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                      monitor_can_read, mon);
     } else if (!enable && mon->in_watch) {
         g_source_remove(mon->in_watch);
         mon->in_watch = 0;
@@ -304,8 +303,7 @@ static ssize_t monitor_recv(Monitor *mon, uint8_t *buf, size_t len)
     if (n < 0) {
         return n;
     }
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
-         c = CMSG_NXTHDR(&msg, c)) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
             continue;
         }
@@ -375,7 +373,7 @@ void monitor_close(Monitor *mon)
     mon->out_fd = -1;
     g_byte_array_set_size(mon->outbuf, 0);
     monitors = g_list_remove(monitors, mon);
-    monitor_unref(mon);         /* the list's reference */
+    monitor_unref(mon); /* the list's reference */
 }
 
 /* ---- listening sockets ---- */
@@ -505,8 +503,7 @@ static void monitor_listener_wait(MonitorListener *l)
 bool monitor_listen(const char *spec, const MonitorOps *ops, GError **errp)
 {
     bool server, wait;
-    g_autofree char *path = monitor_parse_unix_spec(spec, &server, &wait,
-                                                    errp);
+    g_autofree char *path = monitor_parse_unix_spec(spec, &server, &wait, errp);
     MonitorListener *l;
     int fd;
 
@@ -621,8 +618,8 @@ int monitor_take_received_fd(Monitor *mon)
  * is what guarantees the order.
  */
 static GMutex event_lock;
-static GQueue event_queue;        /* of GString, JSON line incl. "\r\n" */
-static GSource *event_source;     /* pending delivery, under event_lock */
+static GQueue event_queue;    /* of GString, JSON line incl. "\r\n" */
+static GSource *event_source; /* pending delivery, under event_lock */
 
 static void monitor_broadcast_event(GString *line)
 {
@@ -666,7 +663,8 @@ void qapi_event_send(const char *name, JsonObject *data)
     int64_t now = g_get_real_time();
     GString *line = g_string_new(NULL);
 
-    g_string_append_printf(line, "{\"timestamp\": {\"seconds\": %" PRId64
+    g_string_append_printf(line,
+                           "{\"timestamp\": {\"seconds\": %" PRId64
                            ", \"microseconds\": %" PRId64 "}, \"event\": ",
                            now / G_USEC_PER_SEC, now % G_USEC_PER_SEC);
     {
@@ -700,8 +698,7 @@ void qapi_event_send(const char *name, JsonObject *data)
     if (!event_source) {
         event_source = g_idle_source_new();
         g_source_set_priority(event_source, G_PRIORITY_DEFAULT);
-        g_source_set_callback(event_source, monitor_event_dispatch, NULL,
-                              NULL);
+        g_source_set_callback(event_source, monitor_event_dispatch, NULL, NULL);
         g_source_attach(event_source, NULL);
     }
     g_mutex_unlock(&event_lock);
@@ -739,8 +736,8 @@ void monitor_register_builtin_commands(void)
 
 /* ---- argument helpers ---- */
 
-static JsonNode *qmp_arg_get(JsonObject *args, const char *key,
-                             bool required, GError **errp, bool *present)
+static JsonNode *qmp_arg_get(JsonObject *args, const char *key, bool required,
+                             GError **errp, bool *present)
 {
     JsonNode *node = args ? json_object_get_member(args, key) : NULL;
 
@@ -769,8 +766,8 @@ bool qmp_arg_str(JsonObject *args, const char *key, bool required,
     return true;
 }
 
-bool qmp_arg_bool(JsonObject *args, const char *key, bool required,
-                  bool *out, GError **errp)
+bool qmp_arg_bool(JsonObject *args, const char *key, bool required, bool *out,
+                  GError **errp)
 {
     bool present;
     JsonNode *node = qmp_arg_get(args, key, required, errp, &present);
@@ -787,8 +784,8 @@ bool qmp_arg_bool(JsonObject *args, const char *key, bool required,
     return true;
 }
 
-bool qmp_arg_int(JsonObject *args, const char *key, bool required,
-                 int64_t *out, GError **errp)
+bool qmp_arg_int(JsonObject *args, const char *key, bool required, int64_t *out,
+                 GError **errp)
 {
     bool present;
     JsonNode *node = qmp_arg_get(args, key, required, errp, &present);
@@ -854,7 +851,8 @@ static void json_append_string(GString *out, const char *s)
             } else {
                 c -= 0x10000;
                 g_string_append_printf(out, "\\u%04x\\u%04x",
-                                       0xd800 | (c >> 10), 0xdc00 | (c & 0x3ff));
+                                       0xd800 | (c >> 10),
+                                       0xdc00 | (c & 0x3ff));
             }
         }
     }
@@ -869,8 +867,8 @@ static void json_append_value(GString *out, JsonNode *node)
         break;
     case G_TYPE_DOUBLE: {
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
-        g_string_append(out, g_ascii_dtostr(buf, sizeof(buf),
-                                            json_node_get_double(node)));
+        g_string_append(
+            out, g_ascii_dtostr(buf, sizeof(buf), json_node_get_double(node)));
         break;
     }
     case G_TYPE_BOOLEAN:

@@ -25,13 +25,15 @@ static void qmp_send_response(Monitor *mon, JsonNode *ret, GError *err,
     g_autoptr(GString) s = g_string_new(NULL);
 
     if (err) {
-        ErrorClass cls = err->domain == MAPMIG_ERROR ? err->code
-                                                     : ERROR_CLASS_GENERIC_ERROR;
-        g_autoptr(JsonNode) desc = json_node_init_string(json_node_alloc(),
-                                                         err->message);
+        ErrorClass cls =
+            err->domain == MAPMIG_ERROR ? err->code : ERROR_CLASS_GENERIC_ERROR;
+        g_autoptr(JsonNode) desc =
+            json_node_init_string(json_node_alloc(), err->message);
 
-        g_string_append_printf(s, "{\"error\": {\"class\": \"%s\", "
-                               "\"desc\": ", error_class_name(cls));
+        g_string_append_printf(s,
+                               "{\"error\": {\"class\": \"%s\", "
+                               "\"desc\": ",
+                               error_class_name(cls));
         monitor_json_append(s, desc);
         g_string_append_c(s, '}');
     } else {
@@ -52,9 +54,8 @@ static void qmp_send_response(Monitor *mon, JsonNode *ret, GError *err,
 
 static void qmp_send_error(Monitor *mon, const char *msg)
 {
-    g_autoptr(GError) err = g_error_new_literal(MAPMIG_ERROR,
-                                                ERROR_CLASS_GENERIC_ERROR,
-                                                msg);
+    g_autoptr(GError) err =
+        g_error_new_literal(MAPMIG_ERROR, ERROR_CLASS_GENERIC_ERROR, msg);
 
     qmp_send_response(mon, NULL, err, NULL);
 }
@@ -68,7 +69,8 @@ static void qmp_opened(Monitor *mon)
     int micro = v[0] && v[1] && v[2] ? atoi(v[2]) : 0;
 
     mon->qmp_inbuf = g_byte_array_new();
-    g_string_append_printf(s, "{\"QMP\": {\"version\": {\"qemu\": "
+    g_string_append_printf(s,
+                           "{\"QMP\": {\"version\": {\"qemu\": "
                            "{\"micro\": %d, \"minor\": %d, \"major\": %d}, "
                            "\"package\": \"mapmig\"}, "
                            "\"capabilities\": [\"oob\"]}}",
@@ -98,8 +100,7 @@ static const char *qmp_check_request(JsonObject *req, bool *oob,
             }
             if (!JSON_NODE_HOLDS_VALUE(node) ||
                 json_node_get_value_type(node) != G_TYPE_STRING) {
-                error_setg(errp, "QMP input member '%s' must be a string",
-                           key);
+                error_setg(errp, "QMP input member '%s' must be a string", key);
                 return NULL;
             }
             name = json_node_get_string(node);
@@ -107,7 +108,7 @@ static const char *qmp_check_request(JsonObject *req, bool *oob,
         } else if (!strcmp(key, "arguments")) {
             if (!JSON_NODE_HOLDS_OBJECT(node)) {
                 error_setg(errp, "QMP input member 'arguments' must be an "
-                           "object");
+                                 "object");
                 return NULL;
             }
             *args = json_node_get_object(node);
@@ -207,8 +208,8 @@ static void qmp_value_done(Monitor *mon)
     mon->qmp_discard = false;
     if (!discard) {
         /* Copy: the command may free or reuse the input buffer. */
-        g_autofree char *text = g_strndup((char *)mon->qmp_inbuf->data,
-                                          mon->qmp_inbuf->len);
+        g_autofree char *text =
+            g_strndup((char *)mon->qmp_inbuf->data, mon->qmp_inbuf->len);
         size_t len = mon->qmp_inbuf->len;
 
         qmp_splitter_reset(mon);
@@ -233,16 +234,15 @@ static void qmp_limit_exceeded(Monitor *mon, const char *msg)
 
 static bool is_json_delim(uint8_t c)
 {
-    return g_ascii_isspace(c) || c == '{' || c == '}' || c == '[' ||
-           c == ']' || c == '"' || c == ',' || c == ':';
+    return g_ascii_isspace(c) || c == '{' || c == '}' || c == '[' || c == ']' ||
+           c == '"' || c == ',' || c == ':';
 }
 
 /* Returns false if @c must be looked at again (it ended a scalar). */
 static bool qmp_feed_byte(Monitor *mon, uint8_t c)
 {
-    bool idle = mon->qmp_depth == 0 && !mon->qmp_in_str &&
-                !mon->qmp_scalar && mon->qmp_inbuf->len == 0 &&
-                !mon->qmp_discard;
+    bool idle = mon->qmp_depth == 0 && !mon->qmp_in_str && !mon->qmp_scalar &&
+                mon->qmp_inbuf->len == 0 && !mon->qmp_discard;
 
     if (mon->qmp_scalar) {
         if (is_json_delim(c)) {
@@ -357,13 +357,14 @@ static JsonNode *qmp_qmp_capabilities(Monitor *mon, JsonObject *args,
 
             if (!JSON_NODE_HOLDS_VALUE(cap) ||
                 json_node_get_value_type(cap) != G_TYPE_STRING) {
-                error_setg(errp, "Parameter 'enable[%u]' expects a string",
-                           i);
+                error_setg(errp, "Parameter 'enable[%u]' expects a string", i);
                 return NULL;
             }
             if (strcmp(json_node_get_string(cap), "oob") != 0) {
-                error_setg(errp, "Parameter 'enable[%u]' does not accept "
-                           "value '%s'", i, json_node_get_string(cap));
+                error_setg(errp,
+                           "Parameter 'enable[%u]' does not accept "
+                           "value '%s'",
+                           i, json_node_get_string(cap));
                 return NULL;
             }
             oob = true;

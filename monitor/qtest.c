@@ -56,8 +56,8 @@ static bool qtest_parse_size(Monitor *mon, const char *s, uint64_t *out)
     return true;
 }
 
-static bool qtest_access(Monitor *mon, uint64_t addr, void *buf,
-                         uint64_t len, bool is_write)
+static bool qtest_access(Monitor *mon, uint64_t addr, void *buf, uint64_t len,
+                         bool is_write)
 {
     if (!address_space_rw(addr, buf, len, is_write)) {
         qtest_send(mon, "ERR unmapped address 0x%" PRIx64 "\n", addr);
@@ -74,10 +74,14 @@ static int hex_nibble(char c)
 static unsigned access_size(const char *cmd)
 {
     switch (cmd[strlen(cmd) - 1]) {
-    case 'b': return 1;
-    case 'w': return 2;
-    case 'l': return 4;
-    default: return 8;
+    case 'b':
+        return 1;
+    case 'w':
+        return 2;
+    case 'l':
+        return 4;
+    default:
+        return 8;
     }
 }
 
@@ -91,7 +95,7 @@ static void qtest_read_scalar(Monitor *mon, char **w)
         !qtest_access(mon, addr, buf, size, false)) {
         return;
     }
-    for (unsigned i = 0; i < size; i++) {      /* little-endian guest */
+    for (unsigned i = 0; i < size; i++) { /* little-endian guest */
         value |= (uint64_t)buf[i] << (8 * i);
     }
     qtest_send(mon, "OK 0x%016" PRIx64 "\n", value);
@@ -228,7 +232,7 @@ static void qtest_process_line(Monitor *mon, const char *line)
         }
     }
     for (int i = 0; i < 4; i++) {
-        g_ptr_array_add(words, NULL);     /* w[1..3] may be read as NULL */
+        g_ptr_array_add(words, NULL); /* w[1..3] may be read as NULL */
     }
     char **argv = (char **)words->pdata;
     cmd = argv[0];
@@ -284,8 +288,7 @@ static void qtest_receive(Monitor *mon, const uint8_t *buf, size_t len)
             continue;
         }
         g_byte_array_append(mon->linebuf, (const guint8 *)"", 1);
-        g_autofree char *line = (char *)g_byte_array_free(mon->linebuf,
-                                                          FALSE);
+        g_autofree char *line = (char *)g_byte_array_free(mon->linebuf, FALSE);
         mon->linebuf = g_byte_array_new();
         g_strchomp(line);
         qtest_process_line(mon, line);
@@ -321,8 +324,7 @@ bool qtest_init(const char *spec, GError **errp)
         return false;
     }
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        error_setg_errno(errp, errno, "qtest: failed to connect to '%s'",
-                         path);
+        error_setg_errno(errp, errno, "qtest: failed to connect to '%s'", path);
         close(fd);
         return false;
     }

@@ -8,8 +8,7 @@
 #include "system/runstate.h"
 #include "system/system.h"
 
-static JsonNode *qmp_query_status(Monitor *mon, JsonObject *args,
-                                  GError **errp)
+static JsonNode *qmp_query_status(Monitor *mon, JsonObject *args, GError **errp)
 {
     JsonObject *o = json_object_new();
     json_object_set_boolean_member(o, "running", runstate_is_running());
@@ -23,7 +22,7 @@ static bool do_stop(GError **errp)
 {
     if (runstate_get() == RUN_STATE_INMIGRATE) {
         error_setg(errp, "Cannot stop the VM while an incoming migration "
-                   "is in progress");
+                         "is in progress");
         return false;
     }
     if (runstate_is_running()) {
@@ -124,11 +123,13 @@ static void hmp_info_ramblock(Monitor *mon, int argc, char **argv)
 {
     RAMBlock *rb;
 
-    monitor_printf(mon, "%24s %8s %18s %18s %18s\n", "Block Name",
-                   "PSize", "Offset", "Used", "Total");
+    monitor_printf(mon, "%24s %8s %18s %18s %18s\n", "Block Name", "PSize",
+                   "Offset", "Used", "Total");
     RAMBLOCK_FOREACH(rb) {
-        monitor_printf(mon, "%24s %7zuk 0x%016" PRIx64 " 0x%016" PRIx64
-                       " 0x%016" PRIx64 "\n", rb->idstr, rb->page_size / 1024,
+        monitor_printf(mon,
+                       "%24s %7zuk 0x%016" PRIx64 " 0x%016" PRIx64
+                       " 0x%016" PRIx64 "\n",
+                       rb->idstr, rb->page_size / 1024,
                        rb->gpa == UINT64_MAX ? 0 : rb->gpa, rb->used_length,
                        rb->used_length);
     }

@@ -13,14 +13,14 @@ CPUState *cpus;
 int nr_cpus;
 
 static GMutex park_lock;
-static GCond park_cond;      /* signalled when parked count or run changes */
-static bool run_vcpus;       /* guarded by park_lock */
-static bool exit_vcpus;      /* guarded by park_lock */
-static int parked;           /* guarded by park_lock */
+static GCond park_cond; /* signalled when parked count or run changes */
+static bool run_vcpus;  /* guarded by park_lock */
+static bool exit_vcpus; /* guarded by park_lock */
+static int parked;      /* guarded by park_lock */
 
 /* Guest clock: accumulated running time plus the current stint. */
-static int64_t clock_base_ns;     /* guarded by park_lock */
-static int64_t clock_started_ns;  /* 0 while paused */
+static int64_t clock_base_ns;    /* guarded by park_lock */
+static int64_t clock_started_ns; /* 0 while paused */
 
 int64_t cpu_get_clock(void)
 {

@@ -13,8 +13,10 @@ RAMBlock *qemu_ram_alloc(const char *name, uint64_t size, uint64_t gpa,
                          GError **errp)
 {
     if (size == 0 || size % TARGET_PAGE_SIZE) {
-        error_setg(errp, "RAM block '%s' size %" PRIu64
-                   " is not a positive multiple of the page size", name, size);
+        error_setg(errp,
+                   "RAM block '%s' size %" PRIu64
+                   " is not a positive multiple of the page size",
+                   name, size);
         return NULL;
     }
     if (strlen(name) >= sizeof(((RAMBlock *)0)->idstr)) {
@@ -28,8 +30,10 @@ RAMBlock *qemu_ram_alloc(const char *name, uint64_t size, uint64_t gpa,
     void *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (host == MAP_FAILED) {
-        error_setg_errno(errp, errno, "Cannot allocate %" PRIu64
-                         " bytes of guest RAM for '%s'", size, name);
+        error_setg_errno(errp, errno,
+                         "Cannot allocate %" PRIu64
+                         " bytes of guest RAM for '%s'",
+                         size, name);
         return NULL;
     }
     RAMBlock *rb = g_new0(RAMBlock, 1);
@@ -106,8 +110,7 @@ static RAMBlock *ram_block_for_gpa(uint64_t addr, uint64_t len)
     return NULL;
 }
 
-static void ram_block_mark_range_dirty(RAMBlock *rb, uint64_t off,
-                                       uint64_t len)
+static void ram_block_mark_range_dirty(RAMBlock *rb, uint64_t off, uint64_t len)
 {
     uint64_t end = off + len;
 

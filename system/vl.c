@@ -17,8 +17,8 @@
 typedef struct VMOptions {
     MachineState machine;
     bool start_paused;
-    GPtrArray *qmp;        /* -qmp specs */
-    GPtrArray *monitors;   /* -monitor specs */
+    GPtrArray *qmp;      /* -qmp specs */
+    GPtrArray *monitors; /* -monitor specs */
     char *qtest;
     char *incoming;
     char *workload;
@@ -47,8 +47,8 @@ static void help(void)
 
 /* Options that take an argument. */
 static const char *const arg_options[] = {
-    "m", "M", "machine", "smp", "accel", "name", "qmp", "monitor", "qtest",
-    "incoming", "workload", "serial", "pidfile", NULL,
+    "m",       "M",     "machine",  "smp",      "accel",  "name",    "qmp",
+    "monitor", "qtest", "incoming", "workload", "serial", "pidfile", NULL,
 };
 
 static bool option_takes_arg(const char *opt)
@@ -76,8 +76,10 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
     } else if (!strcmp(opt, "M") || !strcmp(opt, "machine")) {
         const char *a = g_str_has_prefix(arg, "type=") ? arg + 5 : arg;
         if (strcmp(a, "mini") && strcmp(a, "none")) {
-            error_setg(errp, "-M: unsupported machine type '%s' "
-                       "(use mini or none)", a);
+            error_setg(errp,
+                       "-M: unsupported machine type '%s' "
+                       "(use mini or none)",
+                       a);
             return false;
         }
         g_free(o->machine.type);
@@ -85,16 +87,17 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
     } else if (!strcmp(opt, "smp")) {
         const char *a = g_str_has_prefix(arg, "cpus=") ? arg + 5 : arg;
         if (qemu_strtou64(a, &v) || v < 1 || v > 64) {
-            error_setg(errp, "-smp: invalid number of vCPUs '%s' (1..64)",
-                       arg);
+            error_setg(errp, "-smp: invalid number of vCPUs '%s' (1..64)", arg);
             return false;
         }
         o->machine.smp = v;
     } else if (!strcmp(opt, "accel")) {
         const char *a = g_str_has_prefix(arg, "accel=") ? arg + 6 : arg;
         if (strcmp(a, "soft")) {
-            error_setg(errp, "-accel: accelerator '%s' is not available "
-                       "(use soft)", a);
+            error_setg(errp,
+                       "-accel: accelerator '%s' is not available "
+                       "(use soft)",
+                       a);
             return false;
         }
     } else if (!strcmp(opt, "name")) {
@@ -243,7 +246,8 @@ static void vm_options_free(VMOptions *o)
 int qemu_main(int argc, char **argv)
 {
     VMOptions o = {
-        .machine = { .type = g_strdup("mini"), .ram_size = 128 * MiB,
+        .machine = { .type = g_strdup("mini"),
+                     .ram_size = 128 * MiB,
                      .smp = 1 },
         .qmp = g_ptr_array_new_with_free_func(g_free),
         .monitors = g_ptr_array_new_with_free_func(g_free),

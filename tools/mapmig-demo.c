@@ -26,11 +26,11 @@
 #endif
 
 #define QMP_CONNECT_TIMEOUT_MS 10000
-#define MIGRATE_TIMEOUT_MS     300000
+#define MIGRATE_TIMEOUT_MS 300000
 
 typedef struct DemoVM {
-    const char *name;       /* "source" or "destination" */
-    GPid pid;               /* 0 once reaped */
+    const char *name; /* "source" or "destination" */
+    GPid pid;         /* 0 once reaped */
     char *qmp_path;
     QMPClient *qmp;
 } DemoVM;
@@ -52,7 +52,9 @@ typedef struct DemoOpts {
 static volatile sig_atomic_t child_pids[2];
 static char sig_dir[PATH_MAX];
 static const char *const demo_files[] = {
-    "vm.sav", "source.qmp", "destination.qmp",
+    "vm.sav",
+    "source.qmp",
+    "destination.qmp",
 };
 
 static void demo_signal(int sig)
@@ -87,8 +89,8 @@ static void child_setup(gpointer opaque)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static bool vm_start(DemoVM *vm, int slot, const DemoOpts *o,
-                     const char *dir, const char *const *extra, GError **errp)
+static bool vm_start(DemoVM *vm, int slot, const DemoOpts *o, const char *dir,
+                     const char *const *extra, GError **errp)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
 
@@ -111,8 +113,8 @@ static bool vm_start(DemoVM *vm, int slot, const DemoOpts *o,
     g_ptr_array_add(argv, NULL);
 
     if (!g_spawn_async(NULL, (char **)argv->pdata, NULL,
-                       G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
-                       &vm->pid, errp)) {
+                       G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &vm->pid,
+                       errp)) {
         return false;
     }
     child_pids[slot] = vm->pid;
@@ -239,7 +241,8 @@ static bool watch_source(DemoVM *vm, int seconds, int share, GError **errp)
      * which query-migrate reports as dirty-pages-rate per pass.
      */
     printf("  (page writes per second x 4 KiB; the working set is %d%% of "
-           "RAM)\n", share);
+           "RAM)\n",
+           share);
     for (int i = 0; i < seconds; i++) {
         g_usleep(G_USEC_PER_SEC);
         g_autofree char *status = NULL;
@@ -251,8 +254,8 @@ static bool watch_source(DemoVM *vm, int seconds, int share, GError **errp)
         double secs = MAX(now - last_ms, 1) / 1000.0;
         double rate = (pages - last_pages) / secs;
         printf("  t=%ds  status: %-10s dirty rate: %6.2f Mpages/s = "
-               "%9.1f MB/s\n", i + 1, status, rate / 1e6,
-               rate * TARGET_PAGE_SIZE / 1e6);
+               "%9.1f MB/s\n",
+               i + 1, status, rate / 1e6, rate * TARGET_PAGE_SIZE / 1e6);
         fflush(stdout);
         last_pages = pages;
         last_ms = now;
@@ -260,8 +263,7 @@ static bool watch_source(DemoVM *vm, int seconds, int share, GError **errp)
     return true;
 }
 
-static bool set_migration_options(DemoVM *vm, const DemoOpts *o,
-                                  GError **errp)
+static bool set_migration_options(DemoVM *vm, const DemoOpts *o, GError **errp)
 {
     g_autofree char *params = g_strdup_printf(
         "{'execute': 'migrate-set-parameters', 'arguments': "
@@ -303,23 +305,26 @@ static JsonNode *wait_migration(DemoVM *vm, bool verbose, GError **errp)
             return NULL;
         }
         if (now - start > MIGRATE_TIMEOUT_MS) {
-            error_setg(errp, "%s: migration did not finish in %d s (status "
-                       "%s)", vm->name, MIGRATE_TIMEOUT_MS / 1000,
-                       st ? st : "none");
+            error_setg(errp,
+                       "%s: migration did not finish in %d s (status "
+                       "%s)",
+                       vm->name, MIGRATE_TIMEOUT_MS / 1000, st ? st : "none");
             json_node_unref(r);
             return NULL;
         }
         if (verbose && now - last_print >= 250) {
             JsonObject *o = json_node_get_object(r);
-            JsonNode *ram = json_object_has_member(o, "ram") ?
-                json_object_get_member(o, "ram") : NULL;
+            JsonNode *ram = json_object_has_member(o, "ram")
+                                ? json_object_get_member(o, "ram")
+                                : NULL;
             printf("  %-8s %6" PRId64 " ms  transferred %7.1f MB  "
                    "remaining %7.1f MB  %8.1f mbps  pass %" PRId64 "\n",
                    st ? st : "?", qmp_get_int(r, "total-time"),
                    qmp_get_int(ram, "transferred") / 1e6,
                    qmp_get_int(ram, "remaining") / 1e6,
                    ram ? json_object_get_double_member_with_default(
-                       json_node_get_object(ram), "mbps", 0) : 0.0,
+                             json_node_get_object(ram), "mbps", 0)
+                       : 0.0,
                    qmp_get_int(ram, "dirty-sync-count"));
             fflush(stdout);
             last_print = now;
@@ -331,8 +336,7 @@ static JsonNode *wait_migration(DemoVM *vm, bool verbose, GError **errp)
 
 static JsonArray *ram_digest(DemoVM *vm, GError **errp)
 {
-    g_autoptr(JsonNode) r = cmd(vm, errp,
-                                "{'execute': 'x-query-ram-digest'}");
+    g_autoptr(JsonNode) r = cmd(vm, errp, "{'execute': 'x-query-ram-digest'}");
     if (!r) {
         return NULL;
     }
@@ -362,7 +366,7 @@ static bool compare_digests(JsonArray *src, JsonArray *dst)
             JsonObject *d = json_array_get_object_element(dst, j);
             if (!g_strcmp0(json_object_get_string_member(d, "id"), id) &&
                 json_object_get_int_member(d, "length") ==
-                json_object_get_int_member(s, "length")) {
+                    json_object_get_int_member(s, "length")) {
                 dd = json_object_get_string_member(d, "sha256");
             }
         }
@@ -373,8 +377,8 @@ static bool compare_digests(JsonArray *src, JsonArray *dst)
         all &= ok;
     }
     if (n != json_array_get_length(dst)) {
-        printf("  block count differs: source %u, destination %u  DIFF\n",
-               n, json_array_get_length(dst));
+        printf("  block count differs: source %u, destination %u  DIFF\n", n,
+               json_array_get_length(dst));
     }
     return all;
 }
@@ -396,7 +400,8 @@ static void usage(FILE *f)
             "                  the file system supports it)\n"
             "  --no-direct-io  use the page cache\n"
             "\n"
-            "PATH-TO-MAPMIG defaults to %s/mapmig.\n", MAPMIG_BUILD_DIR);
+            "PATH-TO-MAPMIG defaults to %s/mapmig.\n",
+            MAPMIG_BUILD_DIR);
 }
 
 static bool parse_args(int argc, char **argv, DemoOpts *o)
@@ -417,7 +422,8 @@ static bool parse_args(int argc, char **argv, DemoOpts *o)
             o->mem = v;
             i++;
         } else if ((!strcmp(a, "--share") || !strcmp(a, "--channels") ||
-                    !strcmp(a, "--watch")) && v) {
+                    !strcmp(a, "--watch")) &&
+                   v) {
             long n = strtol(v, &end, 10);
             if (*end || n < 0 || n > 1000) {
                 fprintf(stderr, "mapmig-demo: bad value for %s: %s\n", a, v);
@@ -434,8 +440,10 @@ static bool parse_args(int argc, char **argv, DemoOpts *o)
         } else if (a[0] != '-') {
             o->mapmig = a;
         } else {
-            fprintf(stderr, "mapmig-demo: unknown or incomplete option "
-                    "'%s'\n", a);
+            fprintf(stderr,
+                    "mapmig-demo: unknown or incomplete option "
+                    "'%s'\n",
+                    a);
             usage(stderr);
             return false;
         }
@@ -504,8 +512,7 @@ int main(int argc, char **argv)
     g_strlcpy(sig_dir, dir, sizeof(sig_dir));
     file = g_strdup_printf("%s/vm.sav", dir);
     if (o.direct_io && !demo_dio_supported(dir)) {
-        printf("note: %s has no O_DIRECT support; using the page cache\n",
-               dir);
+        printf("note: %s has no O_DIRECT support; using the page cache\n", dir);
         o.direct_io = false;
     }
     uri = g_strdup_printf("file:%s", file);
@@ -525,8 +532,8 @@ int main(int argc, char **argv)
     }
 
     printf("== 3. Save it live to %s (mapped-ram, multifd x%d, "
-           "max-bandwidth 0%s)\n", file, o.channels,
-           o.direct_io ? ", direct-io" : "");
+           "max-bandwidth 0%s)\n",
+           file, o.channels, o.direct_io ? ", direct-io" : "");
     if (!set_migration_options(&src, &o, &err)) {
         goto out;
     }
@@ -539,18 +546,17 @@ int main(int argc, char **argv)
     if (!save_info || !query_status(&src, &status, &err)) {
         goto out;
     }
-    save_ram = json_object_get_member(
-        json_node_get_object(save_info), "ram");
+    save_ram = json_object_get_member(json_node_get_object(save_info), "ram");
     save_ms = qmp_get_int(save_info, "total-time");
     transferred = qmp_get_int(save_ram, "transferred");
     ram_total = qmp_get_int(save_ram, "total");
-    printf("  completed in %" PRId64 " ms (downtime %" PRId64 " ms, %"
-           PRId64 " passes); source is now '%s'\n", save_ms,
-           qmp_get_int(save_info, "downtime"),
+    printf("  completed in %" PRId64 " ms (downtime %" PRId64 " ms, %" PRId64
+           " passes); source is now '%s'\n",
+           save_ms, qmp_get_int(save_info, "downtime"),
            qmp_get_int(save_ram, "dirty-sync-count"), status);
     if (stat(file, &st) == 0) {
-        printf("  file: %.1f MB logical, %.1f MB allocated\n",
-               st.st_size / 1e6, st.st_blocks * 512.0 / 1e6);
+        printf("  file: %.1f MB logical, %.1f MB allocated\n", st.st_size / 1e6,
+               st.st_blocks * 512.0 / 1e6);
     }
     src_digest = ram_digest(&src, &err);
     if (!src_digest) {
@@ -593,13 +599,11 @@ int main(int argc, char **argv)
     printf("== 6. Result\n");
     printf("  %-30s | %8s | %9s | %7s | %12s | %10s\n", "configuration",
            "RAM MB", "save MB/s", "save ms", "restore MB/s", "restore ms");
-    config = g_strdup_printf(
-        "mapped-ram multifd x%d%s live", o.channels,
-        o.direct_io ? " direct-io" : "");
-    printf("  %-30s | %8.1f | %9.1f | %7" PRId64 " | %12.1f | %10" PRId64
-           "\n", config, ram_total / 1e6,
-           transferred / 1e3 / MAX(save_ms, 1), save_ms,
-           ram_total / 1e3 / MAX(load_ms, 1), load_ms);
+    config = g_strdup_printf("mapped-ram multifd x%d%s live", o.channels,
+                             o.direct_io ? " direct-io" : "");
+    printf("  %-30s | %8.1f | %9.1f | %7" PRId64 " | %12.1f | %10" PRId64 "\n",
+           config, ram_total / 1e6, transferred / 1e3 / MAX(save_ms, 1),
+           save_ms, ram_total / 1e3 / MAX(load_ms, 1), load_ms);
     printf("  (save MB/s: bytes written, re-sent dirty pages included, / "
            "total time;\n   restore MB/s: guest RAM / load time; "
            "MB = 10^6 bytes)\n");
@@ -616,7 +620,8 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("  destination is '%s'; workload wrote %" PRId64 " pages in that "
-           "second\n", status, pages_after - pages_before);
+           "second\n",
+           status, pages_after - pages_before);
     ok = true;
 
 out:
@@ -641,7 +646,7 @@ out:
         printf("== PASS: destination RAM equals source RAM\n");
         return 0;
     }
-    printf("== FAIL: %s\n", !ok ? "the demo did not complete" :
-           "destination RAM differs from source RAM");
+    printf("== FAIL: %s\n", !ok ? "the demo did not complete"
+                                : "destination RAM differs from source RAM");
     return 1;
 }

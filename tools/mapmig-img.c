@@ -23,7 +23,8 @@ static bool page_is_zero(const uint8_t *p)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "Usage: mapmig-img COMMAND [options]\n\n"
         "Commands:\n"
         "  info FILE [--offset N] [--output human|json]\n"
@@ -82,7 +83,8 @@ static void info_human(MigFile *mf)
     ram_section_counts(mf, &ns, &np, &ne);
     if (mf->have_ram) {
         printf("ram section: id %u, total %" PRIu64 " bytes, %u part and %u "
-               "end section(s)\n", mf->ram_section_id, mf->ram_total, np, ne);
+               "end section(s)\n",
+               mf->ram_section_id, mf->ram_total, np, ne);
     }
     printf("RAM blocks:\n");
     for (guint i = 0; i < mf->blocks->len; i++) {
@@ -92,16 +94,14 @@ static void info_human(MigFile *mf)
             printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
                    "bitmap_offset 0x%" PRIx64 " pages_offset 0x%" PRIx64
                    " present %" PRIu64 " zero/absent %" PRIu64 "\n",
-                   b->name, b->length, pages, b->bitmap_offset,
-                   b->pages_offset, b->present_pages,
-                   pages - b->present_pages);
+                   b->name, b->length, pages, b->bitmap_offset, b->pages_offset,
+                   b->present_pages, pages - b->present_pages);
         } else {
             printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
                    "page records %" PRIu64 " zero records %" PRIu64
                    " distinct pages %" PRIu64 " never sent %" PRIu64 "\n",
-                   b->name, b->length, pages, b->page_records,
-                   b->zero_records, b->distinct_pages,
-                   pages - b->distinct_pages);
+                   b->name, b->length, pages, b->page_records, b->zero_records,
+                   b->distinct_pages, pages - b->distinct_pages);
         }
     }
     printf("device sections:\n");
@@ -110,8 +110,8 @@ static void info_human(MigFile *mf)
         if (s->type != QEMU_VM_SECTION_FULL) {
             continue;
         }
-        printf("  %-32s instance %u version %u size %" PRIu64 "%s\n",
-               s->idstr, s->instance_id, s->version_id, s->body_size,
+        printf("  %-32s instance %u version %u size %" PRIu64 "%s\n", s->idstr,
+               s->instance_id, s->version_id, s->body_size,
                s->size_from_vmdesc ? "" : " (footer scan)");
     }
     printf("VM description: %s", mf->vmdesc ? "present" : "absent");
@@ -229,7 +229,7 @@ static void info_json(MigFile *mf)
 typedef struct PageSink {
     int fd;
     uint64_t base;
-    unsigned long *written;     /* pages holding non-zero data */
+    unsigned long *written; /* pages holding non-zero data */
 } PageSink;
 
 static bool sink_zero(PageSink *ps, uint64_t off, GError **errp)
@@ -290,9 +290,8 @@ typedef struct ExtractCtx {
     PageSink sink;
 } ExtractCtx;
 
-static bool extract_page(void *opaque, MigFile *mf, MigBlock *b,
-                         uint64_t off, const uint8_t *data, uint8_t fill,
-                         GError **errp)
+static bool extract_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
+                         const uint8_t *data, uint8_t fill, GError **errp)
 {
     ExtractCtx *x = opaque;
 
@@ -365,11 +364,12 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
     if (!pb) {
         GString *names = g_string_new(NULL);
         for (guint i = 0; i < probe->blocks->len; i++) {
-            g_string_append_printf(names, "%s%s", i ? ", " : "",
+            g_string_append_printf(
+                names, "%s%s", i ? ", " : "",
                 g_array_index(probe->blocks, MigBlock, i).name);
         }
-        error_setg(errp, "No RAM block '%s' in '%s' (blocks: %s)", block,
-                   file, names->str);
+        error_setg(errp, "No RAM block '%s' in '%s' (blocks: %s)", block, file,
+                   names->str);
         g_string_free(names, true);
         return false;
     }
@@ -386,8 +386,8 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
         ok = copy_mapped_block(probe, pb, &x.sink, errp);
     } else {
         x.sink.written = bitmap_new(pb->length / TARGET_PAGE_SIZE);
-        g_autoptr(MigFile) mf = migfile_open(file, base, extract_page, &x,
-                                             errp);
+        g_autoptr(MigFile) mf =
+            migfile_open(file, base, extract_page, &x, errp);
         ok = mf != NULL;
     }
     if (ok && fsync(x.sink.fd) < 0) {
@@ -431,7 +431,7 @@ static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
     g_autoptr(GPtrArray) caps = g_ptr_array_new();
 
     if (mf->config_offset == mf->config_end) {
-        return;     /* the source sent none */
+        return; /* the source sent none */
     }
     for (guint i = 0; i < mf->caps->len; i++) {
         const char *c = g_ptr_array_index(mf->caps, i);
@@ -488,19 +488,18 @@ static bool put_devices_and_tail(MigFile *mf, QEMUFile *f, GError **errp)
     }
     qemu_put_byte(f, QEMU_VM_EOF);
     if (mf->vmdesc) {
-        return copy_range(mf, f, mf->vmdesc_offset, mf->size -
-                          mf->vmdesc_offset, errp);
+        return copy_range(mf, f, mf->vmdesc_offset,
+                          mf->size - mf->vmdesc_offset, errp);
     }
     return true;
 }
 
 typedef struct ConvertCtx {
-    PageSink *sinks;            /* per block, in block order */
+    PageSink *sinks; /* per block, in block order */
 } ConvertCtx;
 
-static bool convert_page(void *opaque, MigFile *mf, MigBlock *b,
-                         uint64_t off, const uint8_t *data, uint8_t fill,
-                         GError **errp)
+static bool convert_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
+                         const uint8_t *data, uint8_t fill, GError **errp)
 {
     ConvertCtx *c = opaque;
     return sink_page(&c->sinks[b - &g_array_index(mf->blocks, MigBlock, 0)],
@@ -511,8 +510,7 @@ static bool place_pages(const char *file, uint64_t base, PageSink *sinks,
                         GError **errp)
 {
     ConvertCtx c = { .sinks = sinks };
-    g_autoptr(MigFile) again = migfile_open(file, base, convert_page, &c,
-                                            errp);
+    g_autoptr(MigFile) again = migfile_open(file, base, convert_page, &c, errp);
     return again != NULL;
 }
 
@@ -627,22 +625,19 @@ static bool to_stream(MigFile *mf, QEMUFile *f, GError **errp)
             uint64_t first = find_next_bit(bmap, p + cnt, p);
             uint64_t last = p + cnt;
             /* Read only the span that holds present pages. */
-            if (first < last && !migfile_pread(mf, buf + (first - p) *
-                                               TARGET_PAGE_SIZE,
-                                               (last - first) *
-                                               TARGET_PAGE_SIZE,
-                                               b->pages_offset +
-                                               first * TARGET_PAGE_SIZE,
-                                               errp)) {
+            if (first < last &&
+                !migfile_pread(mf, buf + (first - p) * TARGET_PAGE_SIZE,
+                               (last - first) * TARGET_PAGE_SIZE,
+                               b->pages_offset + first * TARGET_PAGE_SIZE,
+                               errp)) {
                 return false;
             }
             for (uint64_t q = p; q < last; q++) {
                 const uint8_t *data = buf + (q - p) * TARGET_PAGE_SIZE;
-                bool zero = !test_bit(q, bmap) ||
-                            page_is_zero(data);
-                uint64_t word = q * TARGET_PAGE_SIZE |
-                                (zero ? RAM_SAVE_FLAG_ZERO
-                                      : RAM_SAVE_FLAG_PAGE);
+                bool zero = !test_bit(q, bmap) || page_is_zero(data);
+                uint64_t word =
+                    q * TARGET_PAGE_SIZE |
+                    (zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
                 if (q) {
                     word |= RAM_SAVE_FLAG_CONTINUE;
                 }
@@ -706,8 +701,8 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
     qemu_put_be32(f, QEMU_VM_FILE_VERSION);
     put_configuration(mf, f, to);
     bool ok = to == MIG_LAYOUT_MAPPED_RAM
-              ? to_mapped_ram(mf, file, base, f, errp)
-              : to_stream(mf, f, errp);
+                  ? to_mapped_ram(mf, file, base, f, errp)
+                  : to_stream(mf, f, errp);
     ok = ok && put_devices_and_tail(mf, f, errp);
     GError *ferr = NULL;
     if (qemu_fclose(f, &ferr) < 0 && ok) {
@@ -735,10 +730,23 @@ static bool parse_size(const char *s, uint64_t *out)
         return false;
     }
     switch (*end) {
-    case 'k': case 'K': mul = KiB; end++; break;
-    case 'm': case 'M': mul = MiB; end++; break;
-    case 'g': case 'G': mul = GiB; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mul = KiB;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = MiB;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = GiB;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end || v > UINT64_MAX / mul) {
         return false;
@@ -767,13 +775,12 @@ int main(int argc, char **argv)
         return 1;
     }
     cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
-        !strcmp(cmd, "help")) {
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "info") && strcmp(cmd, "check") &&
-        strcmp(cmd, "extract") && strcmp(cmd, "convert")) {
+    if (strcmp(cmd, "info") && strcmp(cmd, "check") && strcmp(cmd, "extract") &&
+        strcmp(cmd, "convert")) {
         fprintf(stderr, "mapmig-img: unknown command '%s'\n", cmd);
         usage(stderr);
         return 1;
@@ -816,7 +823,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "convert")) {
         if (npos != 2 || !fmt) {
             fprintf(stderr, "mapmig-img convert: usage: convert FILE -O "
-                    "stream|mapped-ram OUT\n");
+                            "stream|mapped-ram OUT\n");
             return 1;
         }
         out = argv[optind + 1];
@@ -833,7 +840,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "info")) {
         if (strcmp(output, "human") && strcmp(output, "json")) {
             fprintf(stderr, "mapmig-img info: --output must be human or "
-                    "json\n");
+                            "json\n");
             return 1;
         }
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
@@ -863,7 +870,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "extract")) {
         if (!block || !out) {
             fprintf(stderr, "mapmig-img extract: --block NAME and -o OUT are "
-                    "required\n");
+                            "required\n");
             return 1;
         }
         if (!cmd_extract(file, base, block, out, &err)) {

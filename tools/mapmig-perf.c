@@ -37,13 +37,13 @@ static struct {
     uint64_t mem;
     int dirty;
     char *dir;
-    GArray *channels;       /* int */
+    GArray *channels; /* int */
     bool direct_io;
-    char *engine;           /* psync|io-uring|libaio|all */
+    char *engine; /* psync|io-uring|libaio|all */
     int repeat;
-    char *layout;           /* stream|mapped|all */
+    char *layout; /* stream|mapped|all */
     bool live;
-    uint64_t rate;          /* workload pages/s per vCPU (live) */
+    uint64_t rate; /* workload pages/s per vCPU (live) */
     char *mapmig;
     bool no_fio;
     bool quick;
@@ -51,7 +51,10 @@ static struct {
     bool no_verify;
     int smp;
 } opt = {
-    .mem = 4 * GiB, .dirty = 90, .repeat = 3, .smp = 1,
+    .mem = 4 * GiB,
+    .dirty = 90,
+    .repeat = 3,
+    .smp = 1,
 };
 
 /* ------------------------------------------------------------------ */
@@ -132,7 +135,7 @@ static void on_signal(int sig)
         /* Best effort; the names are known. */
         char p[PATH_MAX];
         static const char *names[] = { "src.sock", "dst.sock", "src.log",
-                                       "dst.log", "fio.json", "fio.log" };
+                                       "dst.log",  "fio.json", "fio.log" };
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
             snprintf(p, sizeof(p), "%s/%s", tmpdir, names[i]);
             unlink(p);
@@ -246,12 +249,27 @@ static bool parse_size(const char *s, uint64_t *out)
         return false;
     }
     switch (g_ascii_toupper(*end)) {
-    case 'K': v *= KiB; end++; break;
-    case 'M': v *= MiB; end++; break;
-    case 'G': v *= GiB; end++; break;
-    case 'T': v *= TiB; end++; break;
-    case '\0': v *= MiB; break;  /* like -m: a bare number is MiB */
-    default: return false;
+    case 'K':
+        v *= KiB;
+        end++;
+        break;
+    case 'M':
+        v *= MiB;
+        end++;
+        break;
+    case 'G':
+        v *= GiB;
+        end++;
+        break;
+    case 'T':
+        v *= TiB;
+        end++;
+        break;
+    case '\0':
+        v *= MiB;
+        break; /* like -m: a bare number is MiB */
+    default:
+        return false;
     }
     if (*end == 'i' || *end == 'I') {
         end++;
@@ -294,7 +312,7 @@ typedef struct FioKey {
 typedef struct FioRow {
     FioKey key;
     char *label;
-    GArray *write_bw;       /* bytes/s, double */
+    GArray *write_bw; /* bytes/s, double */
     GArray *read_bw;
     char *error;
 } FioRow;
@@ -354,9 +372,9 @@ static FioRow *fio_row_get(int numjobs, const char *engine, bool direct)
     }
     FioRow *f = g_new0(FioRow, 1);
     f->key = (FioKey){ numjobs, engine, direct };
-    f->label = g_strdup_printf("fio %s, %s, numjobs=%d",
-                               direct ? "direct=1" : "buffered", engine,
-                               numjobs);
+    f->label =
+        g_strdup_printf("fio %s, %s, numjobs=%d",
+                        direct ? "direct=1" : "buffered", engine, numjobs);
     f->write_bw = darray();
     f->read_bw = darray();
     g_ptr_array_add(fio_rows, f);
@@ -365,8 +383,8 @@ static FioRow *fio_row_get(int numjobs, const char *engine, bool direct)
 
 static void row_error(Row *r, const char *what, GError *err)
 {
-    g_autofree char *msg = g_strdup_printf("%s: %s", what,
-                                           err ? err->message : "failed");
+    g_autofree char *msg =
+        g_strdup_printf("%s: %s", what, err ? err->message : "failed");
     fprintf(stderr, "  [%s] FAILED: %s\n", r->label, msg);
     r->failures++;
     if (!r->error) {
@@ -400,8 +418,8 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
     g_ptr_array_add(av, g_strdup_printf("--size=%" PRIu64, per_job));
     g_ptr_array_add(av, g_strdup_printf("--numjobs=%d", f->key.numjobs));
     g_ptr_array_add(av, g_strdup("--group_reporting"));
-    g_ptr_array_add(av, g_strdup_printf("--ioengine=%s",
-                                        fio_engine_name(f->key.engine)));
+    g_ptr_array_add(
+        av, g_strdup_printf("--ioengine=%s", fio_engine_name(f->key.engine)));
     g_ptr_array_add(av, g_strdup_printf("--iodepth=%d", async ? 8 : 1));
     g_ptr_array_add(av, g_strdup_printf("--direct=%d", f->key.direct));
     if (write) {
@@ -436,11 +454,10 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         g_autofree char *out = NULL;
         g_file_get_contents(log, &out, NULL, NULL);
-        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
-                    "fio %s exited with status %d: %s",
-                    write ? "write" : "read",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-                    out ? g_strstrip(out) : "");
+        g_set_error(
+            errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+            "fio %s exited with status %d: %s", write ? "write" : "read",
+            WIFEXITED(st) ? WEXITSTATUS(st) : -1, out ? g_strstrip(out) : "");
         return false;
     }
 
@@ -458,8 +475,9 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
         return false;
     }
     JsonObject *root = json_node_get_object(json_parser_get_root(parser));
-    JsonArray *jobs = root && json_object_has_member(root, "jobs") ?
-                      json_object_get_array_member(root, "jobs") : NULL;
+    JsonArray *jobs = root && json_object_has_member(root, "jobs")
+                          ? json_object_get_array_member(root, "jobs")
+                          : NULL;
     if (!jobs || !json_array_get_length(jobs)) {
         g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "fio: no jobs");
         return false;
@@ -467,16 +485,16 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
     double sum = 0;
     for (guint i = 0; i < json_array_get_length(jobs); i++) {
         JsonObject *job = json_array_get_object_element(jobs, i);
-        JsonObject *dir = json_object_get_object_member(job,
-                                                        write ? "write" : "read");
+        JsonObject *dir =
+            json_object_get_object_member(job, write ? "write" : "read");
         if (json_object_get_int_member_with_default(job, "error", 0)) {
             g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
                         "fio job error %" PRId64,
                         json_object_get_int_member(job, "error"));
             return false;
         }
-        sum += dir ? json_object_get_int_member_with_default(dir, "bw_bytes",
-                                                            0) : 0;
+        sum += dir ? json_object_get_int_member_with_default(dir, "bw_bytes", 0)
+                   : 0;
     }
     *bw = sum;
     return sum > 0;
@@ -520,7 +538,7 @@ typedef struct VM {
     QMPClient *qmp;
     char *sock;
     char *log;
-    char *digest;           /* JSON text of x-query-ram-digest */
+    char *digest; /* JSON text of x-query-ram-digest */
 } VM;
 
 static void vm_kill(VM *vm)
@@ -567,8 +585,8 @@ static VM *vm_start(const char *name, bool incoming, GError **errp)
 
     g_autofree char *mem = g_strdup_printf("%" PRIu64 "M", opt.mem / MiB);
     g_autofree char *smp = g_strdup_printf("%d", opt.smp);
-    g_autofree char *qmp = g_strdup_printf("unix:%s,server=on,wait=off",
-                                           vm->sock);
+    g_autofree char *qmp =
+        g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
     g_autofree char *wl = workload_spec();
     char *argv[16];
     int i = 0;
@@ -631,7 +649,10 @@ static char *vm_digest(VM *vm, GError **errp)
 static bool vm_configure(VM *vm, Row *r, GError **errp)
 {
     JsonArray *caps = json_array_new();
-    const struct { const char *name; bool on; } c[] = {
+    const struct {
+        const char *name;
+        bool on;
+    } c[] = {
         { "mapped-ram", r->mapped },
         { "multifd", r->multifd },
     };
@@ -663,7 +684,7 @@ static bool vm_configure(VM *vm, Row *r, GError **errp)
             g_propagate_error(errp, err);
             return false;
         }
-        g_clear_error(&err);  /* turning it off on a build without it */
+        g_clear_error(&err); /* turning it off on a build without it */
     }
     args = json_object_new();
     json_object_set_string_member(args, "io-engine", r->engine);
@@ -691,9 +712,10 @@ static bool vm_fill(VM *vm, GError **errp)
             break;
         }
         if ((now_ns() - t0) / 1000000 > FILL_TIMEOUT_MS) {
-            fprintf(stderr, "warning: fill stopped after %d s at %" PRIu64
-                    " of %" PRIu64 " page writes\n", FILL_TIMEOUT_MS / 1000,
-                    written, target);
+            fprintf(stderr,
+                    "warning: fill stopped after %d s at %" PRIu64
+                    " of %" PRIu64 " page writes\n",
+                    FILL_TIMEOUT_MS / 1000, written, target);
             break;
         }
         g_usleep(100000);
@@ -725,9 +747,8 @@ static bool wait_migration(VM *vm, int64_t t0, MigResult *res, GError **errp)
             JsonObject *o = json_node_get_object(n);
             if (json_object_has_member(o, "ram")) {
                 JsonObject *ram = json_object_get_object_member(o, "ram");
-                res->transferred =
-                    json_object_get_int_member_with_default(ram, "transferred",
-                                                            0);
+                res->transferred = json_object_get_int_member_with_default(
+                    ram, "transferred", 0);
                 res->pps = json_object_get_int_member_with_default(
                     ram, "pages-per-second", 0);
             }
@@ -778,8 +799,10 @@ static VM *source_get(GError **errp)
         source = NULL;
     }
     if (!opt.csv) {
-        fprintf(stderr, "starting source: %" PRIu64 " MiB, %d%% of pages "
-                "with data (stress workload)...\n", opt.mem / MiB, opt.dirty);
+        fprintf(stderr,
+                "starting source: %" PRIu64 " MiB, %d%% of pages "
+                "with data (stress workload)...\n",
+                opt.mem / MiB, opt.dirty);
     }
     source = vm_start("src", false, errp);
     if (!source) {
@@ -898,7 +921,8 @@ static bool run_once(Row *r, GError **errp)
     g_array_append_val(r->restore_total_ms, load.total_ms);
     g_array_append_val(r->restore_cpu, load.cpu_s);
     if (!opt.csv) {
-        fprintf(stderr, "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
+        fprintf(stderr,
+                "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
                 "restore %.0f ms (%.2f CPU s), file %.0f MiB allocated\n",
                 r->label, save.wall_ms, sync_ms, save.cpu_s, load.wall_ms,
                 load.cpu_s, r->file_alloc / (double)MiB);
@@ -933,8 +957,8 @@ static char *fs_type_of(const char *dir)
             }
             const char *mp = f[4];
             size_t l = strlen(mp);
-            bool prefix = !strcmp(mp, "/") ||
-                (!strncmp(real, mp, l) && (real[l] == '/' || !real[l]));
+            bool prefix = !strcmp(mp, "/") || (!strncmp(real, mp, l) &&
+                                               (real[l] == '/' || !real[l]));
             if (!prefix || l < best_len) {
                 continue;
             }
@@ -991,9 +1015,11 @@ static void print_machine(FILE *out, const char *pfx)
             ram / GiB, u.sysname, u.release);
     fprintf(out, "%sdirectory: %s: %s, %.1f GiB free\n", pfx, opt.dir, fs,
             free_space(opt.dir) / (double)GiB);
-    fprintf(out, "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
-            "%d vCPU, %s save, %d repeat(s), medians\n", pfx, opt.mem / MiB,
-            opt.dirty, opt.smp, opt.live ? "live" : "paused", opt.repeat);
+    fprintf(out,
+            "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
+            "%d vCPU, %s save, %d repeat(s), medians\n",
+            pfx, opt.mem / MiB, opt.dirty, opt.smp,
+            opt.live ? "live" : "paused", opt.repeat);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1016,9 +1042,9 @@ static void fmt_num(char *buf, size_t len, double v, int prec)
 static void print_table(void)
 {
     static const char *hdr[] = {
-        "configuration", "save MB/s", "save ms", "fsync ms", "save CPU s/GiB",
-        "restore MB/s", "restore ms", "restore CPU s/GiB", "save/fio",
-        "restore/fio",
+        "configuration",  "save MB/s",    "save ms",    "fsync ms",
+        "save CPU s/GiB", "restore MB/s", "restore ms", "restore CPU s/GiB",
+        "save/fio",       "restore/fio",
     };
     enum { NCOL = ARRAY_SIZE(hdr) };
     GPtrArray *cells = g_ptr_array_new_with_free_func(g_free);
@@ -1034,8 +1060,9 @@ static void print_table(void)
         double smb = mbps(sw + sy), rmb = mbps(rw);
 
         snprintf(v[0], 64, "%s%s", r->label,
-                 r->save_wall_ms->len ? (r->failures ? " (some runs FAILED)"
-                                                     : "") : " FAILED");
+                 r->save_wall_ms->len
+                     ? (r->failures ? " (some runs FAILED)" : "")
+                     : " FAILED");
         fmt_num(v[1], 64, smb, 0);
         fmt_num(v[2], 64, sw, 0);
         fmt_num(v[3], 64, sy, 0);
@@ -1053,8 +1080,7 @@ static void print_table(void)
         FioRow *f = fio_rows->pdata[i];
         char v[NCOL][64];
         double fw = median(f->write_bw), fr = median(f->read_bw);
-        snprintf(v[0], 64, "%s%s", f->label,
-                 f->write_bw->len ? "" : " FAILED");
+        snprintf(v[0], 64, "%s%s", f->label, f->write_bw->len ? "" : " FAILED");
         fmt_num(v[1], 64, fw / 1e6, 0);
         fmt_num(v[2], 64, fw > 0 ? opt.mem / fw * 1e3 : NAN, 0);
         snprintf(v[3], 64, "%s", f->key.direct ? "-" : "incl.");
@@ -1085,11 +1111,12 @@ static void print_table(void)
             Row *r = rows->pdata[i];
             char **c = (char **)cells->pdata + i * NCOL;
             printf("\"%s\",%s,%s,%.0f,%s,%s,%.0f,%s,%s,%.0f,%s,%s,%s,%" PRIu64
-                   ",%" PRIu64 ",%" PRIu64 ",%u,\"%s\"\n", r->label, c[1], c[2],
-                   median(r->save_total_ms), c[3], c[4], median(r->save_pps),
-                   c[5], c[6], median(r->restore_total_ms), c[7], c[8], c[9],
-                   r->file_size, r->file_alloc, r->transferred,
-                   r->save_wall_ms->len, r->error ? r->error : "");
+                   ",%" PRIu64 ",%" PRIu64 ",%u,\"%s\"\n",
+                   r->label, c[1], c[2], median(r->save_total_ms), c[3], c[4],
+                   median(r->save_pps), c[5], c[6], median(r->restore_total_ms),
+                   c[7], c[8], c[9], r->file_size, r->file_alloc,
+                   r->transferred, r->save_wall_ms->len,
+                   r->error ? r->error : "");
         }
         for (guint i = rows->len; i < nrows; i++) {
             FioRow *f = fio_rows->pdata[i - rows->len];
@@ -1146,9 +1173,9 @@ static void print_table(void)
         Row *r = rows->pdata[i];
         if (r->file_size) {
             printf("  %s: file %.1f MiB logical, %.1f MiB allocated, "
-                   "%.1f MiB of pages transferred\n", r->label,
-                   r->file_size / (double)MiB, r->file_alloc / (double)MiB,
-                   r->transferred / (double)MiB);
+                   "%.1f MiB of pages transferred\n",
+                   r->label, r->file_size / (double)MiB,
+                   r->file_alloc / (double)MiB, r->transferred / (double)MiB);
         }
         if (r->error) {
             printf("  %s: error: %s\n", r->label, r->error);
@@ -1169,25 +1196,26 @@ static void print_table(void)
 
 static void usage(void)
 {
-    printf("Usage: mapmig-perf [options]\n"
-           "  --mem SIZE          guest RAM (default 4G)\n"
-           "  --dirty PCT         percentage of pages holding data (default 90)\n"
-           "  --dir DIR           directory on the file system under test "
-           "(default /var/tmp)\n"
-           "  --channels LIST     multifd channels, e.g. 1,2,4,8,16 (default)\n"
-           "  --direct-io         add mapped-ram + multifd + direct-io rows\n"
-           "  --engine E          psync|io-uring|libaio|all for the direct-io "
-           "rows (implies --direct-io)\n"
-           "  --repeat N          runs per configuration, medians (default 3)\n"
-           "  --layout L          stream|mapped|all (default all)\n"
-           "  --live              save while the workload runs\n"
-           "  --rate P            workload pages/s per vCPU (default unlimited)\n"
-           "  --smp N             vCPUs of the guest (default 1)\n"
-           "  --mapmig PATH       the mapmig binary\n"
-           "  --no-fio            skip the fio baseline\n"
-           "  --no-verify         skip the RAM digest comparison\n"
-           "  --quick             1G guest, channels 1,4, one run\n"
-           "  --csv               CSV output\n");
+    printf(
+        "Usage: mapmig-perf [options]\n"
+        "  --mem SIZE          guest RAM (default 4G)\n"
+        "  --dirty PCT         percentage of pages holding data (default 90)\n"
+        "  --dir DIR           directory on the file system under test "
+        "(default /var/tmp)\n"
+        "  --channels LIST     multifd channels, e.g. 1,2,4,8,16 (default)\n"
+        "  --direct-io         add mapped-ram + multifd + direct-io rows\n"
+        "  --engine E          psync|io-uring|libaio|all for the direct-io "
+        "rows (implies --direct-io)\n"
+        "  --repeat N          runs per configuration, medians (default 3)\n"
+        "  --layout L          stream|mapped|all (default all)\n"
+        "  --live              save while the workload runs\n"
+        "  --rate P            workload pages/s per vCPU (default unlimited)\n"
+        "  --smp N             vCPUs of the guest (default 1)\n"
+        "  --mapmig PATH       the mapmig binary\n"
+        "  --no-fio            skip the fio baseline\n"
+        "  --no-verify         skip the RAM digest comparison\n"
+        "  --quick             1G guest, channels 1,4, one run\n"
+        "  --csv               CSV output\n");
 }
 
 static char *default_mapmig(const char *argv0)
@@ -1230,8 +1258,14 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_ARG() do { if (!v) { fprintf(stderr, "%s needs a value\n", a); \
-                                  return 2; } i++; } while (0)
+#define NEED_ARG()                                    \
+    do {                                              \
+        if (!v) {                                     \
+            fprintf(stderr, "%s needs a value\n", a); \
+            return 2;                                 \
+        }                                             \
+        i++;                                          \
+    } while (0)
         if (!strcmp(a, "--mem")) {
             NEED_ARG();
             if (!parse_size(v, &opt.mem) || opt.mem < 16 * MiB) {
@@ -1278,7 +1312,8 @@ int main(int argc, char **argv)
             repeat_set = true;
         } else if (!strcmp(a, "--layout")) {
             NEED_ARG();
-            if (strcmp(v, "stream") && strcmp(v, "mapped") && strcmp(v, "all")) {
+            if (strcmp(v, "stream") && strcmp(v, "mapped") &&
+                strcmp(v, "all")) {
                 fprintf(stderr, "bad --layout '%s'\n", v);
                 return 2;
             }
@@ -1343,13 +1378,15 @@ int main(int argc, char **argv)
         return 1;
     }
     if (avail < need) {
-        fprintf(stderr, "mapmig-perf: %s has %.1f GiB free, need %.1f GiB "
-                "(2x the file)\n", opt.dir, avail / (double)GiB,
-                need / (double)GiB);
+        fprintf(stderr,
+                "mapmig-perf: %s has %.1f GiB free, need %.1f GiB "
+                "(2x the file)\n",
+                opt.dir, avail / (double)GiB, need / (double)GiB);
         return 1;
     }
 
-    g_autofree char *fio_path = opt.no_fio ? NULL : g_find_program_in_path("fio");
+    g_autofree char *fio_path =
+        opt.no_fio ? NULL : g_find_program_in_path("fio");
     have_fio = fio_path != NULL;
     if (!have_fio && !opt.no_fio) {
         fprintf(stderr, "fio not found: no baseline, ratios omitted\n");

@@ -22,7 +22,7 @@ typedef struct Reader {
 
 /* Per-walk RAM state. */
 typedef struct RamWalk {
-    MigBlock *last;             /* for RAM_SAVE_FLAG_CONTINUE */
+    MigBlock *last; /* for RAM_SAVE_FLAG_CONTINUE */
     bool seen_mem_size;
     bool seen_end;
     MigPageFn fn;
@@ -30,8 +30,8 @@ typedef struct RamWalk {
     uint8_t page[TARGET_PAGE_SIZE];
 } RamWalk;
 
-static void G_GNUC_PRINTF(3, 4) fail(GError **errp, uint64_t pos,
-                                     const char *fmt, ...)
+static void G_GNUC_PRINTF(3, 4)
+    fail(GError **errp, uint64_t pos, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -46,8 +46,10 @@ bool migfile_pread(MigFile *mf, void *buf, size_t len, uint64_t pos,
     uint8_t *p = buf;
 
     if (pos > mf->size || len > mf->size - pos) {
-        fail(errp, pos, "read of %zu bytes beyond the end of the file "
-             "(size 0x%" PRIx64 ")", len, mf->size);
+        fail(errp, pos,
+             "read of %zu bytes beyond the end of the file "
+             "(size 0x%" PRIx64 ")",
+             len, mf->size);
         return false;
     }
     while (len) {
@@ -70,9 +72,10 @@ bool migfile_pread(MigFile *mf, void *buf, size_t len, uint64_t pos,
 static bool need(Reader *r, uint64_t n, const char *what, GError **errp)
 {
     if (r->pos > r->mf->size || n > r->mf->size - r->pos) {
-        fail(errp, r->pos, "unexpected end of file reading %s (needs %" PRIu64
-             " bytes, %" PRIu64 " left): the file is truncated", what, n,
-             r->pos > r->mf->size ? 0 : r->mf->size - r->pos);
+        fail(errp, r->pos,
+             "unexpected end of file reading %s (needs %" PRIu64
+             " bytes, %" PRIu64 " left): the file is truncated",
+             what, n, r->pos > r->mf->size ? 0 : r->mf->size - r->pos);
         return false;
     }
     return true;
@@ -102,8 +105,7 @@ static bool rd_peek(Reader *r, void *out, size_t n, const char *what,
     return true;
 }
 
-static bool rd(Reader *r, void *out, size_t n, const char *what,
-               GError **errp)
+static bool rd(Reader *r, void *out, size_t n, const char *what, GError **errp)
 {
     if (!rd_peek(r, out, n, what, errp)) {
         return false;
@@ -157,8 +159,7 @@ static bool rd_be64(Reader *r, uint64_t *v, const char *what, GError **errp)
 }
 
 /* Counted string into buf[256], NUL terminated. */
-static bool rd_str8(Reader *r, char buf[256], const char *what,
-                    GError **errp)
+static bool rd_str8(Reader *r, char buf[256], const char *what, GError **errp)
 {
     uint8_t len;
     if (!rd_u8(r, &len, what, errp) || !rd(r, buf, len, what, errp)) {
@@ -168,8 +169,8 @@ static bool rd_str8(Reader *r, char buf[256], const char *what,
     for (unsigned i = 0; i < len; i++) {
         /* idstrs and capability names are printable ASCII in QEMU */
         if (!g_ascii_isprint(buf[i])) {
-            fail(errp, r->pos - len + i, "%s contains the byte 0x%02x",
-                 what, (uint8_t)buf[i]);
+            fail(errp, r->pos - len + i, "%s contains the byte 0x%02x", what,
+                 (uint8_t)buf[i]);
             return false;
         }
     }
@@ -209,8 +210,10 @@ static bool parse_header(Reader *r, MigFile *mf, GError **errp)
         return false;
     }
     if (magic != QEMU_VM_FILE_MAGIC) {
-        fail(errp, r->pos - 8, "bad magic 0x%08x (expected 0x%08x 'QEVM'): "
-             "not a migration file%s", magic, QEMU_VM_FILE_MAGIC,
+        fail(errp, r->pos - 8,
+             "bad magic 0x%08x (expected 0x%08x 'QEVM'): "
+             "not a migration file%s",
+             magic, QEMU_VM_FILE_MAGIC,
              mf->base ? "" : " (use --offset if it has a header)");
         return false;
     }
@@ -244,8 +247,7 @@ static bool parse_configuration(Reader *r, MigFile *mf, GError **errp)
         return false;
     }
     if (len > 255) {
-        fail(errp, r->pos - 4, "machine type name length %u is too long",
-             len);
+        fail(errp, r->pos - 4, "machine type name length %u is too long", len);
         return false;
     }
     if (!rd(r, mf->machine, len, "the machine type", errp)) {
@@ -254,8 +256,10 @@ static bool parse_configuration(Reader *r, MigFile *mf, GError **errp)
     mf->machine[len] = 0;
     for (uint32_t i = 0; i < len; i++) {
         if (!g_ascii_isprint(mf->machine[i])) {
-            fail(errp, r->pos - len + i, "machine type contains the byte "
-                 "0x%02x", (uint8_t)mf->machine[i]);
+            fail(errp, r->pos - len + i,
+                 "machine type contains the byte "
+                 "0x%02x",
+                 (uint8_t)mf->machine[i]);
             return false;
         }
     }
@@ -264,8 +268,7 @@ static bool parse_configuration(Reader *r, MigFile *mf, GError **errp)
         uint32_t version;
         uint64_t start = r->pos;
 
-        if (!rd_peek(r, &b, 1, "the section after the configuration",
-                     errp)) {
+        if (!rd_peek(r, &b, 1, "the section after the configuration", errp)) {
             return false;
         }
         if (b != QEMU_VM_SUBSECTION) {
@@ -273,8 +276,7 @@ static bool parse_configuration(Reader *r, MigFile *mf, GError **errp)
         }
         r->pos++;
         if (!rd_str8(r, name, "a configuration subsection name", errp) ||
-            !rd_be32(r, &version, "a configuration subsection version",
-                     errp)) {
+            !rd_be32(r, &version, "a configuration subsection version", errp)) {
             return false;
         }
         if (!strcmp(name, "configuration/capabilities")) {
@@ -302,8 +304,10 @@ static bool parse_configuration(Reader *r, MigFile *mf, GError **errp)
                 return false;
             }
             if (bits != TARGET_PAGE_BITS) {
-                fail(errp, r->pos - 4, "target page bits %u are not "
-                     "supported (only %d)", bits, TARGET_PAGE_BITS);
+                fail(errp, r->pos - 4,
+                     "target page bits %u are not "
+                     "supported (only %d)",
+                     bits, TARGET_PAGE_BITS);
                 return false;
             }
         } else if (!strcmp(name, "configuration/uuid")) {
@@ -337,16 +341,14 @@ unsigned long *migfile_read_bitmap(MigFile *mf, MigBlock *b, GError **errp)
     uint64_t pages = b->length / b->page_size;
     unsigned long *bmap = bitmap_new(pages);
 
-    if (!migfile_pread(mf, bmap, bitmap_bytes(pages), b->bitmap_offset,
-                       errp)) {
+    if (!migfile_pread(mf, bmap, bitmap_bytes(pages), b->bitmap_offset, errp)) {
         g_free(bmap);
         return NULL;
     }
     return bmap;
 }
 
-static bool mapped_ram_block(Reader *r, MigFile *mf, MigBlock *b,
-                             GError **errp)
+static bool mapped_ram_block(Reader *r, MigFile *mf, MigBlock *b, GError **errp)
 {
     MappedRamHeader h;
 
@@ -360,42 +362,48 @@ static bool mapped_ram_block(Reader *r, MigFile *mf, MigBlock *b,
     b->pages_offset = GUINT64_FROM_BE(h.pages_offset);
 
     if (b->mr_version == 0 || b->mr_version > MAPPED_RAM_HDR_VERSION) {
-        fail(errp, b->header_pos, "block %s: mapped-ram header version %u "
-             "not supported", b->name, b->mr_version);
+        fail(errp, b->header_pos,
+             "block %s: mapped-ram header version %u "
+             "not supported",
+             b->name, b->mr_version);
         return false;
     }
     if (b->page_size != TARGET_PAGE_SIZE) {
-        fail(errp, b->header_pos + 4, "block %s: mapped-ram page size %"
-             PRIu64 " is not %llu", b->name, b->page_size,
-             (unsigned long long)TARGET_PAGE_SIZE);
+        fail(errp, b->header_pos + 4,
+             "block %s: mapped-ram page size %" PRIu64 " is not %llu", b->name,
+             b->page_size, (unsigned long long)TARGET_PAGE_SIZE);
         return false;
     }
     uint64_t pages = b->length / b->page_size;
     uint64_t bm_bytes = bitmap_bytes(pages);
     if (b->bitmap_offset < b->header_pos + sizeof(h) ||
         b->bitmap_offset > mf->size || bm_bytes > mf->size - b->bitmap_offset) {
-        fail(errp, b->header_pos + 12, "block %s: bitmap region [0x%" PRIx64
-             ", +0x%" PRIx64 ") is not inside the file after its header "
-             "(file size 0x%" PRIx64 ")", b->name, b->bitmap_offset, bm_bytes,
-             mf->size);
+        fail(errp, b->header_pos + 12,
+             "block %s: bitmap region [0x%" PRIx64 ", +0x%" PRIx64
+             ") is not inside the file after its header "
+             "(file size 0x%" PRIx64 ")",
+             b->name, b->bitmap_offset, bm_bytes, mf->size);
         return false;
     }
     if (b->pages_offset % b->page_size) {
-        fail(errp, b->header_pos + 20, "block %s: pages region 0x%" PRIx64
-             " has bad alignment", b->name, b->pages_offset);
+        fail(errp, b->header_pos + 20,
+             "block %s: pages region 0x%" PRIx64 " has bad alignment", b->name,
+             b->pages_offset);
         return false;
     }
     if (b->pages_offset < b->bitmap_offset + bm_bytes) {
-        fail(errp, b->header_pos + 20, "block %s: pages region 0x%" PRIx64
-             " overlaps the bitmap [0x%" PRIx64 ", +0x%" PRIx64 ")", b->name,
-             b->pages_offset, b->bitmap_offset, bm_bytes);
+        fail(errp, b->header_pos + 20,
+             "block %s: pages region 0x%" PRIx64
+             " overlaps the bitmap [0x%" PRIx64 ", +0x%" PRIx64 ")",
+             b->name, b->pages_offset, b->bitmap_offset, bm_bytes);
         return false;
     }
     if (b->pages_offset > mf->size || b->length > mf->size - b->pages_offset) {
-        fail(errp, b->header_pos + 20, "block %s: pages region [0x%" PRIx64
-             ", +0x%" PRIx64 ") lies beyond the end of the file (size 0x%"
-             PRIx64 "): the file is truncated", b->name, b->pages_offset,
-             b->length, mf->size);
+        fail(errp, b->header_pos + 20,
+             "block %s: pages region [0x%" PRIx64 ", +0x%" PRIx64
+             ") lies beyond the end of the file (size 0x%" PRIx64
+             "): the file is truncated",
+             b->name, b->pages_offset, b->length, mf->size);
         return false;
     }
     /* The region was bounded by the file size above. */
@@ -406,9 +414,10 @@ static bool mapped_ram_block(Reader *r, MigFile *mf, MigBlock *b,
     b->present_pages = bitmap_count_one(bmap, pages);
     uint64_t all = bitmap_count_one(bmap, bm_bytes * 8);
     if (all != b->present_pages) {
-        fail(errp, b->bitmap_offset, "block %s: bitmap has %" PRIu64
-             " bits set beyond the block's %" PRIu64 " pages", b->name,
-             all - b->present_pages, pages);
+        fail(errp, b->bitmap_offset,
+             "block %s: bitmap has %" PRIu64
+             " bits set beyond the block's %" PRIu64 " pages",
+             b->name, all - b->present_pages, pages);
         return false;
     }
     /* The stream continues after the pages region. */
@@ -448,7 +457,8 @@ static bool ram_mem_size(Reader *r, MigFile *mf, uint64_t word_pos,
         }
         if (b.length == 0 || b.length % TARGET_PAGE_SIZE ||
             b.length > MIG_MAX_BLOCK_LEN || b.length > total - seen) {
-            fail(errp, r->pos - 8, "RAM block %s has a bad length 0x%" PRIx64
+            fail(errp, r->pos - 8,
+                 "RAM block %s has a bad length 0x%" PRIx64
                  " (page multiple, at most 0x%" PRIx64 " and within the "
                  "total 0x%" PRIx64 " of which 0x%" PRIx64 " are listed)",
                  b.name, b.length, (uint64_t)MIG_MAX_BLOCK_LEN, total, seen);
@@ -477,7 +487,8 @@ static bool ram_page(Reader *r, MigFile *mf, RamWalk *w, uint64_t word_pos,
 
     if (flags & RAM_SAVE_FLAG_CONTINUE) {
         if (!w->last) {
-            fail(errp, word_pos, "RAM record with CONTINUE but no previous "
+            fail(errp, word_pos,
+                 "RAM record with CONTINUE but no previous "
                  "block");
             return false;
         }
@@ -495,8 +506,10 @@ static bool ram_page(Reader *r, MigFile *mf, RamWalk *w, uint64_t word_pos,
         w->last = b;
     }
     if (addr >= b->length) {
-        fail(errp, word_pos, "RAM offset 0x%" PRIx64 " outside block %s "
-             "(length 0x%" PRIx64 ")", addr, b->name, b->length);
+        fail(errp, word_pos,
+             "RAM offset 0x%" PRIx64 " outside block %s "
+             "(length 0x%" PRIx64 ")",
+             addr, b->name, b->length);
         return false;
     }
     uint64_t page = addr / TARGET_PAGE_SIZE;
@@ -542,7 +555,8 @@ static bool ram_body(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
         switch (kind) {
         case RAM_SAVE_FLAG_MEM_SIZE:
             if (type != QEMU_VM_SECTION_START || w->seen_mem_size) {
-                fail(errp, word_pos, "RAM block list (MEM_SIZE) outside the "
+                fail(errp, word_pos,
+                     "RAM block list (MEM_SIZE) outside the "
                      "setup section or repeated");
                 return false;
             }
@@ -554,8 +568,10 @@ static bool ram_body(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
         case RAM_SAVE_FLAG_ZERO:
         case RAM_SAVE_FLAG_PAGE:
             if (mapped) {
-                fail(errp, word_pos, "page record (flags 0x%x) in a "
-                     "mapped-ram stream", flags);
+                fail(errp, word_pos,
+                     "page record (flags 0x%x) in a "
+                     "mapped-ram stream",
+                     flags);
                 return false;
             }
             if (!w->seen_mem_size) {
@@ -578,7 +594,8 @@ static bool ram_body(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
                 return false;
             }
             if (type == QEMU_VM_SECTION_START && !w->seen_mem_size) {
-                fail(errp, word_pos, "RAM setup section without a block "
+                fail(errp, word_pos,
+                     "RAM setup section without a block "
                      "list");
                 return false;
             }
@@ -620,8 +637,8 @@ static void vmdesc_locate(MigFile *mf)
                                (uint32_t)tail[j + 3] << 8 | tail[j + 4];
                 if (len == n - j - 5) {
                     JsonParser *p = json_parser_new();
-                    if (json_parser_load_from_data(p, (char *)tail + j + 5,
-                                                   len, NULL) &&
+                    if (json_parser_load_from_data(p, (char *)tail + j + 5, len,
+                                                   NULL) &&
                         JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
                         mf->vmdesc_parser = p;
                         mf->vmdesc_offset = mf->size - n + j;
@@ -642,8 +659,7 @@ static void vmdesc_locate(MigFile *mf)
     }
 }
 
-static bool vmsd_size(JsonObject *o, int depth, uint64_t limit,
-                      uint64_t *out)
+static bool vmsd_size(JsonObject *o, int depth, uint64_t limit, uint64_t *out)
 {
     uint64_t total = 0;
 
@@ -720,8 +736,8 @@ static bool vmdesc_section_size(MigFile *mf, const MigSection *s,
     if (!mf->vmdesc_parser) {
         return false;
     }
-    JsonObject *root = json_node_get_object(
-        json_parser_get_root(mf->vmdesc_parser));
+    JsonObject *root =
+        json_node_get_object(json_parser_get_root(mf->vmdesc_parser));
     JsonNode *dn = json_object_get_member(root, "devices");
     if (!dn || !JSON_NODE_HOLDS_ARRAY(dn)) {
         return false;
@@ -733,10 +749,10 @@ static bool vmdesc_section_size(MigFile *mf, const MigSection *s,
             continue;
         }
         JsonObject *d = json_node_get_object(n);
-        const char *name = json_object_get_string_member_with_default(
-            d, "name", "");
-        int64_t inst = json_object_get_int_member_with_default(
-            d, "instance_id", -1);
+        const char *name =
+            json_object_get_string_member_with_default(d, "name", "");
+        int64_t inst =
+            json_object_get_int_member_with_default(d, "instance_id", -1);
         if (!strcmp(name, s->idstr) && inst == s->instance_id) {
             return vmsd_size(d, 0, mf->size, size);
         }
@@ -753,12 +769,12 @@ static bool is_footer_at(MigFile *mf, uint64_t pos, uint32_t id)
         return false;
     }
     if (f[0] != QEMU_VM_SECTION_FOOTER ||
-        ((uint32_t)f[1] << 24 | (uint32_t)f[2] << 16 |
-         (uint32_t)f[3] << 8 | f[4]) != id) {
+        ((uint32_t)f[1] << 24 | (uint32_t)f[2] << 16 | (uint32_t)f[3] << 8 |
+         f[4]) != id) {
         return false;
     }
     if (n < 6) {
-        return false;   /* a footer is always followed by something */
+        return false; /* a footer is always followed by something */
     }
     switch (f[5]) {
     case QEMU_VM_EOF:
@@ -784,8 +800,8 @@ static bool scan_footer(MigFile *mf, uint64_t from, uint32_t id,
         if (!migfile_pread(mf, buf, n, pos, NULL)) {
             return false;
         }
-        for (uint8_t *p = buf; (p = memchr(p, QEMU_VM_SECTION_FOOTER,
-                                           buf + n - p)); p++) {
+        for (uint8_t *p = buf;
+             (p = memchr(p, QEMU_VM_SECTION_FOOTER, buf + n - p)); p++) {
             if (is_footer_at(mf, pos + (p - buf), id)) {
                 *found = pos + (p - buf);
                 return true;
@@ -797,23 +813,24 @@ static bool scan_footer(MigFile *mf, uint64_t from, uint32_t id,
     return false;
 }
 
-static bool device_body(Reader *r, MigFile *mf, MigSection *s,
-                        GError **errp)
+static bool device_body(Reader *r, MigFile *mf, MigSection *s, GError **errp)
 {
     uint64_t size;
 
     if (vmdesc_section_size(mf, s, &size) && size <= mf->size &&
-        r->pos <= mf->size - size && is_footer_at(mf, r->pos + size,
-                                                  s->section_id)) {
+        r->pos <= mf->size - size &&
+        is_footer_at(mf, r->pos + size, s->section_id)) {
         s->size_from_vmdesc = true;
         r->pos += size;
         return true;
     }
     uint64_t at;
     if (!scan_footer(mf, r->pos, s->section_id, &at)) {
-        fail(errp, s->offset, "device section '%s' (id %u): cannot find "
+        fail(errp, s->offset,
+             "device section '%s' (id %u): cannot find "
              "its end (no VM description entry and no footer): the file "
-             "is truncated or corrupt", s->idstr, s->section_id);
+             "is truncated or corrupt",
+             s->idstr, s->section_id);
         return false;
     }
     r->pos = at;
@@ -861,8 +878,7 @@ static bool parse_section(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
         MigSection *st = find_start(mf, s.section_id);
         if (!st || st->type != QEMU_VM_SECTION_START) {
             fail(errp, s.offset, "%s section for unknown section id %u",
-                 type == QEMU_VM_SECTION_PART ? "PART" : "END",
-                 s.section_id);
+                 type == QEMU_VM_SECTION_PART ? "PART" : "END", s.section_id);
             return false;
         }
         if (w->seen_end && st->section_id == mf->ram_section_id) {
@@ -875,8 +891,7 @@ static bool parse_section(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
     }
     s.body_offset = r->pos;
 
-    if (!strcmp(s.idstr, "ram") &&
-        (type != QEMU_VM_SECTION_FULL)) {
+    if (!strcmp(s.idstr, "ram") && (type != QEMU_VM_SECTION_FULL)) {
         if (type == QEMU_VM_SECTION_START) {
             if (mf->have_ram) {
                 fail(errp, s.offset, "second RAM setup section");
@@ -917,8 +932,10 @@ static bool parse_section(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
         return false;
     }
     if (mark != QEMU_VM_SECTION_FOOTER || id != s.section_id) {
-        fail(errp, fpos, "missing or wrong footer for section '%s' (id %u): "
-             "read 0x%02x, id %u", s.idstr, s.section_id, mark, id);
+        fail(errp, fpos,
+             "missing or wrong footer for section '%s' (id %u): "
+             "read 0x%02x, id %u",
+             s.idstr, s.section_id, mark, id);
         return false;
     }
     s.end = r->pos;
@@ -944,8 +961,10 @@ static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
         return false;
     }
     if (b != QEMU_VM_VMDESCRIPTION) {
-        fail(errp, pos, "unexpected byte 0x%02x after EOF (expected the VM "
-             "description 0x06 or the end of the file)", b);
+        fail(errp, pos,
+             "unexpected byte 0x%02x after EOF (expected the VM "
+             "description 0x06 or the end of the file)",
+             b);
         return false;
     }
     if (!rd_be32(r, &len, "the VM description length", errp)) {
@@ -953,14 +972,15 @@ static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
     }
     if (len > MIG_MAX_VMDESC || !need(r, len, "the VM description", errp)) {
         if (len > MIG_MAX_VMDESC) {
-            fail(errp, pos + 1, "VM description length %u is implausible",
-                 len);
+            fail(errp, pos + 1, "VM description length %u is implausible", len);
         }
         return false;
     }
     if (r->pos + len != mf->size) {
-        fail(errp, r->pos + len, "%" PRIu64 " bytes of trailing data after "
-             "the VM description", mf->size - r->pos - len);
+        fail(errp, r->pos + len,
+             "%" PRIu64 " bytes of trailing data after "
+             "the VM description",
+             mf->size - r->pos - len);
         return false;
     }
     if (mf->vmdesc_offset != pos) {
@@ -1050,8 +1070,10 @@ MigFile *migfile_open(const char *path, uint64_t base, MigPageFn fn,
     mf->size = st.st_size;
     mf->allocated = (uint64_t)st.st_blocks * 512;
     if (base > mf->size) {
-        error_setg(errp, "offset 0x%" PRIx64 ": --offset lies beyond the end "
-                   "of the file (size 0x%" PRIx64 ")", base, mf->size);
+        error_setg(errp,
+                   "offset 0x%" PRIx64 ": --offset lies beyond the end "
+                   "of the file (size 0x%" PRIx64 ")",
+                   base, mf->size);
         return NULL;
     }
     g_autofree Reader *r = g_new0(Reader, 1);

@@ -17,7 +17,7 @@
 #include <json-glib/json-glib.h>
 
 /* Limits a sane file stays within (errors otherwise). */
-#define MIG_MAX_BLOCK_LEN (UINT64_C(1) << 42)   /* 4 TiB per RAM block */
+#define MIG_MAX_BLOCK_LEN (UINT64_C(1) << 42) /* 4 TiB per RAM block */
 #define MIG_MAX_BLOCKS 1024
 #define MIG_MAX_SECTIONS 100000
 #define MIG_MAX_VMDESC (64 * MiB)
@@ -31,60 +31,60 @@ typedef enum MigLayout {
 
 typedef struct MigBlock {
     char name[256];
-    uint64_t length;            /* used_length, page multiple */
-    uint64_t mr_addr;           /* x-ignore-shared only */
+    uint64_t length;  /* used_length, page multiple */
+    uint64_t mr_addr; /* x-ignore-shared only */
     /* mapped-ram */
-    uint64_t header_pos;        /* absolute offset of MappedRamHeader */
+    uint64_t header_pos; /* absolute offset of MappedRamHeader */
     uint32_t mr_version;
     uint64_t page_size;
     uint64_t bitmap_offset;
     uint64_t pages_offset;
-    uint64_t present_pages;     /* popcount of the bitmap */
+    uint64_t present_pages; /* popcount of the bitmap */
     /* stream */
     uint64_t page_records;
     uint64_t zero_records;
-    uint64_t distinct_pages;    /* pages named by at least one record */
-    unsigned long *touched;     /* bitmap, allocated on the first record */
+    uint64_t distinct_pages; /* pages named by at least one record */
+    unsigned long *touched;  /* bitmap, allocated on the first record */
 } MigBlock;
 
 typedef struct MigSection {
-    uint8_t type;               /* QEMU_VM_SECTION_* */
+    uint8_t type; /* QEMU_VM_SECTION_* */
     uint32_t section_id;
-    char idstr[256];            /* for PART/END: copied from the START */
+    char idstr[256]; /* for PART/END: copied from the START */
     uint32_t instance_id;
     uint32_t version_id;
-    uint64_t offset;            /* absolute offset of the type byte */
-    uint64_t body_offset;       /* first byte after the header */
-    uint64_t body_size;         /* bytes up to the footer */
-    uint64_t end;               /* first byte after the footer */
-    bool size_from_vmdesc;      /* FULL: size computed from the vmdesc */
+    uint64_t offset;       /* absolute offset of the type byte */
+    uint64_t body_offset;  /* first byte after the header */
+    uint64_t body_size;    /* bytes up to the footer */
+    uint64_t end;          /* first byte after the footer */
+    bool size_from_vmdesc; /* FULL: size computed from the vmdesc */
 } MigSection;
 
 typedef struct MigFile {
     int fd;
     char *path;
-    uint64_t base;              /* --offset: where the stream starts */
-    uint64_t size;              /* st_size */
-    uint64_t allocated;         /* st_blocks * 512 */
+    uint64_t base;      /* --offset: where the stream starts */
+    uint64_t size;      /* st_size */
+    uint64_t allocated; /* st_blocks * 512 */
     uint32_t version;
     char machine[256];
-    uint64_t config_offset;     /* the 0x07 byte */
-    uint64_t config_end;        /* first byte after the configuration */
-    GPtrArray *caps;            /* char *: configuration/capabilities */
-    GByteArray *other_config;   /* non-capability subsections, verbatim */
+    uint64_t config_offset;   /* the 0x07 byte */
+    uint64_t config_end;      /* first byte after the configuration */
+    GPtrArray *caps;          /* char *: configuration/capabilities */
+    GByteArray *other_config; /* non-capability subsections, verbatim */
     MigLayout layout;
     bool ignore_shared;
     uint32_t ram_section_id;
     uint32_t ram_instance_id;
     uint32_t ram_version_id;
     bool have_ram;
-    uint64_t ram_total;         /* MEM_SIZE */
-    GArray *blocks;             /* MigBlock */
-    GArray *sections;           /* MigSection, stream order */
-    uint64_t eof_offset;        /* the QEMU_VM_EOF byte */
-    uint64_t vmdesc_offset;     /* the 0x06 byte, 0 if absent */
+    uint64_t ram_total;     /* MEM_SIZE */
+    GArray *blocks;         /* MigBlock */
+    GArray *sections;       /* MigSection, stream order */
+    uint64_t eof_offset;    /* the QEMU_VM_EOF byte */
+    uint64_t vmdesc_offset; /* the 0x06 byte, 0 if absent */
     uint32_t vmdesc_len;
-    char *vmdesc;               /* JSON text, NUL terminated, or NULL */
+    char *vmdesc; /* JSON text, NUL terminated, or NULL */
     JsonParser *vmdesc_parser;
 } MigFile;
 

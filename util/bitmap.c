@@ -82,8 +82,8 @@ static void bitmap_update_atomic(unsigned long *addr, uint64_t start,
         uint64_t w = BIT_WORD(start);
         unsigned bit = start % BITS_PER_LONG;
         unsigned n = MIN(BITS_PER_LONG - bit, end - start);
-        unsigned long mask =
-            (n == BITS_PER_LONG ? ~0UL : ((1UL << n) - 1)) << bit;
+        unsigned long mask = (n == BITS_PER_LONG ? ~0UL : ((1UL << n) - 1))
+                             << bit;
         _Atomic unsigned long *p = (_Atomic unsigned long *)&addr[w];
 
         if (set) {
@@ -100,8 +100,7 @@ void bitmap_set_range_atomic(unsigned long *addr, uint64_t start, uint64_t nr)
     bitmap_update_atomic(addr, start, nr, true);
 }
 
-void bitmap_clear_range_atomic(unsigned long *addr, uint64_t start,
-                               uint64_t nr)
+void bitmap_clear_range_atomic(unsigned long *addr, uint64_t start, uint64_t nr)
 {
     bitmap_update_atomic(addr, start, nr, false);
 }

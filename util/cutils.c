@@ -47,8 +47,8 @@ static int parse_fraction(const char *p, char **endp, double *frac)
     return 0;
 }
 
-int qemu_strtosz_suffix(const char *nptr, const char **end,
-                        char default_suffix, uint64_t *result)
+int qemu_strtosz_suffix(const char *nptr, const char **end, char default_suffix,
+                        uint64_t *result)
 {
     const char *p = nptr;
     char *endp;
@@ -142,13 +142,11 @@ int qemu_strtou64(const char *nptr, uint64_t *result)
 
 bool qemu_parse_bool(const char *s, bool *result)
 {
-    if (!g_strcmp0(s, "on") || !g_strcmp0(s, "yes") ||
-        !g_strcmp0(s, "true")) {
+    if (!g_strcmp0(s, "on") || !g_strcmp0(s, "yes") || !g_strcmp0(s, "true")) {
         *result = true;
         return true;
     }
-    if (!g_strcmp0(s, "off") || !g_strcmp0(s, "no") ||
-        !g_strcmp0(s, "false")) {
+    if (!g_strcmp0(s, "off") || !g_strcmp0(s, "no") || !g_strcmp0(s, "false")) {
         *result = false;
         return true;
     }

@@ -2,7 +2,7 @@
 
 #include <stdarg.h>
 
-G_DEFINE_QUARK(mapmig-error-quark, mapmig_error)
+G_DEFINE_QUARK(mapmig - error - quark, mapmig_error)
 
 const char *error_class_name(ErrorClass cls)
 {

@@ -12,7 +12,7 @@
 struct QMPClient {
     int fd;
     GString *inbuf;
-    GQueue events;      /* JsonObject* */
+    GQueue events; /* JsonObject* */
 };
 
 static bool qmp_client_read_line(QMPClient *c, int timeout_ms, char **line,
@@ -145,8 +145,9 @@ static JsonNode *reply_to_result(JsonObject *reply, GError **errp)
         JsonObject *e = json_object_get_object_member(reply, "error");
         const char *cls = json_object_get_string_member_with_default(
             e, "class", "GenericError");
-        ErrorClass code = !strcmp(cls, "CommandNotFound") ?
-            ERROR_CLASS_COMMAND_NOT_FOUND : ERROR_CLASS_GENERIC_ERROR;
+        ErrorClass code = !strcmp(cls, "CommandNotFound")
+                              ? ERROR_CLASS_COMMAND_NOT_FOUND
+                              : ERROR_CLASS_GENERIC_ERROR;
         g_set_error_literal(errp, MAPMIG_ERROR, code,
                             json_object_get_string_member_with_default(
                                 e, "desc", "unknown error"));
@@ -216,8 +217,8 @@ JsonObject *qmp_client_wait_event(QMPClient *c, const char *name,
     for (;;) {
         for (GList *l = c->events.head; l; l = l->next) {
             JsonObject *ev = l->data;
-            if (!name || !g_strcmp0(json_object_get_string_member(ev, "event"),
-                                    name)) {
+            if (!name ||
+                !g_strcmp0(json_object_get_string_member(ev, "event"), name)) {
                 g_queue_delete_link(&c->events, l);
                 return ev;
             }
@@ -243,8 +244,7 @@ void qmp_client_clear_events(QMPClient *c)
     g_queue_clear_full(&c->events, (GDestroyNotify)json_object_unref);
 }
 
-QMPClient *qmp_client_connect(const char *path, int timeout_ms,
-                              GError **errp)
+QMPClient *qmp_client_connect(const char *path, int timeout_ms, GError **errp)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     int64_t deadline = qemu_clock_ms() + timeout_ms;

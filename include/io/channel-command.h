@@ -11,7 +11,7 @@
 
 typedef struct QIOChannelCommand {
     QIOChannel parent;
-    int fd;      /* our end of the pipe */
+    int fd; /* our end of the pipe */
     pid_t pid;
 } QIOChannelCommand;
 

@@ -15,7 +15,7 @@ typedef struct QIOChannelSocket {
     QIOChannel parent;
     int fd;
     bool is_unix;
-    char *unix_path;  /* listener only: unlinked when closed */
+    char *unix_path; /* listener only: unlinked when closed */
 } QIOChannelSocket;
 
 /* Wrap a connected (or listening) socket fd; the channel owns it. */

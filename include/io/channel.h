@@ -35,10 +35,10 @@ typedef struct QIOChannelClass {
                          int *fds, size_t nfds, GError **errp);
     int (*io_close)(QIOChannel *ioc, GError **errp);
     /* Optional. */
-    ssize_t (*io_preadv)(QIOChannel *ioc, const struct iovec *iov,
-                         size_t niov, off_t offset, GError **errp);
-    ssize_t (*io_pwritev)(QIOChannel *ioc, const struct iovec *iov,
-                          size_t niov, off_t offset, GError **errp);
+    ssize_t (*io_preadv)(QIOChannel *ioc, const struct iovec *iov, size_t niov,
+                         off_t offset, GError **errp);
+    ssize_t (*io_pwritev)(QIOChannel *ioc, const struct iovec *iov, size_t niov,
+                          off_t offset, GError **errp);
     off_t (*io_seek)(QIOChannel *ioc, off_t offset, int whence, GError **errp);
     int (*io_shutdown)(QIOChannel *ioc, QIOChannelShutdown how, GError **errp);
     int (*io_set_blocking)(QIOChannel *ioc, bool enabled, GError **errp);
@@ -48,8 +48,8 @@ typedef struct QIOChannelClass {
 
 struct QIOChannel {
     const QIOChannelClass *klass;
-    unsigned features;      /* QIOChannelFeature bits, set at construction */
-    char *name;             /* for error messages and tracing */
+    unsigned features; /* QIOChannelFeature bits, set at construction */
+    char *name;        /* for error messages and tracing */
     gint refcount;
     bool closed;
 };
@@ -62,8 +62,7 @@ QIOChannel *qio_channel_ref(QIOChannel *ioc);
 void qio_channel_unref(QIOChannel *ioc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QIOChannel, qio_channel_unref)
 
-static inline bool qio_channel_has_feature(QIOChannel *ioc,
-                                           QIOChannelFeature f)
+static inline bool qio_channel_has_feature(QIOChannel *ioc, QIOChannelFeature f)
 {
     return ioc->features & f;
 }
@@ -81,8 +80,7 @@ ssize_t qio_channel_readv_full(QIOChannel *ioc, const struct iovec *iov,
 ssize_t qio_channel_writev_full(QIOChannel *ioc, const struct iovec *iov,
                                 size_t niov, int *fds, size_t nfds,
                                 GError **errp);
-ssize_t qio_channel_read(QIOChannel *ioc, void *buf, size_t len,
-                         GError **errp);
+ssize_t qio_channel_read(QIOChannel *ioc, void *buf, size_t len, GError **errp);
 ssize_t qio_channel_write(QIOChannel *ioc, const void *buf, size_t len,
                           GError **errp);
 
@@ -95,12 +93,11 @@ ssize_t qio_channel_write(QIOChannel *ioc, const void *buf, size_t len,
  */
 int qio_channel_readv_all_eof(QIOChannel *ioc, const struct iovec *iov,
                               size_t niov, GError **errp);
-int qio_channel_readv_all(QIOChannel *ioc, const struct iovec *iov,
-                          size_t niov, GError **errp);
+int qio_channel_readv_all(QIOChannel *ioc, const struct iovec *iov, size_t niov,
+                          GError **errp);
 int qio_channel_writev_all(QIOChannel *ioc, const struct iovec *iov,
                            size_t niov, GError **errp);
-int qio_channel_read_all(QIOChannel *ioc, void *buf, size_t len,
-                         GError **errp);
+int qio_channel_read_all(QIOChannel *ioc, void *buf, size_t len, GError **errp);
 int qio_channel_write_all(QIOChannel *ioc, const void *buf, size_t len,
                           GError **errp);
 
@@ -118,8 +115,8 @@ int qio_channel_preadv_all(QIOChannel *ioc, const struct iovec *iov,
                            size_t niov, off_t offset, GError **errp);
 int qio_channel_pwritev_all(QIOChannel *ioc, const struct iovec *iov,
                             size_t niov, off_t offset, GError **errp);
-int qio_channel_pread_all(QIOChannel *ioc, void *buf, size_t len,
-                          off_t offset, GError **errp);
+int qio_channel_pread_all(QIOChannel *ioc, void *buf, size_t len, off_t offset,
+                          GError **errp);
 int qio_channel_pwrite_all(QIOChannel *ioc, const void *buf, size_t len,
                            off_t offset, GError **errp);
 

@@ -58,8 +58,8 @@ uint64_t qemu_file_transferred(QEMUFile *f);
  * Positioned I/O on seekable channels (mapped-ram).  put_buffer_at
  * flushes first; neither moves the stream position.
  */
-bool qemu_put_buffer_at(QEMUFile *f, const void *buf, size_t len,
-                        off_t pos, GError **errp);
+bool qemu_put_buffer_at(QEMUFile *f, const void *buf, size_t len, off_t pos,
+                        GError **errp);
 bool qemu_get_buffer_at(QEMUFile *f, void *buf, size_t len, off_t pos,
                         GError **errp);
 /*

@@ -18,15 +18,15 @@ typedef enum {
     VMS_INT32,
     VMS_INT64,
     VMS_BOOL,
-    VMS_BUFFER,      /* .size bytes at .offset */
-    VMS_UNUSED,      /* .size zero bytes, ignored on load */
+    VMS_BUFFER, /* .size bytes at .offset */
+    VMS_UNUSED, /* .size zero bytes, ignored on load */
 } VMStateFieldType;
 
 typedef struct VMStateField {
     const char *name;
     size_t offset;
     VMStateFieldType type;
-    size_t size;     /* VMS_BUFFER / VMS_UNUSED only */
+    size_t size; /* VMS_BUFFER / VMS_UNUSED only */
 } VMStateField;
 
 typedef struct VMStateDescription VMStateDescription;
@@ -34,16 +34,18 @@ struct VMStateDescription {
     const char *name;
     int version_id;
     int minimum_version_id;
-    const VMStateField *fields;               /* ends with .name == NULL */
+    const VMStateField *fields;                   /* ends with .name == NULL */
     const VMStateDescription *const *subsections; /* NULL terminated */
-    bool (*needed)(void *opaque);             /* subsections only */
+    bool (*needed)(void *opaque);                 /* subsections only */
     int (*pre_save)(void *opaque);
     /* Validate what was loaded; set errp on nonsense. */
     bool (*post_load)(void *opaque, int version_id, GError **errp);
 };
 
 #define VMSTATE_FIELD(_name, _state, _field, _type)                          \
-    { .name = (_name), .offset = offsetof(_state, _field), .type = (_type) }
+    {                                                                        \
+        .name = (_name), .offset = offsetof(_state, _field), .type = (_type) \
+    }
 #define VMSTATE_UINT8(f, s) VMSTATE_FIELD(#f, s, f, VMS_UINT8)
 #define VMSTATE_UINT16(f, s) VMSTATE_FIELD(#f, s, f, VMS_UINT16)
 #define VMSTATE_UINT32(f, s) VMSTATE_FIELD(#f, s, f, VMS_UINT32)
@@ -51,12 +53,19 @@ struct VMStateDescription {
 #define VMSTATE_INT32(f, s) VMSTATE_FIELD(#f, s, f, VMS_INT32)
 #define VMSTATE_INT64(f, s) VMSTATE_FIELD(#f, s, f, VMS_INT64)
 #define VMSTATE_BOOL(f, s) VMSTATE_FIELD(#f, s, f, VMS_BOOL)
-#define VMSTATE_BUFFER(f, s)                                                 \
-    { .name = #f, .offset = offsetof(s, f), .type = VMS_BUFFER,               \
-      .size = sizeof(((s *)0)->f) }
-#define VMSTATE_UNUSED(n)                                                    \
-    { .name = "unused", .type = VMS_UNUSED, .size = (n) }
-#define VMSTATE_END_OF_LIST() { .name = NULL }
+#define VMSTATE_BUFFER(f, s)                                      \
+    {                                                             \
+        .name = #f, .offset = offsetof(s, f), .type = VMS_BUFFER, \
+        .size = sizeof(((s *)0)->f)                               \
+    }
+#define VMSTATE_UNUSED(n)                                 \
+    {                                                     \
+        .name = "unused", .type = VMS_UNUSED, .size = (n) \
+    }
+#define VMSTATE_END_OF_LIST() \
+    {                         \
+        .name = NULL          \
+    }
 
 /* Encode @opaque's fields and needed subsections. */
 void vmstate_save_state(QEMUFile *f, const VMStateDescription *vmsd,

@@ -26,8 +26,7 @@ typedef enum {
     QMP_CMD_ALLOW_PRECONFIG = 1 << 0, /* allowed before qmp_capabilities */
 } QmpCommandFlags;
 
-void qmp_register_command(const char *name, QmpCommandFunc fn,
-                          unsigned flags);
+void qmp_register_command(const char *name, QmpCommandFunc fn, unsigned flags);
 
 /*
  * An HMP command: argv[0] is the command name; the line is split on
@@ -37,9 +36,9 @@ void qmp_register_command(const char *name, QmpCommandFunc fn,
 typedef void (*HmpCommandFunc)(Monitor *mon, int argc, char **argv);
 
 typedef struct HmpCommand {
-    const char *name;     /* "migrate", or "info" sub-command for info */
-    const char *args;     /* usage shown by help, e.g. "[-d] uri" */
-    const char *help;     /* one line */
+    const char *name; /* "migrate", or "info" sub-command for info */
+    const char *args; /* usage shown by help, e.g. "[-d] uri" */
+    const char *help; /* one line */
     HmpCommandFunc fn;
 } HmpCommand;
 
@@ -90,9 +89,9 @@ void monitor_register_builtin_commands(void);
 /* Strict argument checks; set errp with a QEMU-like message on mismatch. */
 bool qmp_arg_str(JsonObject *args, const char *key, bool required,
                  const char **out, GError **errp);
-bool qmp_arg_bool(JsonObject *args, const char *key, bool required,
-                  bool *out, GError **errp);
-bool qmp_arg_int(JsonObject *args, const char *key, bool required,
-                 int64_t *out, GError **errp);
+bool qmp_arg_bool(JsonObject *args, const char *key, bool required, bool *out,
+                  GError **errp);
+bool qmp_arg_int(JsonObject *args, const char *key, bool required, int64_t *out,
+                 GError **errp);
 
 #endif

@@ -14,8 +14,7 @@ typedef struct QMPClient QMPClient;
  * Connect to the UNIX socket @path, retrying for up to @timeout_ms while
  * it does not exist yet, read the greeting and negotiate capabilities.
  */
-QMPClient *qmp_client_connect(const char *path, int timeout_ms,
-                              GError **errp);
+QMPClient *qmp_client_connect(const char *path, int timeout_ms, GError **errp);
 void qmp_client_free(QMPClient *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QMPClient, qmp_client_free)
 

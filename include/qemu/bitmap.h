@@ -39,8 +39,7 @@ static inline bool test_bit(uint64_t nr, const unsigned long *addr)
 
 static inline void set_bit_atomic(uint64_t nr, unsigned long *addr)
 {
-    atomic_fetch_or((_Atomic unsigned long *)&addr[BIT_WORD(nr)],
-                    BIT_MASK(nr));
+    atomic_fetch_or((_Atomic unsigned long *)&addr[BIT_WORD(nr)], BIT_MASK(nr));
 }
 
 static inline void clear_bit_atomic(uint64_t nr, unsigned long *addr)
@@ -57,8 +56,7 @@ uint64_t find_next_zero_bit(const unsigned long *addr, uint64_t size,
 uint64_t bitmap_count_one(const unsigned long *addr, uint64_t nbits);
 void bitmap_set_range(unsigned long *addr, uint64_t start, uint64_t nr);
 void bitmap_clear_range(unsigned long *addr, uint64_t start, uint64_t nr);
-void bitmap_set_range_atomic(unsigned long *addr, uint64_t start,
-                             uint64_t nr);
+void bitmap_set_range_atomic(unsigned long *addr, uint64_t start, uint64_t nr);
 void bitmap_clear_range_atomic(unsigned long *addr, uint64_t start,
                                uint64_t nr);
 

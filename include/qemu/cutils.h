@@ -14,8 +14,8 @@
  * sets *result, or -EINVAL / -ERANGE.  If @end is NULL the whole string
  * must be consumed.
  */
-int qemu_strtosz_suffix(const char *nptr, const char **end,
-                        char default_suffix, uint64_t *result);
+int qemu_strtosz_suffix(const char *nptr, const char **end, char default_suffix,
+                        uint64_t *result);
 int qemu_strtosz(const char *nptr, const char **end, uint64_t *result);
 /* Plain unsigned decimal (or 0x hex) integer, whole string. */
 int qemu_strtou64(const char *nptr, uint64_t *result);

@@ -33,9 +33,9 @@
 #ifndef MAX
 #define MAX(a, b) (((a) > (b)) ? (a) : (b))
 #endif
-#define ROUND_UP(n, d) ((((n) + (d) - 1) / (d)) * (d))
+#define ROUND_UP(n, d) ((((n) + (d)-1) / (d)) * (d))
 #define ROUND_DOWN(n, d) (((n) / (d)) * (d))
-#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+#define DIV_ROUND_UP(n, d) (((n) + (d)-1) / (d))
 #define QEMU_IS_ALIGNED(n, m) (((n) % (m)) == 0)
 #define ARRAY_SIZE(x) (sizeof(x) / sizeof((x)[0]))
 #define QEMU_PACKED __attribute__((packed))

@@ -11,8 +11,8 @@
 typedef struct CPUState {
     int cpu_index;
     GThread *thread;
-    uint64_t rng;          /* guest register: workload PRNG state */
-    uint64_t steps;        /* guest register: steps executed */
+    uint64_t rng;   /* guest register: workload PRNG state */
+    uint64_t steps; /* guest register: steps executed */
 } CPUState;
 
 extern CPUState *cpus;

@@ -16,10 +16,10 @@
 
 typedef struct RAMBlock {
     char idstr[256];
-    uint8_t *host;            /* page aligned, mmap()ed */
-    uint64_t used_length;     /* bytes, a multiple of TARGET_PAGE_SIZE */
-    size_t page_size;         /* host page size backing the block */
-    uint64_t gpa;             /* guest-physical base (qtest, x-ignore-shared) */
+    uint8_t *host;        /* page aligned, mmap()ed */
+    uint64_t used_length; /* bytes, a multiple of TARGET_PAGE_SIZE */
+    size_t page_size;     /* host page size backing the block */
+    uint64_t gpa;         /* guest-physical base (qtest, x-ignore-shared) */
     bool migratable;
     unsigned long *dirty_log; /* accel → migration, atomic */
     unsigned long *bmap;      /* migration thread */
@@ -40,10 +40,9 @@ void qemu_ram_free_all(void);
 
 /* All blocks in registration order. */
 extern GPtrArray *ram_list;
-#define RAMBLOCK_FOREACH(rb)                                                 \
-    for (guint _i = 0;                                                       \
-         ram_list && _i < ram_list->len && ((rb) = ram_list->pdata[_i]);     \
-         _i++)
+#define RAMBLOCK_FOREACH(rb) \
+    for (guint _i = 0;       \
+         ram_list && _i < ram_list->len && ((rb) = ram_list->pdata[_i]); _i++)
 
 RAMBlock *qemu_ram_block_by_name(const char *name);
 /* Sum of used_length of migratable blocks. */

@@ -8,12 +8,12 @@
 #include "system/ramblock.h"
 
 typedef struct MachineState {
-    char *type;           /* "mini" or "none" */
+    char *type; /* "mini" or "none" */
     uint64_t ram_size;
     int smp;
     char *name;
     char *accel;
-    RAMBlock *ram;        /* main RAM: guest-physical 0 */
+    RAMBlock *ram; /* main RAM: guest-physical 0 */
 } MachineState;
 
 extern MachineState *current_machine;

@@ -18,11 +18,11 @@ static char *tmpdir;
 
 typedef struct Files {
     bool done;
-    char *stream;           /* mapmig stream layout */
-    char *mapped;           /* mapmig mapped-ram layout */
-    char *stream_digests;   /* "id=sha256;..." of the source */
+    char *stream;         /* mapmig stream layout */
+    char *mapped;         /* mapmig mapped-ram layout */
+    char *stream_digests; /* "id=sha256;..." of the source */
     char *mapped_digests;
-    char *stream_pcram;     /* sha256 of pc.ram */
+    char *stream_pcram; /* sha256 of pc.ram */
     char *mapped_pcram;
 } Files;
 
@@ -37,8 +37,8 @@ static void vm_start(Vm *vm, const char *const *extra)
 {
     g_autofree char *sock = g_strdup_printf("%s/qmp-%d.sock", tmpdir,
                                             g_random_int_range(0, 1 << 30));
-    g_autofree char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off",
-                                              sock);
+    g_autofree char *qmparg =
+        g_strdup_printf("unix:%s,server=on,wait=off", sock);
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     GError *err = NULL;
 
@@ -52,8 +52,8 @@ static void vm_start(Vm *vm, const char *const *extra)
     }
     g_ptr_array_add(argv, NULL);
     g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                &vm->pid, &err));
+                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &vm->pid,
+                                &err));
     vm->qmp = qmp_client_connect(sock, 10000, &err);
     g_assert_no_error(err);
 }
@@ -134,13 +134,13 @@ static char *ram_digests(Vm *vm, char **pcram)
 
 static void set_mapped_ram(Vm *vm)
 {
-    cmd_ok(vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
+    cmd_ok(vm,
+           "{'execute': 'migrate-set-capabilities', 'arguments': "
            "{'capabilities': [{'capability': 'mapped-ram', 'state': true}]}}");
 }
 
 /* Save a stopped VM that ran the stress workload (non-zero RAM). */
-static void save_vm(bool mapped, const char *path, char **digests,
-                    char **pcram)
+static void save_vm(bool mapped, const char *path, char **digests, char **pcram)
 {
     static const char *const extra[] = { "-workload", "stress", NULL };
     Vm vm;
@@ -152,9 +152,11 @@ static void save_vm(bool mapped, const char *path, char **digests,
         set_mapped_ram(&vm);
     }
     cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
-           "{'max-bandwidth': 0}}");
-    json_node_unref(cmd(&vm, "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'file:%s'}}", path));
+                "{'max-bandwidth': 0}}");
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'file:%s'}}",
+                        path));
     wait_migration(&vm);
     *digests = ram_digests(&vm, pcram);
     vm_stop(&vm);
@@ -170,8 +172,10 @@ static char *load_vm(bool mapped, const char *path)
     if (mapped) {
         set_mapped_ram(&vm);
     }
-    json_node_unref(cmd(&vm, "{'execute': 'migrate-incoming', 'arguments': "
-                        "{'uri': 'file:%s'}}", path));
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate-incoming', 'arguments': "
+                        "{'uri': 'file:%s'}}",
+                        path));
     wait_migration(&vm);
     char *d = ram_digests(&vm, NULL);
     vm_stop(&vm);
@@ -206,8 +210,8 @@ static int run_img(char **out, char **err, const char *first, ...)
     }
     va_end(ap);
     g_ptr_array_add(argv, NULL);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, 0, NULL,
-                               NULL, &o, &x, &status, &e));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, 0, NULL, NULL,
+                               &o, &x, &status, &e));
     g_assert_no_error(e);
     if (out) {
         *out = o;
@@ -229,8 +233,7 @@ static char *file_sha256(const char *path)
     GError *err = NULL;
 
     g_assert_true(g_file_get_contents(path, &data, &len, &err));
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data,
-                                       len);
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
 }
 
 static void assert_check_ok(const char *path)
@@ -242,7 +245,7 @@ static void assert_check_ok(const char *path)
     }
     g_assert_cmpint(rc, ==, 0);
     g_assert_nonnull(strstr(out, "No errors were found on the migration "
-                            "file."));
+                                 "file."));
 }
 
 static void test_layout(bool mapped)
@@ -253,14 +256,14 @@ static void test_layout(bool mapped)
     g_autofree char *ram = g_build_filename(tmpdir, "pc.ram", NULL);
 
     g_assert_cmpint(run_img(&out, NULL, "info", path, NULL), ==, 0);
-    g_assert_nonnull(strstr(out, mapped ? "layout: mapped-ram"
-                                        : "layout: stream"));
+    g_assert_nonnull(
+        strstr(out, mapped ? "layout: mapped-ram" : "layout: stream"));
     g_assert_nonnull(strstr(out, "machine type: mini"));
     g_assert_nonnull(strstr(out, "pc.ram"));
     g_assert_nonnull(strstr(out, "globalstate"));
     g_assert_nonnull(strstr(out, "VM description: present"));
-    g_assert_cmpint(run_img(&json, NULL, "info", path, "--output", "json",
-                            NULL), ==, 0);
+    g_assert_cmpint(
+        run_img(&json, NULL, "info", path, "--output", "json", NULL), ==, 0);
     g_autoptr(JsonParser) p = json_parser_new();
     g_assert_true(json_parser_load_from_data(p, json, -1, NULL));
     JsonObject *o = json_node_get_object(json_parser_get_root(p));
@@ -271,21 +274,19 @@ static void test_layout(bool mapped)
     g_assert_cmpstr(json_object_get_string_member(b0, "name"), ==, "pc.ram");
     g_assert_cmpint(json_object_get_int_member(b0, "size"), ==, 64 * MiB);
     if (mapped) {
-        g_assert_cmpint(json_object_get_int_member(b0, "pages-offset") %
-                        MiB, ==, 0);
-        g_assert_cmpint(json_object_get_int_member(b0, "present-pages"), >,
-                        0);
+        g_assert_cmpint(json_object_get_int_member(b0, "pages-offset") % MiB,
+                        ==, 0);
+        g_assert_cmpint(json_object_get_int_member(b0, "present-pages"), >, 0);
     } else {
-        g_assert_cmpint(json_object_get_int_member(b0, "page-records"), >,
-                        0);
+        g_assert_cmpint(json_object_get_int_member(b0, "page-records"), >, 0);
     }
     assert_check_ok(path);
 
     g_assert_cmpint(run_img(NULL, NULL, "extract", path, "--block", "pc.ram",
-                            "-o", ram, NULL), ==, 0);
+                            "-o", ram, NULL),
+                    ==, 0);
     g_autofree char *sha = file_sha256(ram);
-    g_assert_cmpstr(sha, ==, mapped ? files.mapped_pcram
-                                    : files.stream_pcram);
+    g_assert_cmpstr(sha, ==, mapped ? files.mapped_pcram : files.stream_pcram);
     unlink(ram);
 }
 
@@ -308,10 +309,11 @@ static void test_convert(void)
 
     /* stream -> mapped-ram -> stream */
     g_assert_cmpint(run_img(NULL, NULL, "convert", files.stream, "-O",
-                            "mapped-ram", m, NULL), ==, 0);
+                            "mapped-ram", m, NULL),
+                    ==, 0);
     assert_check_ok(m);
-    g_assert_cmpint(run_img(NULL, NULL, "convert", m, "-O", "stream", s,
-                            NULL), ==, 0);
+    g_assert_cmpint(run_img(NULL, NULL, "convert", m, "-O", "stream", s, NULL),
+                    ==, 0);
     assert_check_ok(s);
     g_autofree char *dm = load_vm(true, m);
     g_assert_cmpstr(dm, ==, files.stream_digests);
@@ -319,16 +321,18 @@ static void test_convert(void)
     g_assert_cmpstr(ds, ==, files.stream_digests);
 
     /* a file mapmig wrote as mapped-ram, to the stream layout */
-    g_assert_cmpint(run_img(NULL, NULL, "convert", files.mapped, "-O",
-                            "stream", ms, NULL), ==, 0);
+    g_assert_cmpint(
+        run_img(NULL, NULL, "convert", files.mapped, "-O", "stream", ms, NULL),
+        ==, 0);
     assert_check_ok(ms);
     g_autofree char *dms = load_vm(false, ms);
     g_assert_cmpstr(dms, ==, files.mapped_digests);
 
     /* converting to the layout it already has is refused */
     g_autofree char *err = NULL;
-    g_assert_cmpint(run_img(NULL, &err, "convert", files.stream, "-O",
-                            "stream", ms, NULL), ==, 1);
+    g_assert_cmpint(
+        run_img(NULL, &err, "convert", files.stream, "-O", "stream", ms, NULL),
+        ==, 1);
     g_assert_nonnull(strstr(err, "already"));
     unlink(m);
     unlink(s);
@@ -363,7 +367,8 @@ static void check_damaged(const char *orig, const char *dmg, gsize len,
     g_autofree char *raw = g_build_filename(tmpdir, "dmg.ram", NULL);
     g_assert_cmpint(run_img(NULL, NULL, "info", dmg, NULL), ==, 1);
     g_assert_cmpint(run_img(NULL, NULL, "extract", dmg, "--block", "pc.ram",
-                            "-o", raw, NULL), ==, 1);
+                            "-o", raw, NULL),
+                    ==, 1);
 }
 
 static void test_damaged(void)
@@ -377,8 +382,8 @@ static void test_damaged(void)
         g_assert_cmpint(stat(orig, &st), ==, 0);
         gsize size = st.st_size;
         /* truncations: header, RAM section, devices, EOF, vmdesc */
-        gsize cuts[] = { 0, 3, 9, 40, size / 3, size / 2, size - 600,
-                         size - 100, size - 1 };
+        gsize cuts[] = { 0,        3,          9,          40,      size / 3,
+                         size / 2, size - 600, size - 100, size - 1 };
         for (size_t i = 0; i < G_N_ELEMENTS(cuts); i++) {
             check_damaged(orig, dmg, cuts[i], -1);
         }
@@ -397,11 +402,10 @@ static void test_options(void)
 
     g_assert_cmpint(run_img(&out, NULL, "--help", NULL), ==, 0);
     g_assert_nonnull(strstr(out, "Usage: mapmig-img"));
-    g_assert_cmpint(run_img(NULL, &err, "info", "/nonexistent/x.sav", NULL),
-                    ==, 1);
-    g_assert_nonnull(strstr(err, "No such file"));
-    g_assert_cmpint(run_img(NULL, &err2, "info", "--bogus", "x", NULL), ==,
+    g_assert_cmpint(run_img(NULL, &err, "info", "/nonexistent/x.sav", NULL), ==,
                     1);
+    g_assert_nonnull(strstr(err, "No such file"));
+    g_assert_cmpint(run_img(NULL, &err2, "info", "--bogus", "x", NULL), ==, 1);
     g_assert_cmpint(run_img(NULL, &err3, "frobnicate", NULL), ==, 1);
     g_assert_nonnull(strstr(err3, "unknown command"));
     g_assert_cmpint(run_img(NULL, NULL, "info", "x", "--offset", "zz", NULL),
@@ -425,8 +429,8 @@ static void test_offset(void)
     g_assert_true(g_file_set_contents(path, s->str, s->len, &e));
     g_string_free(s, true);
     g_assert_cmpint(run_img(NULL, NULL, "check", path, NULL), ==, 1);
-    g_assert_cmpint(run_img(NULL, NULL, "check", path, "--offset", "4k",
-                            NULL), ==, 0);
+    g_assert_cmpint(run_img(NULL, NULL, "check", path, "--offset", "4k", NULL),
+                    ==, 0);
     unlink(path);
 }
 
@@ -462,27 +466,29 @@ static void test_qemu72(void)
 
     g_autofree char *obj = g_strdup_printf(
         "memory-backend-file,id=mem0,size=32M,mem-path=%s,share=on", mem);
-    g_autofree char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off",
-                                              sock);
+    g_autofree char *qmparg =
+        g_strdup_printf("unix:%s,server=on,wait=off", sock);
     const char *argv[] = {
-        qemu, "-M", "none", "-m", "32M", "-S", "-nodefaults", "-nographic",
-        "-object", obj, "-machine", "memory-backend=mem0", "-qmp", qmparg,
-        NULL,
+        qemu,      "-M",   "none",        "-m",
+        "32M",     "-S",   "-nodefaults", "-nographic",
+        "-object", obj,    "-machine",    "memory-backend=mem0",
+        "-qmp",    qmparg, NULL,
     };
     Vm vm;
     int devnull = open("/dev/null", O_RDWR);
     g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv, NULL,
-                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                                         NULL, &vm.pid, devnull, -1, -1,
-                                         &err));
+                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                         &vm.pid, devnull, -1, -1, &err));
     close(devnull);
     g_assert_no_error(err);
     vm.qmp = qmp_client_connect(sock, 10000, &err);
     g_assert_no_error(err);
     cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
-           "{'max-bandwidth': 1099511627776}}");
-    json_node_unref(cmd(&vm, "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'exec:cat > %s'}}", sav));
+                "{'max-bandwidth': 1099511627776}}");
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'exec:cat > %s'}}",
+                        sav));
     wait_migration(&vm);
     vm_stop(&vm);
 
@@ -494,24 +500,27 @@ static void test_qemu72(void)
     g_assert_nonnull(strstr(out, "globalstate"));
     g_assert_null(strstr(out, "footer scan"));
     assert_check_ok(sav);
-    g_assert_cmpint(run_img(NULL, NULL, "extract", sav, "--block", "mem0",
-                            "-o", raw, NULL), ==, 0);
+    g_assert_cmpint(
+        run_img(NULL, NULL, "extract", sav, "--block", "mem0", "-o", raw, NULL),
+        ==, 0);
     g_autofree char *a = file_sha256(raw);
-    g_autofree char *b = g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat,
-                                                     size);
+    g_autofree char *b =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat, size);
     g_assert_cmpstr(a, ==, b);
 
     /* and through the mapped-ram layout and back */
     g_autofree char *m = g_build_filename(tmpdir, "qemu-m.sav", NULL);
     g_autofree char *s = g_build_filename(tmpdir, "qemu-s.sav", NULL);
-    g_assert_cmpint(run_img(NULL, NULL, "convert", sav, "-O", "mapped-ram",
-                            m, NULL), ==, 0);
+    g_assert_cmpint(
+        run_img(NULL, NULL, "convert", sav, "-O", "mapped-ram", m, NULL), ==,
+        0);
     assert_check_ok(m);
-    g_assert_cmpint(run_img(NULL, NULL, "convert", m, "-O", "stream", s,
-                            NULL), ==, 0);
+    g_assert_cmpint(run_img(NULL, NULL, "convert", m, "-O", "stream", s, NULL),
+                    ==, 0);
     assert_check_ok(s);
-    g_assert_cmpint(run_img(NULL, NULL, "extract", s, "--block", "mem0",
-                            "-o", raw, NULL), ==, 0);
+    g_assert_cmpint(
+        run_img(NULL, NULL, "extract", s, "--block", "mem0", "-o", raw, NULL),
+        ==, 0);
     g_autofree char *c = file_sha256(raw);
     g_assert_cmpstr(c, ==, b);
     unlink(mem);
@@ -532,28 +541,29 @@ static void test_qemu72_pc(void)
     g_autofree char *sav = g_build_filename(tmpdir, "qemu-pc.sav", NULL);
     g_autofree char *raw = g_build_filename(tmpdir, "qemu-pc.raw", NULL);
     g_autofree char *sock = g_build_filename(tmpdir, "qemu-pc.sock", NULL);
-    g_autofree char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off",
-                                              sock);
+    g_autofree char *qmparg =
+        g_strdup_printf("unix:%s,server=on,wait=off", sock);
     const char *argv[] = {
-        qemu, "-M", "pc", "-m", "64M", "-S", "-nodefaults", "-nographic",
-        "-qmp", qmparg, NULL,
+        qemu,          "-M",         "pc",   "-m",   "64M", "-S",
+        "-nodefaults", "-nographic", "-qmp", qmparg, NULL,
     };
     GError *err = NULL;
     Vm vm;
     int devnull = open("/dev/null", O_RDWR);
 
     g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv, NULL,
-                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                                         NULL, &vm.pid, devnull, -1, -1,
-                                         &err));
+                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                         &vm.pid, devnull, -1, -1, &err));
     close(devnull);
     g_assert_no_error(err);
     vm.qmp = qmp_client_connect(sock, 10000, &err);
     g_assert_no_error(err);
     cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
-           "{'max-bandwidth': 1099511627776}}");
-    json_node_unref(cmd(&vm, "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'exec:cat > %s'}}", sav));
+                "{'max-bandwidth': 1099511627776}}");
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'exec:cat > %s'}}",
+                        sav));
     wait_migration(&vm);
     vm_stop(&vm);
 
@@ -565,7 +575,8 @@ static void test_qemu72_pc(void)
     g_assert_null(strstr(out, "footer scan"));
     assert_check_ok(sav);
     g_assert_cmpint(run_img(NULL, NULL, "extract", sav, "--block", "pc.ram",
-                            "-o", raw, NULL), ==, 0);
+                            "-o", raw, NULL),
+                    ==, 0);
     struct stat st;
     g_assert_cmpint(stat(raw, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 64 * MiB);

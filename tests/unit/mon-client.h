@@ -25,8 +25,8 @@ static inline MonClient *mon_client_connect(const char *path)
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     g_assert_cmpint(c->fd, >=, 0);
     /* The listener's backlog accepts us before the main loop runs. */
-    g_assert_cmpint(connect(c->fd, (struct sockaddr *)&addr,
-                            sizeof(addr)), ==, 0);
+    g_assert_cmpint(connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)), ==,
+                    0);
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->in = g_string_new(NULL);
     return c;
@@ -47,8 +47,7 @@ static inline void mon_pump(void)
     }
 }
 
-static inline void mon_client_send_len(MonClient *c, const char *s,
-                                       size_t len)
+static inline void mon_client_send_len(MonClient *c, const char *s, size_t len)
 {
     while (len) {
         ssize_t n = send(c->fd, s, len, MSG_NOSIGNAL);

@@ -75,7 +75,7 @@ static void test_find_ignores_tail(void)
     unsigned long map[2];
 
     memset(map, 0, sizeof(map));
-    map[1] = ~0UL << 6;     /* bits 70..127 set, size is 70 */
+    map[1] = ~0UL << 6; /* bits 70..127 set, size is 70 */
     g_assert_cmpuint(find_next_bit(map, 70, 0), ==, 70);
     g_assert_cmpuint(find_next_bit(map, 70, 69), ==, 70);
 
@@ -110,8 +110,8 @@ static void test_count_one(void)
 typedef void (*RangeFn)(unsigned long *, uint64_t, uint64_t);
 
 /* Apply @fn to [start, start + nr) and compare every bit with the model. */
-static void check_range(RangeFn fn, bool set, uint64_t size,
-                        uint64_t start, uint64_t nr)
+static void check_range(RangeFn fn, bool set, uint64_t size, uint64_t start,
+                        uint64_t nr)
 {
     g_autofree unsigned long *map = bitmap_new(size);
     bool initial = !set;
@@ -124,8 +124,7 @@ static void check_range(RangeFn fn, bool set, uint64_t size,
         bool in = i >= start && i < start + nr;
         g_assert_cmpint(test_bit(i, map), ==, in ? set : initial);
     }
-    g_assert_cmpuint(bitmap_count_one(map, size), ==,
-                     set ? nr : size - nr);
+    g_assert_cmpuint(bitmap_count_one(map, size), ==, set ? nr : size - nr);
 }
 
 static void test_ranges(RangeFn set_fn, RangeFn clear_fn)
@@ -133,9 +132,9 @@ static void test_ranges(RangeFn set_fn, RangeFn clear_fn)
     static const struct {
         uint64_t start, nr;
     } r[] = {
-        { 0, 0 }, { 0, 1 }, { 5, 10 }, { 0, 64 }, { 63, 2 }, { 60, 10 },
-        { 64, 64 }, { 1, 126 }, { 10, 200 }, { 0, 259 }, { 128, 131 },
-        { 258, 1 },
+        { 0, 0 },    { 0, 1 },   { 5, 10 },    { 0, 64 },
+        { 63, 2 },   { 60, 10 }, { 64, 64 },   { 1, 126 },
+        { 10, 200 }, { 0, 259 }, { 128, 131 }, { 258, 1 },
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(r); i++) {

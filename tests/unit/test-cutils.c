@@ -168,15 +168,14 @@ static void test_strtosz_default_suffix(void)
     /* As QEMU's -m: a bare hex number is in default units too. */
     g_assert_cmpint(qemu_strtosz_suffix("0x10", NULL, 'M', &res), ==, 0);
     g_assert_cmpuint(res, ==, 16 * MiB);
-    g_assert_cmpint(qemu_strtosz_suffix("0x10M", NULL, 'M', &res), ==,
-                    -EINVAL);
+    g_assert_cmpint(qemu_strtosz_suffix("0x10M", NULL, 'M', &res), ==, -EINVAL);
     g_assert_cmpint(qemu_strtosz_suffix("16", &end, 'M', &res), ==, 0);
     g_assert_cmpuint(res, ==, 16 * MiB);
     g_assert_cmpstr(end, ==, "");
-    g_assert_cmpint(qemu_strtosz_suffix("17592186044416", NULL, 'M', &res),
-                    ==, -ERANGE);
-    g_assert_cmpint(qemu_strtosz_suffix("17592186044415", NULL, 'M', &res),
-                    ==, 0);
+    g_assert_cmpint(qemu_strtosz_suffix("17592186044416", NULL, 'M', &res), ==,
+                    -ERANGE);
+    g_assert_cmpint(qemu_strtosz_suffix("17592186044415", NULL, 'M', &res), ==,
+                    0);
     g_assert_cmpuint(res, ==, 17592186044415ULL << 20);
 }
 
@@ -243,12 +242,9 @@ static void test_size_to_str(void)
         uint64_t val;
         const char *str;
     } cases[] = {
-        { 0, "0 B" },
-        { 512, "512 B" },
-        { KiB, "1 KiB" },
-        { 512 * MiB, "512 MiB" },
-        { GiB, "1 GiB" },
-        { 3 * TiB, "3 TiB" },
+        { 0, "0 B" },     { 512, "512 B" },
+        { KiB, "1 KiB" }, { 512 * MiB, "512 MiB" },
+        { GiB, "1 GiB" }, { 3 * TiB, "3 TiB" },
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

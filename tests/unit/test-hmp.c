@@ -94,9 +94,11 @@ static void test_help_info(void)
     MonClient *c = hmp_connect();
 
     hmp_expect(c, "help x_echo\n", "x_echo [args...] -- echo the args\r\n");
-    hmp_expect(c, "help info\n", "info x_thing -- a thing\r\n"
+    hmp_expect(c, "help info\n",
+               "info x_thing -- a thing\r\n"
                "info x_two [n] -- another\r\n");
-    hmp_expect(c, "info\n", "info x_thing -- a thing\r\n"
+    hmp_expect(c, "info\n",
+               "info x_thing -- a thing\r\n"
                "info x_two [n] -- another\r\n");
     hmp_expect(c, "help nosuch\n", "unknown command: 'nosuch'\r\n");
     hmp_expect(c, "info x_thing 1 2\n", "thing: x_thing argc=3\r\n");
@@ -180,8 +182,8 @@ int main(int argc, char **argv)
     }
     tmpdir = g_dir_make_tmp("test-hmp-XXXXXX", NULL);
     sock_path = g_build_filename(tmpdir, "hmp.sock", NULL);
-    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off",
-                                            sock_path);
+    g_autofree char *spec =
+        g_strdup_printf("unix:%s,server=on,wait=off", sock_path);
     if (!monitor_init_hmp(spec, &err)) {
         g_error("%s", err->message);
     }

@@ -47,8 +47,8 @@ static void test_command_write(void)
     g_autofree char *quoted = g_shell_quote(t.path);
     g_autofree char *cmd = g_strdup_printf("cat > %s", quoted);
 
-    QIOChannelCommand *cioc = qio_channel_command_new_spawn(cmd, O_WRONLY,
-                                                            &err);
+    QIOChannelCommand *cioc =
+        qio_channel_command_new_spawn(cmd, O_WRONLY, &err);
     g_assert_no_error(err);
     g_assert_nonnull(cioc);
     QIOChannel *ioc = &cioc->parent;
@@ -87,8 +87,8 @@ static void test_command_read(void)
     g_autofree char *quoted = g_shell_quote(t.path);
     g_autofree char *cmd = g_strdup_printf("cat %s", quoted);
 
-    QIOChannelCommand *cioc = qio_channel_command_new_spawn(cmd, O_RDONLY,
-                                                            &err);
+    QIOChannelCommand *cioc =
+        qio_channel_command_new_spawn(cmd, O_RDONLY, &err);
     g_assert_no_error(err);
     QIOChannel *ioc = &cioc->parent;
     struct iovec iov = { dst, DATA_SIZE };
@@ -109,8 +109,8 @@ static void test_command_exit_status(void)
     GError *err = NULL;
     char buf[8];
 
-    QIOChannelCommand *cioc = qio_channel_command_new_spawn("exit 3",
-                                                            O_RDONLY, &err);
+    QIOChannelCommand *cioc =
+        qio_channel_command_new_spawn("exit 3", O_RDONLY, &err);
     g_assert_no_error(err);
     QIOChannel *ioc = &cioc->parent;
     g_assert_cmpint(qio_channel_read(ioc, buf, sizeof(buf), &err), ==, 0);
@@ -121,8 +121,8 @@ static void test_command_exit_status(void)
     qio_channel_unref(ioc);
 
     /* The writer side reports the status too. */
-    cioc = qio_channel_command_new_spawn("cat >/dev/null; exit 5", O_WRONLY,
-                                         &err);
+    cioc =
+        qio_channel_command_new_spawn("cat >/dev/null; exit 5", O_WRONLY, &err);
     g_assert_no_error(err);
     ioc = &cioc->parent;
     g_assert_cmpint(qio_channel_write_all(ioc, "data", 4, &err), ==, 0);
@@ -137,8 +137,8 @@ static void test_command_signal(void)
 {
     GError *err = NULL;
 
-    QIOChannelCommand *cioc = qio_channel_command_new_spawn("kill -TERM $$",
-                                                            O_WRONLY, &err);
+    QIOChannelCommand *cioc =
+        qio_channel_command_new_spawn("kill -TERM $$", O_WRONLY, &err);
     g_assert_no_error(err);
     QIOChannel *ioc = &cioc->parent;
     g_assert_cmpint(qio_channel_close(ioc, &err), ==, -1);
@@ -156,8 +156,8 @@ static void test_command_dead_reader(void)
     char buf[4096] = { 0 };
     int rc = 0;
 
-    QIOChannelCommand *cioc = qio_channel_command_new_spawn("exit 0",
-                                                            O_WRONLY, &err);
+    QIOChannelCommand *cioc =
+        qio_channel_command_new_spawn("exit 0", O_WRONLY, &err);
     g_assert_no_error(err);
     QIOChannel *ioc = &cioc->parent;
     /* The pipe buffer absorbs writes until the child is gone. */

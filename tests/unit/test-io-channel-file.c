@@ -68,15 +68,13 @@ static void test_file_pwritev_preadv(void)
 
     fill_pattern(src, BUF, 3);
     struct iovec wiov[] = {
-        { src + 100, 5000 },
-        { src + 9000, 1 },
-        { src + 20000, 30000 },
-        { src + 60000, 0 },     /* empty entries must be harmless */
+        { src + 100, 5000 },   { src + 9000, 1 }, { src + 20000, 30000 },
+        { src + 60000, 0 }, /* empty entries must be harmless */
         { src + 61000, 3000 },
     };
     size_t total = iov_size(wiov, ARRAY_SIZE(wiov));
-    g_assert_cmpint(qio_channel_pwritev_all(ioc, wiov, ARRAY_SIZE(wiov), OFF,
-                                            &err), ==, 0);
+    g_assert_cmpint(
+        qio_channel_pwritev_all(ioc, wiov, ARRAY_SIZE(wiov), OFF, &err), ==, 0);
     g_assert_no_error(err);
     g_assert_cmpint(fd_pos(ioc), ==, 0);
 
@@ -92,8 +90,8 @@ static void test_file_pwritev_preadv(void)
         { dst + 7000, 20000 },
         { dst + 30000, total - 25001 },
     };
-    g_assert_cmpint(qio_channel_preadv_all(ioc, riov, ARRAY_SIZE(riov), OFF,
-                                           &err), ==, 0);
+    g_assert_cmpint(
+        qio_channel_preadv_all(ioc, riov, ARRAY_SIZE(riov), OFF, &err), ==, 0);
     g_assert_no_error(err);
 
     /* Flatten both sides and compare. */
@@ -120,8 +118,8 @@ static void test_file_pwritev_preadv(void)
     /* The hole before OFF. */
     uint8_t hole[16];
     memset(hole, 1, sizeof(hole));
-    g_assert_cmpint(qio_channel_pread_all(ioc, hole, sizeof(hole), OFF - 16,
-                                          &err), ==, 0);
+    g_assert_cmpint(
+        qio_channel_pread_all(ioc, hole, sizeof(hole), OFF - 16, &err), ==, 0);
     for (size_t i = 0; i < sizeof(hole); i++) {
         g_assert_cmpuint(hole[i], ==, 0);
     }

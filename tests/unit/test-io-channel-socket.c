@@ -164,8 +164,9 @@ static void test_socket_tcp_roundtrip(void)
     /* No fd passing over TCP. */
     int fd = 0;
     struct iovec iov = { (void *)"x", 1 };
-    g_assert_cmpint(qio_channel_writev_full(&p.client->parent, &iov, 1, &fd,
-                                            1, &err), ==, -1);
+    g_assert_cmpint(
+        qio_channel_writev_full(&p.client->parent, &iov, 1, &fd, 1, &err), ==,
+        -1);
     g_assert_nonnull(err);
     g_clear_error(&err);
     sock_pair_free(&p);
@@ -208,11 +209,11 @@ static void test_socket_tcp_ipv6(void)
     int port = qio_channel_socket_get_port(lis);
     g_autofree char *addr = g_strdup_printf("tcp:[::1]:%d", port);
     SockPair p = sock_pair(lis, addr);
-    g_assert_cmpint(qio_channel_write_all(&p.client->parent, "v6", 2, &err),
-                    ==, 0);
+    g_assert_cmpint(qio_channel_write_all(&p.client->parent, "v6", 2, &err), ==,
+                    0);
     char buf[2];
-    g_assert_cmpint(qio_channel_read_all(&p.server->parent, buf, 2, &err),
-                    ==, 0);
+    g_assert_cmpint(qio_channel_read_all(&p.server->parent, buf, 2, &err), ==,
+                    0);
     g_assert_cmpmem(buf, 2, "v6", 2);
     sock_pair_free(&p);
     qio_channel_unref(&lis->parent);
@@ -236,15 +237,15 @@ static void pass_pipe(QIOChannel *from, QIOChannel *to)
     size_t nfds = 99;
 
     g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
-    g_assert_cmpint(qio_channel_writev_full(from, &iov, 1, &p[1], 1, &err),
-                    ==, 1);
+    g_assert_cmpint(qio_channel_writev_full(from, &iov, 1, &p[1], 1, &err), ==,
+                    1);
     g_assert_no_error(err);
     /* Sender keeps its own copy; close it so EOF proves the handover. */
     close(p[1]);
 
     c = 0;
-    g_assert_cmpint(qio_channel_readv_full(to, &iov, 1, &fds, &nfds, &err),
-                    ==, 1);
+    g_assert_cmpint(qio_channel_readv_full(to, &iov, 1, &fds, &nfds, &err), ==,
+                    1);
     g_assert_no_error(err);
     g_assert_cmpint(c, ==, 'F');
     g_assert_cmpuint(nfds, ==, 1);
@@ -279,18 +280,19 @@ static void test_socket_fd_pass(void)
     char c = 'x';
     struct iovec iov = { &c, 1 };
     g_assert_cmpint(qio_channel_write(&p.client->parent, &c, 1, &err), ==, 1);
-    g_assert_cmpint(qio_channel_readv_full(&p.server->parent, &iov, 1, &fds,
-                                           &nfds, &err), ==, 1);
+    g_assert_cmpint(
+        qio_channel_readv_full(&p.server->parent, &iov, 1, &fds, &nfds, &err),
+        ==, 1);
     g_assert_cmpuint(nfds, ==, 0);
     g_assert_null(fds);
 
     /* Through qio_channel_new_fd() a UNIX socket still passes fds. */
-    int dupfd = fcntl(qio_channel_get_fd(&p.client->parent),
-                      F_DUPFD_CLOEXEC, 0);
+    int dupfd =
+        fcntl(qio_channel_get_fd(&p.client->parent), F_DUPFD_CLOEXEC, 0);
     QIOChannel *wrapped = qio_channel_new_fd(dupfd, &err);
     g_assert_no_error(err);
-    g_assert_true(qio_channel_has_feature(wrapped,
-                                          QIO_CHANNEL_FEATURE_FD_PASS));
+    g_assert_true(
+        qio_channel_has_feature(wrapped, QIO_CHANNEL_FEATURE_FD_PASS));
     pass_pipe(wrapped, &p.server->parent);
     qio_channel_unref(wrapped);
 
@@ -313,8 +315,8 @@ static void test_socket_connect_missing(void)
 
     /* Malformed addresses. */
     static const char *bad[] = {
-        "unix:", "tcp:", "tcp:127.0.0.1", "tcp:127.0.0.1:", "tcp:[::1",
-        "udp:1.2.3.4:5", "/tmp/x",
+        "unix:",    "tcp:",          "tcp:127.0.0.1", "tcp:127.0.0.1:",
+        "tcp:[::1", "udp:1.2.3.4:5", "/tmp/x",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         g_assert_null(qio_channel_socket_connect_sync(bad[i], &err));
@@ -343,18 +345,18 @@ static void test_socket_shutdown(void)
                     ==, 0);
     g_assert_no_error(err);
     /* Data sent before the shutdown arrives, then a clean EOF. */
-    g_assert_cmpint(qio_channel_readv_all_eof(&p.server->parent, &iov, 1,
-                                              &err), ==, 1);
+    g_assert_cmpint(qio_channel_readv_all_eof(&p.server->parent, &iov, 1, &err),
+                    ==, 1);
     g_assert_cmpmem(buf, 4, "last", 4);
-    g_assert_cmpint(qio_channel_readv_all_eof(&p.server->parent, &iov, 1,
-                                              &err), ==, 0);
+    g_assert_cmpint(qio_channel_readv_all_eof(&p.server->parent, &iov, 1, &err),
+                    ==, 0);
     g_assert_no_error(err);
 
     /* The other direction still works after a half close. */
     g_assert_cmpint(qio_channel_write_all(&p.server->parent, "back", 4, &err),
                     ==, 0);
-    g_assert_cmpint(qio_channel_read_all(&p.client->parent, buf, 4, &err),
-                    ==, 0);
+    g_assert_cmpint(qio_channel_read_all(&p.client->parent, buf, 4, &err), ==,
+                    0);
     g_assert_cmpmem(buf, 4, "back", 4);
 
     /* Shutting down both unblocks our own reads too. */
@@ -441,8 +443,8 @@ static void test_socket_new_fd(void)
     GError *err = NULL;
     int sv[2];
 
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-                    ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
+                    0);
     QIOChannel *a = qio_channel_new_fd(sv[0], &err);
     g_assert_no_error(err);
     QIOChannelSocket *b = qio_channel_socket_new_fd(sv[1], &err);

@@ -32,8 +32,8 @@ static MachineState machine = {
 /* Pages of pc.ram that hold the pattern; all others stay zero. */
 #define PATTERN_PAGES 24
 
-static char *pattern_digest;      /* sha256 of pc.ram with the pattern */
-static GByteArray *good_stream;   /* classic stream of that state */
+static char *pattern_digest;    /* sha256 of pc.ram with the pattern */
+static GByteArray *good_stream; /* classic stream of that state */
 static char *tmp_dir;
 
 /* ---- helpers ---- */
@@ -102,8 +102,8 @@ static void write_pattern(void)
     zero_all_ram();
     for (int i = 0; i < PATTERN_PAGES; i++) {
         /* first and last pages, and others spread in between */
-        uint64_t page = i == PATTERN_PAGES - 1
-                        ? npages - 1 : (uint64_t)i * i * 3 + (i & 1);
+        uint64_t page =
+            i == PATTERN_PAGES - 1 ? npages - 1 : (uint64_t)i * i * 3 + (i & 1);
         uint8_t *p = rb->host + (page << TARGET_PAGE_BITS);
         for (size_t j = 0; j < TARGET_PAGE_SIZE; j++) {
             p[j] = (uint8_t)(page * 31 + j * 7 + 1);
@@ -221,8 +221,8 @@ static void load_expect_fail(const uint8_t *data, size_t len,
     bool ok = load_bytes(data, len, &err);
 
     if (ok) {
-        g_error("load of %zu bytes unexpectedly succeeded (expected '%s')",
-                len, substr ? substr : "any error");
+        g_error("load of %zu bytes unexpectedly succeeded (expected '%s')", len,
+                substr ? substr : "any error");
     }
     g_assert_nonnull(err);
     g_assert_cmpstr(err->message, !=, "");
@@ -245,14 +245,14 @@ static void restore_good_state(void)
 
 /* Stream landmarks found by parsing the start of the good stream. */
 typedef struct {
-    size_t machine_name;   /* machine type bytes */
-    size_t ram_start;      /* QEMU_VM_SECTION_START byte of "ram" */
-    size_t mem_size;       /* be64 total | MEM_SIZE */
-    size_t block_id;       /* counted "pc.ram" in the block list */
-    size_t block_len;      /* its be64 used_length */
-    size_t start_footer;   /* footer of the START section */
-    size_t first_part;     /* first QEMU_VM_SECTION_PART byte */
-    size_t first_page;     /* first page record (be64) in that PART */
+    size_t machine_name; /* machine type bytes */
+    size_t ram_start;    /* QEMU_VM_SECTION_START byte of "ram" */
+    size_t mem_size;     /* be64 total | MEM_SIZE */
+    size_t block_id;     /* counted "pc.ram" in the block list */
+    size_t block_len;    /* its be64 used_length */
+    size_t start_footer; /* footer of the START section */
+    size_t first_part;   /* first QEMU_VM_SECTION_PART byte */
+    size_t first_page;   /* first page record (be64) in that PART */
 } Landmarks;
 
 static Landmarks find_landmarks(const GByteArray *s)
@@ -269,8 +269,23 @@ static Landmarks find_landmarks(const GByteArray *s)
 
     /* "ram" START: type, be32 id 2, counted "ram", instance 0, version 4 */
     static const uint8_t ram_hdr[] = {
-        QEMU_VM_SECTION_START, 0, 0, 0, 2, 3, 'r', 'a', 'm',
-        0, 0, 0, 0, 0, 0, 0, 4,
+        QEMU_VM_SECTION_START,
+        0,
+        0,
+        0,
+        2,
+        3,
+        'r',
+        'a',
+        'm',
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        4,
     };
     ssize_t off = find_bytes(d, MIN(s->len, 4096), ram_hdr, sizeof(ram_hdr));
     g_assert_cmpint(off, >, 0);
@@ -329,8 +344,7 @@ static void test_stream_round_trip(void)
     g_assert_cmpstr(d, ==, pattern_digest);
     g_assert_cmphex(qemu_ram_block_by_name("pc.rom")->host[128 * KiB - 1], ==,
                     0x5a);
-    g_assert_cmphex(qemu_ram_block_by_name("vga.vram")->host[12345], ==,
-                    0xa5);
+    g_assert_cmphex(qemu_ram_block_by_name("vga.vram")->host[12345], ==, 0xa5);
 
     /* Loading over non-zero RAM: zero pages are cleared too. */
     RAMBlock *rb = pc_ram();
@@ -446,7 +460,9 @@ static void test_stream_overwrite(void)
         uint64_t r = rng_next();
         for (size_t j = 0; j < n; j++) {
             /* random bytes, and now and then all-ones or zeros */
-            copy->data[pos + j] = i % 7 == 0 ? 0xff : i % 7 == 1 ? 0 : r >> (8 * j);
+            copy->data[pos + j] = i % 7 == 0   ? 0xff
+                                  : i % 7 == 1 ? 0
+                                               : r >> (8 * j);
         }
         fuzz_one(copy, &fails);
         memcpy(copy->data + pos, saved, n);
@@ -536,8 +552,9 @@ static void c_zero_fill(GByteArray *s, const Landmarks *l)
 {
     /* page 0 is a pattern page; page 1 follows as a ZERO record */
     size_t rec = l->first_page + 8 + 7 + TARGET_PAGE_SIZE;
-    g_assert_cmphex(rd_be64(s->data + rec), ==, TARGET_PAGE_SIZE |
-                    RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_CONTINUE);
+    g_assert_cmphex(rd_be64(s->data + rec), ==,
+                    TARGET_PAGE_SIZE | RAM_SAVE_FLAG_ZERO |
+                        RAM_SAVE_FLAG_CONTINUE);
     g_assert_cmphex(s->data[rec + 8], ==, 0);
     s->data[rec + 8] = 0x42;
 }
@@ -636,8 +653,23 @@ static void test_stream_section_ids_stable(void)
 
     /* globalstate: FULL, id 4 -> 40, with its footer */
     static const uint8_t gs_hdr[] = {
-        QEMU_VM_SECTION_FULL, 0, 0, 0, 4, 11, 'g', 'l', 'o', 'b', 'a', 'l',
-        's', 't', 'a', 't', 'e',
+        QEMU_VM_SECTION_FULL,
+        0,
+        0,
+        0,
+        4,
+        11,
+        'g',
+        'l',
+        'o',
+        'b',
+        'a',
+        'l',
+        's',
+        't',
+        'a',
+        't',
+        'e',
     };
     ssize_t off = find_bytes(copy->data, copy->len, gs_hdr, sizeof(gs_hdr));
     g_assert_cmpint(off, >, 0);
@@ -693,8 +725,8 @@ static void test_stream_command(void)
 
 typedef struct {
     char *path;
-    GByteArray *data;     /* whole file */
-    size_t hdr;           /* pc.ram MappedRamHeader */
+    GByteArray *data; /* whole file */
+    size_t hdr;       /* pc.ram MappedRamHeader */
     uint64_t bitmap_offset;
     uint64_t pages_offset;
 } MappedFile;
@@ -723,8 +755,8 @@ static void mapped_save(void)
     mapped.bitmap_offset = rd_be64(h + 12);
     mapped.pages_offset = rd_be64(h + 20);
     g_assert_cmpuint(mapped.bitmap_offset, ==, mapped.hdr + 28);
-    g_assert_cmpuint(mapped.pages_offset % MAPPED_RAM_FILE_OFFSET_ALIGNMENT,
-                     ==, 0);
+    g_assert_cmpuint(mapped.pages_offset % MAPPED_RAM_FILE_OFFSET_ALIGNMENT, ==,
+                     0);
     g_assert_cmpuint(mapped.pages_offset + 8 * MiB, <, mapped.data->len);
     /* the next block record follows the pages region */
     g_assert_cmpmem(mapped.data->data + mapped.pages_offset + 8 * MiB, 9,
@@ -802,10 +834,21 @@ static void test_mapped_truncate(void)
     set_mapped_ram(true);
     const GByteArray *a = mapped.data;
     const size_t cuts[] = {
-        0, 10, mapped.hdr - 1, mapped.hdr, mapped.hdr + 10, mapped.hdr + 27,
-        mapped.hdr + 28, mapped.bitmap_offset + 100, mapped.pages_offset,
-        mapped.pages_offset + 4 * MiB, mapped.pages_offset + 8 * MiB - 1,
-        mapped.pages_offset + 8 * MiB, a->len / 2, a->len - 100, a->len - 1,
+        0,
+        10,
+        mapped.hdr - 1,
+        mapped.hdr,
+        mapped.hdr + 10,
+        mapped.hdr + 27,
+        mapped.hdr + 28,
+        mapped.bitmap_offset + 100,
+        mapped.pages_offset,
+        mapped.pages_offset + 4 * MiB,
+        mapped.pages_offset + 8 * MiB - 1,
+        mapped.pages_offset + 8 * MiB,
+        a->len / 2,
+        a->len - 100,
+        a->len - 1,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cuts); i++) {
@@ -906,9 +949,9 @@ static void test_mapped_bad_flags(void)
     g_byte_array_append(copy, mapped.data->data, mapped.data->len);
     /* the EOS that ends the setup payload follows the last block */
     size_t p = mapped.pages_offset + 8 * MiB;
-    p += 1 + copy->data[p] + 8 + 28;    /* vga.vram + its header */
-    p = rd_be64(copy->data + p - 8) + 16 * MiB;  /* its pages_offset + len */
-    p += 1 + copy->data[p] + 8 + 28;    /* pc.rom */
+    p += 1 + copy->data[p] + 8 + 28;            /* vga.vram + its header */
+    p = rd_be64(copy->data + p - 8) + 16 * MiB; /* its pages_offset + len */
+    p += 1 + copy->data[p] + 8 + 28;            /* pc.rom */
     p = rd_be64(copy->data + p - 8) + 128 * KiB;
     g_assert_cmphex(rd_be64(copy->data + p), ==, RAM_SAVE_FLAG_EOS);
     wr_be64(copy->data + p, RAM_SAVE_FLAG_ZERO);

@@ -15,12 +15,12 @@
 /* real monitor linked: doubles off */
 
 #ifdef MAPMIG_TEST_MONITOR_DOUBLES
-static GString *hmp_out;      /* what monitor_printf printed */
+static GString *hmp_out; /* what monitor_printf printed */
 
 /* ---- Test doubles (monitor) ---- */
-static GHashTable *qmp_cmds;   /* name -> QmpCommandFunc */
-static GHashTable *hmp_cmds;   /* name -> HmpCommandFunc */
-static GHashTable *info_cmds;  /* name -> HmpCommandFunc */
+static GHashTable *qmp_cmds;  /* name -> QmpCommandFunc */
+static GHashTable *hmp_cmds;  /* name -> HmpCommandFunc */
+static GHashTable *info_cmds; /* name -> HmpCommandFunc */
 
 static void doubles_init(void)
 {
@@ -29,8 +29,7 @@ static void doubles_init(void)
     info_cmds = g_hash_table_new(g_str_hash, g_str_equal);
 }
 
-void qmp_register_command(const char *name, QmpCommandFunc fn,
-                          unsigned flags)
+void qmp_register_command(const char *name, QmpCommandFunc fn, unsigned flags)
 {
     g_hash_table_insert(qmp_cmds, (gpointer)name, (gpointer)fn);
 }
@@ -200,11 +199,10 @@ static char *check_params(const MigrationParameters *p)
 static void test_names_lookup(void)
 {
     setup();
-    g_assert_cmpstr(migration_capability_name(MIGRATION_CAPABILITY_XBZRLE),
-                    ==, "xbzrle");
-    g_assert_cmpstr(
-        migration_capability_name(MIGRATION_CAPABILITY_MAPPED_RAM), ==,
-        "mapped-ram");
+    g_assert_cmpstr(migration_capability_name(MIGRATION_CAPABILITY_XBZRLE), ==,
+                    "xbzrle");
+    g_assert_cmpstr(migration_capability_name(MIGRATION_CAPABILITY_MAPPED_RAM),
+                    ==, "mapped-ram");
     g_assert_cmpstr(
         migration_capability_name(MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER),
         ==, "pause-before-switchover");
@@ -270,10 +268,10 @@ static void test_caps_check(void)
     g_assert_cmpstr(e3, ==,
                     "Capability 'postcopy-ram' is not supported by mapmig");
 
-    g_assert_true(migration_capability_supported(
-                      MIGRATION_CAPABILITY_MAPPED_RAM));
-    g_assert_false(migration_capability_supported(
-                       MIGRATION_CAPABILITY_ZERO_COPY_SEND));
+    g_assert_true(
+        migration_capability_supported(MIGRATION_CAPABILITY_MAPPED_RAM));
+    g_assert_false(
+        migration_capability_supported(MIGRATION_CAPABILITY_ZERO_COPY_SEND));
 }
 
 static void expect_cross(const bool *caps, const MigrationParameters *p,
@@ -294,12 +292,13 @@ static void test_caps_cross_check(void)
     zstd = *defp;
     zstd.multifd_compression = MULTIFD_COMPRESSION_ZSTD;
 
-#define CAPS(...) do { \
-        MigrationCapability l_[] = { __VA_ARGS__ }; \
-        memset(c, 0, sizeof(c)); \
+#define CAPS(...)                                        \
+    do {                                                 \
+        MigrationCapability l_[] = { __VA_ARGS__ };      \
+        memset(c, 0, sizeof(c));                         \
         for (size_t i_ = 0; i_ < ARRAY_SIZE(l_); i_++) { \
-            c[l_[i_]] = true; \
-        } \
+            c[l_[i_]] = true;                            \
+        }                                                \
     } while (0)
 
     CAPS(MIGRATION_CAPABILITY_MULTIFD, MIGRATION_CAPABILITY_XBZRLE);
@@ -307,30 +306,33 @@ static void test_caps_cross_check(void)
     CAPS(MIGRATION_CAPABILITY_MAPPED_RAM, MIGRATION_CAPABILITY_XBZRLE);
     expect_cross(c, defp, "Mapped-ram migration is incompatible with xbzrle");
     CAPS(MIGRATION_CAPABILITY_MAPPED_RAM, MIGRATION_CAPABILITY_POSTCOPY_RAM);
-    expect_cross(c, defp,
-                 "Mapped-ram migration is incompatible with postcopy");
+    expect_cross(c, defp, "Mapped-ram migration is incompatible with postcopy");
     CAPS(MIGRATION_CAPABILITY_MAPPED_RAM, MIGRATION_CAPABILITY_MULTIFD);
     expect_cross(c, defp, NULL);
-    expect_cross(c, &zstd, "Mapped-ram only available for non-compressed "
+    expect_cross(c, &zstd,
+                 "Mapped-ram only available for non-compressed "
                  "non-TLS multifd migration");
     CAPS(MIGRATION_CAPABILITY_POSTCOPY_RAM,
          MIGRATION_CAPABILITY_X_IGNORE_SHARED);
     expect_cross(c, defp, "Postcopy is not compatible with ignore-shared");
     CAPS(MIGRATION_CAPABILITY_ZERO_COPY_SEND);
-    expect_cross(c, defp, "Zero copy only available for non-compressed "
+    expect_cross(c, defp,
+                 "Zero copy only available for non-compressed "
                  "non-TLS multifd migration");
     CAPS(MIGRATION_CAPABILITY_ZERO_COPY_SEND, MIGRATION_CAPABILITY_MULTIFD);
     expect_cross(c, defp, NULL);
     CAPS(MIGRATION_CAPABILITY_SWITCHOVER_ACK);
-    expect_cross(c, defp, "Capability 'switchover-ack' requires capability "
+    expect_cross(c, defp,
+                 "Capability 'switchover-ack' requires capability "
                  "'return-path'");
-    CAPS(MIGRATION_CAPABILITY_DIRTY_LIMIT,
-         MIGRATION_CAPABILITY_AUTO_CONVERGE);
-    expect_cross(c, defp, "dirty-limit conflicts with auto-converge"
+    CAPS(MIGRATION_CAPABILITY_DIRTY_LIMIT, MIGRATION_CAPABILITY_AUTO_CONVERGE);
+    expect_cross(c, defp,
+                 "dirty-limit conflicts with auto-converge"
                  " either of then available currently");
     CAPS(MIGRATION_CAPABILITY_BACKGROUND_SNAPSHOT,
          MIGRATION_CAPABILITY_MULTIFD);
-    expect_cross(c, defp, "Background-snapshot is not compatible with "
+    expect_cross(c, defp,
+                 "Background-snapshot is not compatible with "
                  "multifd");
     CAPS(MIGRATION_CAPABILITY_POSTCOPY_PREEMPT);
     expect_cross(c, defp, "Postcopy preempt requires postcopy-ram");
@@ -355,19 +357,19 @@ static void test_params_check(void)
     expect_params(&p, NULL);
     p.downtime_limit = 2000001;
     expect_params(&p, "Parameter 'downtime-limit' expects an integer in the "
-                  "range of 0 to 2000 seconds");
+                      "range of 0 to 2000 seconds");
     p = *migrate_params();
     p.multifd_channels = 0;
     expect_params(&p, "Parameter 'multifd-channels' expects a value between "
-                  "1 and 255");
+                      "1 and 255");
     p = *migrate_params();
     p.multifd_zstd_level = 21;
     expect_params(&p, "Parameter 'multifd-zstd-level' expects a value "
-                  "between 0 and 20");
+                      "between 0 and 20");
     p = *migrate_params();
     p.max_bandwidth = UINT64_MAX;
     expect_params(&p, "Parameter 'max-bandwidth' expects an integer in the "
-                  "range of 0 to SIZE_MAX bytes/second");
+                      "range of 0 to SIZE_MAX bytes/second");
     p = *migrate_params();
     p.max_bandwidth = 0;
     p.direct_io = true;
@@ -382,13 +384,16 @@ static void test_params_check(void)
     }
     p = *migrate_params();
     p.io_engine = MIG_IO_ENGINE_IO_URING;
-    expect_params(&p, CONFIG_IO_URING ? NULL :
-                  "io-engine 'io-uring' is not available in this build "
-                  "(built without liburing)");
+    expect_params(&p,
+                  CONFIG_IO_URING
+                      ? NULL
+                      : "io-engine 'io-uring' is not available in this build "
+                        "(built without liburing)");
     p.io_engine = MIG_IO_ENGINE_LIBAIO;
-    expect_params(&p, CONFIG_LIBAIO ? NULL :
-                  "io-engine 'libaio' is not available in this build "
-                  "(built without libaio)");
+    expect_params(&p, CONFIG_LIBAIO
+                          ? NULL
+                          : "io-engine 'libaio' is not available in this build "
+                            "(built without libaio)");
 }
 
 /* ---- QMP ---- */
@@ -403,8 +408,7 @@ static JsonObject *query_caps_obj(void)
     g_assert_null(err);
     g_assert_true(JSON_NODE_HOLDS_ARRAY(ret));
     arr = json_node_get_array(ret);
-    g_assert_cmpuint(json_array_get_length(arr), ==,
-                     MIGRATION_CAPABILITY__MAX);
+    g_assert_cmpuint(json_array_get_length(arr), ==, MIGRATION_CAPABILITY__MAX);
     for (guint i = 0; i < json_array_get_length(arr); i++) {
         JsonObject *o = json_array_get_object_element(arr, i);
 
@@ -465,20 +469,19 @@ static void test_qmp_caps_errors(void)
             "{\"capabilities\": [{\"capability\": \"multifd\","
             " \"state\": 1}]}",
             "Parameter 'capabilities' expects a list of {capability, state}");
-    qmp_err(qmp_migrate_set_capabilities,
-            "{\"capabilities\": [\"multifd\"]}",
+    qmp_err(qmp_migrate_set_capabilities, "{\"capabilities\": [\"multifd\"]}",
             "Parameter 'capabilities' expects a list of {capability, state}");
     qmp_err(qmp_migrate_set_capabilities, "{}",
             "Parameter 'capabilities' is missing");
-    qmp_err(qmp_migrate_set_capabilities,
-            "{\"capabilities\": [], \"foo\": 1}",
+    qmp_err(qmp_migrate_set_capabilities, "{\"capabilities\": [], \"foo\": 1}",
             "Parameter 'foo' is unexpected");
 
     /* All or nothing: multifd stays off when a later entry fails. */
-    qmp_err(qmp_migrate_set_capabilities,
-            "{\"capabilities\": [{\"capability\": \"multifd\", \"state\": true},"
-            " {\"capability\": \"zero-copy-send\", \"state\": true}]}",
-            "Capability 'zero-copy-send' is not supported by mapmig");
+    qmp_err(
+        qmp_migrate_set_capabilities,
+        "{\"capabilities\": [{\"capability\": \"multifd\", \"state\": true},"
+        " {\"capability\": \"zero-copy-send\", \"state\": true}]}",
+        "Capability 'zero-copy-send' is not supported by mapmig");
     g_assert_false(migrate_multifd());
     qmp_err_prefix(qmp_migrate_set_capabilities,
                    "{\"capabilities\": [{\"capability\": \"multifd\","
@@ -521,9 +524,9 @@ static void test_busy(void)
             "There's a migration process in progress");
     g_assert_false(migrate_events());
 #ifdef MAPMIG_TEST_MONITOR_DOUBLES
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability multifd on"), ==,
-                    "Error: There's a migration process in progress\n");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability multifd on"),
+        ==, "Error: There's a migration process in progress\n");
 #endif
 
     /* On-the-fly parameters. */
@@ -542,17 +545,18 @@ static void test_busy(void)
     qmp_err(qmp_migrate_set_parameters, "{\"direct-io\": true}",
             "Parameter 'direct-io' cannot be changed while a migration is "
             "in progress");
-    qmp_err(qmp_migrate_set_parameters, "{\"io-engine\": \"libaio\"}",
-            CONFIG_LIBAIO ?
-            "Parameter 'io-engine' cannot be changed while a migration is "
-            "in progress" :
-            "io-engine 'libaio' is not available in this build (built "
-            "without libaio)");
+    qmp_err(
+        qmp_migrate_set_parameters, "{\"io-engine\": \"libaio\"}",
+        CONFIG_LIBAIO
+            ? "Parameter 'io-engine' cannot be changed while a migration is "
+              "in progress"
+            : "io-engine 'libaio' is not available in this build (built "
+              "without libaio)");
     qmp_err(qmp_migrate_set_parameters, "{\"multifd-compression\": \"zstd\"}",
-            CONFIG_ZSTD ?
-            "Parameter 'multifd-compression' cannot be changed while a "
-            "migration is in progress" :
-            "zstd compression is not available in this build");
+            CONFIG_ZSTD
+                ? "Parameter 'multifd-compression' cannot be changed while a "
+                  "migration is in progress"
+                : "zstd compression is not available in this build");
 
     /* NULL hook: never busy. */
     migration_options_is_busy = NULL;
@@ -576,18 +580,16 @@ static void test_qmp_params_roundtrip(void)
                     134217728);
     g_assert_cmpint(json_object_get_int_member(o, "downtime-limit"), ==, 300);
     g_assert_cmpint(json_object_get_int_member(o, "multifd-channels"), ==, 2);
-    g_assert_cmpstr(json_object_get_string_member(o, "multifd-compression"),
-                    ==, "none");
-    g_assert_cmpint(json_object_get_int_member(o, "multifd-zstd-level"), ==,
-                    1);
+    g_assert_cmpstr(json_object_get_string_member(o, "multifd-compression"), ==,
+                    "none");
+    g_assert_cmpint(json_object_get_int_member(o, "multifd-zstd-level"), ==, 1);
     g_assert_false(json_object_get_boolean_member(o, "direct-io"));
-    g_assert_cmpstr(json_object_get_string_member(o, "io-engine"), ==,
-                    "psync");
+    g_assert_cmpstr(json_object_get_string_member(o, "io-engine"), ==, "psync");
     g_assert_cmpstr(json_object_get_string_member(o, "tls-creds"), ==, "");
     g_assert_cmpstr(json_object_get_string_member(o, "tls-hostname"), ==, "");
     g_assert_cmpstr(json_object_get_string_member(o, "tls-authz"), ==, "");
-    g_assert_cmpstr(json_object_get_string_member(o, "zero-page-detection"),
-                    ==, "legacy");
+    g_assert_cmpstr(json_object_get_string_member(o, "zero-page-detection"), ==,
+                    "legacy");
 
     /* What query returned can be sent back unchanged. */
     {
@@ -665,8 +667,7 @@ static void test_qmp_params_errors(void)
             " \"downtime-limit\": 9999999}",
             "Parameter 'downtime-limit' expects an integer in the range of "
             "0 to 2000 seconds");
-    qmp_err(qmp_migrate_set_parameters,
-            "{\"max-bandwidth\": 42, \"bogus\": 1}",
+    qmp_err(qmp_migrate_set_parameters, "{\"max-bandwidth\": 42, \"bogus\": 1}",
             "Parameter 'bogus' is unexpected");
     g_assert_cmpuint(migrate_params()->max_bandwidth, ==, 134217728);
     g_assert_cmpuint(migrate_params()->multifd_channels, ==, 2);
@@ -691,31 +692,34 @@ static void test_hmp_caps(void)
                          MIGRATION_CAPABILITY__MAX + 1);
     }
 
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability fixed-ram on"), ==, "");
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability multifd on"), ==, "");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability fixed-ram on"),
+        ==, "");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability multifd on"),
+        ==, "");
     out = hmp(hmp_info_migrate_capabilities, "info");
     g_assert_true(hmp_has_line(out, "mapped-ram: on"));
     g_assert_true(hmp_has_line(out, "multifd: on"));
     g_assert_true(hmp_has_line(out, "events: off"));
 
-    out = hmp(hmp_migrate_set_capability,
-              "migrate_set_capability mapped_ram on");
+    out =
+        hmp(hmp_migrate_set_capability, "migrate_set_capability mapped_ram on");
     g_assert_true(g_str_has_prefix(out, "Error: Capability 'mapped_ram' not "
-                                   "found; valid capabilities: xbzrle, "));
+                                        "found; valid capabilities: xbzrle, "));
     g_assert_true(strstr(out, "mapped-ram\n") != NULL);
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability xbzrle on"), ==,
-                    "Error: Capability 'xbzrle' is not supported by mapmig\n");
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability xbzrle off"), ==, "");
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability events maybe"), ==,
-                    "Error: Parameter 'state' expects 'on' or 'off'\n");
-    g_assert_cmpstr(hmp(hmp_migrate_set_capability,
-                        "migrate_set_capability events"), ==,
-                    "Error: Usage: migrate_set_capability NAME on|off\n");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability xbzrle on"), ==,
+        "Error: Capability 'xbzrle' is not supported by mapmig\n");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability xbzrle off"),
+        ==, "");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability events maybe"),
+        ==, "Error: Parameter 'state' expects 'on' or 'off'\n");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_capability, "migrate_set_capability events"), ==,
+        "Error: Usage: migrate_set_capability NAME on|off\n");
 }
 
 static void test_hmp_params(void)
@@ -736,7 +740,8 @@ static void test_hmp_params(void)
 
     /* Size suffixes; a bare number is MiB as in QEMU. */
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter max-bandwidth 1G"), ==, "");
+                        "migrate_set_parameter max-bandwidth 1G"),
+                    ==, "");
     g_assert_cmpuint(migrate_params()->max_bandwidth, ==, 1073741824);
     hmp(hmp_migrate_set_parameter, "migrate_set_parameter max-bandwidth 32");
     g_assert_cmpuint(migrate_params()->max_bandwidth, ==, 32 * MiB);
@@ -747,21 +752,26 @@ static void test_hmp_params(void)
     hmp(hmp_migrate_set_parameter, "migrate_set_parameter max-bandwidth 0");
     g_assert_cmpuint(migrate_params()->max_bandwidth, ==, 0);
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter max-bandwidth 1Q"), ==,
-                    "Error: Invalid size 1Q\n");
+                        "migrate_set_parameter max-bandwidth 1Q"),
+                    ==, "Error: Invalid size 1Q\n");
     g_assert_cmpuint(migrate_params()->max_bandwidth, ==, 0);
 
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter downtime-limit 500"), ==, "");
+                        "migrate_set_parameter downtime-limit 500"),
+                    ==, "");
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter multifd-channels 4"), ==, "");
+                        "migrate_set_parameter multifd-channels 4"),
+                    ==, "");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_parameter, "migrate_set_parameter direct-io on"),
+        ==, "");
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter direct-io on"), ==, "");
-    g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter io-engine libaio"), ==,
-                    CONFIG_LIBAIO ? "" :
-                    "Error: io-engine 'libaio' is not available in this "
-                    "build (built without libaio)\n");
+                        "migrate_set_parameter io-engine libaio"),
+                    ==,
+                    CONFIG_LIBAIO
+                        ? ""
+                        : "Error: io-engine 'libaio' is not available in this "
+                          "build (built without libaio)\n");
     out = hmp(hmp_info_migrate_parameters, "info");
     g_assert_true(hmp_has_line(out, "max-bandwidth: 0 bytes/second"));
     g_assert_true(hmp_has_line(out, "downtime-limit: 500 ms"));
@@ -769,22 +779,26 @@ static void test_hmp_params(void)
     g_assert_true(hmp_has_line(out, "direct-io: on"));
 
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter downtime-limit 2000001"), ==,
+                        "migrate_set_parameter downtime-limit 2000001"),
+                    ==,
                     "Error: Parameter 'downtime-limit' expects an integer in "
                     "the range of 0 to 2000 seconds\n");
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter downtime-limit abc"), ==,
+                        "migrate_set_parameter downtime-limit abc"),
+                    ==,
                     "Error: Invalid parameter type for 'downtime-limit', "
                     "expected: integer\n");
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter multifd-channels 300"), ==,
+                        "migrate_set_parameter multifd-channels 300"),
+                    ==,
                     "Error: Parameter 'multifd-channels' expects a value "
                     "between 1 and 255\n");
+    g_assert_cmpstr(
+        hmp(hmp_migrate_set_parameter, "migrate_set_parameter direct-io maybe"),
+        ==, "Error: Parameter 'direct-io' expects 'on' or 'off'\n");
     g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter direct-io maybe"), ==,
-                    "Error: Parameter 'direct-io' expects 'on' or 'off'\n");
-    g_assert_cmpstr(hmp(hmp_migrate_set_parameter,
-                        "migrate_set_parameter max_bandwidth 1G"), ==,
+                        "migrate_set_parameter max_bandwidth 1G"),
+                    ==,
                     "Error: Invalid parameter 'max_bandwidth'; valid "
                     "parameters: max-bandwidth, downtime-limit, "
                     "multifd-channels, multifd-compression, "
@@ -796,8 +810,10 @@ static void test_hmp_params(void)
 static void test_register(void)
 {
     static const char *const qmp_names[] = {
-        "migrate-set-capabilities", "query-migrate-capabilities",
-        "migrate-set-parameters", "query-migrate-parameters",
+        "migrate-set-capabilities",
+        "query-migrate-capabilities",
+        "migrate-set-parameters",
+        "query-migrate-parameters",
     };
 
     migration_options_register_commands();
@@ -827,11 +843,9 @@ int main(int argc, char **argv)
                     test_caps_cross_check);
     g_test_add_func("/migration/options/params-check", test_params_check);
     g_test_add_func("/migration/options/qmp-caps", test_qmp_caps_roundtrip);
-    g_test_add_func("/migration/options/qmp-caps-errors",
-                    test_qmp_caps_errors);
+    g_test_add_func("/migration/options/qmp-caps-errors", test_qmp_caps_errors);
     g_test_add_func("/migration/options/busy", test_busy);
-    g_test_add_func("/migration/options/qmp-params",
-                    test_qmp_params_roundtrip);
+    g_test_add_func("/migration/options/qmp-params", test_qmp_params_roundtrip);
     g_test_add_func("/migration/options/qmp-params-errors",
                     test_qmp_params_errors);
 #ifdef MAPMIG_TEST_MONITOR_DOUBLES

@@ -12,7 +12,8 @@
 static char *tmpdir;
 static char *sock_path;
 
-#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, " \
+#define GREETING                                              \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "      \
     "\"minor\": 1, \"major\": 0}, \"package\": \"mapmig\"}, " \
     "\"capabilities\": [\"oob\"]}}\r\n"
 
@@ -102,8 +103,10 @@ static void test_negotiation(void)
                "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
                "\"Expecting capabilities negotiation with "
                "'qmp_capabilities'\"}, \"id\": 1}");
-    cmd_expect(c, "{\"execute\": \"qmp_capabilities\", \"arguments\": "
-               "{\"enable\": [\"oob\"]}}", "{\"return\": {}}");
+    cmd_expect(c,
+               "{\"execute\": \"qmp_capabilities\", \"arguments\": "
+               "{\"enable\": [\"oob\"]}}",
+               "{\"return\": {}}");
     cmd_expect(c, "{\"execute\": \"qmp_capabilities\"}",
                "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
                "\"Capabilities negotiation is already complete, command "
@@ -119,7 +122,8 @@ static void test_commands(void)
     MonClient *c = connect_negotiated();
     g_autofree char *list = NULL;
 
-    cmd_expect(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"hi\", "
+    cmd_expect(c,
+               "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"hi\", "
                "\"n\": 42, \"b\": true}, \"id\": {\"a\": [1, \"x\"]}}",
                "{\"return\": \"hi/42/1\", \"id\": {\"a\": [1, \"x\"]}}");
     cmd_expect(c, "{\"execute\": \"x-echo\", \"id\": \"s\"}",
@@ -128,11 +132,13 @@ static void test_commands(void)
     cmd_expect(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": 1}}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": "
                "\"Parameter 's' expects a string\"}}");
-    cmd_expect(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"\", "
+    cmd_expect(c,
+               "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"\", "
                "\"n\": 1.5}}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": "
                "\"Parameter 'n' expects an integer\"}}");
-    cmd_expect(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"\", "
+    cmd_expect(c,
+               "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"\", "
                "\"b\": 1}}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": "
                "\"Parameter 'b' expects a boolean\"}}");
@@ -143,7 +149,8 @@ static void test_commands(void)
                "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
                "\"The command no-such has not been found\"}}");
     /* Non-ASCII and control characters come back escaped. */
-    cmd_expect(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": "
+    cmd_expect(c,
+               "{\"execute\": \"x-echo\", \"arguments\": {\"s\": "
                "\"\\u00e9\\n\\\"\"}}",
                "{\"return\": \"\\u00e9\\n\\\"/7/0\"}");
 
@@ -161,13 +168,16 @@ static void test_bad_input(void)
 
     r = cmd(c, "{\"execute\": }");
     g_assert_true(g_str_has_prefix(r, "{\"error\": {\"class\": "
-                                   "\"GenericError\", \"desc\": "
-                                   "\"JSON parse error, "));
-    cmd_expect(c, "[1, 2]", "{\"error\": {\"class\": \"GenericError\", "
+                                      "\"GenericError\", \"desc\": "
+                                      "\"JSON parse error, "));
+    cmd_expect(c, "[1, 2]",
+               "{\"error\": {\"class\": \"GenericError\", "
                "\"desc\": \"QMP input must be a JSON object\"}}");
-    cmd_expect(c, "42 ", "{\"error\": {\"class\": \"GenericError\", "
+    cmd_expect(c, "42 ",
+               "{\"error\": {\"class\": \"GenericError\", "
                "\"desc\": \"QMP input must be a JSON object\"}}");
-    cmd_expect(c, "{\"id\": 5}", "{\"error\": {\"class\": \"GenericError\", "
+    cmd_expect(c, "{\"id\": 5}",
+               "{\"error\": {\"class\": \"GenericError\", "
                "\"desc\": \"QMP input lacks member 'execute'\"}, \"id\": 5}");
     cmd_expect(c, "{\"execute\": \"x-fail\", \"arguments\": [1]}",
                "{\"error\": {\"class\": \"GenericError\", \"desc\": "
@@ -178,8 +188,8 @@ static void test_bad_input(void)
     g_free(r);
     r = cmd(c, "}");
     g_assert_true(g_str_has_prefix(r, "{\"error\": {\"class\": "
-                                   "\"GenericError\", \"desc\": "
-                                   "\"JSON parse error, "));
+                                      "\"GenericError\", \"desc\": "
+                                      "\"JSON parse error, "));
     /* Garbage bytes, NULs and invalid UTF-8 inside a string. */
     mon_client_send_len(c, "{\"execute\": \"\xff\xfe\0\x01\"}", 19);
     g_free(r);
@@ -198,18 +208,20 @@ static void test_framing(void)
 
     /* Two objects, one write, no separator; braces inside strings. */
     mon_client_send(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": "
-                    "\"{[\\\"\"}, \"id\": 1}{\"execute\": \"x-fail\", "
-                    "\"id\": 2}");
+                       "\"{[\\\"\"}, \"id\": 1}{\"execute\": \"x-fail\", "
+                       "\"id\": 2}");
     r1 = mon_client_read_until(c, "\r\n");
     r2 = mon_client_read_until(c, "\r\n");
     g_assert_cmpstr(r1, ==, "{\"return\": \"{[\\\"/7/0\", \"id\": 1}\r\n");
-    g_assert_cmpstr(r2, ==, "{\"error\": {\"class\": \"GenericError\", "
+    g_assert_cmpstr(r2, ==,
+                    "{\"error\": {\"class\": \"GenericError\", "
                     "\"desc\": \"test failure\"}, \"id\": 2}\r\n");
 
     /* One object split over two writes, in the middle of a string. */
     mon_client_send(c, "{\"execute\": \"x-echo\", \"argu");
     g_assert_true(mon_client_quiet(c));
-    cmd_expect(c, "ments\": {\"s\": \"split\"}}", "{\"return\": "
+    cmd_expect(c, "ments\": {\"s\": \"split\"}}",
+               "{\"return\": "
                "\"split/7/0\"}");
     mon_client_close(c);
 }
@@ -224,10 +236,11 @@ static void test_limits(void)
     /* Over 1 MiB: one error, the rest of the message is dropped. */
     for (int i = 0; i < 1100 * 1024 / 64; i++) {
         g_string_append(big, "0123456789abcdef0123456789abcdef"
-                        "0123456789abcdef0123456789abcdef");
+                             "0123456789abcdef0123456789abcdef");
     }
     g_string_append(big, "\"}}");
-    cmd_expect(c, big->str, "{\"error\": {\"class\": \"GenericError\", "
+    cmd_expect(c, big->str,
+               "{\"error\": {\"class\": \"GenericError\", "
                "\"desc\": \"JSON message size limit exceeded\"}}");
     g_string_free(big, TRUE);
     g_assert_true(mon_client_quiet(c));
@@ -238,7 +251,8 @@ static void test_limits(void)
     g_autofree char *open_ = g_strnfill(100, '[');
     g_autofree char *close_ = g_strnfill(100, ']');
     deep = g_strconcat(open_, close_, NULL);
-    cmd_expect(c, deep, "{\"error\": {\"class\": \"GenericError\", "
+    cmd_expect(c, deep,
+               "{\"error\": {\"class\": \"GenericError\", "
                "\"desc\": \"JSON nesting depth limit exceeded\"}}");
     g_assert_true(mon_client_quiet(c));
     cmd_expect(c, "{\"execute\": \"x-echo\", \"arguments\": {\"s\": \"b\"}}",
@@ -262,7 +276,7 @@ static void test_events(void)
 {
     MonClient *a = connect_negotiated();
     MonClient *b = connect_negotiated();
-    MonClient *raw = connect_raw();     /* not negotiated: no events */
+    MonClient *raw = connect_raw(); /* not negotiated: no events */
     gint64 before = g_get_real_time() / G_USEC_PER_SEC;
 
     g_thread_join(g_thread_new("events", event_thread, NULL));
@@ -279,16 +293,16 @@ static void test_events(void)
             ts = json_object_get_object_member(ev, "timestamp");
             g_assert_cmpint(json_object_get_int_member(ts, "seconds"), >=,
                             before);
-            g_assert_cmpint(json_object_get_int_member(ts, "microseconds"),
-                            <, 1000000);
+            g_assert_cmpint(json_object_get_int_member(ts, "microseconds"), <,
+                            1000000);
             if (i < 20) {
                 JsonObject *data = json_object_get_object_member(ev, "data");
-                g_assert_cmpstr(json_object_get_string_member(ev, "event"),
-                                ==, "TEST_EVENT");
+                g_assert_cmpstr(json_object_get_string_member(ev, "event"), ==,
+                                "TEST_EVENT");
                 g_assert_cmpint(json_object_get_int_member(data, "n"), ==, i);
             } else {
-                g_assert_cmpstr(json_object_get_string_member(ev, "event"),
-                                ==, "TEST_DONE");
+                g_assert_cmpstr(json_object_get_string_member(ev, "event"), ==,
+                                "TEST_DONE");
                 g_assert_false(json_object_has_member(ev, "data"));
             }
         }
@@ -314,8 +328,10 @@ static void test_fd_passing(void)
     } control;
     struct iovec iov = { .iov_base = (void *)req, .iov_len = strlen(req) };
     struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.buf,
+        .msg_controllen = sizeof(control.buf),
     };
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     int fd = open("/dev/null", O_RDONLY);
@@ -352,9 +368,26 @@ static void test_disconnect(void)
 static void test_garbage(void)
 {
     static const char *frags[] = {
-        "{", "}", "[", "]", "\"", "\\", ":", ",", "\"execute\"", "1e999",
-        "-", "null", "\"id\"", "\"arguments\"", "{\"execute\":\"x-echo\"",
-        "\"qmp_capabilities\"", " ", "\n", "\\u0000", "tru",
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        "\\",
+        ":",
+        ",",
+        "\"execute\"",
+        "1e999",
+        "-",
+        "null",
+        "\"id\"",
+        "\"arguments\"",
+        "{\"execute\":\"x-echo\"",
+        "\"qmp_capabilities\"",
+        " ",
+        "\n",
+        "\\u0000",
+        "tru",
     };
 
     for (int round = 0; round < 20; round++) {
@@ -362,8 +395,8 @@ static void test_garbage(void)
 
         for (int i = 0; i < 2000; i++) {
             if (g_test_rand_bit()) {
-                const char *f = frags[g_test_rand_int_range(0,
-                                                            ARRAY_SIZE(frags))];
+                const char *f =
+                    frags[g_test_rand_int_range(0, ARRAY_SIZE(frags))];
                 mon_client_send(c, f);
             } else {
                 char b = g_test_rand_int_range(0, 256);
@@ -425,8 +458,8 @@ int main(int argc, char **argv)
 
     tmpdir = g_dir_make_tmp("test-qmp-XXXXXX", NULL);
     sock_path = g_build_filename(tmpdir, "qmp.sock", NULL);
-    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off",
-                                            sock_path);
+    g_autofree char *spec =
+        g_strdup_printf("unix:%s,server=on,wait=off", sock_path);
     if (!monitor_init_qmp(spec, &err)) {
         g_error("%s", err->message);
     }

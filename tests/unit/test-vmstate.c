@@ -108,16 +108,16 @@ static const uint8_t known_bytes[] = {
     0xff, 0xff, 0xff, 0xfe,                         /* i32 -2 */
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfd, /* i64 -3 */
     0x01,                                           /* bool */
-    'a', 'b', 'c', 'd', 'e',                        /* buffer */
+    'a',  'b',  'c',  'd',  'e',                    /* buffer */
     0x00, 0x00, 0x00,                               /* unused */
 };
 
 /* ... followed by this when the subsection is needed. */
 static const uint8_t known_sub_bytes[] = {
-    0x05,                                     /* QEMU_VM_SUBSECTION */
-    0x08, 't', 'e', 's', 't', '/', 's', 'u', 'b', /* counted name */
-    0x00, 0x00, 0x00, 0x01,                   /* version */
-    0x11, 0x22, 0x33, 0x44,                   /* sub_val */
+    0x05,                                            /* QEMU_VM_SUBSECTION */
+    0x08, 't',  'e',  's',  't', '/', 's', 'u', 'b', /* counted name */
+    0x00, 0x00, 0x00, 0x01,                          /* version */
+    0x11, 0x22, 0x33, 0x44,                          /* sub_val */
 };
 
 typedef struct {
@@ -173,8 +173,8 @@ static GBytes *encode(const VMStateDescription *vmsd, TestState *s)
  * consumed) into @s.  Returns the result; *errp set on failure.
  */
 static bool decode_full(const VMStateDescription *vmsd, const void *data,
-                        size_t len, TestState *s, int version,
-                        GError **errp, bool check_trailer)
+                        size_t len, TestState *s, int version, GError **errp,
+                        bool check_trailer)
 {
     TmpFile t;
     tmp_init(&t);
@@ -314,8 +314,8 @@ static void test_version_checks(void)
 static void test_unknown_subsection(void)
 {
     static const uint8_t bad_sub[] = {
-        0x05, 0x08, 't', 'e', 's', 't', '/', 'x', 'y', 'z',
-        0x00, 0x00, 0x00, 0x01, 0x11, 0x22, 0x33, 0x44,
+        0x05, 0x08, 't',  'e',  's',  't',  '/',  'x',  'y',
+        'z',  0x00, 0x00, 0x00, 0x01, 0x11, 0x22, 0x33, 0x44,
     };
     g_autoptr(GByteArray) a = g_byte_array_new();
     g_byte_array_append(a, known_bytes, sizeof(known_bytes));
@@ -325,7 +325,8 @@ static void test_unknown_subsection(void)
 
     g_assert_false(decode(a->data, a->len, &d, 3, &err));
     g_assert_nonnull(err);
-    g_assert_cmpstr(err->message, ==, "unknown subsection 'test/xyz' in 'test'");
+    g_assert_cmpstr(err->message, ==,
+                    "unknown subsection 'test/xyz' in 'test'");
     g_clear_error(&err);
     g_assert_cmpint(d.post_load_calls, ==, 0);
 
@@ -455,7 +456,8 @@ static void test_describe(void)
     /* Wrapped as a device entry, it is valid JSON. */
     g_autofree char *doc = g_strdup_printf(
         "{\"name\": \"test\", \"instance_id\": 0, \"vmsd_name\": \"test\", "
-        "\"version\": 3, %s}", out->str);
+        "\"version\": 3, %s}",
+        out->str);
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     g_assert_true(json_parser_load_from_data(parser, doc, -1, &err));
