@@ -748,59 +748,65 @@ static JsonNode *qmp_arg_get(JsonObject *args, const char *key, bool required,
     return node;
 }
 
-bool qmp_arg_str(JsonObject *args, const char *key, bool required,
-                 const char **out, GError **errp)
+/*
+ * The argument @key if present with JSON type @type; NULL when absent
+ * (*ok tells whether that is fine) or of another type (errp set).
+ */
+static JsonNode *qmp_arg_typed(JsonObject *args, const char *key,
+                               bool required, GType type, const char *tname,
+                               bool *ok, GError **errp)
 {
     bool present;
     JsonNode *node = qmp_arg_get(args, key, required, errp, &present);
 
+    *ok = !present ? !required : true;
     if (!present) {
-        return !required;
+        return NULL;
     }
+    /* 1.0 is a number but not an integer, as in QEMU. */
     if (!JSON_NODE_HOLDS_VALUE(node) ||
-        json_node_get_value_type(node) != G_TYPE_STRING) {
-        error_setg(errp, "Parameter '%s' expects a string", key);
-        return false;
+        json_node_get_value_type(node) != type) {
+        error_setg(errp, "Parameter '%s' expects %s", key, tname);
+        *ok = false;
+        return NULL;
     }
-    *out = json_node_get_string(node);
-    return true;
+    return node;
+}
+
+bool qmp_arg_str(JsonObject *args, const char *key, bool required,
+                 const char **out, GError **errp)
+{
+    bool ok;
+    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_STRING,
+                                "a string", &ok, errp);
+    if (n) {
+        *out = json_node_get_string(n);
+    }
+    return ok;
 }
 
 bool qmp_arg_bool(JsonObject *args, const char *key, bool required, bool *out,
                   GError **errp)
 {
-    bool present;
-    JsonNode *node = qmp_arg_get(args, key, required, errp, &present);
-
-    if (!present) {
-        return !required;
+    bool ok;
+    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_BOOLEAN,
+                                "a boolean", &ok, errp);
+    if (n) {
+        *out = json_node_get_boolean(n);
     }
-    if (!JSON_NODE_HOLDS_VALUE(node) ||
-        json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
-        error_setg(errp, "Parameter '%s' expects a boolean", key);
-        return false;
-    }
-    *out = json_node_get_boolean(node);
-    return true;
+    return ok;
 }
 
 bool qmp_arg_int(JsonObject *args, const char *key, bool required, int64_t *out,
                  GError **errp)
 {
-    bool present;
-    JsonNode *node = qmp_arg_get(args, key, required, errp, &present);
-
-    if (!present) {
-        return !required;
+    bool ok;
+    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_INT64,
+                                "an integer", &ok, errp);
+    if (n) {
+        *out = json_node_get_int(n);
     }
-    /* 1.0 is a number but not an integer, as in QEMU. */
-    if (!JSON_NODE_HOLDS_VALUE(node) ||
-        json_node_get_value_type(node) != G_TYPE_INT64) {
-        error_setg(errp, "Parameter '%s' expects an integer", key);
-        return false;
-    }
-    *out = json_node_get_int(node);
-    return true;
+    return ok;
 }
 
 /* ---- JSON output ---- */
