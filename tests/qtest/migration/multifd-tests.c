@@ -113,7 +113,7 @@ static void dio_engine(const char *engine)
     g_autofree char *uri = NULL;
     g_autoptr(GHashTable) before = NULL;
     g_autoptr(GError) err = NULL;
-    MigrateStart start = { .workload = "stress,share=50" };
+    MigrateStart start = { .mem = "64M", .workload = "stress,share=50" };
     QTestState *from, *to;
     JsonNode *r;
 
@@ -213,6 +213,7 @@ static void test_multifd_file_mapped_ram_fdset_dio(void)
 {
     g_autofree char *old = dio_scratch_begin();
     MigrateCommon args = {
+        .start.mem = "64M",
         .start.workload = "stress,share=20",
         .connect_uri = "file:/dev/fdset/1",
         .load_after_save = true,
@@ -269,6 +270,7 @@ static void fdset_offset_end_hook(QTestState *from, QTestState *to,
 static void test_precopy_file_offset_fdset(void)
 {
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = "file:/dev/fdset/3,offset=0x1000",
         .load_after_save = true,
         .start_hook = fdset_offset_start_hook,
@@ -301,6 +303,7 @@ static void fdset_end_hook(QTestState *from, QTestState *to, void *opaque)
 static void test_multifd_file_mapped_ram_fdset(void)
 {
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = "file:/dev/fdset/2",
         .load_after_save = true,
         .caps = { "mapped-ram", "multifd" },
@@ -327,6 +330,7 @@ static void test_dio_no_multifd_refused(void)
 {
     g_autofree char *old = dio_scratch_begin();
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = FILE_URI,
         .caps = { "mapped-ram" },
         .start_hook = dio_src_start_hook,
@@ -345,7 +349,7 @@ static void test_dio_no_multifd_refused(void)
 static void test_dio_unix_refused(void)
 {
     QTestState *from;
-    MigrateStart start = { 0 };
+    MigrateStart start = { .mem = "64M" };
     g_autofree char *uri = migrate_expand_uri("unix:@TMP@/migsocket", 0);
     g_autoptr(GHashTable) before = NULL;
     g_autoptr(GHashTable) after = NULL;
@@ -388,6 +392,7 @@ static void test_dio_misaligned_offset_refused(void)
 {
     g_autofree char *old = dio_scratch_begin();
     MigrateCommon args = {
+        .start.mem = "64M",
         /*
          * 0x100: below any file system's DIO alignment (>= 512).  The
          * usual example, 0x200, is aligned on ext4 over a 512-byte
@@ -413,6 +418,7 @@ static void test_dio_aligned_offset(void)
 {
     g_autofree char *old = dio_scratch_begin();
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = FILE_URI ",offset=0x100000",
         .load_after_save = true,
         .caps = { "mapped-ram", "multifd" },
@@ -432,6 +438,7 @@ static void test_dio_tmpfs_refused(void)
     g_autofree char *dir = g_strdup("/dev/shm/mapmig-dio-XXXXXX");
     g_autofree char *old = NULL;
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = FILE_URI,
         .caps = { "mapped-ram", "multifd" },
         .start_hook = dio_src_start_hook,
@@ -476,6 +483,7 @@ static void *data_start_hook(QTestState *from, QTestState *to)
 static void test_multifd_tcp_plain_none(void)
 {
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = "tcp:127.0.0.1:@PORT@",
         .caps = { "multifd" },
         .multifd_channels_src = 4,
@@ -489,6 +497,7 @@ static void test_multifd_tcp_plain_none(void)
 static void test_multifd_tcp_plain_zstd(void)
 {
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = "tcp:127.0.0.1:@PORT@",
         .caps = { "multifd" },
         .multifd_channels_src = 4,
@@ -502,6 +511,7 @@ static void test_multifd_tcp_plain_zstd(void)
 static void multifd_unix(int channels)
 {
     MigrateCommon args = {
+        .start.mem = "64M",
         .connect_uri = "unix:@TMP@/migsocket",
         .caps = { "multifd" },
         .multifd_channels_src = channels,
@@ -535,8 +545,8 @@ static void test_multifd_unix_plain_16(void)
 static void test_multifd_unix_stress_live(void)
 {
     MigrateCommon args = {
-        .start.workload = "stress,share=10",
         .start.mem = "64M",
+        .start.workload = "stress,share=10",
         .connect_uri = "unix:@TMP@/migsocket",
         .caps = { "multifd" },
         .multifd_channels_src = 4,
