@@ -1,0 +1,470 @@
+/*
+ * Reliability: cancel and completion without leaked threads or fds,
+ * ENOSPC, a destination killed mid-migration, and interoperability with
+ * QEMU 7.2 (qemu-system-x86_64, when installed).
+ */
+#include "qemu/osdep.h"
+#include "migration/framework.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define FILE_URI "file:@TMP@/" FILE_TEST_FILENAME
+
+/* ---- resource counting ---- */
+
+static int count_dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        if (e->d_name[0] != '.') {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+typedef struct Resources {
+    int threads;
+    int fds;
+} Resources;
+
+static Resources resources(QTestState *s)
+{
+    g_autofree char *task = g_strdup_printf("/proc/%d/task", qtest_pid(s));
+    g_autofree char *fd = g_strdup_printf("/proc/%d/fd", qtest_pid(s));
+
+    return (Resources) { count_dir_entries(task), count_dir_entries(fd) };
+}
+
+/*
+ * The source holds as many threads and fds as before the migration,
+ * allowing a second for the cleanup after the final state.
+ */
+static void check_no_leak(QTestState *s, Resources before)
+{
+    Resources now;
+
+    for (int i = 0; i < 20; i++) {
+        now = resources(s);
+        if (now.threads == before.threads && now.fds == before.fds) {
+            break;
+        }
+        qtest_msleep(50);
+    }
+    g_test_message("threads %d -> %d, fds %d -> %d", before.threads,
+                   now.threads, before.fds, now.fds);
+    g_assert_cmpint(now.threads, ==, before.threads);
+    g_assert_cmpint(now.fds, ==, before.fds);
+}
+
+static void multifd_file_setup(QTestState *who, int channels)
+{
+    migrate_set_capability(who, "mapped-ram", true);
+    migrate_set_capability(who, "multifd", true);
+    migrate_set_parameter_int(who, "multifd-channels", channels);
+}
+
+/* ---- cancel / complete without leaks ---- */
+
+static void test_multifd_file_cancel_no_leak(void)
+{
+    QTestState *from;
+    MigrateStart start = { .mem = "128M", .workload = "stress,share=100" };
+    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
+    g_autofree char *st = NULL;
+    Resources before;
+
+    migrate_start(&from, NULL, &start);
+    multifd_file_setup(from, 4);
+    qtest_memset(from, 0, 0x55, 32 * MiB);
+    migrate_set_parameter_int(from, "max-bandwidth", 1 * MiB);
+    before = resources(from);
+    migrate_qmp(from, uri);
+    qtest_msleep(300);
+    {
+        g_autofree char *s = migrate_query_status(from);
+        g_assert_cmpstr(s, ==, "active");
+    }
+    qtest_qmp_assert_success(from, "{'execute': 'migrate_cancel'}");
+    st = wait_for_migration_status_final(from);
+    g_assert_cmpstr(st, ==, "cancelled");
+    g_assert_true(qtest_is_running(from));
+    check_no_leak(from, before);
+    qtest_quit(from);
+}
+
+static void test_multifd_file_complete_no_leak(void)
+{
+    QTestState *from;
+    MigrateStart start = { .mem = "64M", .workload = "stress,share=20" };
+    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
+    Resources before;
+
+    migrate_start(&from, NULL, &start);
+    multifd_file_setup(from, 4);
+    before = resources(from);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    check_no_leak(from, before);
+    qtest_quit(from);
+}
+
+static void test_multifd_unix_complete_no_leak(void)
+{
+    QTestState *from, *to;
+    MigrateStart start = { .mem = "64M" };
+    g_autofree char *uri = migrate_expand_uri("unix:@TMP@/migsocket", 0);
+    Resources before;
+
+    migrate_start(&from, &to, &start);
+    for (int i = 0; i < 2; i++) {
+        QTestState *who = i ? to : from;
+        migrate_set_capability(who, "multifd", true);
+        migrate_set_parameter_int(who, "multifd-channels", 4);
+    }
+    qtest_memset(from, 0, 0x42, 8 * MiB);
+    migrate_incoming_qmp(to, uri);
+    before = resources(from);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+    check_no_leak(from, before);
+    {
+        g_autoptr(GHashTable) a = qtest_ram_digests(from);
+        g_autoptr(GHashTable) b = qtest_ram_digests(to);
+        g_assert_true(qtest_ram_digests_check(a, b));
+    }
+    migrate_end(from, to);
+}
+
+/* ---- ENOSPC ---- */
+
+static void enospc(bool mapped_ram)
+{
+    g_autofree char *dir = g_strdup_printf("%s/small", tmpfs);
+    g_autofree char *uri = NULL;
+    g_autofree char *desc = NULL;
+    g_autoptr(GHashTable) before = NULL;
+    g_autoptr(GHashTable) after = NULL;
+    MigrateStart start = { .mem = "64M", .workload = "stress,share=100" };
+    QTestState *from;
+
+    g_assert_cmpint(mkdir(dir, 0700), ==, 0);
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=8m") < 0) {
+        g_autofree char *why = g_strdup_printf("cannot mount a small tmpfs: "
+                                               "%s", g_strerror(errno));
+        rmdir(dir);
+        g_test_skip(why);
+        return;
+    }
+    uri = g_strdup_printf("file:%s/%s", dir, FILE_TEST_FILENAME);
+    migrate_start(&from, NULL, &start);
+    if (mapped_ram) {
+        multifd_file_setup(from, 4);
+    }
+    /* Every page non-zero: far more than 8 MiB to write. */
+    qtest_memset(from, 0, 0x99, 64 * MiB);
+    qtest_msleep(100);
+    qtest_qmp_assert_success(from, "{'execute': 'stop'}");
+    before = qtest_ram_digests(from);
+    migrate_qmp(from, uri);
+    desc = wait_for_migration_fail(from);
+    g_test_message("error: %s", desc);
+    g_assert_nonnull(strstr(desc, "No space left on device"));
+    after = qtest_ram_digests(from);
+    g_assert_true(qtest_ram_digests_check(before, after));
+    {
+        /* The failed save resumed the stopped-by-us guest?  It must not. */
+        g_autofree char *st = qtest_query_status(from, NULL);
+        g_assert_cmpstr(st, ==, "paused");
+    }
+    qtest_qmp_assert_success(from, "{'execute': 'cont'}");
+    qtest_msleep(50);
+    g_assert_true(qtest_is_running(from));
+    qtest_quit(from);
+    g_assert_cmpint(umount(dir), ==, 0);
+    g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
+static void test_precopy_file_enospc(void)
+{
+    enospc(false);
+}
+
+static void test_multifd_file_mapped_ram_enospc(void)
+{
+    enospc(true);
+}
+
+/* ---- destination killed ---- */
+
+static void test_precopy_unix_dest_killed(void)
+{
+    QTestState *from, *to;
+    MigrateStart start = { .mem = "64M", .workload = "stress,share=10" };
+    g_autofree char *uri = migrate_expand_uri("unix:@TMP@/migsocket", 0);
+    g_autofree char *uri2 = migrate_expand_uri("unix:@TMP@/migsocket2", 0);
+    g_autofree char *desc = NULL;
+
+    migrate_start(&from, &to, &start);
+    qtest_memset(from, 0, 0x55, 32 * MiB);
+    migrate_incoming_qmp(to, uri);
+    migrate_set_parameter_int(from, "max-bandwidth", 1 * MiB);
+    migrate_qmp(from, uri);
+    qtest_msleep(300);
+    {
+        g_autofree char *s = migrate_query_status(from);
+        g_assert_cmpstr(s, ==, "active");
+    }
+    g_assert_cmpint(kill(qtest_pid(to), SIGKILL), ==, 0);
+    desc = wait_for_migration_fail(from);
+    g_test_message("error: %s", desc);
+    g_assert_true(qtest_is_running(from));
+    qtest_quit(to);
+
+    /* Still usable: migrate to a fresh destination. */
+    to = qtest_init("-m 64M -S -incoming defer");
+    migrate_incoming_qmp(to, uri2);
+    migrate_ensure_non_converge(from);
+    migrate_qmp(from, uri2);
+    wait_for_migration_pass(from, 2);
+    migrate_ensure_converge(from);
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+    wait_for_incoming_done(to);
+    {
+        g_autoptr(GHashTable) a = qtest_ram_digests(from);
+        g_autoptr(GHashTable) b = qtest_ram_digests(to);
+        g_assert_true(qtest_ram_digests_check(a, b));
+    }
+    migrate_end(from, to);
+}
+
+/* ---- QEMU 7.2 interoperability ---- */
+
+typedef struct QemuProc {
+    GPid pid;
+    QMPClient *qmp;
+    char *qmp_path;
+} QemuProc;
+
+static char *qemu_binary(void)
+{
+    char *bin = g_find_program_in_path("qemu-system-x86_64");
+
+    if (!bin) {
+        g_test_skip("qemu-system-x86_64 is not in PATH");
+    }
+    return bin;
+}
+
+static void qemu_child_setup(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static QemuProc *qemu_start(const char *bin, bool incoming)
+{
+    QemuProc *q = g_new0(QemuProc, 1);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *qmp_arg = NULL;
+
+    q->qmp_path = g_strdup_printf("%s/qemu-qmp.sock", tmpfs);
+    qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", q->qmp_path);
+    const char *argv[] = {
+        bin, "-M", "none", "-m", "32M", "-S", "-nodefaults", "-nographic",
+        "-qmp", qmp_arg, incoming ? "-incoming" : NULL, "defer", NULL,
+    };
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD |
+                                G_SPAWN_STDOUT_TO_DEV_NULL,
+                                qemu_child_setup, NULL, &q->pid, &err));
+    g_assert_no_error(err);
+    q->qmp = qmp_client_connect(q->qmp_path, QTEST_START_TIMEOUT_MS, &err);
+    g_assert_no_error(err);
+    return q;
+}
+
+static JsonNode *qemu_cmd(QemuProc *q, const char *fmt, const char *arg)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *r = qmp_client_cmdf(q->qmp, &err, fmt, arg);
+
+    if (!r) {
+        g_printerr("QEMU: %s\n", err->message);
+    }
+    g_assert_nonnull(r);
+    return r;
+}
+
+static char *qemu_wait_final(QemuProc *q)
+{
+    for (int i = 0; i < 3000; i++) {
+        g_autoptr(JsonNode) r = qemu_cmd(q, "{'execute': 'query-migrate'}",
+                                         NULL);
+        const char *st = qmp_get_str(r, "status");
+        if (!g_strcmp0(st, "completed") || !g_strcmp0(st, "failed") ||
+            !g_strcmp0(st, "cancelled")) {
+            if (!g_strcmp0(st, "failed")) {
+                g_printerr("QEMU migration failed: %s\n",
+                           qmp_get_str(r, "error-desc"));
+            }
+            return g_strdup(st);
+        }
+        qtest_msleep(10);
+    }
+    g_assert_not_reached();
+}
+
+static void qemu_stop(QemuProc *q)
+{
+    int status;
+
+    kill(q->pid, SIGKILL);
+    waitpid(q->pid, &status, 0);
+    g_spawn_close_pid(q->pid);
+    qmp_client_free(q->qmp);
+    unlink(q->qmp_path);
+    g_free(q->qmp_path);
+    g_free(q);
+}
+
+#define INTEROP_OPTS "-M none -m 32M -S"
+
+/* mapmig saves, QEMU 7.2 loads. */
+static void test_interop_mapmig_to_qemu(void)
+{
+    g_autofree char *bin = qemu_binary();
+    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
+    g_autofree char *in = NULL;
+    g_autofree char *st = NULL;
+    QTestState *from;
+    QemuProc *q;
+
+    if (!bin) {
+        return;
+    }
+    from = qtest_init(INTEROP_OPTS);
+    migrate_set_parameter_int(from, "max-bandwidth", 0);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    qtest_quit(from);
+
+    q = qemu_start(bin, true);
+    in = g_strdup_printf("exec:cat %s/%s", tmpfs, FILE_TEST_FILENAME);
+    json_node_unref(qemu_cmd(q, "{'execute': 'migrate-incoming', "
+                             "'arguments': {'uri': '%s'}}", in));
+    st = qemu_wait_final(q);
+    g_assert_cmpstr(st, ==, "completed");
+    qemu_stop(q);
+}
+
+/* QEMU 7.2 saves into @path. */
+static void qemu_save(const char *bin, const char *path)
+{
+    g_autofree char *out = g_strdup_printf("exec:cat > %s", path);
+    g_autofree char *st = NULL;
+    QemuProc *q = qemu_start(bin, false);
+
+    json_node_unref(qemu_cmd(q, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': %s}}",
+                             "1099511627776"));
+    json_node_unref(qemu_cmd(q, "{'execute': 'migrate', "
+                             "'arguments': {'uri': '%s'}}", out));
+    st = qemu_wait_final(q);
+    g_assert_cmpstr(st, ==, "completed");
+    qemu_stop(q);
+}
+
+/* QEMU 7.2 saves, mapmig loads. */
+static void test_interop_qemu_to_mapmig(void)
+{
+    g_autofree char *bin = qemu_binary();
+    g_autofree char *path = NULL;
+    g_autofree char *st = NULL;
+    QTestState *to;
+
+    if (!bin) {
+        return;
+    }
+    path = g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
+    qemu_save(bin, path);
+    to = qtest_initf(INTEROP_OPTS " -incoming file:%s", path);
+    wait_for_migration_complete(to);
+    wait_for_incoming_done(to);
+    st = qtest_query_status(to, NULL);
+    g_assert_cmpstr(st, ==, "prelaunch");
+    qtest_quit(to);
+}
+
+/* Both write the same bytes for an idle -M none 32M guest. */
+static void test_interop_same_bytes(void)
+{
+    g_autofree char *bin = qemu_binary();
+    g_autofree char *qpath = NULL, *mpath = NULL, *uri = NULL;
+    g_autofree char *qdata = NULL, *mdata = NULL;
+    g_autoptr(GError) err = NULL;
+    gsize qlen, mlen;
+    QTestState *from;
+
+    if (!bin) {
+        return;
+    }
+    qpath = g_strdup_printf("%s/qemu.sav", tmpfs);
+    mpath = g_strdup_printf("%s/mapmig.sav", tmpfs);
+    uri = g_strdup_printf("file:%s", mpath);
+    qemu_save(bin, qpath);
+    from = qtest_init(INTEROP_OPTS);
+    migrate_set_parameter_int(from, "max-bandwidth", 0);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    qtest_quit(from);
+
+    g_assert_true(g_file_get_contents(qpath, &qdata, &qlen, &err));
+    g_assert_true(g_file_get_contents(mpath, &mdata, &mlen, &err));
+    g_test_message("QEMU %zu bytes, mapmig %zu bytes", qlen, mlen);
+    for (gsize i = 0; i < MIN(qlen, mlen); i++) {
+        if (qdata[i] != mdata[i]) {
+            g_printerr("first difference at byte %zu: QEMU 0x%02x, "
+                       "mapmig 0x%02x\n", i, (uint8_t)qdata[i],
+                       (uint8_t)mdata[i]);
+            break;
+        }
+    }
+    g_assert_cmpuint(qlen, ==, mlen);
+    g_assert_true(memcmp(qdata, mdata, qlen) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    migration_test_init(&argc, &argv);
+    migration_test_add("/migration/multifd/file/mapped-ram/cancel/no-leak",
+                       test_multifd_file_cancel_no_leak);
+    migration_test_add("/migration/multifd/file/mapped-ram/complete/no-leak",
+                       test_multifd_file_complete_no_leak);
+    migration_test_add("/migration/multifd/unix/complete/no-leak",
+                       test_multifd_unix_complete_no_leak);
+    migration_test_add("/migration/precopy/file/enospc",
+                       test_precopy_file_enospc);
+    migration_test_add("/migration/multifd/file/mapped-ram/enospc",
+                       test_multifd_file_mapped_ram_enospc);
+    migration_test_add("/migration/precopy/unix/dest-killed",
+                       test_precopy_unix_dest_killed);
+    migration_test_add("/migration/interop/qemu-7.2/mapmig-to-qemu",
+                       test_interop_mapmig_to_qemu);
+    migration_test_add("/migration/interop/qemu-7.2/qemu-to-mapmig",
+                       test_interop_qemu_to_mapmig);
+    migration_test_add("/migration/interop/qemu-7.2/same-bytes",
+                       test_interop_same_bytes);
+    return migration_test_run();
+}
