@@ -376,6 +376,12 @@ static bool migration_check_transport(const MigrationAddress *addr,
 {
     bool is_file = addr->transport == MIG_TRANSPORT_FILE;
 
+    /* As QEMU: the extra-fds check comes before the seekable one. */
+    if (migrate_direct_io() && !is_file) {
+        error_setg(errp, "Migration requires a transport that allows for "
+                         "extra fds (e.g. file)");
+        return false;
+    }
     if (migrate_mapped_ram() && !is_file &&
         !(ioc && qio_channel_has_feature(ioc, QIO_CHANNEL_FEATURE_SEEKABLE))) {
         error_setg(errp, "Mapped-ram requires a seekable transport "
@@ -399,11 +405,6 @@ static bool migration_check_transport(const MigrationAddress *addr,
                    "direct-io needs the mapped-ram and multifd "
                    "capabilities: only the multifd channels write pages at "
                    "aligned offsets");
-        return false;
-    }
-    if (migrate_direct_io() && !is_file) {
-        error_setg(errp, "Migration requires a transport that allows for "
-                         "extra fds (e.g. file)");
         return false;
     }
     return true;

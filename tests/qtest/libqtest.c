@@ -13,14 +13,14 @@
 #include <sys/wait.h>
 
 struct QTestState {
-    pid_t pid;              /* 0 once reaped */
+    pid_t pid; /* 0 once reaped */
     char *tmpdir;
     char *qmp_path;
     char *hmp_path;
-    int qtest_fd;           /* accepted connection from mapmig */
+    int qtest_fd; /* accepted connection from mapmig */
     GString *qtest_buf;
     QMPClient *qmp;
-    int hmp_fd;             /* -1 until first qtest_hmp() */
+    int hmp_fd; /* -1 until first qtest_hmp() */
     GString *hmp_buf;
 };
 
@@ -184,8 +184,7 @@ static int accept_child(QTestState *s, int lfd)
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
             untrack_child(s->pid);
             s->pid = 0;
-            g_printerr("mapmig exited during start-up (status 0x%x)\n",
-                       status);
+            g_printerr("mapmig exited during start-up (status 0x%x)\n", status);
             g_assert_not_reached();
         }
     }
@@ -218,9 +217,8 @@ QTestState *qtest_init(const char *extra_args)
                           "-qmp unix:%s,server=on,wait=off "
                           "-monitor unix:%s,server=on,wait=off "
                           "-serial file:%s/serial.log %s",
-                          qtest_binary(), qtest_path, s->qmp_path,
-                          s->hmp_path, s->tmpdir,
-                          extra_args ? extra_args : "");
+                          qtest_binary(), qtest_path, s->qmp_path, s->hmp_path,
+                          s->tmpdir, extra_args ? extra_args : "");
     if (g_getenv("QTEST_LOG")) {
         g_printerr("# starting: %s\n", cmd);
     }
@@ -343,8 +341,8 @@ QMPClient *qtest_qmp_client(QTestState *s)
 QMPClient *qtest_qmp_connect(QTestState *s)
 {
     g_autoptr(GError) err = NULL;
-    QMPClient *c = qmp_client_connect(s->qmp_path, QTEST_START_TIMEOUT_MS,
-                                      &err);
+    QMPClient *c =
+        qmp_client_connect(s->qmp_path, QTEST_START_TIMEOUT_MS, &err);
     g_assert_no_error(err);
     return c;
 }
@@ -392,8 +390,8 @@ void qtest_qmp_assert_success(QTestState *s, const char *fmt, ...)
     json_node_unref(r);
 }
 
-static char *expect_error_v(QTestState *s, const char **klass,
-                            const char *fmt, va_list ap)
+static char *expect_error_v(QTestState *s, const char **klass, const char *fmt,
+                            va_list ap)
 {
     g_autoptr(GError) err = NULL;
     JsonNode *r = qmp_vcmd(s, &err, fmt, ap);
@@ -407,8 +405,8 @@ static char *expect_error_v(QTestState *s, const char **klass,
     /* A closed connection is not a QMP error. */
     g_assert_true(err->domain == MAPMIG_ERROR);
     if (klass) {
-        *klass = err->code == ERROR_CLASS_COMMAND_NOT_FOUND ?
-            "CommandNotFound" : "GenericError";
+        *klass = err->code == ERROR_CLASS_COMMAND_NOT_FOUND ? "CommandNotFound"
+                                                            : "GenericError";
     }
     return g_strdup(err->message);
 }
@@ -436,8 +434,7 @@ char *qtest_qmp_expect_error_class(QTestState *s, const char **klass,
     return desc;
 }
 
-JsonNode *qtest_qmp_fd(QTestState *s, int fd, const char *cmd,
-                       JsonObject *args)
+JsonNode *qtest_qmp_fd(QTestState *s, int fd, const char *cmd, JsonObject *args)
 {
     g_autoptr(GError) err = NULL;
     JsonNode *r = qmp_client_cmd_fd(s->qmp, cmd, args, fd, &err);
@@ -458,8 +455,8 @@ JsonObject *qtest_qmp_eventwait_timeout(QTestState *s, const char *name,
 
 JsonObject *qtest_qmp_eventwait(QTestState *s, const char *name)
 {
-    JsonObject *ev = qtest_qmp_eventwait_timeout(s, name,
-                                                 QTEST_EVENT_TIMEOUT_MS);
+    JsonObject *ev =
+        qtest_qmp_eventwait_timeout(s, name, QTEST_EVENT_TIMEOUT_MS);
     if (!ev) {
         g_printerr("time-out waiting for event %s\n", name);
     }
@@ -544,8 +541,7 @@ char *qtest_rsp_line(QTestState *s, const char *fmt, ...)
 
 static uint64_t read_scalar(QTestState *s, const char *cmd, uint64_t addr)
 {
-    g_autofree char *line = qtest_rsp_line(s, "%s 0x%" PRIx64 "\n", cmd,
-                                           addr);
+    g_autofree char *line = qtest_rsp_line(s, "%s 0x%" PRIx64 "\n", cmd, addr);
     if (!g_str_has_prefix(line, "OK 0x")) {
         g_printerr("qtest %s 0x%" PRIx64 ": %s\n", cmd, addr, line);
     }
@@ -576,8 +572,8 @@ uint64_t qtest_readq(QTestState *s, uint64_t addr)
 static void write_scalar(QTestState *s, const char *cmd, uint64_t addr,
                          uint64_t v)
 {
-    g_autofree char *line = qtest_rsp_line(s, "%s 0x%" PRIx64 " 0x%" PRIx64
-                                           "\n", cmd, addr, v);
+    g_autofree char *line =
+        qtest_rsp_line(s, "%s 0x%" PRIx64 " 0x%" PRIx64 "\n", cmd, addr, v);
     g_assert_cmpstr(line, ==, "OK");
 }
 
@@ -593,8 +589,8 @@ void qtest_writeq(QTestState *s, uint64_t addr, uint64_t value)
 
 void qtest_memread(QTestState *s, uint64_t addr, void *data, size_t size)
 {
-    g_autofree char *line = qtest_rsp_line(s, "read 0x%" PRIx64 " 0x%zx\n",
-                                           addr, size);
+    g_autofree char *line =
+        qtest_rsp_line(s, "read 0x%" PRIx64 " 0x%zx\n", addr, size);
     uint8_t *out = data;
 
     g_assert_true(g_str_has_prefix(line, "OK 0x"));
@@ -607,8 +603,8 @@ void qtest_memread(QTestState *s, uint64_t addr, void *data, size_t size)
 
 void qtest_bufread(QTestState *s, uint64_t addr, void *data, size_t size)
 {
-    g_autofree char *line = qtest_rsp_line(s, "b64read 0x%" PRIx64
-                                           " 0x%zx\n", addr, size);
+    g_autofree char *line =
+        qtest_rsp_line(s, "b64read 0x%" PRIx64 " 0x%zx\n", addr, size);
     g_autofree guchar *dec = NULL;
     gsize len = 0;
 
@@ -620,8 +616,10 @@ void qtest_bufread(QTestState *s, uint64_t addr, void *data, size_t size)
 
 void qtest_memset(QTestState *s, uint64_t addr, uint8_t value, size_t size)
 {
-    g_autofree char *line = qtest_rsp_line(s, "memset 0x%" PRIx64 " 0x%zx "
-                                           "0x%02x\n", addr, size, value);
+    g_autofree char *line = qtest_rsp_line(s,
+                                           "memset 0x%" PRIx64 " 0x%zx "
+                                           "0x%02x\n",
+                                           addr, size, value);
     g_assert_cmpstr(line, ==, "OK");
 }
 
@@ -630,14 +628,14 @@ void qtest_memset(QTestState *s, uint64_t addr, uint8_t value, size_t size)
 GHashTable *qtest_ram_digests(QTestState *s)
 {
     g_autoptr(JsonNode) r = qtest_qmp(s, "{'execute': 'x-query-ram-digest'}");
-    GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          g_free);
+    GHashTable *h =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     JsonArray *a = json_node_get_array(r);
 
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonObject *o = json_array_get_object_element(a, i);
-        g_hash_table_insert(h,
-            g_strdup(json_object_get_string_member(o, "id")),
+        g_hash_table_insert(
+            h, g_strdup(json_object_get_string_member(o, "id")),
             g_strdup_printf("%" PRId64 ":%s",
                             json_object_get_int_member(o, "length"),
                             json_object_get_string_member(o, "sha256")));
@@ -683,8 +681,8 @@ uint64_t qtest_ram_total(QTestState *s)
     uint64_t total = 0;
 
     for (guint i = 0; i < json_array_get_length(a); i++) {
-        total += json_object_get_int_member(
-            json_array_get_object_element(a, i), "length");
+        total += json_object_get_int_member(json_array_get_object_element(a, i),
+                                            "length");
     }
     return total;
 }
@@ -749,8 +747,8 @@ char *qtest_hmp(QTestState *s, const char *fmt, ...)
         g_strlcpy(addr.sun_path, s->hmp_path, sizeof(addr.sun_path));
         s->hmp_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_assert_cmpint(s->hmp_fd, >=, 0);
-        g_assert_cmpint(connect(s->hmp_fd, (struct sockaddr *)&addr,
-                                sizeof(addr)), ==, 0);
+        g_assert_cmpint(
+            connect(s->hmp_fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
         banner = hmp_read_to_prompt(s);
     }
     va_start(ap, fmt);

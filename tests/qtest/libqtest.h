@@ -18,8 +18,8 @@
 typedef struct QTestState QTestState;
 
 /* Time-outs (ms) used by the helpers. */
-#define QTEST_START_TIMEOUT_MS   20000
-#define QTEST_EVENT_TIMEOUT_MS   60000
+#define QTEST_START_TIMEOUT_MS 20000
+#define QTEST_EVENT_TIMEOUT_MS 60000
 
 /*
  * Start mapmig (binary from $MAPMIG_BINARY) with @extra_args (shell

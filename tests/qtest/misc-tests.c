@@ -60,8 +60,8 @@ static void test_workload_ab_qtest(void)
     g_assert_cmpint(boundaries, <=, 1);
     /* Pass n writes n (mod 256); pass passes+1 may be in progress. */
     g_assert_true(first == (uint8_t)passes || first == (uint8_t)(passes + 1));
-    g_test_message("passes %" PRId64 ", first byte %u, boundaries %d",
-                   passes, first, boundaries);
+    g_test_message("passes %" PRId64 ", first byte %u, boundaries %d", passes,
+                   first, boundaries);
 
     /* Other qtest verbs agree with readb. */
     {
@@ -79,8 +79,8 @@ static void test_workload_ab_qtest(void)
         g_assert_cmphex(qtest_readq(s, page + 16), ==, 0x3333333333333333ULL);
     }
     {
-        g_autofree char *l = qtest_rsp_line(s, "readb 0x%" PRIx64 "\n",
-                                            (uint64_t)64 * GiB);
+        g_autofree char *l =
+            qtest_rsp_line(s, "readb 0x%" PRIx64 "\n", (uint64_t)64 * GiB);
         g_assert_true(g_str_has_prefix(l, "ERR"));
     }
     qtest_quit(s);
@@ -121,13 +121,14 @@ static void test_qmp_errors(void)
     g_assert_cmpstr(klass, ==, "CommandNotFound");
     g_free(desc);
 
-    desc = qtest_qmp_expect_error_class(s, &klass, "{'execute': 'migrate', "
+    desc = qtest_qmp_expect_error_class(s, &klass,
+                                        "{'execute': 'migrate', "
                                         "'arguments': {'uri': 42}}");
     g_assert_cmpstr(klass, ==, "GenericError");
     g_test_message("wrong type: %s", desc);
     g_free(desc);
     desc = qtest_qmp_expect_error(s, "{'execute': 'migrate-set-parameters', "
-                                  "'arguments': {'downtime-limit': 'x'}}");
+                                     "'arguments': {'downtime-limit': 'x'}}");
     g_free(desc);
 
     {
@@ -148,14 +149,14 @@ static void test_qmp_two_clients(void)
     /* Both sessions work independently. */
     r = qmp_client_cmdf(c2, &err, "{'execute': 'query-status'}");
     g_assert_no_error(err);
-    g_assert_true(json_object_get_boolean_member(json_node_get_object(r),
-                                                 "running"));
+    g_assert_true(
+        json_object_get_boolean_member(json_node_get_object(r), "running"));
     json_node_unref(r);
     qtest_qmp_assert_success(s, "{'execute': 'stop'}");
     r = qmp_client_cmdf(c2, &err, "{'execute': 'query-status'}");
     g_assert_no_error(err);
-    g_assert_false(json_object_get_boolean_member(json_node_get_object(r),
-                                                  "running"));
+    g_assert_false(
+        json_object_get_boolean_member(json_node_get_object(r), "running"));
     json_node_unref(r);
     /* Events reach every session. */
     ev = qmp_client_wait_event(c2, "STOP", 5000, &err);
@@ -262,7 +263,7 @@ int main(int argc, char **argv)
     g_test_add_func("/misc/qmp/two-clients", test_qmp_two_clients);
     g_test_add_func("/misc/hmp", test_hmp);
     g_test_add_func("/misc/cmdline/unknown-option",
-                   test_cmdline_unknown_option);
+                    test_cmdline_unknown_option);
     g_test_add_func("/misc/cmdline/bad-mem", test_cmdline_bad_mem);
     return g_test_run();
 }

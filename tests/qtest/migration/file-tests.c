@@ -230,8 +230,7 @@ static void test_precopy_file_mapped_ram_live_size(void)
     wait_for_migration_complete(from);
     {
         g_autoptr(JsonNode) r = qtest_qmp(from, "{'execute': 'query-migrate'}");
-        JsonNode *ram = json_object_get_member(json_node_get_object(r),
-                                               "ram");
+        JsonNode *ram = json_object_get_member(json_node_get_object(r), "ram");
         g_test_message("dirty-sync-count %" PRId64 ", transferred %" PRId64,
                        qmp_get_int(ram, "dirty-sync-count"),
                        qmp_get_int(ram, "transferred"));

@@ -38,8 +38,7 @@ int migrate_free_port(void)
     return ntohs(a.sin_port);
 }
 
-void migrate_start(QTestState **from, QTestState **to,
-                   const MigrateStart *args)
+void migrate_start(QTestState **from, QTestState **to, const MigrateStart *args)
 {
     const char *mem = args->mem ? args->mem : "128M";
     const char *machine = args->machine ? args->machine : "mini";
@@ -64,7 +63,8 @@ void migrate_end(QTestState *from, QTestState *to)
 
 void migrate_set_capability(QTestState *who, const char *cap, bool state)
 {
-    qtest_qmp_assert_success(who,
+    qtest_qmp_assert_success(
+        who,
         "{'execute': 'migrate-set-capabilities', 'arguments': "
         "{'capabilities': [{'capability': '%s', 'state': %s}]}}",
         cap, state ? "true" : "false");
@@ -73,17 +73,21 @@ void migrate_set_capability(QTestState *who, const char *cap, bool state)
 void migrate_set_parameter_int(QTestState *who, const char *param,
                                int64_t value)
 {
-    qtest_qmp_assert_success(who,
+    qtest_qmp_assert_success(
+        who,
         "{'execute': 'migrate-set-parameters', 'arguments': "
-        "{'%s': %" PRId64 "}}", param, value);
+        "{'%s': %" PRId64 "}}",
+        param, value);
 }
 
 void migrate_set_parameter_str(QTestState *who, const char *param,
                                const char *value)
 {
-    qtest_qmp_assert_success(who,
+    qtest_qmp_assert_success(
+        who,
         "{'execute': 'migrate-set-parameters', 'arguments': "
-        "{'%s': '%s'}}", param, value);
+        "{'%s': '%s'}}",
+        param, value);
 }
 
 void migrate_ensure_converge(QTestState *who)
@@ -115,14 +119,18 @@ int64_t migrate_dirty_sync_count(QTestState *who)
 
 void migrate_qmp(QTestState *who, const char *uri)
 {
-    qtest_qmp_assert_success(who, "{'execute': 'migrate', 'arguments': "
-                             "{'uri': '%s'}}", uri);
+    qtest_qmp_assert_success(who,
+                             "{'execute': 'migrate', 'arguments': "
+                             "{'uri': '%s'}}",
+                             uri);
 }
 
 void migrate_incoming_qmp(QTestState *who, const char *uri)
 {
-    qtest_qmp_assert_success(who, "{'execute': 'migrate-incoming', "
-                             "'arguments': {'uri': '%s'}}", uri);
+    qtest_qmp_assert_success(who,
+                             "{'execute': 'migrate-incoming', "
+                             "'arguments': {'uri': '%s'}}",
+                             uri);
 }
 
 static JsonNode *query_migrate(QTestState *who)
@@ -255,8 +263,8 @@ void test_precopy_common(MigrateCommon *args)
     g_autofree char *connect_uri = NULL;
     g_autofree char *listen_uri = NULL;
     g_autoptr(GHashTable) before = NULL;
-    bool idle_src = !args->start.workload ||
-                    g_str_has_prefix(args->start.workload, "idle");
+    bool idle_src =
+        !args->start.workload || g_str_has_prefix(args->start.workload, "idle");
 
     if ((args->connect_uri && strstr(args->connect_uri, "@PORT@")) ||
         (args->listen_uri && strstr(args->listen_uri, "@PORT@"))) {
@@ -265,9 +273,10 @@ void test_precopy_common(MigrateCommon *args)
     if (args->connect_uri) {
         connect_uri = migrate_expand_uri(args->connect_uri, port);
     }
-    listen_uri = migrate_expand_uri(args->listen_uri ? args->listen_uri :
-                                    args->connect_uri ? args->connect_uri :
-                                    "defer", port);
+    listen_uri = migrate_expand_uri(args->listen_uri    ? args->listen_uri
+                                    : args->connect_uri ? args->connect_uri
+                                                        : "defer",
+                                    port);
 
     migrate_start(&from, &to, &args->start);
     set_caps(from, args->caps);
@@ -305,7 +314,8 @@ void test_precopy_common(MigrateCommon *args)
         g_autofree char *desc = NULL;
 
         if (connect_uri) {
-            desc = qtest_qmp_expect_error(from, "{'execute': 'migrate', "
+            desc = qtest_qmp_expect_error(from,
+                                          "{'execute': 'migrate', "
                                           "'arguments': {'uri': '%s'}}",
                                           connect_uri);
         } else {

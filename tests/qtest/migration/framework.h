@@ -22,9 +22,9 @@ typedef struct MigrateStart {
     /* Extra command-line arguments for the source and the destination. */
     const char *opts_source;
     const char *opts_target;
-    const char *mem;          /* -m for both; default "128M" */
-    const char *machine;      /* -M for both; default mini */
-    const char *workload;     /* source -workload; default idle */
+    const char *mem;      /* -m for both; default "128M" */
+    const char *machine;  /* -M for both; default mini */
+    const char *workload; /* source -workload; default idle */
     /*
      * Start the destination without -S: it must end running if the
      * source was running (keep such sources idle so RAM can be
@@ -63,7 +63,7 @@ typedef struct MigrateCommon {
     const char *caps[MIG_MAX_CAPS];
     /* Capabilities only on the source (destination mismatch tests). */
     const char *src_only_caps[MIG_MAX_CAPS];
-    int multifd_channels_src;  /* 0: leave default */
+    int multifd_channels_src; /* 0: leave default */
     int multifd_channels_dst;
     TestMigrateStartHook start_hook;
     TestMigrateEndHook end_hook;

@@ -27,8 +27,7 @@ static void test_precopy_file(void)
 /* A 4 KiB header the migration must not overwrite. */
 static void *file_offset_start_hook(QTestState *from, QTestState *to)
 {
-    g_autofree char *path = g_strdup_printf("%s/%s", tmpfs,
-                                            FILE_TEST_FILENAME);
+    g_autofree char *path = g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
     g_autofree uint8_t *hdr = g_malloc(FILE_OFFSET);
     g_autoptr(GError) err = NULL;
 
@@ -38,11 +37,9 @@ static void *file_offset_start_hook(QTestState *from, QTestState *to)
     return NULL;
 }
 
-static void file_offset_end_hook(QTestState *from, QTestState *to,
-                                 void *opaque)
+static void file_offset_end_hook(QTestState *from, QTestState *to, void *opaque)
 {
-    g_autofree char *path = g_strdup_printf("%s/%s", tmpfs,
-                                            FILE_TEST_FILENAME);
+    g_autofree char *path = g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
     g_autofree char *data = NULL;
     g_autoptr(GError) err = NULL;
     gsize len;
@@ -108,8 +105,8 @@ static void *fd_start_hook(QTestState *from, QTestState *to)
     JsonObject *a;
     g_autoptr(JsonNode) r1 = NULL, r2 = NULL;
 
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-                               pair), ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair),
+                    ==, 0);
     a = json_object_new();
     json_object_set_string_member(a, "fdname", "fd-mig");
     r1 = qtest_qmp_fd(from, pair[0], "getfd", a);
@@ -228,7 +225,8 @@ static void bad_dest(bool stop_src)
         g_autoptr(GError) err = NULL;
         JsonNode *r = qmp_client_cmdf(qtest_qmp_client(from), &err,
                                       "{'execute': 'migrate', 'arguments': "
-                                      "{'uri': '%s'}}", args.connect_uri);
+                                      "{'uri': '%s'}}",
+                                      args.connect_uri);
         if (r) {
             json_node_unref(r);
             desc = wait_for_migration_fail(from);
@@ -326,8 +324,7 @@ int main(int argc, char **argv)
                        test_precopy_file_offset_bad);
     migration_test_add("/migration/precopy/unix/plain",
                        test_precopy_unix_plain);
-    migration_test_add("/migration/precopy/tcp/plain",
-                       test_precopy_tcp_plain);
+    migration_test_add("/migration/precopy/tcp/plain", test_precopy_tcp_plain);
     migration_test_add("/migration/precopy/fd", test_precopy_fd);
     migration_test_add("/migration/precopy/exec", test_precopy_exec);
     migration_test_add("/migration/cancel", test_cancel);

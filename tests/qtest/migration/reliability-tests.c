@@ -43,7 +43,7 @@ static Resources resources(QTestState *s)
     g_autofree char *task = g_strdup_printf("/proc/%d/task", qtest_pid(s));
     g_autofree char *fd = g_strdup_printf("/proc/%d/fd", qtest_pid(s));
 
-    return (Resources) { count_dir_entries(task), count_dir_entries(fd) };
+    return (Resources){ count_dir_entries(task), count_dir_entries(fd) };
 }
 
 /*
@@ -162,7 +162,8 @@ static void enospc(bool mapped_ram)
     g_assert_cmpint(mkdir(dir, 0700), ==, 0);
     if (mount("tmpfs", dir, "tmpfs", 0, "size=8m") < 0) {
         g_autofree char *why = g_strdup_printf("cannot mount a small tmpfs: "
-                                               "%s", g_strerror(errno));
+                                               "%s",
+                                               g_strerror(errno));
         rmdir(dir);
         g_test_skip(why);
         return;
@@ -282,13 +283,24 @@ static QemuProc *qemu_start(const char *bin, bool incoming)
     q->qmp_path = g_strdup_printf("%s/qemu-qmp.sock", tmpfs);
     qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", q->qmp_path);
     const char *argv[] = {
-        bin, "-M", "none", "-m", "32M", "-S", "-nodefaults", "-nographic",
-        "-qmp", qmp_arg, incoming ? "-incoming" : NULL, "defer", NULL,
+        bin,
+        "-M",
+        "none",
+        "-m",
+        "32M",
+        "-S",
+        "-nodefaults",
+        "-nographic",
+        "-qmp",
+        qmp_arg,
+        incoming ? "-incoming" : NULL,
+        "defer",
+        NULL,
     };
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD |
-                                G_SPAWN_STDOUT_TO_DEV_NULL,
-                                qemu_child_setup, NULL, &q->pid, &err));
+    g_assert_true(
+        g_spawn_async(NULL, (char **)argv, NULL,
+                      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      qemu_child_setup, NULL, &q->pid, &err));
     g_assert_no_error(err);
     q->qmp = qmp_client_connect(q->qmp_path, QTEST_START_TIMEOUT_MS, &err);
     g_assert_no_error(err);
@@ -310,8 +322,8 @@ static JsonNode *qemu_cmd(QemuProc *q, const char *fmt, const char *arg)
 static char *qemu_wait_final(QemuProc *q)
 {
     for (int i = 0; i < 3000; i++) {
-        g_autoptr(JsonNode) r = qemu_cmd(q, "{'execute': 'query-migrate'}",
-                                         NULL);
+        g_autoptr(JsonNode) r =
+            qemu_cmd(q, "{'execute': 'query-migrate'}", NULL);
         const char *st = qmp_get_str(r, "status");
         if (!g_strcmp0(st, "completed") || !g_strcmp0(st, "failed") ||
             !g_strcmp0(st, "cancelled")) {
@@ -362,8 +374,10 @@ static void test_interop_mapmig_to_qemu(void)
 
     q = qemu_start(bin, true);
     in = g_strdup_printf("exec:cat %s/%s", tmpfs, FILE_TEST_FILENAME);
-    json_node_unref(qemu_cmd(q, "{'execute': 'migrate-incoming', "
-                             "'arguments': {'uri': '%s'}}", in));
+    json_node_unref(qemu_cmd(q,
+                             "{'execute': 'migrate-incoming', "
+                             "'arguments': {'uri': '%s'}}",
+                             in));
     st = qemu_wait_final(q);
     g_assert_cmpstr(st, ==, "completed");
     qemu_stop(q);
@@ -376,11 +390,14 @@ static void qemu_save(const char *bin, const char *path)
     g_autofree char *st = NULL;
     QemuProc *q = qemu_start(bin, false);
 
-    json_node_unref(qemu_cmd(q, "{'execute': 'migrate-set-parameters', "
+    json_node_unref(qemu_cmd(q,
+                             "{'execute': 'migrate-set-parameters', "
                              "'arguments': {'max-bandwidth': %s}}",
                              "1099511627776"));
-    json_node_unref(qemu_cmd(q, "{'execute': 'migrate', "
-                             "'arguments': {'uri': '%s'}}", out));
+    json_node_unref(qemu_cmd(q,
+                             "{'execute': 'migrate', "
+                             "'arguments': {'uri': '%s'}}",
+                             out));
     st = qemu_wait_final(q);
     g_assert_cmpstr(st, ==, "completed");
     qemu_stop(q);
@@ -436,8 +453,8 @@ static void test_interop_same_bytes(void)
     for (gsize i = 0; i < MIN(qlen, mlen); i++) {
         if (qdata[i] != mdata[i]) {
             g_printerr("first difference at byte %zu: QEMU 0x%02x, "
-                       "mapmig 0x%02x\n", i, (uint8_t)qdata[i],
-                       (uint8_t)mdata[i]);
+                       "mapmig 0x%02x\n",
+                       i, (uint8_t)qdata[i], (uint8_t)mdata[i]);
             break;
         }
     }
