@@ -100,6 +100,38 @@ static bool multifd_submit_range(MultiFDState *m, MultiFDChannel *c,
 }
 
 /*
+ * Runs closer than this are read or written as one request, gap included:
+ * a few zero pages cost less than another (O_DIRECT) request.  The file
+ * bitmap still lists only the pages that hold data.
+ */
+#define MULTIFD_GAP_PAGES 16
+
+static bool runs_mergeable(const PageRange *a, const PageRange *b)
+{
+    return b->start - (a->start + a->n) <= MULTIFD_GAP_PAGES;
+}
+
+/* Submit @runs (sorted, one block), merging close neighbours. */
+static bool multifd_submit_runs(MultiFDState *m, MultiFDChannel *c,
+                                RAMBlock *rb, const PageRange *runs, size_t n,
+                                GError **errp)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && runs_mergeable(&runs[j - 1], &runs[j])) {
+            j++;
+        }
+        uint64_t end = runs[j - 1].start + runs[j - 1].n;
+        if (!multifd_submit_range(m, c, rb, runs[i].start,
+                                  end - runs[i].start, errp)) {
+            return false;
+        }
+        i = j;
+    }
+    return true;
+}
+
+/*
  * Source: split each run into non-zero sub-runs (written, bits set once
  * the writes completed) and zero pages (holes; an older copy in the file
  * is punched out).  Zero detection here runs in parallel on N threads.
@@ -130,15 +162,13 @@ static bool multifd_send_job(MultiFDState *m, MultiFDChannel *c,
                                    TARGET_PAGE_SIZE)) {
                 q++;
             }
-            if (!multifd_submit_range(m, c, rb, p, q - p, errp)) {
-                return false;
-            }
             written[nwritten++] = (PageRange){ p, q - p };
             normal += q - p;
             p = q;
         }
     }
-    if (!io_engine_drain(c->engine, errp)) {
+    if (!multifd_submit_runs(m, c, rb, written, nwritten, errp) ||
+        !io_engine_drain(c->engine, errp)) {
         return false;
     }
     for (size_t i = 0; i < nwritten; i++) {
@@ -150,17 +180,29 @@ static bool multifd_send_job(MultiFDState *m, MultiFDChannel *c,
     return true;
 }
 
-/* Destination: read each run of present pages at its fixed offset. */
+/*
+ * Destination: read the present pages at their fixed offsets.  A merged
+ * read also fills the absent pages between two runs with whatever the
+ * file holds there (a hole, or an old copy QEMU left behind): those pages
+ * are zeroed again, as the bitmap says they must be.
+ */
 static bool multifd_recv_job(MultiFDState *m, MultiFDChannel *c,
                              MultiFDJob *job, GError **errp)
 {
-    for (size_t i = 0; i < job->nruns; i++) {
-        if (!multifd_submit_range(m, c, job->rb, job->runs[i].start,
-                                  job->runs[i].n, errp)) {
-            return false;
+    const PageRange *r = job->runs;
+
+    if (!multifd_submit_runs(m, c, job->rb, r, job->nruns, errp) ||
+        !io_engine_drain(c->engine, errp)) {
+        return false;
+    }
+    for (size_t i = 1; i < job->nruns; i++) {
+        uint64_t gap_start = r[i - 1].start + r[i - 1].n;
+        if (gap_start < r[i].start && runs_mergeable(&r[i - 1], &r[i])) {
+            memset(job->rb->host + (gap_start << TARGET_PAGE_BITS), 0,
+                   (r[i].start - gap_start) << TARGET_PAGE_BITS);
         }
     }
-    return io_engine_drain(c->engine, errp);
+    return true;
 }
 
 static bool multifd_do_job(MultiFDState *m, MultiFDChannel *c, MultiFDJob *job,
