@@ -104,24 +104,6 @@ static int command_close(QIOChannel *ioc, GError **errp)
     return ret;
 }
 
-static int command_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
-{
-    int fd = CMD_CHAN(ioc)->cmd.fd;
-    int flags = fcntl(fd, F_GETFL);
-
-    if (flags < 0) {
-        error_setg_errno(errp, errno, "Unable to get flags of '%s'", ioc->name);
-        return -1;
-    }
-    flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
-    if (fcntl(fd, F_SETFL, flags) < 0) {
-        error_setg_errno(errp, errno, "Unable to set blocking mode of '%s'",
-                         ioc->name);
-        return -1;
-    }
-    return 0;
-}
-
 static int command_get_fd(QIOChannel *ioc)
 {
     return CMD_CHAN(ioc)->cmd.fd;
@@ -137,7 +119,6 @@ static const QIOChannelClass qio_channel_command_class = {
     .io_readv = command_readv,
     .io_writev = command_writev,
     .io_close = command_close,
-    .io_set_blocking = command_set_blocking,
     .io_get_fd = command_get_fd,
     .io_finalize = command_finalize,
 };

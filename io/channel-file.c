@@ -90,19 +90,6 @@ static int file_close(QIOChannel *ioc, GError **errp)
     return ret;
 }
 
-static int file_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
-{
-    int fd = FILE_CHAN(ioc)->fd;
-    int flags = fcntl(fd, F_GETFL);
-
-    flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
-    if (fcntl(fd, F_SETFL, flags) < 0) {
-        error_setg_errno(errp, errno, "Unable to set blocking mode");
-        return -1;
-    }
-    return 0;
-}
-
 static int file_get_fd(QIOChannel *ioc)
 {
     return FILE_CHAN(ioc)->fd;
@@ -116,7 +103,6 @@ static const QIOChannelClass qio_channel_file_class = {
     .io_pwritev = file_pwritev,
     .io_seek = file_seek,
     .io_close = file_close,
-    .io_set_blocking = file_set_blocking,
     .io_get_fd = file_get_fd,
 };
 

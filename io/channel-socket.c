@@ -540,24 +540,6 @@ static int socket_shutdown(QIOChannel *ioc, QIOChannelShutdown how,
     return 0;
 }
 
-static int socket_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
-{
-    int fd = SOCK_CHAN(ioc)->fd;
-    int flags = fcntl(fd, F_GETFL);
-
-    if (flags < 0) {
-        error_setg_errno(errp, errno, "Unable to get flags of '%s'", ioc->name);
-        return -1;
-    }
-    flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
-    if (fcntl(fd, F_SETFL, flags) < 0) {
-        error_setg_errno(errp, errno, "Unable to set blocking mode of '%s'",
-                         ioc->name);
-        return -1;
-    }
-    return 0;
-}
-
 static int socket_close(QIOChannel *ioc, GError **errp)
 {
     QIOChannelSocket *sioc = SOCK_CHAN(ioc);
@@ -597,7 +579,6 @@ static const QIOChannelClass qio_channel_socket_class = {
     .io_writev = socket_writev,
     .io_close = socket_close,
     .io_shutdown = socket_shutdown,
-    .io_set_blocking = socket_set_blocking,
     .io_get_fd = socket_get_fd,
     .io_finalize = socket_finalize,
 };

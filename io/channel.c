@@ -283,12 +283,32 @@ int qio_channel_shutdown(QIOChannel *ioc, QIOChannelShutdown how, GError **errp)
     return ioc->klass->io_shutdown(ioc, how, errp);
 }
 
+/* Every fd-backed kind toggles O_NONBLOCK the same way. */
+static int qio_channel_fd_set_blocking(QIOChannel *ioc, int fd, bool enabled,
+                                       GError **errp)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0) {
+        error_setg_errno(errp, errno, "Unable to get flags of '%s'", ioc->name);
+        return -1;
+    }
+    flags = enabled ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
+    if (fcntl(fd, F_SETFL, flags) < 0) {
+        error_setg_errno(errp, errno, "Unable to set blocking mode of '%s'",
+                         ioc->name);
+        return -1;
+    }
+    return 0;
+}
+
 int qio_channel_set_blocking(QIOChannel *ioc, bool enabled, GError **errp)
 {
-    if (!ioc->klass->io_set_blocking) {
-        return 0;
+    if (ioc->klass->io_set_blocking) {
+        return ioc->klass->io_set_blocking(ioc, enabled, errp);
     }
-    return ioc->klass->io_set_blocking(ioc, enabled, errp);
+    int fd = qio_channel_get_fd(ioc);
+    return fd < 0 ? 0 : qio_channel_fd_set_blocking(ioc, fd, enabled, errp);
 }
 
 int qio_channel_close(QIOChannel *ioc, GError **errp)

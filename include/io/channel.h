@@ -41,6 +41,7 @@ typedef struct QIOChannelClass {
                           off_t offset, GError **errp);
     off_t (*io_seek)(QIOChannel *ioc, off_t offset, int whence, GError **errp);
     int (*io_shutdown)(QIOChannel *ioc, QIOChannelShutdown how, GError **errp);
+    /* Default: toggle O_NONBLOCK on io_get_fd(). */
     int (*io_set_blocking)(QIOChannel *ioc, bool enabled, GError **errp);
     int (*io_get_fd)(QIOChannel *ioc);
     void (*io_finalize)(QIOChannel *ioc);
