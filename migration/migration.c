@@ -99,14 +99,8 @@ bool migration_is_running(void)
 static void set_error(GMutex *lock, GError **slot, GError *err)
 {
     g_mutex_lock(lock);
-    if (!*slot) {
-        *slot = err;
-        err = NULL;
-    }
+    error_propagate(slot, err); /* the first error wins */
     g_mutex_unlock(lock);
-    if (err) {
-        g_error_free(err);
-    }
 }
 
 static char *get_error_desc(GMutex *lock, GError **slot)

@@ -99,16 +99,10 @@ static SockState *sock;
 static void sock_set_error(SockState *m, GError *err)
 {
     g_mutex_lock(&m->lock);
-    if (!m->error) {
-        m->error = err;
-        err = NULL;
-    }
+    error_propagate(&m->error, err); /* the first error wins */
     atomic_store(&m->failed, true);
     g_cond_broadcast(&m->cond);
     g_mutex_unlock(&m->lock);
-    if (err) {
-        g_error_free(err);
-    }
     /* Wake any peer read or write blocked on the channels. */
     for (int i = 0; i < m->n; i++) {
         if (m->ch[i].ioc) {

@@ -64,16 +64,10 @@ static MultiFDState *multifd;
 static void multifd_set_error(MultiFDState *m, GError *err)
 {
     g_mutex_lock(&m->lock);
-    if (!m->error) {
-        m->error = err;
-        err = NULL;
-    }
+    error_propagate(&m->error, err); /* the first error wins */
     atomic_store(&m->failed, true);
     g_cond_broadcast(&m->cond);
     g_mutex_unlock(&m->lock);
-    if (err) {
-        g_error_free(err);
-    }
 }
 
 /* Submit [start, start + n) pages of @rb to the channel's engine. */
