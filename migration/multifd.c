@@ -116,8 +116,8 @@ static bool multifd_submit_runs(MultiFDState *m, MultiFDChannel *c,
             j++;
         }
         uint64_t end = runs[j - 1].start + runs[j - 1].n;
-        if (!multifd_submit_range(m, c, rb, runs[i].start,
-                                  end - runs[i].start, errp)) {
+        if (!multifd_submit_range(m, c, rb, runs[i].start, end - runs[i].start,
+                                  errp)) {
             return false;
         }
         i = j;

@@ -752,9 +752,9 @@ static JsonNode *qmp_arg_get(JsonObject *args, const char *key, bool required,
  * The argument @key if present with JSON type @type; NULL when absent
  * (*ok tells whether that is fine) or of another type (errp set).
  */
-static JsonNode *qmp_arg_typed(JsonObject *args, const char *key,
-                               bool required, GType type, const char *tname,
-                               bool *ok, GError **errp)
+static JsonNode *qmp_arg_typed(JsonObject *args, const char *key, bool required,
+                               GType type, const char *tname, bool *ok,
+                               GError **errp)
 {
     bool present;
     JsonNode *node = qmp_arg_get(args, key, required, errp, &present);
@@ -777,8 +777,8 @@ bool qmp_arg_str(JsonObject *args, const char *key, bool required,
                  const char **out, GError **errp)
 {
     bool ok;
-    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_STRING,
-                                "a string", &ok, errp);
+    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_STRING, "a string",
+                                &ok, errp);
     if (n) {
         *out = json_node_get_string(n);
     }
@@ -801,8 +801,8 @@ bool qmp_arg_int(JsonObject *args, const char *key, bool required, int64_t *out,
                  GError **errp)
 {
     bool ok;
-    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_INT64,
-                                "an integer", &ok, errp);
+    JsonNode *n = qmp_arg_typed(args, key, required, G_TYPE_INT64, "an integer",
+                                &ok, errp);
     if (n) {
         *out = json_node_get_int(n);
     }
