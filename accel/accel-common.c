@@ -4,6 +4,7 @@
  */
 #include "qemu/osdep.h"
 #include "accel/accel.h"
+#include "monitor/monitor.h"
 
 const AccelOps *accel_ops = &soft_accel_ops;
 
@@ -79,4 +80,35 @@ const char *accel_name(void)
 bool accel_is_kvm(void)
 {
     return !strcmp(accel_ops->name, "kvm");
+}
+
+/* QEMU's query-kvm: present = built with KVM, enabled = in use. */
+static JsonNode *qmp_query_kvm(Monitor *mon, JsonObject *args, GError **errp)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+    json_object_set_boolean_member(o, "enabled", accel_is_kvm());
+    json_object_set_boolean_member(o, "present", CONFIG_KVM);
+    json_node_take_object(n, o);
+    return n;
+}
+
+static void hmp_info_kvm(Monitor *mon, int argc, char **argv)
+{
+    if (!CONFIG_KVM) {
+        monitor_printf(mon, "kvm support: not compiled\n");
+    } else {
+        monitor_printf(mon, "kvm support: %s\n",
+                       accel_is_kvm() ? "enabled" : "disabled");
+    }
+}
+
+void accel_register_commands(void)
+{
+    static const HmpCommand info_kvm = { "kvm", "", "show KVM information",
+                                         hmp_info_kvm };
+
+    qmp_register_command("query-kvm", qmp_query_kvm, 0);
+    hmp_register_info_command(&info_kvm);
 }

@@ -80,5 +80,7 @@ extern const AccelOps kvm_accel_ops;
 bool accel_init(MachineState *ms, const char *spec, GError **errp);
 const char *accel_name(void);
 bool accel_is_kvm(void);
+/* query-kvm (QMP) and info kvm (HMP). */
+void accel_register_commands(void);
 
 #endif
