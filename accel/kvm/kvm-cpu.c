@@ -343,12 +343,17 @@ static void seg_to_kvm(struct kvm_segment *d, const X86Segment *s)
     };
 }
 
-/* kvm_regs order vs. the x86 encoding order QEMU's regs[] uses. */
-#define REG_PAIRS(X)                                                      \
-    X(0, rax)                                                             \
-    X(1, rcx) X(2, rdx) X(3, rbx) X(4, rsp) X(5, rbp) X(6, rsi) X(7, rdi) \
-        X(8, r8) X(9, r9) X(10, r10) X(11, r11) X(12, r12) X(13, r13)     \
-            X(14, r14) X(15, r15)
+/* Where env->regs[i] (x86 encoding order, as QEMU's) sits in kvm_regs. */
+static const size_t kvm_reg_offset[16] = {
+    offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rcx),
+    offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rbx),
+    offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp),
+    offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
+    offsetof(struct kvm_regs, r8),  offsetof(struct kvm_regs, r9),
+    offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
+    offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13),
+    offsetof(struct kvm_regs, r14), offsetof(struct kvm_regs, r15),
+};
 
 static void sregs_from_kvm(X86CPUState *env, const struct kvm_sregs *s)
 {
@@ -419,9 +424,9 @@ bool kvm_cpu_get_state(CPUState *cpu, X86CPUState *env, GError **errp)
     if ((r = vcpu_ioctl(acs, KVM_GET_REGS, &regs)) < 0) {
         return vcpu_fail(errp, acs, r, "KVM_GET_REGS");
     }
-#define GET_REG(i, n) env->regs[i] = regs.n;
-    REG_PAIRS(GET_REG)
-#undef GET_REG
+    for (int i = 0; i < 16; i++) {
+        memcpy(&env->regs[i], (uint8_t *)&regs + kvm_reg_offset[i], 8);
+    }
     env->rip = regs.rip;
     env->rflags = regs.rflags;
     if ((r = vcpu_ioctl(acs, KVM_GET_SREGS, &sregs)) < 0) {
@@ -472,9 +477,9 @@ bool kvm_cpu_put_state(CPUState *cpu, const X86CPUState *env, GError **errp)
     if ((r = vcpu_ioctl(acs, KVM_SET_SREGS, &sregs)) < 0) {
         return vcpu_fail(errp, acs, r, "KVM_SET_SREGS");
     }
-#define PUT_REG(i, n) regs.n = env->regs[i];
-    REG_PAIRS(PUT_REG)
-#undef PUT_REG
+    for (int i = 0; i < 16; i++) {
+        memcpy((uint8_t *)&regs + kvm_reg_offset[i], &env->regs[i], 8);
+    }
     if ((r = vcpu_ioctl(acs, KVM_SET_REGS, &regs)) < 0) {
         return vcpu_fail(errp, acs, r, "KVM_SET_REGS");
     }

@@ -101,7 +101,7 @@ void migrate_set_parameter_str(QTestState *who, const char *param,
 /* Large downtime limit, unlimited bandwidth: converges next pass. */
 void migrate_ensure_converge(QTestState *who);
 /*
- * Tiny downtime limit and 32 MiB/s: keeps iterating while the guest
+ * Zero downtime limit and 32 MiB/s: keeps iterating while the guest
  * dirties RAM.
  */
 void migrate_ensure_non_converge(QTestState *who);
