@@ -370,8 +370,8 @@ int main(int argc, char **argv)
                        test_precopy_file_offset);
     migration_test_add("/migration/precopy/file/offset/bad",
                        test_precopy_file_offset_bad);
-    migration_test_add_accels("/migration/precopy/unix/plain",
-                              test_precopy_unix_plain);
+    migration_test_add("/migration/precopy/unix/plain",
+                       test_precopy_unix_plain);
     migration_test_add("/migration/precopy/tcp/plain", test_precopy_tcp_plain);
     migration_test_add("/migration/precopy/fd", test_precopy_fd);
     migration_test_add("/migration/precopy/exec", test_precopy_exec);
