@@ -312,7 +312,7 @@ static void test_read_bad_config(void)
 
     g_assert_false(read_image(path, &img, &err));
     g_assert_nonnull(strstr(err->message, "configuration checksum"));
-    g_error_free(err);
+    g_clear_error(&err);
     remove_image(path);
 
     path = write_image("[1, 2]", 4096, 4096, false);
