@@ -77,12 +77,13 @@ typedef struct MigSetup {
     bool mapped;  /* mapped-ram */
     int channels; /* multifd channels; multifd is on if > 1 or direct_io */
     bool direct_io;
+    uint64_t max_bandwidth;        /* bytes/s, 0 = unlimited */
     const char *const *extra_caps; /* more capabilities to turn on */
 } MigSetup;
 
 /*
- * Set events on and the capabilities and parameters for @m (all others
- * mapmig-ctl knows of off), unlimited bandwidth.
+ * Set events on and the capabilities and parameters for @m (the others
+ * mapmig-ctl owns off).
  */
 bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp);
 
@@ -172,6 +173,7 @@ typedef struct Guard {
 typedef struct GuardPlan {
     const char *qmp_path;  /* save: the VM to cancel/resume */
     bool resume;           /* save: cont it if it ends up paused */
+    VmctlSaved *saved;     /* save: its capabilities and parameters */
     const char *fdname;    /* save: getfd name to close */
     const char *unlink[4]; /* temporary files (NULL-terminated) */
     const char *rmdir;     /* a directory to remove if empty */
@@ -195,6 +197,7 @@ typedef struct SaveOptions {
     int zstd_level;
     int run_override; /* -1: as the VM is, 0: --paused, 1: --running */
     bool live;        /* keep the guest running while saving */
+    uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
     bool keep_vm;     /* leave the VM paused instead of quitting it */
     bool quiet;
 } SaveOptions;

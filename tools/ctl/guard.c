@@ -56,6 +56,9 @@ static void guard_recover_vm(const GuardPlan *plan)
         (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
         vmctl_cmd(c, NULL, "{'execute': 'cont'}");
     }
+    if (plan->saved) {
+        vmctl_restore(c, plan->saved);
+    }
     qmp_client_free(c);
 }
 

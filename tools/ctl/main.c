@@ -3,6 +3,7 @@
  * each, in the manner of virsh save / virsh restore.
  */
 #include "ctl.h"
+#include "qemu/cutils.h"
 
 #include <getopt.h>
 
@@ -16,8 +17,8 @@ static void usage(FILE *out)
             "  mapmig-ctl save --qmp SOCKET FILE [--layout stream|mapped]\n"
             "                  [--parallel-channels N] [--bypass-cache]\n"
             "                  [--compress none|zstd] [--compress-level N]\n"
-            "                  [--running|--paused] [--live] [--keep-vm] "
-            "[-q]\n"
+            "                  [--running|--paused] [--live] [--keep-vm]\n"
+            "                  [--max-bandwidth BYTES] [-q]\n"
             "  mapmig-ctl restore FILE [--qmp PATH] [--parallel-channels N]\n"
             "                  [--bypass-cache] [--running|--paused]\n"
             "                  [--mapmig BINARY] [-q] [-- MAPMIG-OPTION...]\n"
@@ -39,6 +40,8 @@ static void usage(FILE *out)
             "was)\n"
             "    --keep-vm          leave the VM paused instead of quitting "
             "it\n"
+            "    --live             keep the guest running while saving\n"
+            "    --max-bandwidth B  limit the save to B bytes/s (K/M/G)\n"
             "restore: start a new mapmig from FILE and print its QMP socket.\n"
             "    --qmp PATH         the new VM's QMP socket (default: in a "
             "new\n"
@@ -127,6 +130,7 @@ enum {
     OPT_LIVE,
     OPT_KEEP,
     OPT_MAPMIG,
+    OPT_BANDWIDTH,
 };
 
 static const struct option longopts[] = {
@@ -143,6 +147,7 @@ static const struct option longopts[] = {
     { "live", no_argument, NULL, OPT_LIVE },
     { "keep-vm", no_argument, NULL, OPT_KEEP },
     { "mapmig", required_argument, NULL, OPT_MAPMIG },
+    { "max-bandwidth", required_argument, NULL, OPT_BANDWIDTH },
     { NULL, 0, NULL, 0 },
 };
 
@@ -155,6 +160,7 @@ static bool option_allowed(bool save, int c)
     case OPT_LEVEL:
     case OPT_LIVE:
     case OPT_KEEP:
+    case OPT_BANDWIDTH:
         return save;
     case OPT_MAPMIG:
         return !save;
@@ -270,6 +276,12 @@ int main(int argc, char **argv)
             break;
         case OPT_MAPMIG:
             mapmig = optarg;
+            break;
+        case OPT_BANDWIDTH:
+            if (qemu_strtosz(optarg, NULL, &so.max_bandwidth)) {
+                return usage_error(cmd, "--max-bandwidth: invalid size",
+                                   optarg);
+            }
             break;
         default:
             fprintf(stderr, "Try 'mapmig-ctl --help'.\n");

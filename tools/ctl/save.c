@@ -307,6 +307,7 @@ static bool save_prepare(SaveJob *j, GError **errp)
     GuardPlan plan = {
         .qmp_path = o->qmp_path,
         .resume = j->was_running,
+        .saved = &j->saved,
         .fdname = SAVE_FDNAME,
         .unlink = { j->tmp, j->tmp2 },
     };
@@ -399,6 +400,7 @@ static bool save_migrate(SaveJob *j, GError **errp)
         .mapped = o->mapped,
         .channels = o->channels,
         .direct_io = o->mapped && o->bypass_cache,
+        .max_bandwidth = o->max_bandwidth,
     };
     g_autofree char *uri = NULL;
 

@@ -143,9 +143,9 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         error_prepend(errp, "Could not set the migration capabilities: ");
         return false;
     }
-    /* A file is no network: no bandwidth limit (libvirt does the same). */
+    /* A file is no network: no limit unless asked (as libvirt). */
     JsonObject *p = json_object_new();
-    json_object_set_int_member(p, "max-bandwidth", 0);
+    json_object_set_int_member(p, "max-bandwidth", m->max_bandwidth);
     json_object_set_boolean_member(p, "direct-io", m->direct_io);
     if (multifd) {
         json_object_set_int_member(p, "multifd-channels", m->channels);
