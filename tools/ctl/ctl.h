@@ -195,10 +195,10 @@ typedef struct SaveOptions {
     bool bypass_cache;
     bool zstd;
     int zstd_level;
-    int run_override; /* -1: as the VM is, 0: --paused, 1: --running */
-    bool live;        /* keep the guest running while saving */
+    int run_override;       /* -1: as the VM is, 0: --paused, 1: --running */
+    bool live;              /* keep the guest running while saving */
     uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
-    bool keep_vm;     /* leave the VM paused instead of quitting it */
+    bool keep_vm;           /* leave the VM paused instead of quitting it */
     bool quiet;
 } SaveOptions;
 

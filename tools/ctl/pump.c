@@ -19,7 +19,7 @@
 #define PUMP_CHUNK (1 * MiB)
 #define PUMP_ALIGN 4096
 #define PUMP_POLL_MS 200
-#define PUMP_PUNCH_STEP (16 * MiB)
+#define PUMP_PUNCH_STEP (4 * MiB)
 
 bool pump_have_zstd(void)
 {
