@@ -143,7 +143,8 @@ typedef struct Pump {
     _Atomic uint64_t bytes_out;
     _Atomic bool cancel;
     _Atomic bool finished;
-    bool peer_closed; /* the pipe's reader went away (EPIPE) */
+    bool peer_closed;   /* the pipe's reader went away (EPIPE) */
+    bool was_cancelled; /* it stopped because of @cancel */
     /* private */
     GThread *thread;
     GError *err;

@@ -41,6 +41,7 @@ static bool pump_poll(Pump *p, int fd, short events, GError **errp)
     for (;;) {
         struct pollfd pfd = { .fd = fd, .events = events };
         if (atomic_load(&p->cancel)) {
+            p->was_cancelled = true;
             error_setg(errp, "cancelled");
             return false;
         }
@@ -246,6 +247,12 @@ static uint64_t data_len(Pump *p, uint64_t want)
 static ssize_t file_read(Pump *p, uint8_t *buf, size_t max, GError **errp)
 {
     uint64_t want = MIN(max, p->in_end - p->in_pos);
+
+    if (atomic_load(&p->cancel)) {
+        p->was_cancelled = true;
+        error_setg(errp, "cancelled");
+        return -1;
+    }
 
     if (!want) {
         return 0;

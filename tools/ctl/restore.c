@@ -597,7 +597,7 @@ static void restore_summary(RestoreJob *j)
             j->path, save_image_format_name(h->format), j->channels,
             j->channels > 1 ? "s" : "",
             j->o->bypass_cache ? ", bypass-cache" : "", ram, secs,
-            secs > 0 ? h->raw_length / secs / 1e6 : 0.0, dec, (int)j->pid,
+            secs > 0 ? h->ram_size / secs / 1e6 : 0.0, dec, (int)j->pid,
             j->run ? "running" : "paused", j->log_path);
 }
 

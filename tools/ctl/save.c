@@ -447,10 +447,22 @@ static bool save_migrate(SaveJob *j, GError **errp)
         j->vm_saved = true;
         return true;
     }
-    /* The pump's error (ENOSPC, ...) explains the VM's EPIPE. */
-    if (save_pump_failed(j)) {
+    /*
+     * The pump's error (ENOSPC, ...) explains the VM's EPIPE.  The VM has
+     * closed its end of the pipe by now, unless it never took it: the
+     * cancel flag unblocks the pump then.
+     */
+    GError *perr = NULL;
+    if (j->pump_used) {
+        atomic_store(&j->pump.cancel, true);
+        j->pump_used = false;
+        if (pump_join(&j->pump, &perr) || j->pump.was_cancelled) {
+            g_clear_error(&perr);
+        }
+    }
+    if (perr) {
         g_clear_error(&err);
-        pump_join(&j->pump, &err);
+        err = perr;
     } else if (st && !strcmp(st, "cancelled")) {
         g_clear_error(&err);
         error_setg(&err, "%s", ctl_interrupted ? "interrupted" : "cancelled");
@@ -654,7 +666,7 @@ static void save_summary(SaveJob *j)
            j->path, o->mapped ? "mapped" : "stream", o->channels,
            o->channels > 1 ? "s" : "", o->zstd ? ", zstd" : "",
            o->bypass_cache ? ", bypass-cache" : "", ram, size, alloc, secs,
-           secs > 0 ? j->hdr.raw_length / secs / 1e6 : 0.0, comp,
+           secs > 0 ? j->ram_total / secs / 1e6 : 0.0, comp,
            o->keep_vm ? "left paused" : "quit");
     fflush(stdout);
 }
