@@ -691,6 +691,34 @@ static void test_corrupt_zstd(void)
     expect_refused(img, "corrupt compressed data");
 }
 
+/* --qmp never replaces a file nor takes a live VM's socket. */
+static void test_restore_qmp_guard(void)
+{
+    g_autofree char *img = good_image("guard.img", "-q");
+    g_autofree char *file = scratch("not-a-socket");
+    Vm vm = { 0 };
+
+    g_assert_true(g_file_set_contents(file, "keep me", -1, NULL));
+    Run r = run_tool(ctl_bin, "restore", img, "--qmp", file, NULL);
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "exists and is not a socket");
+    run_clear(&r);
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "keep me");
+    unlink(file);
+
+    vm_start(&vm, "idle");
+    r = run_tool(ctl_bin, "restore", img, "--qmp", vm.sock, NULL);
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "QMP socket of a running VM");
+    run_clear(&r);
+    g_autofree char *st = vm_status(&vm);
+    g_assert_cmpstr(st, ==, "running");
+    vm_quit(&vm);
+    unlink(img);
+}
+
 /* ---------------------------------------------------------------- */
 /* A full file system */
 
@@ -1009,6 +1037,7 @@ int main(int argc, char **argv)
     g_test_add_func("/ctl/restore/corrupt-config", test_corrupt_config);
     g_test_add_func("/ctl/restore/corrupt-stream", test_corrupt_stream_start);
     g_test_add_func("/ctl/restore/corrupt-zstd", test_corrupt_zstd);
+    g_test_add_func("/ctl/restore/qmp-guard", test_restore_qmp_guard);
     g_test_add_func("/ctl/save/enospc", test_enospc);
     g_test_add_func("/ctl/save/compress-in-place", test_compress_in_place);
     g_test_add_func("/ctl/save/sigint", test_sigint_stream);

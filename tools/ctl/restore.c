@@ -21,7 +21,9 @@
 #include "qemu/save-image.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #define RESTORE_CONNECT_MS 20000
@@ -46,6 +48,7 @@ typedef struct RestoreJob {
     char *qmp_path;
     char *log_path;
     pid_t pid;
+    bool spawned; /* we created the log and the VM's socket */
     QMPClient *qmp;
     Guard guard;
     Pump pump;
@@ -253,19 +256,38 @@ static bool restore_decompress_mapped(RestoreJob *j, GError **errp)
 /* ---------------------------------------------------------------- */
 /* The VM */
 
+/* Whether something accepts connections on the UNIX socket @path. */
+static bool socket_is_live(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live;
+
+    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+    live = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    return live;
+}
+
 static bool restore_pick_paths(RestoreJob *j, GError **errp)
 {
     if (j->o->qmp_path) {
-        j->qmp_path = g_canonicalize_filename(j->o->qmp_path, NULL);
-        /* Do not take over a live VM's socket. */
-        QMPClient *c = qmp_client_connect(j->qmp_path, 0, NULL);
-        if (c) {
-            qmp_client_free(c);
-            error_setg(errp, "'%s' is the QMP socket of a running VM",
-                       j->qmp_path);
+        g_autofree char *path = g_canonicalize_filename(j->o->qmp_path, NULL);
+        struct stat st;
+        /* mapmig replaces what is there: only ever a (stale) socket. */
+        if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+            error_setg(errp, "--qmp: '%s' exists and is not a socket", path);
             return false;
         }
-        j->log_path = g_strconcat(j->qmp_path, ".log", NULL);
+        /* Do not take over a live VM's socket. */
+        if (socket_is_live(path)) {
+            error_setg(errp, "'%s' is the QMP socket of a running VM", path);
+            return false;
+        }
+        j->log_path = g_strconcat(path, ".log", NULL);
+        j->qmp_path = g_steal_pointer(&path);
         return true;
     }
     j->tmpdir = g_dir_make_tmp("mapmig-vm-XXXXXX", errp);
@@ -307,6 +329,8 @@ static bool restore_spawn(RestoreJob *j, GError **errp)
 {
     g_autoptr(GPtrArray) argv = restore_vm_argv(j);
     int log = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    j->spawned = true; /* from now on the socket and log are ours */
 
     if (log < 0) {
         error_setg_errno(errp, errno, "Could not create '%s'", j->log_path);
@@ -378,6 +402,25 @@ static void restore_kill_vm(RestoreJob *j)
     kill(j->pid, SIGKILL);
     waitpid(j->pid, NULL, 0);
     j->pid = 0;
+}
+
+/*
+ * The socket must lead to the VM we started, waiting for its migration:
+ * never load into, nor quit, another one.
+ */
+static bool restore_check_ours(RestoreJob *j, GError **errp)
+{
+    g_autofree char *st = vmctl_status(j->qmp, NULL, errp);
+
+    if (st && strcmp(st, "inmigrate")) {
+        error_setg(errp, "'%s' answers for another VM (state '%s')",
+                   j->qmp_path, st);
+    }
+    if (!st || strcmp(st, "inmigrate")) {
+        g_clear_pointer(&j->qmp, qmp_client_free);
+        return false;
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------- */
@@ -570,10 +613,9 @@ static bool restore_load(RestoreJob *j, GError **errp)
 
 static void restore_cleanup_files(RestoreJob *j)
 {
-    if (j->qmp_path) {
+    /* The socket and log are ours once we started the VM. */
+    if (j->spawned) {
         unlink(j->qmp_path);
-    }
-    if (j->log_path) {
         unlink(j->log_path);
     }
     if (j->tmpdir) {
@@ -644,7 +686,8 @@ int ctl_restore(const RestoreOptions *o)
         ok = guard_start(&j.guard, &plan, &err) && restore_spawn(&j, &err);
         if (ok) {
             j.qmp = vmctl_connect(j.qmp_path, RESTORE_CONNECT_MS, j.pid, &err);
-            ok = j.qmp && restore_load(&j, &err);
+            ok =
+                j.qmp && restore_check_ours(&j, &err) && restore_load(&j, &err);
         }
         if (!ok && j.pid > 0) {
             /* The VM's own words, if it said any. */
