@@ -37,14 +37,18 @@ drop_caches() {
 }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# "U+S" of bash's time: CPU seconds of mapmig-ctl (compression is there).
+cpu() { awk -v e="$1" 'BEGIN { split(e, p, "+"); printf "%.2f", p[1] + p[2] }'; }
 
 "$B/mapmig" -m "$MEM" -workload "$WL" -serial none \
     -qmp "unix:$D/src.sock,server=on,wait=off" &
 VM=$!
 sleep "$SECS"
 qmp "$D/src.sock" stop
-printf "%-44s | %6s | %8s | %9s | %7s\n" configuration "save s" "of which" "restore s" "on disk"
-printf "%-44s | %6s | %8s | %9s | %7s\n" "" "" "compress" "" ""
+printf "%-44s | %6s | %8s | %7s | %9s | %7s | %7s\n" configuration \
+    "save s" "of which" "ctl CPU" "restore s" "ctl CPU" "on disk"
+printf "%-44s | %6s | %8s | %7s | %9s | %7s | %7s\n" "" "" "compress" "s" "" \
+    "s" ""
 for opts in "--layout stream" \
             "--layout stream --compress zstd" \
             "--layout stream --compress zstd --compress-level 3" \
@@ -57,18 +61,23 @@ for opts in "--layout stream" \
     rm -f "$D/img"
     drop_caches
     t0=$(now)
-    out=$("$B/tools/mapmig-ctl" save --qmp "$D/src.sock" "$D/img" --keep-vm $opts)
+    cpu_save=$( { TIMEFORMAT=%U+%S; time "$B/tools/mapmig-ctl" save \
+        --qmp "$D/src.sock" "$D/img" --keep-vm $opts > "$D/out"; } 2>&1 )
     t1=$(now)
+    out=$(cat "$D/out")
     comp=$(echo "$out" | sed -n 's/.*compression \([0-9.]*\) s.*/\1/p')
     ropts=""
     case "$opts" in *bypass*) ropts="--bypass-cache" ;; esac
     drop_caches
     t2=$(now)
-    sock=$("$B/tools/mapmig-ctl" restore "$D/img" --paused -q $ropts)
+    cpu_restore=$( { TIMEFORMAT=%U+%S; time "$B/tools/mapmig-ctl" restore \
+        "$D/img" --paused -q $ropts > "$D/out"; } 2>&1 )
     t3=$(now)
+    sock=$(cat "$D/out")
     qmp "$sock" quit
-    printf "%-44s | %6s | %8s | %9s | %7s\n" "${opts#--layout }" \
-        "$(secs "$t0" "$t1")" "${comp:--}" "$(secs "$t2" "$t3")" \
+    printf "%-44s | %6s | %8s | %7s | %9s | %7s | %7s\n" "${opts#--layout }" \
+        "$(secs "$t0" "$t1")" "${comp:--}" "$(cpu "$cpu_save")" \
+        "$(secs "$t2" "$t3")" "$(cpu "$cpu_restore")" \
         "$(du -h "$D/img" | cut -f1)"
 done
 qmp "$D/src.sock" quit
