@@ -193,6 +193,23 @@ static void vm_let_run(Vm *vm, unsigned ms)
     g_usleep(ms * 1000);
 }
 
+/*
+ * Wait until the stress workload wrote @n words: with 30M over 8192
+ * pages, nearly every word of every page holds random data, which zstd
+ * cannot shrink (however slow the machine is today).
+ */
+static void vm_wait_writes(Vm *vm, int64_t n)
+{
+    for (int i = 0; i < 6000; i++) {
+        g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");
+        if (qmp_get_int(w, "pages-written") >= n) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
 /* ---------------------------------------------------------------- */
 /* Running the tools */
 
@@ -772,7 +789,7 @@ static void test_enospc(void)
 
     /* 32 MiB of data cannot fit in 16 MiB, whatever the layout. */
     vm_start(&vm, "stress,share=50");
-    vm_let_run(&vm, 500);
+    vm_wait_writes(&vm, 30000000);
     for (size_t i = 0; i < ARRAY_SIZE(layouts); i++) {
         r = ctl_save(&vm, img, layouts[i]);
         g_assert_cmpint(r.status, ==, 1);
@@ -808,7 +825,7 @@ static void test_compress_in_place(void)
 
     /* ~22 MiB of data that does not compress: one copy fits, two not. */
     vm_start(&vm, "stress,share=35");
-    vm_let_run(&vm, 1000);
+    vm_wait_writes(&vm, 30000000);
     Run r = ctl_save(&vm, img, "-q --keep-vm --compress zstd");
     g_assert_cmpint(r.status, ==, 0);
     run_clear(&r);
@@ -864,6 +881,18 @@ static GPid ctl_save_async(Vm *vm, const char *file, const char *opts)
     return pid;
 }
 
+static void wait_ab_pass(Vm *vm)
+{
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");
+        if (qmp_get_int(w, "passes") >= 1) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
 /* Wait until the save has written at least @bytes (it is midway). */
 static void wait_midway(Vm *vm, int64_t bytes)
 {
@@ -917,8 +946,12 @@ static void interrupted_save(int sig, const char *opts)
 
     g_assert_true(g_file_set_contents(img, "previous image", -1, NULL));
     g_autofree char *before = file_sha256(img);
-    vm_start(&vm, "stress,share=50");
-    vm_let_run(&vm, 300);
+    /*
+     * After one ab pass every page holds data: 80 MiB to write at 4 MiB/s
+     * take 20 s, so the save is surely midway when the signal comes.
+     */
+    vm_start(&vm, "ab");
+    wait_ab_pass(&vm);
     GPid pid = ctl_save_async(&vm, img, opts);
     wait_midway(&vm, 1 * MiB);
     kill(pid, sig);
