@@ -41,7 +41,9 @@ static void usage(FILE *out)
             "    --keep-vm          leave the VM paused instead of quitting "
             "it\n"
             "    --live             keep the guest running while saving\n"
-            "    --max-bandwidth B  limit the save to B bytes/s (K/M/G)\n"
+            "    --max-bandwidth B  the migration's max-bandwidth (K/M/G; "
+            "default\n"
+            "                       unlimited)\n"
             "restore: start a new mapmig from FILE and print its QMP socket.\n"
             "    --qmp PATH         the new VM's QMP socket (default: in a "
             "new\n"
@@ -214,10 +216,13 @@ int main(int argc, char **argv)
     char **extra = argv + MIN(nopts + 1, argc);
     bool have_extra = nopts < argc;
     optind = 2;
-    while ((c = getopt_long(nopts, argv, "hq", longopts, NULL)) != -1) {
+    int idx = -1;
+    while ((c = getopt_long(nopts, argv, "hq", longopts, &idx)) != -1) {
         if (c != '?' && !option_allowed(save, c)) {
-            return usage_error(cmd, "option not valid here:", argv[optind - 1]);
+            g_autofree char *name = g_strdup_printf("--%s", longopts[idx].name);
+            return usage_error(cmd, "option not valid here:", name);
         }
+        idx = -1;
         switch (c) {
         case 'h':
             usage(stdout);

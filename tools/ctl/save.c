@@ -21,7 +21,7 @@
 #include <libgen.h>
 #include <sys/stat.h>
 
-#define SAVE_CONNECT_MS 10000
+#define SAVE_CONNECT_MS 3000
 #define SAVE_FDNAME "mapmig-ctl-save"
 
 typedef struct SaveJob {
