@@ -992,6 +992,52 @@ static void test_sigkill_mapped_live(void)
                               "--live --max-bandwidth 4M");
 }
 
+/*
+ * A restore SIGKILLed while its VM starts: the guardian kills that VM and
+ * removes its socket and log.  The VM is held with SIGSTOP so the moment
+ * is certain.
+ */
+static void test_restore_sigkill(void)
+{
+    g_autofree char *img = good_image("rk.img", "-q");
+    g_autofree char *sock = scratch("rk.sock");
+    g_autofree char *log = scratch("rk.sock.log");
+    g_autofree char *pidfile = scratch("rk.pid");
+    g_autofree char *text = NULL;
+    const char *argv[] = { ctl_bin, "restore", img,        "--qmp", sock,
+                           "-q",    "--",      "-pidfile", pidfile, NULL };
+    GError *err = NULL;
+    GPid ctl;
+    int status;
+
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &ctl,
+                                &err));
+    g_assert_no_error(err);
+    for (int i = 0; i < WAIT_MS / 10 && !text; i++) {
+        g_file_get_contents(pidfile, &text, NULL, NULL);
+        g_usleep(10 * 1000);
+    }
+    g_assert_nonnull(text);
+    pid_t vm = atoi(text);
+    g_assert_cmpint(vm, >, 0);
+    track_pid(vm);
+    kill(vm, SIGSTOP);
+    kill(ctl, SIGKILL);
+    g_assert_cmpint(waitpid(ctl, &status, 0), ==, ctl);
+    /* We are the subreaper: the VM, killed, comes back to us. */
+    Vm v = { .pid = vm };
+    g_assert_true(vm_reap(&v, WAIT_MS));
+    for (int i = 0; i < WAIT_MS / 10 && g_file_test(sock, G_FILE_TEST_EXISTS);
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(log, G_FILE_TEST_EXISTS));
+    unlink(pidfile);
+    unlink(img);
+}
+
 /* ---------------------------------------------------------------- */
 
 static const RoundTrip roundtrips[] = {
@@ -1071,6 +1117,7 @@ int main(int argc, char **argv)
     g_test_add_func("/ctl/restore/corrupt-stream", test_corrupt_stream_start);
     g_test_add_func("/ctl/restore/corrupt-zstd", test_corrupt_zstd);
     g_test_add_func("/ctl/restore/qmp-guard", test_restore_qmp_guard);
+    g_test_add_func("/ctl/restore/sigkill", test_restore_sigkill);
     g_test_add_func("/ctl/save/enospc", test_enospc);
     g_test_add_func("/ctl/save/compress-in-place", test_compress_in_place);
     g_test_add_func("/ctl/save/sigint", test_sigint_stream);
