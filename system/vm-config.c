@@ -8,22 +8,17 @@
  */
 #include "qemu/osdep.h"
 #include "monitor/monitor.h"
+#include "qemu/save-image.h"
 #include "system/ramblock.h"
 #include "system/system.h"
 #include "system/vm-config.h"
 
 static GPtrArray *recorded; /* char *: the kept options; main thread */
 
-/* Sockets, files and start-up modes of one process: never copied. */
-static const char *const per_instance[] = {
-    "qmp",       "monitor", "mon",    "chardev", "qtest",
-    "incoming",  "pidfile", "serial", "D",       "S",
-    "daemonize", "help",    "h",      "version", NULL,
-};
-
 bool vm_config_option_is_per_instance(const char *opt)
 {
-    return g_strv_contains(per_instance, opt);
+    /* One list for both ends: restore refuses what we leave out. */
+    return save_image_option_is_per_instance(opt);
 }
 
 void vm_config_record(int argc, char **argv, bool (*takes_arg)(const char *))

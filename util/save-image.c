@@ -265,6 +265,16 @@ void save_image_header_pack(const SaveImageHeader *h, bool final, uint8_t *buf)
     st32(buf, OFF_HEADER_CRC, header_crc(buf, SAVE_IMAGE_HEADER_SIZE));
 }
 
+bool save_image_option_is_per_instance(const char *opt)
+{
+    static const char *const per_instance[] = {
+        "qmp",       "monitor", "mon",    "chardev", "qtest",
+        "incoming",  "pidfile", "serial", "D",       "S",
+        "daemonize", "help",    "h",      "version", NULL,
+    };
+    return g_strv_contains(per_instance, opt);
+}
+
 uint64_t save_image_stream_offset(size_t config_len)
 {
     return ROUND_UP((uint64_t)SAVE_IMAGE_HEADER_SIZE + config_len + 1 +

@@ -119,6 +119,14 @@ bool save_image_format_is_zstd(uint32_t format);
  */
 uint64_t save_image_stream_offset(size_t config_len);
 
+/*
+ * Whether mapmig's command-line option @opt (without dashes) belongs to
+ * one process (monitors, sockets, pid file, -incoming, -S, ...).  Such
+ * options are left out of a save image's configuration, and restore
+ * refuses an image whose configuration has one.
+ */
+bool save_image_option_is_per_instance(const char *opt);
+
 /* A header and configuration read from a file. */
 typedef struct SaveImage {
     SaveImageHeader hdr;

@@ -682,6 +682,29 @@ static void test_corrupt_config(void)
     expect_refused(img, "configuration checksum mismatch");
 }
 
+/*
+ * A configuration that would give the new VM a pid file, a monitor or an
+ * -incoming of its own (a crafted image) is refused.
+ */
+static void test_config_per_instance(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    SaveImageHeader h = read_header(img);
+    const char *config = "{\"vm\": {\"args\": [\"-m\", \"64M\", "
+                         "\"-pidfile\", \"/tmp/owned\"]}}";
+
+    h.config_len = strlen(config);
+    h.config_crc = save_image_crc32c(0, config, h.config_len);
+    write_at(img, config, h.config_len + 1, h.header_size);
+    write_header(img, &h, true);
+    Vm vm = { 0 };
+    Run r = ctl_restore(&vm, img, "-q");
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "has option '-pidfile'");
+    run_clear(&r);
+    unlink(img);
+}
+
 /* The header is fine, the data is not: found before or while loading. */
 static void test_corrupt_stream_start(void)
 {
@@ -1115,6 +1138,8 @@ int main(int argc, char **argv)
     g_test_add_func("/ctl/restore/truncated", test_truncated);
     g_test_add_func("/ctl/restore/corrupt-config", test_corrupt_config);
     g_test_add_func("/ctl/restore/corrupt-stream", test_corrupt_stream_start);
+    g_test_add_func("/ctl/restore/per-instance-option",
+                    test_config_per_instance);
     g_test_add_func("/ctl/restore/corrupt-zstd", test_corrupt_zstd);
     g_test_add_func("/ctl/restore/qmp-guard", test_restore_qmp_guard);
     g_test_add_func("/ctl/restore/sigkill", test_restore_sigkill);

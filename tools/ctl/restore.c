@@ -93,7 +93,16 @@ static bool restore_parse_config(RestoreJob *j, GError **errp)
             error_setg(errp, "'%s': vm.args[%u] is not a string", j->path, i);
             return false;
         }
-        j->vm_args[i] = g_strdup(json_node_get_string(e));
+        const char *arg = json_node_get_string(e);
+        const char *opt = arg[0] == '-' ? arg + 1 + (arg[1] == '-') : NULL;
+        if (opt && save_image_option_is_per_instance(opt)) {
+            error_setg(errp,
+                       "'%s': the configuration has option '%s', which "
+                       "belongs to one VM process (not restoring that)",
+                       j->path, arg);
+            return false;
+        }
+        j->vm_args[i] = g_strdup(arg);
     }
     j->caps = g_ptr_array_new_with_free_func(g_free);
     JsonNode *save = json_object_get_member(root, "save");
