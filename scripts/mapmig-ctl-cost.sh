@@ -71,7 +71,7 @@ for opts in "--layout stream" \
     drop_caches
     t2=$(now)
     cpu_restore=$( { TIMEFORMAT=%U+%S; time "$B/tools/mapmig-ctl" restore \
-        "$D/img" --paused -q $ropts > "$D/out"; } 2>&1 )
+        "$D/img" --qmp "$D/dst.sock" --paused -q $ropts > "$D/out"; } 2>&1 )
     t3=$(now)
     sock=$(cat "$D/out")
     qmp "$sock" quit
