@@ -15,7 +15,8 @@ SECS=${3:-6}
 DIR=${4:-/var/tmp}
 B=$(cd "$(dirname "$0")/.." && pwd)/build
 D=$(mktemp -d "$DIR/mapmig-ctl-cost.XXXXXX")
-trap 'rm -rf "$D"' EXIT
+VM=
+trap '[ -n "$VM" ] && kill "$VM" 2>/dev/null; rm -rf "$D"' EXIT
 
 qmp() {
     python3 - "$1" "$2" <<'PY'
@@ -82,3 +83,4 @@ for opts in "--layout stream" \
 done
 qmp "$D/src.sock" quit
 wait "$VM"
+VM=
