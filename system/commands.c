@@ -8,6 +8,7 @@
 #include "monitor/monitor.h"
 #include "system/runstate.h"
 #include "system/system.h"
+#include "system/vm-config.h"
 
 static JsonNode *qmp_query_status(Monitor *mon, JsonObject *args, GError **errp)
 {
@@ -177,6 +178,7 @@ void system_register_commands(void)
     qmp_register_command("x-query-ram-digest", qmp_x_query_ram_digest, 0);
     qmp_register_command("x-query-workload", qmp_x_query_workload, 0);
     accel_register_commands();
+    vm_config_register_commands();
     for (size_t i = 0; i < ARRAY_SIZE(hmp_cmds); i++) {
         hmp_register_command(&hmp_cmds[i]);
     }

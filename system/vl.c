@@ -10,6 +10,7 @@
 #include "system/cpus.h"
 #include "system/runstate.h"
 #include "system/system.h"
+#include "system/vm-config.h"
 
 #include <glib-unix.h>
 #include <signal.h>
@@ -265,6 +266,7 @@ int qemu_main(int argc, char **argv)
         vm_options_free(&o);
         return r < 0 ? 0 : 1;
     }
+    vm_config_record(argc, argv, option_takes_arg);
 
     bql_lock();
     autostart = !o.start_paused;

@@ -8,10 +8,15 @@
 #include "migration/qemu-file.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
+#include "qemu/save-image.h"
 #include "tools/migfile.h"
 
 #include <getopt.h>
 #include <sys/stat.h>
+#include <time.h>
+#if CONFIG_ZSTD
+#include <zstd.h>
+#endif
 
 #define COPY_CHUNK (1 * MiB)
 
@@ -35,6 +40,9 @@ static void usage(FILE *out)
         "      write the final contents of RAM block NAME to OUT (sparse)\n"
         "  convert FILE -O stream|mapped-ram OUT [--offset N]\n"
         "      re-encode the file in the other RAM layout\n\n"
+        "A mapmig-ctl save image is recognised: its header is shown and\n"
+        "checked, and its stream is used (at its offset) by every command;\n"
+        "a compressed one is checked by decompressing it.\n\n"
         "  --offset N   the stream starts at byte N of FILE (K/M/G suffixes)\n"
         "  -h, --help   show this help\n");
 }
@@ -122,7 +130,9 @@ static void info_human(MigFile *mf)
     printf("\n");
 }
 
-static void info_json(MigFile *mf)
+static void save_image_info_json(JsonBuilder *jb, const SaveImage *img);
+
+static void info_json(MigFile *mf, const SaveImage *img)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
     unsigned ns, np, ne;
@@ -212,6 +222,9 @@ static void info_json(MigFile *mf)
     json_builder_end_array(jb);
     json_builder_set_member_name(jb, "vmdesc");
     json_builder_add_boolean_value(jb, mf->vmdesc != NULL);
+    if (img) {
+        save_image_info_json(jb, img);
+    }
     json_builder_end_object(jb);
 
     g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -718,6 +731,245 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
 }
 
 /* ---------------------------------------------------------------- */
+/* Save images (mapmig-ctl) */
+
+/*
+ * Whether @file starts with a save image magic; if so, read and validate
+ * its header and configuration into @img.
+ */
+static bool probe_save_image(const char *file, SaveImage *img, bool *is_img,
+                             GError **errp)
+{
+    uint8_t magic[SAVE_IMAGE_MAGIC_LEN];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    bool ok = true;
+
+    *is_img = false;
+    if (fd < 0) {
+        return true; /* migfile_open reports it */
+    }
+    if (pread(fd, magic, sizeof(magic), 0) == sizeof(magic) &&
+        save_image_probe(magic, sizeof(magic)) != SAVE_IMAGE_PROBE_NONE) {
+        *is_img = true;
+        ok = save_image_read(fd, file, img, errp);
+    }
+    close(fd);
+    return ok;
+}
+
+/* The VM options of the configuration, as one line (g_free). */
+static char *save_image_args(const SaveImage *img)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    GString *s = g_string_new(NULL);
+
+    if (json_parser_load_from_data(p, img->config, -1, NULL)) {
+        JsonObject *root = json_node_get_object(json_parser_get_root(p));
+        JsonNode *vm = json_object_get_member(root, "vm");
+        JsonNode *args =
+            vm && JSON_NODE_HOLDS_OBJECT(vm)
+                ? json_object_get_member(json_node_get_object(vm), "args")
+                : NULL;
+        JsonArray *a = args && JSON_NODE_HOLDS_ARRAY(args)
+                           ? json_node_get_array(args)
+                           : NULL;
+        for (guint i = 0; a && i < json_array_get_length(a); i++) {
+            JsonNode *e = json_array_get_element(a, i);
+            if (JSON_NODE_HOLDS_VALUE(e) &&
+                json_node_get_value_type(e) == G_TYPE_STRING) {
+                const char *v = json_node_get_string(e);
+                bool plain =
+                    *v && strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789-_=,.:/+@%") == strlen(v);
+                g_autofree char *q = plain ? g_strdup(v) : g_shell_quote(v);
+                g_string_append_printf(s, "%s%s", i ? " " : "", q);
+            }
+        }
+    }
+    return g_string_free(s, false);
+}
+
+static void save_image_info_human(const SaveImage *img)
+{
+    const SaveImageHeader *h = &img->hdr;
+    g_autofree char *args = save_image_args(img);
+    time_t t = h->saved_at;
+    char when[64] = "?";
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm)) {
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    }
+    printf("save image: version %u, format %s, was running: %s\n", h->version,
+           save_image_format_name(h->format), h->was_running ? "yes" : "no");
+    printf("saved at: %s\n", when);
+    printf("configuration: %u bytes at %u: %s\n", h->config_len, h->header_size,
+           args);
+    printf("migration data: offset %" PRIu64 ", %" PRIu64 " bytes",
+           h->stream_offset, h->stream_length);
+    if (save_image_format_is_zstd(h->format)) {
+        printf(" (%" PRIu64 " uncompressed)", h->raw_length);
+    }
+    printf("\nguest RAM: %" PRIu64 " bytes\n", h->ram_size);
+}
+
+static void save_image_info_json(JsonBuilder *jb, const SaveImage *img)
+{
+    const SaveImageHeader *h = &img->hdr;
+    g_autoptr(JsonParser) p = json_parser_new();
+
+    json_builder_set_member_name(jb, "save-image");
+    json_builder_begin_object(jb);
+    json_builder_set_member_name(jb, "version");
+    json_builder_add_int_value(jb, h->version);
+    json_builder_set_member_name(jb, "format");
+    json_builder_add_string_value(jb, save_image_format_name(h->format));
+    json_builder_set_member_name(jb, "was-running");
+    json_builder_add_boolean_value(jb, h->was_running);
+    json_builder_set_member_name(jb, "saved-at");
+    json_builder_add_int_value(jb, h->saved_at);
+    json_builder_set_member_name(jb, "stream-offset");
+    json_builder_add_int_value(jb, h->stream_offset);
+    json_builder_set_member_name(jb, "stream-length");
+    json_builder_add_int_value(jb, h->stream_length);
+    json_builder_set_member_name(jb, "uncompressed-length");
+    json_builder_add_int_value(jb, h->raw_length);
+    json_builder_set_member_name(jb, "ram-size");
+    json_builder_add_int_value(jb, h->ram_size);
+    json_builder_set_member_name(jb, "compat-features");
+    json_builder_add_int_value(jb, h->compat_features);
+    if (json_parser_load_from_data(p, img->config, -1, NULL)) {
+        json_builder_set_member_name(jb, "configuration");
+        json_builder_add_value(jb, json_node_copy(json_parser_get_root(p)));
+    }
+    json_builder_end_object(jb);
+}
+
+/*
+ * Check a compressed save image: every frame decodes (with its
+ * checksum), the data ends with a complete frame, has the announced size
+ * and starts as a migration stream.
+ */
+static bool check_compressed(const char *file, const SaveImage *img,
+                             GError **errp)
+{
+#if CONFIG_ZSTD
+    const SaveImageHeader *h = &img->hdr;
+    g_autofree uint8_t *in = g_malloc(COPY_CHUNK);
+    g_autofree uint8_t *out = g_malloc(COPY_CHUNK);
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    uint64_t pos = h->stream_offset, end = pos + h->stream_length, total = 0;
+    size_t last = 1;
+    bool ok = false;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", file);
+        goto out;
+    }
+    while (pos < end) {
+        ssize_t n = pread(fd, in, MIN(COPY_CHUNK, end - pos), pos);
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : EIO, "Could not read '%s'",
+                             file);
+            goto out;
+        }
+        ZSTD_inBuffer ib = { in, n, 0 };
+        ZSTD_outBuffer ob;
+        do {
+            ob = (ZSTD_outBuffer){ out, COPY_CHUNK, 0 };
+            last = ZSTD_decompressStream(dctx, &ob, &ib);
+            if (ZSTD_isError(last)) {
+                error_setg(
+                    errp, "corrupt compressed data near offset %" PRIu64 ": %s",
+                    pos, ZSTD_getErrorName(last));
+                goto out;
+            }
+            if (total == 0 && ob.pos >= 4 && memcmp(out, "QEVM", 4)) {
+                error_setg(errp, "the compressed data is not a migration "
+                                 "stream");
+                goto out;
+            }
+            total += ob.pos;
+        } while (ib.pos < ib.size || ob.pos == ob.size);
+        pos += n;
+    }
+    if (last != 0) {
+        error_setg(errp, "the compressed data is truncated");
+    } else if (total != h->raw_length) {
+        error_setg(errp,
+                   "the compressed data holds %" PRIu64 " bytes, the header "
+                   "announces %" PRIu64,
+                   total, h->raw_length);
+    } else {
+        ok = true;
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    ZSTD_freeDCtx(dctx);
+    return ok;
+#else
+    error_setg(errp, "this build has no zstd to check a compressed image");
+    return false;
+#endif
+}
+
+/*
+ * What a command does with a compressed save image, whose stream cannot
+ * be inspected in place: returns the exit status, or -1 when the image is
+ * not compressed and the stream is handled as any other.
+ */
+static int save_image_command(const char *cmd, const char *file,
+                              const SaveImage *img, const char *output)
+{
+    GError *err = NULL;
+
+    if (!save_image_format_is_zstd(img->hdr.format)) {
+        return -1;
+    }
+    if (!strcmp(cmd, "info")) {
+        if (!strcmp(output, "json")) {
+            g_autoptr(JsonBuilder) jb = json_builder_new();
+            json_builder_begin_object(jb);
+            json_builder_set_member_name(jb, "filename");
+            json_builder_add_string_value(jb, file);
+            save_image_info_json(jb, img);
+            json_builder_end_object(jb);
+            g_autoptr(JsonGenerator) gen = json_generator_new();
+            g_autoptr(JsonNode) root = json_builder_get_root(jb);
+            json_generator_set_root(gen, root);
+            json_generator_set_pretty(gen, true);
+            g_autofree char *text = json_generator_to_data(gen, NULL);
+            printf("%s\n", text);
+        } else {
+            printf("file: %s\n", file);
+            save_image_info_human(img);
+            printf("migration stream: zstd-compressed ('check' decompresses "
+                   "and verifies it)\n");
+        }
+        return 0;
+    }
+    if (!strcmp(cmd, "check")) {
+        if (!check_compressed(file, img, &err)) {
+            printf("ERROR %s\n", err->message);
+            fprintf(stderr, "mapmig-img: %s: %s\n", file, err->message);
+            g_error_free(err);
+            return 1;
+        }
+        printf("No errors were found on the save image.\n");
+        return 0;
+    }
+    fprintf(stderr,
+            "mapmig-img %s: '%s' is a compressed save image; restore it "
+            "with mapmig-ctl or save it again without --compress\n",
+            cmd, file);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- */
 
 static bool parse_size(const char *s, uint64_t *out)
 {
@@ -767,6 +1019,7 @@ int main(int argc, char **argv)
     const char *cmd, *output = "human", *block = NULL, *out = NULL;
     const char *fmt = NULL;
     uint64_t base = 0;
+    bool base_set = false;
     GError *err = NULL;
     int c;
 
@@ -796,6 +1049,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "mapmig-img: invalid --offset '%s'\n", optarg);
                 return 1;
             }
+            base_set = true;
             break;
         case 'j':
             output = optarg;
@@ -837,25 +1091,51 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (!strcmp(cmd, "info")) {
-        if (strcmp(output, "human") && strcmp(output, "json")) {
-            fprintf(stderr, "mapmig-img info: --output must be human or "
-                            "json\n");
-            return 1;
+    if (!strcmp(cmd, "info") && strcmp(output, "human") &&
+        strcmp(output, "json")) {
+        fprintf(stderr, "mapmig-img info: --output must be human or json\n");
+        return 1;
+    }
+    SaveImage img = { 0 };
+    bool is_img;
+    if (!probe_save_image(file, &img, &is_img, &err)) {
+        if (!strcmp(cmd, "check")) {
+            printf("ERROR %s\n", err->message);
         }
+        fprintf(stderr, "mapmig-img: %s\n", err->message);
+        g_error_free(err);
+        return 1;
+    }
+    if (is_img) {
+        int r = save_image_command(cmd, file, &img, output);
+        if (r >= 0) {
+            save_image_clear(&img);
+            return r;
+        }
+        if (!base_set) {
+            base = img.hdr.stream_offset;
+        }
+    }
+    if (!strcmp(cmd, "info")) {
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
         if (!mf) {
             fprintf(stderr, "mapmig-img: %s\n", err->message);
             g_error_free(err);
+            save_image_clear(&img);
             return 1;
         }
         if (!strcmp(output, "json")) {
-            info_json(mf);
+            info_json(mf, is_img ? &img : NULL);
         } else {
+            if (is_img) {
+                save_image_info_human(&img);
+            }
             info_human(mf);
         }
+        save_image_clear(&img);
         return 0;
     }
+    save_image_clear(&img);
     if (!strcmp(cmd, "check")) {
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
         if (!mf) {

@@ -1,0 +1,1155 @@
+/*
+ * mapmig-ctl: save and restore round trips (layout x channels x
+ * bypass-cache x compression, RAM digests equal), damaged images, a full
+ * file system, a save interrupted or SIGKILLed midway, and the pieces it
+ * relies on (x-query-vm-config, mapmig-img on save images).
+ *
+ * Environment: MAPMIG_BINARY (the VM), MAPMIG_CTL, MAPMIG_IMG.
+ *
+ * The restored VMs are started by mapmig-ctl in their own session; this
+ * process is a child subreaper so it can reap them, and gives each a
+ * -pidfile (after "--") so it can kill them if a check fails.
+ */
+#include "qemu/osdep.h"
+#include "io/dio.h"
+#include "qapi/qmp-client.h"
+#include "qemu/save-image.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define VM_MEM "64M"
+#define WAIT_MS 20000
+
+static const char *mapmig_bin, *ctl_bin, *img_bin;
+static char *tmpdir;
+static GArray *vm_pids; /* pid_t of every VM we may have to kill */
+
+/* ---------------------------------------------------------------- */
+/* Processes */
+
+static void kill_all_vms(void)
+{
+    for (guint i = 0; vm_pids && i < vm_pids->len; i++) {
+        pid_t pid = g_array_index(vm_pids, pid_t, i);
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    }
+}
+
+static void cleanup(void);
+
+/* A failed assertion: no VM, mount or file is left behind. */
+static void on_abort(int sig)
+{
+    cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void track_pid(pid_t pid)
+{
+    g_array_append_val(vm_pids, pid);
+}
+
+static void untrack_pid(pid_t pid)
+{
+    for (guint i = 0; i < vm_pids->len; i++) {
+        if (g_array_index(vm_pids, pid_t, i) == pid) {
+            g_array_remove_index(vm_pids, i);
+            return;
+        }
+    }
+}
+
+typedef struct Vm {
+    pid_t pid;
+    char *sock;
+    QMPClient *qmp;
+} Vm;
+
+static void child_setup(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* A source VM: 64M, @workload, QMP in the scratch directory. */
+static void vm_start(Vm *vm, const char *workload)
+{
+    static int n;
+    g_autofree char *qmparg = NULL;
+    GError *err = NULL;
+
+    vm->sock = g_strdup_printf("%s/src%d.sock", tmpdir, n++);
+    qmparg = g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
+    const char *argv[] = { mapmig_bin, "-m",        VM_MEM,   "-name",
+                           "ctl-test", "-workload", workload, "-serial",
+                           "none",     "-qmp",      qmparg,   NULL };
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
+                                &vm->pid, &err));
+    g_assert_no_error(err);
+    track_pid(vm->pid);
+    vm->qmp = qmp_client_connect(vm->sock, WAIT_MS, &err);
+    g_assert_no_error(err);
+}
+
+/* Attach to a VM restored by mapmig-ctl (socket and pid file known). */
+static void vm_attach(Vm *vm, const char *sock, const char *pidfile)
+{
+    g_autofree char *text = NULL;
+    GError *err = NULL;
+
+    g_assert_true(g_file_get_contents(pidfile, &text, NULL, &err));
+    vm->pid = atoi(text);
+    g_assert_cmpint(vm->pid, >, 0);
+    track_pid(vm->pid);
+    vm->sock = g_strdup(sock);
+    vm->qmp = qmp_client_connect(sock, WAIT_MS, &err);
+    g_assert_no_error(err);
+}
+
+static JsonNode *vm_cmd(Vm *vm, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static JsonNode *vm_cmd(Vm *vm, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    GError *err = NULL;
+    JsonNode *r = qmp_client_cmdf(vm->qmp, &err, "%s", text);
+    g_assert_no_error(err);
+    return r;
+}
+
+static char *vm_status(Vm *vm)
+{
+    g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'query-status'}");
+    return g_strdup(qmp_get_str(r, "status"));
+}
+
+/* "id=sha;..." of every RAM block. */
+static char *vm_digests(Vm *vm)
+{
+    g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'x-query-ram-digest'}");
+    JsonArray *a = json_node_get_array(r);
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        g_string_append_printf(s, "%s=%s;",
+                               json_object_get_string_member(o, "id"),
+                               json_object_get_string_member(o, "sha256"));
+    }
+    return g_string_free(s, false);
+}
+
+/* Wait (bounded) for the process to exit; true if it did. */
+static bool vm_reap(Vm *vm, int timeout_ms)
+{
+    int64_t deadline = qemu_clock_ms() + timeout_ms;
+
+    while (vm->pid > 0) {
+        pid_t r = waitpid(vm->pid, NULL, WNOHANG);
+        if (r == vm->pid || (r < 0 && errno == ECHILD)) {
+            untrack_pid(vm->pid);
+            vm->pid = 0;
+            return true;
+        }
+        if (qemu_clock_ms() > deadline) {
+            return false;
+        }
+        g_usleep(20 * 1000);
+    }
+    return true;
+}
+
+static void vm_quit(Vm *vm)
+{
+    if (vm->qmp) {
+        JsonNode *r = qmp_client_cmdf(vm->qmp, NULL, "{'execute': 'quit'}");
+        if (r) {
+            json_node_unref(r);
+        }
+        qmp_client_free(vm->qmp);
+        vm->qmp = NULL;
+    }
+    if (!vm_reap(vm, 5000)) {
+        kill(vm->pid, SIGKILL);
+        vm_reap(vm, WAIT_MS);
+    }
+    g_clear_pointer(&vm->sock, g_free);
+}
+
+/* Let the workload put data in RAM (it dirties pages at full speed). */
+static void vm_let_run(Vm *vm, unsigned ms)
+{
+    g_usleep(ms * 1000);
+}
+
+/*
+ * Wait until the stress workload wrote @n words: with 30M over 8192
+ * pages, nearly every word of every page holds random data, which zstd
+ * cannot shrink (however slow the machine is today).
+ */
+static void vm_wait_writes(Vm *vm, int64_t n)
+{
+    for (int i = 0; i < 6000; i++) {
+        g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");
+        if (qmp_get_int(w, "pages-written") >= n) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/* ---------------------------------------------------------------- */
+/* Running the tools */
+
+typedef struct Run {
+    int status; /* exit status, or 128 + signal */
+    char *out;
+    char *err;
+} Run;
+
+static void run_clear(Run *r)
+{
+    g_free(r->out);
+    g_free(r->err);
+}
+
+static int wait_status_code(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static Run run_argv(GPtrArray *argv)
+{
+    Run r = { 0 };
+    GError *err = NULL;
+    int st;
+
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL,
+                               G_SPAWN_SEARCH_PATH, NULL, NULL, &r.out, &r.err,
+                               &st, &err));
+    g_assert_no_error(err);
+    r.status = wait_status_code(st);
+    g_test_message("%s -> %d: %s%s", (char *)argv->pdata[1], r.status, r.out,
+                   r.err);
+    return r;
+}
+
+static Run run_tool(const char *bin, const char *first,
+                    ...) G_GNUC_NULL_TERMINATED;
+static Run run_tool(const char *bin, const char *first, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    va_list ap;
+
+    g_ptr_array_add(argv, (char *)bin);
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        g_ptr_array_add(argv, (char *)a);
+    }
+    va_end(ap);
+    return run_argv(argv);
+}
+
+/* save --qmp SOCK FILE -q --keep-vm plus @opts (space separated). */
+static Run ctl_save(Vm *vm, const char *file, const char *opts)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) o = g_strsplit(opts ? opts : "", " ", -1);
+
+    g_ptr_array_add(argv, g_strdup(ctl_bin));
+    g_ptr_array_add(argv, g_strdup("save"));
+    g_ptr_array_add(argv, g_strdup("--qmp"));
+    g_ptr_array_add(argv, g_strdup(vm->sock));
+    g_ptr_array_add(argv, g_strdup(file));
+    for (int i = 0; o[i]; i++) {
+        if (*o[i]) {
+            g_ptr_array_add(argv, g_strdup(o[i]));
+        }
+    }
+    return run_argv(argv);
+}
+
+/*
+ * restore FILE --qmp SOCK @opts -- -pidfile PIDFILE; on success attaches
+ * @vm to the new VM.
+ */
+static Run ctl_restore(Vm *vm, const char *file, const char *opts)
+{
+    static int n;
+    g_autofree char *sock = g_strdup_printf("%s/dst%d.sock", tmpdir, n);
+    g_autofree char *pidfile = g_strdup_printf("%s/dst%d.pid", tmpdir, n++);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_auto(GStrv) o = g_strsplit(opts ? opts : "", " ", -1);
+
+    g_ptr_array_add(argv, (char *)ctl_bin);
+    g_ptr_array_add(argv, (char *)"restore");
+    g_ptr_array_add(argv, (char *)file);
+    g_ptr_array_add(argv, (char *)"--qmp");
+    g_ptr_array_add(argv, sock);
+    for (int i = 0; o[i]; i++) {
+        if (*o[i]) {
+            g_ptr_array_add(argv, o[i]);
+        }
+    }
+    g_ptr_array_add(argv, (char *)"--");
+    g_ptr_array_add(argv, (char *)"-pidfile");
+    g_ptr_array_add(argv, pidfile);
+    Run r = run_argv(argv);
+    if (r.status == 0) {
+        g_assert_cmpstr(g_strstrip(r.out), ==, sock);
+        vm_attach(vm, sock, pidfile);
+    } else {
+        /* A failed restore leaves no VM, socket or pid file behind. */
+        g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(pidfile, G_FILE_TEST_EXISTS));
+    }
+    return r;
+}
+
+static void assert_contains(const char *s, const char *sub)
+{
+    if (!s || !strstr(s, sub)) {
+        g_test_message("'%s' does not contain '%s'", s, sub);
+        g_assert_not_reached();
+    }
+}
+
+/*
+ * How many files in @img's directory belong to a save to @img: the image
+ * itself and mapmig-ctl's temporary files (".NAME.XXXXXX").
+ */
+static int files_for(const char *img)
+{
+    g_autofree char *dir = g_path_get_dirname(img);
+    g_autofree char *base = g_path_get_basename(img);
+    g_autofree char *tmp_prefix = g_strdup_printf(".%s.", base);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        n +=
+            !strcmp(e->d_name, base) || g_str_has_prefix(e->d_name, tmp_prefix);
+    }
+    closedir(d);
+    return n;
+}
+
+static char *file_sha256(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len;
+
+    if (!g_file_get_contents(path, &data, &len, NULL)) {
+        return NULL;
+    }
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
+}
+
+static char *scratch(const char *name)
+{
+    return g_build_filename(tmpdir, name, NULL);
+}
+
+/* ---------------------------------------------------------------- */
+/* Round trips */
+
+typedef struct RoundTrip {
+    const char *layout;
+    int channels;
+    bool bypass;
+    bool zstd;
+} RoundTrip;
+
+static bool direct_io_ok(void)
+{
+    g_autofree char *probe = scratch("dio-probe");
+    uint32_t m, o;
+    int fd = open(probe, O_RDWR | O_CREAT, 0600);
+    bool ok = fd >= 0 && qemu_dio_alignment(fd, probe, &m, &o, NULL);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(probe);
+    return ok;
+}
+
+static void test_roundtrip(gconstpointer data)
+{
+    const RoundTrip *t = data;
+    g_autofree char *img = scratch("rt.img");
+    g_autofree char *opts = g_strdup_printf(
+        "-q --keep-vm --layout %s --parallel-channels %d%s%s", t->layout,
+        t->channels, t->bypass ? " --bypass-cache" : "",
+        t->zstd ? " --compress zstd" : "");
+    Vm src = { 0 }, dst = { 0 };
+
+    if (t->bypass && !direct_io_ok()) {
+        g_test_skip("the scratch file system has no O_DIRECT");
+        return;
+    }
+    vm_start(&src, "stress,share=25");
+    vm_let_run(&src, 200);
+    Run r = ctl_save(&src, img, opts);
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    /* The source is saved, stopped, and stays so with --keep-vm. */
+    g_autofree char *st = vm_status(&src);
+    g_assert_cmpstr(st, ==, "postmigrate");
+    g_autofree char *want = vm_digests(&src);
+
+    r = run_tool(img_bin, "check", img, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+
+    /* Restore as saved (the default channels), or with other channels. */
+    g_autofree char *ropts =
+        g_strdup_printf("--paused%s%s", t->bypass ? " --bypass-cache" : "",
+                        t->channels > 1 ? " --parallel-channels 2" : "");
+    r = ctl_restore(&dst, img, ropts);
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    g_autofree char *dst_st = vm_status(&dst);
+    g_assert_cmpstr(dst_st, ==, "paused");
+    g_autofree char *got = vm_digests(&dst);
+    g_assert_cmpstr(got, ==, want);
+    vm_quit(&dst);
+    vm_quit(&src);
+    unlink(img);
+}
+
+/*
+ * The default path: the saved VM quits, the restored one runs on where
+ * the guest left off (the ab workload checks every page it visits).
+ */
+static void test_roundtrip_running(void)
+{
+    g_autofree char *img = scratch("run.img");
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "ab");
+    vm_let_run(&src, 300);
+    Run r = ctl_save(&src, img, "--compress zstd");
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.out, "saved ");
+    run_clear(&r);
+    g_assert_true(vm_reap(&src, WAIT_MS)); /* quit after the save */
+    qmp_client_free(src.qmp);
+    g_free(src.sock);
+
+    r = ctl_restore(&dst, img, "");
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.err, "running");
+    run_clear(&r);
+    g_autofree char *st = vm_status(&dst);
+    g_assert_cmpstr(st, ==, "running");
+    g_autoptr(JsonNode) w0 = vm_cmd(&dst, "{'execute': 'x-query-workload'}");
+    int64_t passes = qmp_get_int(w0, "passes");
+    for (int i = 0; i < 500; i++) {
+        g_autoptr(JsonNode) w = vm_cmd(&dst, "{'execute': 'x-query-workload'}");
+        g_assert_cmpint(qmp_get_int(w, "errors"), ==, 0);
+        if (qmp_get_int(w, "passes") >= passes + 2) {
+            break;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_autoptr(JsonNode) w1 = vm_cmd(&dst, "{'execute': 'x-query-workload'}");
+    g_assert_cmpint(qmp_get_int(w1, "passes"), >=, passes + 2);
+    g_assert_cmpint(qmp_get_int(w1, "errors"), ==, 0);
+    vm_quit(&dst);
+    unlink(img);
+}
+
+/* --paused at save time is recorded: restore leaves the VM paused. */
+static void test_saved_paused(void)
+{
+    g_autofree char *img = scratch("paused.img");
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "idle");
+    Run r = ctl_save(&src, img, "-q --paused --layout stream");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    vm_reap(&src, WAIT_MS);
+    qmp_client_free(src.qmp);
+    g_free(src.sock);
+    r = ctl_restore(&dst, img, "-q");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    g_autofree char *st = vm_status(&dst);
+    g_assert_cmpstr(st, ==, "paused");
+    vm_quit(&dst);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+/* The pieces */
+
+static void test_vm_config(void)
+{
+    Vm vm = { 0 };
+
+    vm_start(&vm, "idle");
+    g_autoptr(JsonNode) r = vm_cmd(&vm, "{'execute': 'x-query-vm-config'}");
+    JsonArray *a =
+        json_object_get_array_member(json_node_get_object(r), "args");
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_string_append_printf(s, "%s ", json_array_get_string_element(a, i));
+    }
+    g_autofree char *line = g_string_free(s, false);
+    g_assert_cmpstr(line, ==, "-m 64M -name ctl-test -workload idle ");
+    g_assert_cmpint(qmp_get_int(r, "ram-total"), >=, 64 * MiB);
+    vm_quit(&vm);
+}
+
+static void test_img_info(void)
+{
+    g_autofree char *img = scratch("info.img");
+    Vm vm = { 0 };
+
+    vm_start(&vm, "idle");
+    Run r = ctl_save(&vm, img, "-q --parallel-channels 2");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    vm_reap(&vm, WAIT_MS);
+    qmp_client_free(vm.qmp);
+    g_free(vm.sock);
+    r = run_tool(img_bin, "info", img, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.out, "save image: version 1, format mapped");
+    assert_contains(r.out, "-m 64M -name ctl-test -workload idle");
+    assert_contains(r.out, "layout: mapped-ram");
+    run_clear(&r);
+    r = run_tool(img_bin, "info", "--output", "json", img, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.out, "\"save-image\"");
+    assert_contains(r.out, "\"channels\" : 2");
+    run_clear(&r);
+    unlink(img);
+}
+
+/* Refused before anything happens: the VM keeps running, no file. */
+static void test_refuse_stream_channels(void)
+{
+    g_autofree char *img = scratch("refused.img");
+    Vm vm = { 0 };
+
+    vm_start(&vm, "idle");
+    Run r = ctl_save(&vm, img, "--layout stream --parallel-channels 4");
+    g_assert_cmpint(r.status, !=, 0);
+    assert_contains(r.err, "needs --layout mapped");
+    run_clear(&r);
+    g_autofree char *st = vm_status(&vm);
+    g_assert_cmpstr(st, ==, "running");
+    g_assert_cmpint(files_for(img), ==, 0);
+    vm_quit(&vm);
+}
+
+/* ---------------------------------------------------------------- */
+/* Damaged images: a clear error, and no VM left behind */
+
+static char *good_image(const char *name, const char *opts)
+{
+    char *img = scratch(name);
+    Vm vm = { 0 };
+
+    vm_start(&vm, "stress,share=10");
+    vm_let_run(&vm, 100);
+    Run r = ctl_save(&vm, img, opts);
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    vm_quit(&vm);
+    return img;
+}
+
+static SaveImageHeader read_header(const char *path)
+{
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+    SaveImageHeader h;
+    int fd = open(path, O_RDONLY);
+
+    g_assert_cmpint(pread(fd, buf, sizeof(buf), 0), ==, sizeof(buf));
+    close(fd);
+    g_assert_true(save_image_header_parse(buf, sizeof(buf), &h, NULL));
+    return h;
+}
+
+static void write_at(const char *path, const void *buf, size_t len, off_t pos)
+{
+    int fd = open(path, O_WRONLY);
+    g_assert_cmpint(pwrite(fd, buf, len, pos), ==, (ssize_t)len);
+    close(fd);
+}
+
+static void write_header(const char *path, const SaveImageHeader *h, bool final)
+{
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+    save_image_header_pack(h, final, buf);
+    write_at(path, buf, sizeof(buf), 0);
+}
+
+/* Both restore and mapmig-img check refuse @img with @msg. */
+static void expect_refused(const char *img, const char *msg)
+{
+    Vm vm = { 0 };
+    Run r = ctl_restore(&vm, img, "-q");
+
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, msg);
+    run_clear(&r);
+    r = run_tool(img_bin, "check", img, NULL);
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, msg);
+    run_clear(&r);
+    unlink(img);
+}
+
+static void test_bad_magic(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    write_at(img, "XXXX", 4, 0);
+    /* mapmig-img then looks for a migration stream and finds none. */
+    Vm vm = { 0 };
+    Run r = ctl_restore(&vm, img, "-q");
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "not a mapmig save image (bad magic)");
+    run_clear(&r);
+    unlink(img);
+}
+
+static void test_corrupt_header(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    write_at(img, "\x07", 1, 41); /* config_len */
+    expect_refused(img, "header checksum mismatch");
+}
+
+static void test_partial_image(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    SaveImageHeader h = read_header(img);
+    write_header(img, &h, false);
+    expect_refused(img, "incomplete save image");
+}
+
+static void test_unknown_features(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    SaveImageHeader h = read_header(img);
+    h.incompat_features = 0x4;
+    write_header(img, &h, true);
+    expect_refused(img, "unsupported features 0x4");
+}
+
+static void test_newer_version(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    SaveImageHeader h = read_header(img);
+    h.version = 2;
+    write_header(img, &h, true);
+    expect_refused(img, "unsupported save image version 2");
+}
+
+static void test_truncated(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q --layout stream");
+    struct stat st;
+    g_assert_cmpint(stat(img, &st), ==, 0);
+    g_assert_cmpint(truncate(img, st.st_size / 2), ==, 0);
+    expect_refused(img, "is truncated");
+}
+
+static void test_corrupt_config(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    write_at(img, "#", 1, SAVE_IMAGE_HEADER_SIZE + 5);
+    expect_refused(img, "configuration checksum mismatch");
+}
+
+/*
+ * A configuration that would give the new VM a pid file, a monitor or an
+ * -incoming of its own (a crafted image) is refused.
+ */
+static void test_config_per_instance(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    SaveImageHeader h = read_header(img);
+    const char *config = "{\"vm\": {\"args\": [\"-m\", \"64M\", "
+                         "\"-pidfile\", \"/tmp/owned\"]}}";
+
+    h.config_len = strlen(config);
+    h.config_crc = save_image_crc32c(0, config, h.config_len);
+    write_at(img, config, h.config_len + 1, h.header_size);
+    write_header(img, &h, true);
+    Vm vm = { 0 };
+    Run r = ctl_restore(&vm, img, "-q");
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "has option '-pidfile'");
+    run_clear(&r);
+    unlink(img);
+}
+
+/* The header is fine, the data is not: found before or while loading. */
+static void test_corrupt_stream_start(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q");
+    SaveImageHeader h = read_header(img);
+    write_at(img, "QEVX", 4, h.stream_offset);
+    Vm vm = { 0 };
+    Run r = ctl_restore(&vm, img, "-q");
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "no migration stream at offset");
+    run_clear(&r);
+    unlink(img);
+}
+
+static void test_corrupt_zstd(void)
+{
+    g_autofree char *img = good_image("bad.img", "-q --layout stream "
+                                                 "--compress zstd");
+    SaveImageHeader h = read_header(img);
+    uint8_t junk[64];
+    memset(junk, 0xa5, sizeof(junk));
+    write_at(img, junk, sizeof(junk), h.stream_offset + h.stream_length / 2);
+    /* A VM is started, fed, and killed: the error is zstd's. */
+    expect_refused(img, "corrupt compressed data");
+}
+
+/* --qmp never replaces a file nor takes a live VM's socket. */
+static void test_restore_qmp_guard(void)
+{
+    g_autofree char *img = good_image("guard.img", "-q");
+    g_autofree char *file = scratch("not-a-socket");
+    Vm vm = { 0 };
+
+    g_assert_true(g_file_set_contents(file, "keep me", -1, NULL));
+    Run r = run_tool(ctl_bin, "restore", img, "--qmp", file, NULL);
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "exists and is not a socket");
+    run_clear(&r);
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "keep me");
+    unlink(file);
+
+    vm_start(&vm, "idle");
+    r = run_tool(ctl_bin, "restore", img, "--qmp", vm.sock, NULL);
+    g_assert_cmpint(r.status, ==, 1);
+    assert_contains(r.err, "QMP socket of a running VM");
+    run_clear(&r);
+    g_autofree char *st = vm_status(&vm);
+    g_assert_cmpstr(st, ==, "running");
+    vm_quit(&vm);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+/* A full file system */
+
+static char *mount_small(const char *name, const char *size)
+{
+    char *dir = scratch(name);
+    g_autofree char *opt = g_strdup_printf("size=%s", size);
+
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+    if (mount("tmpfs", dir, "tmpfs", 0, opt) < 0) {
+        g_autofree char *why = g_strdup_printf("cannot mount a small tmpfs: %s",
+                                               g_strerror(errno));
+        rmdir(dir);
+        g_free(dir);
+        g_test_skip(why);
+        return NULL;
+    }
+    return dir;
+}
+
+static void unmount_small(char *dir)
+{
+    umount2(dir, MNT_DETACH);
+    rmdir(dir);
+    g_free(dir);
+}
+
+static void test_enospc(void)
+{
+    static const char *const layouts[] = {
+        "-q --layout mapped",
+        "-q --layout mapped --parallel-channels 4",
+        "-q --layout stream",
+        "-q --layout stream --compress zstd",
+    };
+    char *dir = mount_small("small", "16M");
+    if (!dir) {
+        return;
+    }
+    g_autofree char *img = g_build_filename(dir, "vm.img", NULL);
+    Vm vm = { 0 };
+
+    /* The previous image: an idle VM saves in almost no space. */
+    vm_start(&vm, "idle");
+    Run r = ctl_save(&vm, img, "-q");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    vm_quit(&vm);
+    g_autofree char *before = file_sha256(img);
+    g_assert_nonnull(before);
+
+    /* 32 MiB of data cannot fit in 16 MiB, whatever the layout. */
+    vm_start(&vm, "stress,share=50");
+    vm_wait_writes(&vm, 30000000);
+    for (size_t i = 0; i < ARRAY_SIZE(layouts); i++) {
+        r = ctl_save(&vm, img, layouts[i]);
+        g_assert_cmpint(r.status, ==, 1);
+        assert_contains(r.err, "No space left on device");
+        assert_contains(r.err, "the VM runs again");
+        run_clear(&r);
+        g_autofree char *st = vm_status(&vm);
+        g_assert_cmpstr(st, ==, "running");
+        g_autofree char *after = file_sha256(img);
+        g_assert_cmpstr(after, ==, before);
+        g_assert_cmpint(files_for(img), ==, 1);
+        /* The old image is still sound. */
+        r = run_tool(img_bin, "check", img, NULL);
+        g_assert_cmpint(r.status, ==, 0);
+        run_clear(&r);
+    }
+    vm_quit(&vm);
+    unmount_small(dir);
+}
+
+/*
+ * mapped + zstd compresses in place: it punches holes behind the reader,
+ * so it fits where two copies would not.
+ */
+static void test_compress_in_place(void)
+{
+    char *dir = mount_small("inplace", "36M");
+    if (!dir) {
+        return;
+    }
+    g_autofree char *img = g_build_filename(dir, "vm.img", NULL);
+    Vm vm = { 0 };
+
+    /* ~22 MiB of data that does not compress: one copy fits, two not. */
+    vm_start(&vm, "stress,share=35");
+    vm_wait_writes(&vm, 30000000);
+    Run r = ctl_save(&vm, img, "-q --keep-vm --compress zstd");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    g_autofree char *want = vm_digests(&vm);
+    vm_quit(&vm);
+    SaveImageHeader h = read_header(img);
+    g_assert_cmpint(h.format, ==, SAVE_IMAGE_FORMAT_MAPPED_ZSTD);
+    g_test_message("data %" PRIu64 " compressed %" PRIu64, h.raw_length,
+                   h.stream_length);
+    g_assert_cmpuint(h.stream_length, >, 18 * MiB);
+    g_assert_cmpint(files_for(img), ==, 1);
+
+    /* Restore decompresses beside the image: move it out of the tmpfs. */
+    g_autofree char *copy = scratch("inplace.img");
+    r = run_tool("cp", "--sparse=always", img, copy, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    unmount_small(dir);
+    Vm dst = { 0 };
+    r = ctl_restore(&dst, copy, "-q --paused");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    g_autofree char *got = vm_digests(&dst);
+    g_assert_cmpstr(got, ==, want);
+    vm_quit(&dst);
+    unlink(copy);
+}
+
+/* ---------------------------------------------------------------- */
+/* Interrupted saves */
+
+/* Start mapmig-ctl save in the background; returns its pid. */
+static GPid ctl_save_async(Vm *vm, const char *file, const char *opts)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) o = g_strsplit(opts, " ", -1);
+    GError *err = NULL;
+    GPid pid;
+
+    g_ptr_array_add(argv, g_strdup(ctl_bin));
+    g_ptr_array_add(argv, g_strdup("save"));
+    g_ptr_array_add(argv, g_strdup("--qmp"));
+    g_ptr_array_add(argv, g_strdup(vm->sock));
+    g_ptr_array_add(argv, g_strdup(file));
+    for (int i = 0; o[i]; i++) {
+        g_ptr_array_add(argv, g_strdup(o[i]));
+    }
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                &err));
+    g_assert_no_error(err);
+    return pid;
+}
+
+static void wait_ab_pass(Vm *vm)
+{
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");
+        if (qmp_get_int(w, "passes") >= 1) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/* Wait until the save has written at least @bytes (it is midway). */
+static void wait_midway(Vm *vm, int64_t bytes)
+{
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'query-migrate'}");
+        const char *st = qmp_get_str(r, "status");
+        g_assert_cmpstr(st ? st : "none", !=, "completed");
+        JsonObject *o = json_node_get_object(r);
+        if (!g_strcmp0(st, "active") && json_object_has_member(o, "ram") &&
+            qmp_get_int(json_object_get_member(o, "ram"), "transferred") >=
+                bytes) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/* After an interrupted save: VM running, settings back, files as before. */
+static void check_recovered(Vm *vm, const char *img, const char *before,
+                            bool wait)
+{
+    g_autofree char *st = NULL;
+    g_autofree char *after = NULL;
+
+    /* The guardian works after mapmig-ctl died: give it time. */
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        g_free(st);
+        st = vm_status(vm);
+        if (!wait || (!strcmp(st, "running") && files_for(img) == 1)) {
+            break;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpstr(st, ==, "running");
+    after = file_sha256(img);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_cmpint(files_for(img), ==, 1);
+    g_autoptr(JsonNode) mig = vm_cmd(vm, "{'execute': 'query-migrate'}");
+    g_assert_cmpstr(qmp_get_str(mig, "status"), ==, "cancelled");
+    g_autoptr(JsonNode) p =
+        vm_cmd(vm, "{'execute': 'query-migrate-parameters'}");
+    g_assert_cmpint(qmp_get_int(p, "max-bandwidth"), ==, 128 * MiB);
+}
+
+static void interrupted_save(int sig, const char *opts)
+{
+    g_autofree char *img = scratch("int.img");
+    Vm vm = { 0 };
+    int status;
+
+    g_assert_true(g_file_set_contents(img, "previous image", -1, NULL));
+    g_autofree char *before = file_sha256(img);
+    /*
+     * After one ab pass every page holds data: 80 MiB to write at 4 MiB/s
+     * take 20 s, so the save is surely midway when the signal comes.
+     */
+    vm_start(&vm, "ab");
+    wait_ab_pass(&vm);
+    GPid pid = ctl_save_async(&vm, img, opts);
+    wait_midway(&vm, 1 * MiB);
+    kill(pid, sig);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    if (sig == SIGKILL) {
+        g_assert_true(WIFSIGNALED(status));
+    } else {
+        /* It cancelled and cleaned up itself before exiting. */
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 128 + sig);
+    }
+    check_recovered(&vm, img, before, sig == SIGKILL);
+    vm_quit(&vm);
+    unlink(img);
+}
+
+/* The VM was stopped for the save: it must run again. */
+static void test_sigint_stream(void)
+{
+    interrupted_save(SIGINT, "-q --layout stream --max-bandwidth 4M");
+}
+
+static void test_sigterm_zstd(void)
+{
+    interrupted_save(SIGTERM,
+                     "-q --layout stream --compress zstd --max-bandwidth 4M");
+}
+
+static void test_sigkill_stream(void)
+{
+    interrupted_save(SIGKILL, "-q --layout stream --max-bandwidth 4M");
+}
+
+/* A live mapped save: the guardian cancels the migration. */
+static void test_sigkill_mapped_live(void)
+{
+    interrupted_save(SIGKILL, "-q --layout mapped --parallel-channels 2 "
+                              "--live --max-bandwidth 4M");
+}
+
+/*
+ * A restore SIGKILLed while its VM starts: the guardian kills that VM and
+ * removes its socket and log.  The VM is held with SIGSTOP so the moment
+ * is certain.
+ */
+static void test_restore_sigkill(void)
+{
+    g_autofree char *img = good_image("rk.img", "-q");
+    g_autofree char *sock = scratch("rk.sock");
+    g_autofree char *log = scratch("rk.sock.log");
+    g_autofree char *pidfile = scratch("rk.pid");
+    g_autofree char *text = NULL;
+    const char *argv[] = { ctl_bin, "restore", img,        "--qmp", sock,
+                           "-q",    "--",      "-pidfile", pidfile, NULL };
+    GError *err = NULL;
+    GPid ctl;
+    int status;
+
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &ctl,
+                                &err));
+    g_assert_no_error(err);
+    for (int i = 0; i < WAIT_MS / 10 && !text; i++) {
+        g_file_get_contents(pidfile, &text, NULL, NULL);
+        g_usleep(10 * 1000);
+    }
+    g_assert_nonnull(text);
+    pid_t vm = atoi(text);
+    g_assert_cmpint(vm, >, 0);
+    track_pid(vm);
+    kill(vm, SIGSTOP);
+    kill(ctl, SIGKILL);
+    g_assert_cmpint(waitpid(ctl, &status, 0), ==, ctl);
+    /* We are the subreaper: the VM, killed, comes back to us. */
+    Vm v = { .pid = vm };
+    g_assert_true(vm_reap(&v, WAIT_MS));
+    for (int i = 0; i < WAIT_MS / 10 && g_file_test(sock, G_FILE_TEST_EXISTS);
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(log, G_FILE_TEST_EXISTS));
+    unlink(pidfile);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+
+static const RoundTrip roundtrips[] = {
+    { "stream", 1, false, false }, { "stream", 1, false, true },
+    { "stream", 1, true, false },  { "stream", 1, true, true },
+    { "mapped", 1, false, false }, { "mapped", 1, false, true },
+    { "mapped", 1, true, false },  { "mapped", 1, true, true },
+    { "mapped", 4, false, false }, { "mapped", 4, false, true },
+    { "mapped", 4, true, false },  { "mapped", 4, true, true },
+};
+
+static void cleanup(void)
+{
+    kill_all_vms();
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+        /* orphans we adopted as subreaper (guardians) */
+    }
+    if (tmpdir) {
+        DIR *d = opendir(tmpdir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            g_autofree char *p = g_build_filename(tmpdir, e->d_name, NULL);
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                umount2(p, MNT_DETACH);
+                if (unlink(p) < 0) {
+                    rmdir(p);
+                }
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+        rmdir(tmpdir);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    mapmig_bin = g_getenv("MAPMIG_BINARY");
+    ctl_bin = g_getenv("MAPMIG_CTL");
+    img_bin = g_getenv("MAPMIG_IMG");
+    if (!mapmig_bin || !ctl_bin || !img_bin) {
+        g_printerr("MAPMIG_BINARY, MAPMIG_CTL and MAPMIG_IMG must be set\n");
+        return 1;
+    }
+    /* mapmig-ctl finds the VM binary through $MAPMIG. */
+    g_setenv("MAPMIG", mapmig_bin, true);
+    vm_pids = g_array_new(false, false, sizeof(pid_t));
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    signal(SIGABRT, on_abort);
+    signal(SIGTERM, on_abort);
+    tmpdir = g_dir_make_tmp("test-ctl-XXXXXX", NULL);
+    g_assert_nonnull(tmpdir);
+
+    for (size_t i = 0; i < ARRAY_SIZE(roundtrips); i++) {
+        const RoundTrip *t = &roundtrips[i];
+        g_autofree char *path = g_strdup_printf(
+            "/ctl/roundtrip/%s/channels-%d/%s/%s", t->layout, t->channels,
+            t->bypass ? "bypass-cache" : "page-cache",
+            t->zstd ? "zstd" : "none");
+        g_test_add_data_func(path, t, test_roundtrip);
+    }
+    g_test_add_func("/ctl/roundtrip/running", test_roundtrip_running);
+    g_test_add_func("/ctl/roundtrip/saved-paused", test_saved_paused);
+    g_test_add_func("/ctl/vm-config", test_vm_config);
+    g_test_add_func("/ctl/img-info", test_img_info);
+    g_test_add_func("/ctl/save/refuse-stream-channels",
+                    test_refuse_stream_channels);
+    g_test_add_func("/ctl/restore/bad-magic", test_bad_magic);
+    g_test_add_func("/ctl/restore/corrupt-header", test_corrupt_header);
+    g_test_add_func("/ctl/restore/partial", test_partial_image);
+    g_test_add_func("/ctl/restore/unknown-features", test_unknown_features);
+    g_test_add_func("/ctl/restore/newer-version", test_newer_version);
+    g_test_add_func("/ctl/restore/truncated", test_truncated);
+    g_test_add_func("/ctl/restore/corrupt-config", test_corrupt_config);
+    g_test_add_func("/ctl/restore/corrupt-stream", test_corrupt_stream_start);
+    g_test_add_func("/ctl/restore/per-instance-option",
+                    test_config_per_instance);
+    g_test_add_func("/ctl/restore/corrupt-zstd", test_corrupt_zstd);
+    g_test_add_func("/ctl/restore/qmp-guard", test_restore_qmp_guard);
+    g_test_add_func("/ctl/restore/sigkill", test_restore_sigkill);
+    g_test_add_func("/ctl/save/enospc", test_enospc);
+    g_test_add_func("/ctl/save/compress-in-place", test_compress_in_place);
+    g_test_add_func("/ctl/save/sigint", test_sigint_stream);
+    g_test_add_func("/ctl/save/sigterm-zstd", test_sigterm_zstd);
+    g_test_add_func("/ctl/save/sigkill", test_sigkill_stream);
+    g_test_add_func("/ctl/save/sigkill-mapped-live", test_sigkill_mapped_live);
+    int ret = g_test_run();
+    cleanup();
+    return ret;
+}

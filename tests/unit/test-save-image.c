@@ -1,0 +1,359 @@
+/*
+ * The save image header (util/save-image.c): round trip, every rejected
+ * field, truncation at every length, damaged bytes, and reading a file.
+ */
+#include "qemu/osdep.h"
+#include "qemu/save-image.h"
+
+#include <glib/gstdio.h>
+
+static SaveImageHeader sample_header(void)
+{
+    SaveImageHeader h = {
+        .version = SAVE_IMAGE_VERSION,
+        .header_size = SAVE_IMAGE_HEADER_SIZE,
+        .format = SAVE_IMAGE_FORMAT_MAPPED,
+        .was_running = 1,
+        .config_len = 20,
+        .config_crc = 0x12345678,
+        .stream_offset = 128 * KiB,
+        .stream_length = 5 * MiB,
+        .raw_length = 5 * MiB,
+        .ram_size = 64 * MiB,
+        .saved_at = 1700000000,
+    };
+    return h;
+}
+
+static void expect_error(const uint8_t *buf, size_t len, const char *substr)
+{
+    SaveImageHeader out;
+    GError *err = NULL;
+
+    g_assert_false(save_image_header_parse(buf, len, &out, &err));
+    g_assert_nonnull(err);
+    if (!strstr(err->message, substr)) {
+        g_test_message("error '%s' lacks '%s'", err->message, substr);
+        g_assert_not_reached();
+    }
+    g_error_free(err);
+}
+
+/* Change a 32-bit field and fix the checksum, so only that field is bad. */
+static void set32_fixcrc(uint8_t *buf, size_t off, uint32_t v)
+{
+    uint32_t le = GUINT32_TO_LE(v);
+    uint32_t zero = 0;
+
+    memcpy(buf + off, &le, 4);
+    memcpy(buf + 88, &zero, 4);
+    uint32_t crc = GUINT32_TO_LE(save_image_crc32c(0, buf, 256));
+    memcpy(buf + 88, &crc, 4);
+}
+
+static void set64_fixcrc(uint8_t *buf, size_t off, uint64_t v)
+{
+    uint64_t le = GUINT64_TO_LE(v);
+    uint32_t zero = 0;
+
+    memcpy(buf + off, &le, 8);
+    memcpy(buf + 88, &zero, 4);
+    uint32_t crc = GUINT32_TO_LE(save_image_crc32c(0, buf, 256));
+    memcpy(buf + 88, &crc, 4);
+}
+
+static void test_roundtrip(void)
+{
+    SaveImageHeader h = sample_header(), out;
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+    GError *err = NULL;
+
+    save_image_header_pack(&h, true, buf);
+    g_assert_cmpint(save_image_probe(buf, sizeof(buf)), ==,
+                    SAVE_IMAGE_PROBE_FINAL);
+    g_assert_true(save_image_header_parse(buf, sizeof(buf), &out, &err));
+    g_assert_no_error(err);
+    g_assert_cmpmem(&h, sizeof(h), &out, sizeof(out));
+    /* The layout is fixed: spot-check a few bytes. */
+    g_assert_cmpmem(buf, 16, "MapmigSaveImage\0", 16);
+    g_assert_cmpint(buf[16], ==, 1);
+    g_assert_cmpint(buf[32], ==, SAVE_IMAGE_FORMAT_MAPPED);
+    g_assert_cmpint(buf[50], ==, 2); /* 128 KiB = 0x20000, LE */
+}
+
+static void test_partial_magic(void)
+{
+    SaveImageHeader h = sample_header();
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+    save_image_header_pack(&h, false, buf);
+    g_assert_cmpint(save_image_probe(buf, sizeof(buf)), ==,
+                    SAVE_IMAGE_PROBE_PARTIAL);
+    expect_error(buf, sizeof(buf), "incomplete save image");
+}
+
+static void test_bad_magic(void)
+{
+    SaveImageHeader h = sample_header();
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+    save_image_header_pack(&h, true, buf);
+    memcpy(buf, "QEVM", 4);
+    g_assert_cmpint(save_image_probe(buf, sizeof(buf)), ==,
+                    SAVE_IMAGE_PROBE_NONE);
+    expect_error(buf, sizeof(buf), "bad magic");
+    expect_error(buf, 3, "bad magic");
+}
+
+static void test_bad_fields(void)
+{
+    static const struct {
+        size_t off;
+        int width;
+        uint64_t value;
+        const char *substr;
+    } cases[] = {
+        { 16, 32, 0, "version 0" },
+        { 16, 32, 2, "version 2" },
+        { 20, 32, 128, "header size" },
+        { 20, 32, 8192, "header size" },
+        { 20, 32, 260, "header size" },
+        { 24, 32, 1, "unsupported features 0x1" },
+        { 24, 32, 0x80000000u, "unsupported features 0x80000000" },
+        { 32, 32, 4, "unknown save image format 4" },
+        { 36, 32, 2, "was-running" },
+        { 40, 32, 0, "configuration length" },
+        { 40, 32, 17 * MiB, "configuration length" },
+        { 48, 64, 100, "stream offset" },
+        { 48, 64, 128 * KiB + 512, "stream offset" },
+        { 48, 64, 2 * GiB, "stream offset" },
+        { 56, 64, 0, "stream length" },
+        { 56, 64, UINT64_MAX - 4096, "stream length" },
+        { 64, 64, 3, "uncompressed length" },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        SaveImageHeader h = sample_header();
+        uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+        save_image_header_pack(&h, true, buf);
+        if (cases[i].width == 32) {
+            set32_fixcrc(buf, cases[i].off, cases[i].value);
+        } else {
+            set64_fixcrc(buf, cases[i].off, cases[i].value);
+        }
+        expect_error(buf, sizeof(buf), cases[i].substr);
+    }
+}
+
+/* A compat feature is fine; zstd formats carry their own raw length. */
+static void test_accepted_variants(void)
+{
+    SaveImageHeader h = sample_header(), out;
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+    h.compat_features = 0xffffffff;
+    h.format = SAVE_IMAGE_FORMAT_ZSTD;
+    h.raw_length = 100 * MiB;
+    h.was_running = 0;
+    save_image_header_pack(&h, true, buf);
+    g_assert_true(save_image_header_parse(buf, sizeof(buf), &out, NULL));
+    g_assert_cmpuint(out.raw_length, ==, 100 * MiB);
+    g_assert_cmpuint(out.compat_features, ==, 0xffffffff);
+}
+
+/* A later, larger header: the checksum covers all of it. */
+static void test_larger_header(void)
+{
+    SaveImageHeader h = sample_header(), out;
+    uint8_t buf[512] = { 0 };
+    GError *err = NULL;
+
+    h.stream_offset = 128 * KiB;
+    save_image_header_pack(&h, true, buf);
+    uint32_t size = GUINT32_TO_LE(512);
+    memcpy(buf + 20, &size, 4);
+    buf[400] = 0xaa; /* a field this version does not know */
+    memset(buf + 88, 0, 4);
+    uint32_t crc = GUINT32_TO_LE(save_image_crc32c(0, buf, 512));
+    memcpy(buf + 88, &crc, 4);
+    g_assert_true(save_image_header_parse(buf, sizeof(buf), &out, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(out.header_size, ==, 512);
+    expect_error(buf, 300, "truncated");
+    buf[401] = 1;
+    expect_error(buf, sizeof(buf), "checksum");
+}
+
+static void test_truncated_everywhere(void)
+{
+    SaveImageHeader h = sample_header();
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+    save_image_header_pack(&h, true, buf);
+    for (size_t len = 0; len < sizeof(buf); len++) {
+        g_autofree uint8_t *copy = g_memdup2(buf, len ? len : 1);
+        SaveImageHeader out;
+        g_assert_false(save_image_header_parse(copy, len, &out, NULL));
+    }
+}
+
+/* Any single damaged byte is caught (by the checksum, at least). */
+static void test_flip_every_byte(void)
+{
+    SaveImageHeader h = sample_header();
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+    save_image_header_pack(&h, true, buf);
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            SaveImageHeader out;
+            buf[i] ^= 1 << bit;
+            g_assert_false(
+                save_image_header_parse(buf, sizeof(buf), &out, NULL));
+            buf[i] ^= 1 << bit;
+        }
+    }
+}
+
+static void test_crc32c_vector(void)
+{
+    /* The standard check value of CRC-32C. */
+    g_assert_cmphex(save_image_crc32c(0, "123456789", 9), ==, 0xe3069283);
+    g_assert_cmphex(
+        save_image_crc32c(save_image_crc32c(0, "1234", 4), "56789", 5), ==,
+        0xe3069283);
+}
+
+static void test_stream_offset(void)
+{
+    uint64_t off = save_image_stream_offset(1000);
+    g_assert_cmpuint(off % SAVE_IMAGE_STREAM_ALIGN, ==, 0);
+    g_assert_cmpuint(off, >=,
+                     SAVE_IMAGE_HEADER_SIZE + 1001 + SAVE_IMAGE_CONFIG_ROOM);
+}
+
+/* ---- save_image_read on real files ---- */
+
+static char *write_image(const char *config, uint64_t stream_len,
+                         uint64_t file_len, bool corrupt_config)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-save-image-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "img", NULL);
+    SaveImageHeader h = sample_header();
+    uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
+
+    h.config_len = strlen(config);
+    h.config_crc = save_image_crc32c(0, config, h.config_len);
+    h.stream_offset = save_image_stream_offset(h.config_len);
+    h.stream_length = h.raw_length = stream_len;
+    save_image_header_pack(&h, true, buf);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pwrite(fd, buf, sizeof(buf), 0), ==, sizeof(buf));
+    g_assert_cmpint(pwrite(fd, config, h.config_len, SAVE_IMAGE_HEADER_SIZE),
+                    ==, (ssize_t)h.config_len);
+    if (corrupt_config) {
+        g_assert_cmpint(pwrite(fd, "X", 1, SAVE_IMAGE_HEADER_SIZE + 2), ==, 1);
+    }
+    g_assert_cmpint(ftruncate(fd, h.stream_offset + file_len), ==, 0);
+    close(fd);
+    return path;
+}
+
+static void remove_image(char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_unlink(path);
+    g_rmdir(dir);
+    g_free(path);
+}
+
+static bool read_image(const char *path, SaveImage *img, GError **errp)
+{
+    int fd = open(path, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    bool ok = save_image_read(fd, path, img, errp);
+    close(fd);
+    return ok;
+}
+
+static void test_read_file(void)
+{
+    char *path =
+        write_image("{\"args\": [\"-m\", \"64M\"]}", 4096, 4096, false);
+    SaveImage img;
+    GError *err = NULL;
+
+    g_assert_true(read_image(path, &img, &err));
+    g_assert_no_error(err);
+    g_assert_cmpstr(img.config, ==, "{\"args\": [\"-m\", \"64M\"]}");
+    save_image_clear(&img);
+    remove_image(path);
+}
+
+static void test_read_truncated(void)
+{
+    char *path = write_image("{}", 1 * MiB, 4096, false);
+    SaveImage img;
+    GError *err = NULL;
+
+    g_assert_false(read_image(path, &img, &err));
+    g_assert_nonnull(strstr(err->message, "truncated"));
+    g_error_free(err);
+    remove_image(path);
+}
+
+static void test_read_bad_config(void)
+{
+    char *path = write_image("{\"args\": []}", 4096, 4096, true);
+    SaveImage img;
+    GError *err = NULL;
+
+    g_assert_false(read_image(path, &img, &err));
+    g_assert_nonnull(strstr(err->message, "configuration checksum"));
+    g_clear_error(&err);
+    remove_image(path);
+
+    path = write_image("[1, 2]", 4096, 4096, false);
+    g_assert_false(read_image(path, &img, &err));
+    g_assert_nonnull(strstr(err->message, "not a JSON object"));
+    g_error_free(err);
+    remove_image(path);
+}
+
+static void test_read_short_file(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-save-image-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "img", NULL);
+    SaveImage img;
+    GError *err = NULL;
+
+    g_assert_true(g_file_set_contents(path, "MapmigSaveImage", 16, NULL));
+    g_assert_false(read_image(path, &img, &err));
+    g_assert_nonnull(strstr(err->message, "truncated"));
+    g_error_free(err);
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/save-image/roundtrip", test_roundtrip);
+    g_test_add_func("/save-image/partial-magic", test_partial_magic);
+    g_test_add_func("/save-image/bad-magic", test_bad_magic);
+    g_test_add_func("/save-image/bad-fields", test_bad_fields);
+    g_test_add_func("/save-image/accepted-variants", test_accepted_variants);
+    g_test_add_func("/save-image/larger-header", test_larger_header);
+    g_test_add_func("/save-image/truncated-everywhere",
+                    test_truncated_everywhere);
+    g_test_add_func("/save-image/flip-every-byte", test_flip_every_byte);
+    g_test_add_func("/save-image/crc32c", test_crc32c_vector);
+    g_test_add_func("/save-image/stream-offset", test_stream_offset);
+    g_test_add_func("/save-image/read/file", test_read_file);
+    g_test_add_func("/save-image/read/truncated", test_read_truncated);
+    g_test_add_func("/save-image/read/bad-config", test_read_bad_config);
+    g_test_add_func("/save-image/read/short-file", test_read_short_file);
+    return g_test_run();
+}

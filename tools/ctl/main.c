@@ -1,0 +1,334 @@
+/*
+ * mapmig-ctl: save a running VM to a file and restore it, in one command
+ * each, in the manner of virsh save / virsh restore.
+ */
+#include "ctl.h"
+#include "qemu/cutils.h"
+
+#include <getopt.h>
+
+volatile sig_atomic_t ctl_interrupted;
+volatile sig_atomic_t ctl_signal;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage:\n"
+            "  mapmig-ctl save --qmp SOCKET FILE [--layout stream|mapped]\n"
+            "                  [--parallel-channels N] [--bypass-cache]\n"
+            "                  [--compress none|zstd] [--compress-level N]\n"
+            "                  [--running|--paused] [--live] [--keep-vm]\n"
+            "                  [--max-bandwidth BYTES] [-q]\n"
+            "  mapmig-ctl restore FILE [--qmp PATH] [--parallel-channels N]\n"
+            "                  [--bypass-cache] [--running|--paused]\n"
+            "                  [--mapmig BINARY] [-q] [-- MAPMIG-OPTION...]\n"
+            "\n"
+            "save: write the VM reachable at QMP SOCKET to FILE (a save\n"
+            "  image: header, configuration, migration stream) and quit it.\n"
+            "  The VM is stopped while it is saved (unless --live); FILE is\n"
+            "  replaced only once the new image is complete and durable; on\n"
+            "  failure the VM runs again as before.\n"
+            "    --layout           mapped (default: mapped-ram, sparse,\n"
+            "                       parallel) or stream (one sequential "
+            "stream)\n"
+            "    --parallel-channels N  multifd channels (mapped only; "
+            "default 1)\n"
+            "    --bypass-cache     O_DIRECT I/O, not through the page cache\n"
+            "    --compress zstd    compress (stream: while saving; mapped:\n"
+            "                       afterwards, in place)\n"
+            "    --running/--paused state to restore into (default: as it "
+            "was)\n"
+            "    --keep-vm          leave the VM paused instead of quitting "
+            "it\n"
+            "    --live             keep the guest running while saving\n"
+            "    --max-bandwidth B  the migration's max-bandwidth (K/M/G; "
+            "default\n"
+            "                       unlimited)\n"
+            "restore: start a new mapmig from FILE and print its QMP socket.\n"
+            "    --qmp PATH         the new VM's QMP socket (default: in a "
+            "new\n"
+            "                       temporary directory); its log is next "
+            "to it\n"
+            "    --parallel-channels N  channels to load with (mapped; "
+            "default\n"
+            "                       as saved)\n"
+            "    --mapmig BINARY    the VM binary (default: $MAPMIG, then "
+            "next\n"
+            "                       to mapmig-ctl, then $PATH)\n"
+            "    options after -- are added to the VM's command line\n");
+}
+
+static void on_signal(int sig)
+{
+    ctl_signal = sig;
+    ctl_interrupted = 1;
+}
+
+/* No SA_RESTART: blocking calls return EINTR and see the flag. */
+static void install_signals(void)
+{
+    struct sigaction sa = { .sa_handler = on_signal };
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static bool parse_int(const char *s, int min, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * The mapmig binary: --mapmig, $MAPMIG, beside mapmig-ctl in a build tree
+ * (build/tools/mapmig-ctl -> build/mapmig), beside it when installed,
+ * then $PATH.
+ */
+static char *find_mapmig(const char *opt)
+{
+    if (opt) {
+        return g_strdup(opt);
+    }
+    const char *env = g_getenv("MAPMIG");
+    if (env && *env) {
+        return g_strdup(env);
+    }
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    if (self) {
+        g_autofree char *dir = g_path_get_dirname(self);
+        const char *const cands[] = { "../mapmig", "mapmig" };
+        for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
+            char *p = g_build_filename(dir, cands[i], NULL);
+            if (g_file_test(p, G_FILE_TEST_IS_EXECUTABLE) &&
+                !g_file_test(p, G_FILE_TEST_IS_DIR)) {
+                char *c = g_canonicalize_filename(p, NULL);
+                g_free(p);
+                return c;
+            }
+            g_free(p);
+        }
+    }
+    return g_find_program_in_path("mapmig");
+}
+
+enum {
+    OPT_QMP = 256,
+    OPT_LAYOUT,
+    OPT_CHANNELS,
+    OPT_BYPASS,
+    OPT_COMPRESS,
+    OPT_LEVEL,
+    OPT_RUNNING,
+    OPT_PAUSED,
+    OPT_LIVE,
+    OPT_KEEP,
+    OPT_MAPMIG,
+    OPT_BANDWIDTH,
+};
+
+static const struct option longopts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "qmp", required_argument, NULL, OPT_QMP },
+    { "layout", required_argument, NULL, OPT_LAYOUT },
+    { "parallel-channels", required_argument, NULL, OPT_CHANNELS },
+    { "bypass-cache", no_argument, NULL, OPT_BYPASS },
+    { "compress", required_argument, NULL, OPT_COMPRESS },
+    { "compress-level", required_argument, NULL, OPT_LEVEL },
+    { "running", no_argument, NULL, OPT_RUNNING },
+    { "paused", no_argument, NULL, OPT_PAUSED },
+    { "live", no_argument, NULL, OPT_LIVE },
+    { "keep-vm", no_argument, NULL, OPT_KEEP },
+    { "mapmig", required_argument, NULL, OPT_MAPMIG },
+    { "max-bandwidth", required_argument, NULL, OPT_BANDWIDTH },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Options only one of the commands takes. */
+static bool option_allowed(bool save, int c)
+{
+    switch (c) {
+    case OPT_LAYOUT:
+    case OPT_COMPRESS:
+    case OPT_LEVEL:
+    case OPT_LIVE:
+    case OPT_KEEP:
+    case OPT_BANDWIDTH:
+        return save;
+    case OPT_MAPMIG:
+        return !save;
+    default:
+        return true;
+    }
+}
+
+static int usage_error(const char *cmd, const char *msg, const char *arg)
+{
+    fprintf(stderr, "mapmig-ctl %s: %s%s%s\nTry 'mapmig-ctl --help'.\n", cmd,
+            msg, arg ? " " : "", arg ? arg : "");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    SaveOptions so = {
+        .mapped = true, .channels = 1, .zstd_level = 3, .run_override = -1
+    };
+    RestoreOptions ro = { .run_override = -1 };
+    const char *qmp = NULL, *mapmig = NULL;
+    bool channels_set = false, running = false, paused = false;
+    int channels = 1, c;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("mapmig-ctl version %s\n", MAPMIG_VERSION);
+        return 0;
+    }
+    bool save = !strcmp(cmd, "save");
+    if (!save && strcmp(cmd, "restore")) {
+        return usage_error(cmd, "unknown command (save or restore)", NULL);
+    }
+    /* Everything after "--" is for the VM's command line (restore). */
+    int nopts = argc;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            nopts = i;
+            break;
+        }
+    }
+    char **extra = argv + MIN(nopts + 1, argc);
+    bool have_extra = nopts < argc;
+    optind = 2;
+    int idx = -1;
+    while ((c = getopt_long(nopts, argv, "hq", longopts, &idx)) != -1) {
+        if (c != '?' && !option_allowed(save, c)) {
+            g_autofree char *name = g_strdup_printf("--%s", longopts[idx].name);
+            return usage_error(cmd, "option not valid here:", name);
+        }
+        idx = -1;
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'q':
+            so.quiet = ro.quiet = true;
+            break;
+        case OPT_QMP:
+            qmp = optarg;
+            break;
+        case OPT_LAYOUT:
+            if (strcmp(optarg, "stream") && strcmp(optarg, "mapped")) {
+                return usage_error(cmd,
+                                   "--layout must be stream or mapped,"
+                                   " not",
+                                   optarg);
+            }
+            so.mapped = !strcmp(optarg, "mapped");
+            break;
+        case OPT_CHANNELS:
+            if (!parse_int(optarg, 1, 255, &channels)) {
+                return usage_error(cmd,
+                                   "--parallel-channels must be 1..255,"
+                                   " not",
+                                   optarg);
+            }
+            channels_set = true;
+            break;
+        case OPT_BYPASS:
+            so.bypass_cache = ro.bypass_cache = true;
+            break;
+        case OPT_COMPRESS:
+            if (strcmp(optarg, "none") && strcmp(optarg, "zstd")) {
+                return usage_error(cmd, "--compress must be none or zstd, not",
+                                   optarg);
+            }
+            so.zstd = !strcmp(optarg, "zstd");
+            break;
+        case OPT_LEVEL:
+            if (!parse_int(optarg, 1, 19, &so.zstd_level)) {
+                return usage_error(cmd, "--compress-level must be 1..19, not",
+                                   optarg);
+            }
+            break;
+        case OPT_RUNNING:
+            running = true;
+            break;
+        case OPT_PAUSED:
+            paused = true;
+            break;
+        case OPT_LIVE:
+            so.live = true;
+            break;
+        case OPT_KEEP:
+            so.keep_vm = true;
+            break;
+        case OPT_MAPMIG:
+            mapmig = optarg;
+            break;
+        case OPT_BANDWIDTH:
+            if (qemu_strtosz(optarg, NULL, &so.max_bandwidth)) {
+                return usage_error(cmd, "--max-bandwidth: invalid size",
+                                   optarg);
+            }
+            break;
+        default:
+            fprintf(stderr, "Try 'mapmig-ctl --help'.\n");
+            return 2;
+        }
+    }
+    if (running && paused) {
+        return usage_error(cmd, "--running and --paused exclude each other",
+                           NULL);
+    }
+    if (optind >= nopts) {
+        return usage_error(cmd, "missing FILE", NULL);
+    }
+    const char *file = argv[optind++];
+    if (optind < nopts) {
+        return usage_error(cmd, "unexpected argument", argv[optind]);
+    }
+    install_signals();
+    if (save) {
+        if (!qmp) {
+            return usage_error(cmd, "--qmp SOCKET is required", NULL);
+        }
+        if (have_extra) {
+            return usage_error(cmd, "takes no VM options after --", NULL);
+        }
+        so.qmp_path = qmp;
+        so.file = file;
+        so.channels = channels;
+        so.run_override = running ? 1 : paused ? 0 : -1;
+        return ctl_save(&so);
+    }
+    g_autofree char *bin = find_mapmig(mapmig);
+    if (!bin) {
+        fprintf(stderr, "mapmig-ctl restore: cannot find the mapmig binary "
+                        "(use --mapmig or $MAPMIG)\n");
+        return 1;
+    }
+    ro.file = file;
+    ro.qmp_path = qmp;
+    ro.mapmig = bin;
+    ro.channels = channels_set ? channels : 0;
+    ro.run_override = running ? 1 : paused ? 0 : -1;
+    ro.extra_args = extra;
+    return ctl_restore(&ro);
+}

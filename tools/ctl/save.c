@@ -1,0 +1,720 @@
+/*
+ * mapmig-ctl save: stop the VM, write a save image (header, configuration,
+ * migration stream) to a temporary file beside FILE, make it durable and
+ * rename it over FILE.  Any failure leaves FILE as it was and the VM as it
+ * was.
+ *
+ * Data paths:
+ *   mapped (sparse)      the VM writes file:TMP,offset=N itself (mapped-ram,
+ *                        multifd channels, direct-io for --bypass-cache)
+ *   stream               the VM writes file:TMP,offset=N
+ *   stream + zstd or     the VM writes into a pipe (fd:), a pump thread
+ *   --bypass-cache       compresses and/or writes with O_DIRECT
+ *   mapped + zstd        as mapped, then the image is compressed into a
+ *                        second temporary file, punching holes behind the
+ *                        reader
+ */
+#include "ctl.h"
+#include "io/dio.h"
+#include "qemu/save-image.h"
+
+#include <libgen.h>
+#include <sys/stat.h>
+
+#define SAVE_CONNECT_MS 3000
+#define SAVE_FDNAME "mapmig-ctl-save"
+
+typedef struct SaveJob {
+    const SaveOptions *o;
+    QMPClient *qmp;
+    char *path; /* FILE, absolute */
+    char *dir;
+    char *tmp;  /* what the VM writes */
+    char *tmp2; /* mapped + zstd: the compressed image */
+    int fd;     /* tmp, read-write, no O_DIRECT */
+    int fd2;
+    SaveImageHeader hdr;
+    char *config;
+    uint64_t ram_total;
+    bool was_running; /* at the start */
+    bool stopped;     /* we stopped it */
+    bool migrating;   /* migrate was issued and has not ended */
+    bool fd_sent;     /* the pipe was given to the VM (getfd) */
+    bool vm_saved;    /* the VM completed: it is in postmigrate */
+    VmctlSaved saved;
+    Guard guard;
+    Pump pump;
+    bool pump_used;
+    int pump_fd; /* O_DIRECT descriptor for the pump, or -1 */
+    Progress progress;
+    int64_t mig_ms, compress_ms;
+} SaveJob;
+
+/* ---------------------------------------------------------------- */
+/* Preparation */
+
+static bool save_check_options(const SaveOptions *o, GError **errp)
+{
+    if (o->channels < 1 || o->channels > 255) {
+        error_setg(errp, "--parallel-channels must be between 1 and 255");
+        return false;
+    }
+    if (!o->mapped && o->channels > 1) {
+        error_setg(errp, "--parallel-channels needs --layout mapped (a "
+                         "stream has one writer)");
+        return false;
+    }
+    if (o->zstd && !pump_have_zstd()) {
+        error_setg(errp, "--compress zstd: this build has no zstd");
+        return false;
+    }
+    return true;
+}
+
+/* The VM must be able to migrate: not migrating, not a destination. */
+static bool save_check_vm(SaveJob *j, GError **errp)
+{
+    g_autoptr(JsonNode) mig =
+        qmp_client_cmdf(j->qmp, errp, "{'execute': 'query-migrate'}");
+    if (!mig) {
+        return false;
+    }
+    const char *ms = qmp_get_str(mig, "status");
+    if (ms && (!strcmp(ms, "setup") || !strcmp(ms, "active") ||
+               !strcmp(ms, "device") || !strcmp(ms, "cancelling"))) {
+        error_setg(errp, "the VM is already migrating (status %s)", ms);
+        return false;
+    }
+    g_autofree char *st = vmctl_status(j->qmp, &j->was_running, errp);
+    if (!st) {
+        return false;
+    }
+    if (!strcmp(st, "inmigrate") || !strcmp(st, "internal-error") ||
+        !strcmp(st, "shutdown") || !strcmp(st, "finish-migrate")) {
+        error_setg(errp, "the VM cannot be saved in state '%s'", st);
+        return false;
+    }
+    return true;
+}
+
+/* {"vm": x-query-vm-config, "save": how it was saved}. */
+static bool save_build_config(SaveJob *j, GError **errp)
+{
+    const SaveOptions *o = j->o;
+    GError *err = NULL;
+    JsonNode *vm =
+        qmp_client_cmdf(j->qmp, &err, "{'execute': 'x-query-vm-config'}");
+
+    if (!vm) {
+        if (err->code == ERROR_CLASS_COMMAND_NOT_FOUND) {
+            error_setg(errp, "the VM does not report its configuration "
+                             "(x-query-vm-config): mapmig-ctl needs a mapmig "
+                             "that has it");
+            g_error_free(err);
+        } else {
+            g_propagate_error(errp, err);
+        }
+        return false;
+    }
+    j->ram_total = qmp_get_int(vm, "ram-total");
+
+    g_autoptr(JsonNode) caps = qmp_client_cmdf(
+        j->qmp, errp, "{'execute': 'query-migrate-capabilities'}");
+    if (!caps) {
+        json_node_unref(vm);
+        return false;
+    }
+    JsonObject *save = json_object_new();
+    json_object_set_string_member(save, "layout",
+                                  o->mapped ? "mapped" : "stream");
+    json_object_set_int_member(save, "channels", o->channels);
+    json_object_set_boolean_member(save, "bypass-cache", o->bypass_cache);
+    json_object_set_string_member(save, "compress", o->zstd ? "zstd" : "none");
+    json_object_set_boolean_member(save, "live", o->live);
+    json_object_set_string_member(save, "tool", "mapmig-ctl " MAPMIG_VERSION);
+    /*
+     * Capabilities that change the stream (x-ignore-shared, ...) must be
+     * set on the destination too: record the ones the VM has on.
+     */
+    JsonArray *on = json_array_new();
+    JsonArray *all =
+        JSON_NODE_HOLDS_ARRAY(caps) ? json_node_get_array(caps) : NULL;
+    for (guint i = 0; all && i < json_array_get_length(all); i++) {
+        JsonObject *c = json_array_get_object_element(all, i);
+        const char *name =
+            json_object_get_string_member_with_default(c, "capability", NULL);
+        if (name &&
+            json_object_get_boolean_member_with_default(c, "state", false) &&
+            strcmp(name, "events") && strcmp(name, "mapped-ram") &&
+            strcmp(name, "multifd")) {
+            json_array_add_string_element(on, name);
+        }
+    }
+    json_object_set_array_member(save, "capabilities", on);
+
+    JsonObject *root = json_object_new();
+    json_object_set_member(root, "vm", vm);
+    json_object_set_object_member(root, "save", save);
+    JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(rn, root);
+    j->config = json_to_string(rn, true);
+    json_node_unref(rn);
+    return true;
+}
+
+static bool save_resolve_path(SaveJob *j, GError **errp)
+{
+    struct stat st;
+
+    j->path = g_canonicalize_filename(j->o->file, NULL);
+    if (stat(j->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        error_setg(errp, "'%s' is a directory", j->o->file);
+        return false;
+    }
+    j->dir = g_path_get_dirname(j->path);
+    return true;
+}
+
+/* A hidden temporary file in FILE's directory, so rename() is atomic. */
+static char *save_mktemp(SaveJob *j, int *fd, GError **errp)
+{
+    g_autofree char *base = g_path_get_basename(j->path);
+    char *tmpl = g_strdup_printf("%s/.%s.XXXXXX", j->dir, base);
+
+    *fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        error_setg_errno(errp, errno, "Could not create a file in '%s'",
+                         j->dir);
+        g_free(tmpl);
+        return NULL;
+    }
+    return tmpl;
+}
+
+static bool pwrite_full(int fd, const void *buf, size_t len, uint64_t pos,
+                        const char *name, GError **errp)
+{
+    const uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, pos);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : EIO, "Could not write '%s'",
+                             name);
+            return false;
+        }
+        p += n;
+        pos += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* Partial header, configuration, its NUL and room, up to stream_offset. */
+static bool save_write_prologue(SaveJob *j, int fd, const char *name,
+                                GError **errp)
+{
+    if (!save_image_write_header(fd, &j->hdr, false, errp) ||
+        !pwrite_full(fd, j->config, j->hdr.config_len + 1, j->hdr.header_size,
+                     name, errp)) {
+        return false;
+    }
+    if (ftruncate(fd, j->hdr.stream_offset) < 0) {
+        error_setg_errno(errp, errno, "Could not size '%s'", name);
+        return false;
+    }
+    return true;
+}
+
+static void save_init_header(SaveJob *j)
+{
+    const SaveOptions *o = j->o;
+    SaveImageHeader *h = &j->hdr;
+
+    h->version = SAVE_IMAGE_VERSION;
+    h->header_size = SAVE_IMAGE_HEADER_SIZE;
+    h->format =
+        o->mapped ? (o->zstd ? SAVE_IMAGE_FORMAT_MAPPED_ZSTD
+                             : SAVE_IMAGE_FORMAT_MAPPED)
+                  : (o->zstd ? SAVE_IMAGE_FORMAT_ZSTD : SAVE_IMAGE_FORMAT_RAW);
+    h->was_running =
+        o->run_override >= 0 ? (uint32_t)o->run_override : j->was_running;
+    h->config_len = strlen(j->config);
+    h->config_crc = save_image_crc32c(0, j->config, h->config_len);
+    h->stream_offset = save_image_stream_offset(h->config_len);
+    h->ram_size = j->ram_total;
+    h->saved_at = g_get_real_time() / G_USEC_PER_SEC;
+}
+
+static bool save_check_direct_io(SaveJob *j, GError **errp)
+{
+    uint32_t mem_align, off_align;
+
+    if (!j->o->bypass_cache) {
+        return true;
+    }
+    if (!qemu_dio_alignment(j->fd, j->tmp, &mem_align, &off_align, errp)) {
+        error_prepend(errp, "--bypass-cache: ");
+        return false;
+    }
+    if (j->hdr.stream_offset % off_align || 4096 % off_align ||
+        4096 % mem_align) {
+        error_setg(errp,
+                   "--bypass-cache: the file system of '%s' needs %u-byte "
+                   "aligned direct I/O",
+                   j->dir, MAX(off_align, mem_align));
+        return false;
+    }
+    return true;
+}
+
+static bool save_prepare(SaveJob *j, GError **errp)
+{
+    const SaveOptions *o = j->o;
+
+    if (!save_check_options(o, errp) || !save_resolve_path(j, errp)) {
+        return false;
+    }
+    j->qmp = vmctl_connect(o->qmp_path, SAVE_CONNECT_MS, 0, errp);
+    if (!j->qmp || !save_check_vm(j, errp) || !save_build_config(j, errp)) {
+        return false;
+    }
+    if (strlen(j->config) > SAVE_IMAGE_CONFIG_MAX) {
+        error_setg(errp, "the VM's configuration is too large");
+        return false;
+    }
+    save_init_header(j);
+    if (!vmctl_remember(j->qmp, &j->saved, errp)) {
+        return false;
+    }
+    j->tmp = save_mktemp(j, &j->fd, errp);
+    if (!j->tmp) {
+        return false;
+    }
+    if (o->mapped && o->zstd) {
+        j->tmp2 = save_mktemp(j, &j->fd2, errp);
+        if (!j->tmp2) {
+            return false;
+        }
+    }
+    if (!save_write_prologue(j, j->fd, j->tmp, errp) ||
+        !save_check_direct_io(j, errp)) {
+        return false;
+    }
+    GuardPlan plan = {
+        .qmp_path = o->qmp_path,
+        .resume = j->was_running,
+        .saved = &j->saved,
+        .fdname = SAVE_FDNAME,
+        .unlink = { j->tmp, j->tmp2 },
+    };
+    return guard_start(&j->guard, &plan, errp);
+}
+
+/* ---------------------------------------------------------------- */
+/* The migration */
+
+static void save_tick(void *opaque, QMPClient *c)
+{
+    SaveJob *j = opaque;
+
+    if (!j->progress.enabled) {
+        return;
+    }
+    g_autoptr(JsonNode) r =
+        qmp_client_cmdf(c, NULL, "{'execute': 'query-migrate'}");
+    JsonObject *o =
+        r && JSON_NODE_HOLDS_OBJECT(r) ? json_node_get_object(r) : NULL;
+    JsonNode *ram = o && json_object_has_member(o, "ram")
+                        ? json_object_get_member(o, "ram")
+                        : NULL;
+    if (!ram) {
+        return;
+    }
+    uint64_t total = qmp_get_int(ram, "total");
+    uint64_t remaining = qmp_get_int(ram, "remaining");
+    uint64_t transferred = qmp_get_int(ram, "transferred");
+    /* Zero pages cost nothing to send: count progress through RAM. */
+    uint64_t done = MAX(transferred, total > remaining ? total - remaining : 0);
+    progress_update(&j->progress, MIN(done, total), total);
+}
+
+static bool save_pump_failed(void *opaque)
+{
+    SaveJob *j = opaque;
+    return j->pump_used && pump_failed(&j->pump);
+}
+
+/* Stream through a pipe: the pump compresses and/or writes O_DIRECT. */
+static char *save_start_pump(SaveJob *j, GError **errp)
+{
+    const SaveOptions *o = j->o;
+    int p[2];
+
+    if (o->bypass_cache) {
+        j->pump_fd = open(j->tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        if (j->pump_fd < 0) {
+            error_setg_errno(errp, errno,
+                             "--bypass-cache: could not open "
+                             "'%s' with O_DIRECT",
+                             j->tmp);
+            return NULL;
+        }
+    }
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "pipe");
+        return NULL;
+    }
+    JsonObject *args = json_object_new();
+    json_object_set_string_member(args, "fdname", SAVE_FDNAME);
+    JsonNode *r = qmp_client_cmd_fd(j->qmp, "getfd", args, p[1], errp);
+    close(p[1]);
+    if (!r) {
+        close(p[0]);
+        return NULL;
+    }
+    json_node_unref(r);
+    j->fd_sent = true;
+    j->pump = (Pump){
+        .in_fd = p[0],
+        .in_is_pipe = true,
+        .codec = o->zstd ? PUMP_COMPRESS : PUMP_COPY,
+        .level = o->zstd_level,
+        .sink = PUMP_SINK_FILE,
+        .out_fd = j->pump_fd >= 0 ? j->pump_fd : j->fd,
+        .out_pos = j->hdr.stream_offset,
+        .out_direct = j->pump_fd >= 0,
+    };
+    j->pump_used = true;
+    pump_start(&j->pump);
+    return g_strdup("fd:" SAVE_FDNAME);
+}
+
+static bool save_migrate(SaveJob *j, GError **errp)
+{
+    const SaveOptions *o = j->o;
+    MigSetup m = {
+        .mapped = o->mapped,
+        .channels = o->channels,
+        .direct_io = o->mapped && o->bypass_cache,
+        .max_bandwidth = o->max_bandwidth,
+    };
+    g_autofree char *uri = NULL;
+
+    if (!vmctl_setup_migration(j->qmp, &m, errp)) {
+        return false;
+    }
+    if (j->was_running && !o->live) {
+        /* As virsh save: a consistent image of a stopped guest. */
+        if (!vmctl_cmd(j->qmp, errp, "{'execute': 'stop'}")) {
+            return false;
+        }
+        j->stopped = true;
+    }
+    if (!o->mapped && (o->zstd || o->bypass_cache)) {
+        uri = save_start_pump(j, errp);
+        if (!uri) {
+            return false;
+        }
+    } else {
+        uri = g_strdup_printf("file:%s,offset=%" PRIu64, j->tmp,
+                              j->hdr.stream_offset);
+    }
+    qmp_client_clear_events(j->qmp);
+    JsonObject *args = json_object_new();
+    json_object_set_string_member(args, "uri", uri);
+    JsonNode *r = qmp_client_cmd(j->qmp, "migrate", args, errp);
+    if (!r) {
+        return false;
+    }
+    json_node_unref(r);
+    j->migrating = true;
+
+    int64_t start = qemu_clock_ms();
+    progress_init(&j->progress, "saving", !o->quiet && isatty(2));
+    GError *err = NULL;
+    g_autofree char *st = vmctl_wait_migration(j->qmp, save_tick, j,
+                                               save_pump_failed, false, &err);
+    progress_done(&j->progress);
+    j->mig_ms = qemu_clock_ms() - start;
+    if (st) {
+        j->migrating = false;
+    }
+    if (st && !strcmp(st, "completed")) {
+        j->vm_saved = true;
+        return true;
+    }
+    /*
+     * The pump's error (ENOSPC, ...) explains the VM's EPIPE.  The VM has
+     * closed its end of the pipe by now, unless it never took it: the
+     * cancel flag unblocks the pump then.
+     */
+    GError *perr = NULL;
+    if (j->pump_used) {
+        atomic_store(&j->pump.cancel, true);
+        j->pump_used = false;
+        if (pump_join(&j->pump, &perr) || j->pump.was_cancelled) {
+            g_clear_error(&perr);
+        }
+    }
+    if (perr) {
+        g_clear_error(&err);
+        err = perr;
+    } else if (st && !strcmp(st, "cancelled")) {
+        g_clear_error(&err);
+        error_setg(&err, "%s", ctl_interrupted ? "interrupted" : "cancelled");
+    }
+    g_propagate_error(errp, err);
+    return false;
+}
+
+/* ---------------------------------------------------------------- */
+/* After the migration */
+
+static uint64_t file_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? st.st_size : 0;
+}
+
+static bool save_collect_stream(SaveJob *j, GError **errp)
+{
+    if (j->pump_used) {
+        if (!pump_join(&j->pump, errp)) {
+            return false;
+        }
+        j->hdr.raw_length = j->pump.bytes_in;
+        j->hdr.stream_length = j->pump.bytes_out;
+    } else {
+        uint64_t size = file_size(j->fd);
+        if (size <= j->hdr.stream_offset) {
+            error_setg(errp, "the VM wrote no migration data");
+            return false;
+        }
+        j->hdr.raw_length = j->hdr.stream_length = size - j->hdr.stream_offset;
+    }
+    return true;
+}
+
+/*
+ * mapped + zstd: compress the finished image into tmp2, in file order,
+ * punching holes behind the reader so the disk holds about one copy.
+ */
+static bool save_compress_mapped(SaveJob *j, GError **errp)
+{
+    const SaveOptions *o = j->o;
+    uint64_t end = j->hdr.stream_offset + j->hdr.raw_length;
+    int64_t start = qemu_clock_ms();
+    int rfd = -1, wfd = -1;
+    bool ok = false;
+
+    if (!save_write_prologue(j, j->fd2, j->tmp2, errp)) {
+        return false;
+    }
+    int dflag = o->bypass_cache ? O_DIRECT : 0;
+    rfd = open(j->tmp, O_RDWR | O_CLOEXEC | dflag);
+    wfd = dflag ? open(j->tmp2, O_WRONLY | O_CLOEXEC | dflag) : j->fd2;
+    if (rfd < 0 || wfd < 0) {
+        error_setg_errno(errp, errno, "Could not open the image to compress");
+        goto out;
+    }
+    j->pump = (Pump){
+        .in_fd = rfd,
+        .in_pos = j->hdr.stream_offset,
+        .in_end = end,
+        .in_direct = dflag != 0,
+        .in_skip_holes = true,
+        .in_punch = true,
+        .codec = PUMP_COMPRESS,
+        .level = o->zstd_level,
+        .sink = PUMP_SINK_FILE,
+        .out_fd = wfd,
+        .out_pos = j->hdr.stream_offset,
+        .out_direct = dflag != 0,
+    };
+    j->pump_used = true;
+    progress_init(&j->progress, "compressing", !o->quiet && isatty(2));
+    pump_start(&j->pump);
+    while (!atomic_load(&j->pump.finished)) {
+        if (ctl_interrupted) {
+            atomic_store(&j->pump.cancel, true);
+        }
+        progress_update(&j->progress, j->pump.bytes_in, j->hdr.raw_length);
+        g_usleep(50 * 1000);
+    }
+    progress_done(&j->progress);
+    ok = pump_join(&j->pump, errp);
+    j->pump_used = false;
+    if (ok && ctl_interrupted) {
+        error_setg(errp, "interrupted");
+        ok = false;
+    }
+    if (ok) {
+        j->hdr.stream_length = j->pump.bytes_out;
+        /* The uncompressed copy is gone: the image is tmp2 now. */
+        unlink(j->tmp);
+        close(j->fd);
+        j->fd = j->fd2;
+        j->fd2 = -1;
+        g_free(j->tmp);
+        j->tmp = g_steal_pointer(&j->tmp2);
+    }
+out:
+    if (rfd >= 0) {
+        close(rfd);
+    }
+    if (wfd >= 0 && wfd != j->fd && wfd != j->fd2) {
+        close(wfd);
+    }
+    j->compress_ms = qemu_clock_ms() - start;
+    return ok;
+}
+
+/*
+ * Data durable first, then the final magic, then the name: a crash at
+ * any point leaves either the old FILE or the complete new one.
+ */
+static bool save_commit(SaveJob *j, GError **errp)
+{
+    if (fdatasync(j->fd) < 0) {
+        error_setg_errno(errp, errno, "Could not sync '%s'", j->tmp);
+        return false;
+    }
+    if (!save_image_write_header(j->fd, &j->hdr, true, errp)) {
+        return false;
+    }
+    if (fdatasync(j->fd) < 0) {
+        error_setg_errno(errp, errno, "Could not sync '%s'", j->tmp);
+        return false;
+    }
+    if (rename(j->tmp, j->path) < 0) {
+        error_setg_errno(errp, errno, "Could not rename '%s' to '%s'", j->tmp,
+                         j->path);
+        return false;
+    }
+    g_clear_pointer(&j->tmp, g_free);
+    int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        int r = fsync(dfd);
+        close(dfd);
+        if (r < 0) {
+            error_setg_errno(errp, errno, "Could not sync directory '%s'",
+                             j->dir);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Give the VM back its state after a failure. */
+static void save_abort(SaveJob *j)
+{
+    if (j->pump_used) {
+        atomic_store(&j->pump.cancel, true);
+        pump_join(&j->pump, NULL);
+    }
+    if (j->qmp) {
+        if (j->migrating) {
+            ctl_interrupted = 0; /* wait for the cancel this time */
+            vmctl_cmd(j->qmp, NULL, "{'execute': 'migrate_cancel'}");
+            g_autofree char *st =
+                vmctl_wait_migration(j->qmp, NULL, NULL, NULL, false, NULL);
+        }
+        if (j->fd_sent) {
+            /* Unused if migrate never took it. */
+            JsonObject *args = json_object_new();
+            json_object_set_string_member(args, "fdname", SAVE_FDNAME);
+            JsonNode *r = qmp_client_cmd(j->qmp, "closefd", args, NULL);
+            if (r) {
+                json_node_unref(r);
+            }
+        }
+        g_autofree char *st = vmctl_status(j->qmp, NULL, NULL);
+        if (j->was_running && st &&
+            (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
+            vmctl_cmd(j->qmp, NULL, "{'execute': 'cont'}");
+        }
+        vmctl_restore(j->qmp, &j->saved);
+    }
+    if (j->tmp) {
+        unlink(j->tmp);
+    }
+    if (j->tmp2) {
+        unlink(j->tmp2);
+    }
+}
+
+static void save_summary(SaveJob *j)
+{
+    const SaveOptions *o = j->o;
+    struct stat st = { 0 };
+    g_autofree char *ram = ctl_size_str(j->ram_total);
+
+    stat(j->path, &st);
+    g_autofree char *size = ctl_size_str(st.st_size);
+    g_autofree char *alloc = ctl_size_str((uint64_t)st.st_blocks * 512);
+    g_autofree char *comp =
+        o->mapped && o->zstd
+            ? g_strdup_printf(", compression %.2f s", j->compress_ms / 1000.0)
+            : g_strdup("");
+    double secs = j->mig_ms / 1000.0;
+    printf("saved %s: %s layout, %d channel%s%s%s, RAM %s, image %s "
+           "(allocated %s), migration %.2f s (%.0f MB/s)%s, VM %s\n",
+           j->path, o->mapped ? "mapped" : "stream", o->channels,
+           o->channels > 1 ? "s" : "", o->zstd ? ", zstd" : "",
+           o->bypass_cache ? ", bypass-cache" : "", ram, size, alloc, secs,
+           secs > 0 ? j->ram_total / secs / 1e6 : 0.0, comp,
+           o->keep_vm ? "left paused" : "quit");
+    fflush(stdout);
+}
+
+int ctl_save(const SaveOptions *o)
+{
+    SaveJob j = {
+        .o = o, .fd = -1, .fd2 = -1, .pump_fd = -1, .guard = { .fd = -1 }
+    };
+    GError *err = NULL;
+    bool ok;
+
+    ok = save_prepare(&j, &err) && save_migrate(&j, &err) &&
+         save_collect_stream(&j, &err) &&
+         (!(o->mapped && o->zstd) || save_compress_mapped(&j, &err)) &&
+         save_commit(&j, &err);
+    if (ok) {
+        guard_release(&j.guard);
+        if (o->keep_vm) {
+            vmctl_restore(j.qmp, &j.saved);
+        } else {
+            vmctl_cmd(j.qmp, NULL, "{'execute': 'quit'}");
+        }
+        if (!o->quiet) {
+            save_summary(&j);
+        }
+    } else {
+        save_abort(&j);
+        guard_release(&j.guard);
+        fprintf(stderr, "mapmig-ctl: save failed: %s%s\n", err->message,
+                j.qmp && j.was_running ? "; the VM runs again" : "");
+        g_error_free(err);
+    }
+    if (j.pump_fd >= 0) {
+        close(j.pump_fd);
+    }
+    if (j.fd >= 0) {
+        close(j.fd);
+    }
+    if (j.fd2 >= 0) {
+        close(j.fd2);
+    }
+    vmctl_saved_clear(&j.saved);
+    qmp_client_free(j.qmp);
+    g_free(j.path);
+    g_free(j.dir);
+    g_free(j.tmp);
+    g_free(j.tmp2);
+    g_free(j.config);
+    return ok ? 0 : ctl_signal ? 128 + ctl_signal : 1;
+}
