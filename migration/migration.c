@@ -730,7 +730,7 @@ static bool migration_check_lazy(const MigrationAddress *addr, GError **errp)
         return false;
     }
     if (!ram_lazy_supported(errp)) {
-        error_prepend(errp, "Lazy restore is not supported: ");
+        error_prepend(errp, "Lazy restore is not supported");
         return false;
     }
     return true;

@@ -277,6 +277,18 @@ static void error_param_range(GError **errp, MigParam id)
                    "between 0 and %d",
                    MAX_MULTIFD_ZSTD_LEVEL);
         break;
+    case MIG_PARAM_MAX_POSTCOPY_BANDWIDTH:
+        error_setg(errp, "Parameter 'max-postcopy-bandwidth' expects an "
+                         "integer in the range of 0 to SIZE_MAX "
+                         "bytes/second");
+        break;
+    case MIG_PARAM_LAZY_CHUNK_SIZE:
+        error_setg(errp,
+                   "Parameter 'lazy-chunk-size' expects a power of two "
+                   "between %llu and %llu bytes",
+                   (unsigned long long)MIN_LAZY_CHUNK_SIZE,
+                   (unsigned long long)MAX_LAZY_CHUNK_SIZE);
+        break;
     default:
         g_assert_not_reached();
     }
@@ -478,7 +490,7 @@ bool migrate_caps_check(const bool *new_caps, GError **errp)
     if (new_caps[MIGRATION_CAPABILITY_LAZY_RESTORE] &&
         !migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) &&
         runstate_get() == RUN_STATE_INMIGRATE && !ram_lazy_supported(errp)) {
-        error_prepend(errp, "Lazy restore is not supported: ");
+        error_prepend(errp, "Lazy restore is not supported");
         return false;
     }
     return true;

@@ -377,7 +377,7 @@ static void lazy_prefix_read_error(const LazyRun *r, GError **errp)
 {
     error_prepend(errp,
                   "Lazy restore: cannot read ramblock %s pages at file "
-                  "offset 0x%llx: ",
+                  "offset 0x%llx",
                   r->lb->rb->idstr, (unsigned long long)lazy_run_offset(r));
 }
 
@@ -430,8 +430,7 @@ static bool lazy_run_install(LazyState *ls, const LazyRun *r, LazyWho who,
                                 len, &data, errp)
                     : uffd_zero(ls->uffd, dst, len, &zero, errp);
         if (!ok) {
-            error_prepend(errp,
-                          "Lazy restore: ramblock %s: ", r->lb->rb->idstr);
+            error_prepend(errp, "Lazy restore: ramblock %s", r->lb->rb->idstr);
             return false;
         }
         p = q;
@@ -758,7 +757,7 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
         return true;
     }
     if (!io_engine_drain(pf->engine, errp)) {
-        error_prepend(errp, "Lazy restore: prefetch of ramblock %s: ",
+        error_prepend(errp, "Lazy restore: prefetch of ramblock %s",
                       runs[0].lb->rb->idstr);
         return false;
     }
@@ -931,7 +930,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
         MAX(1, (LAZY_RUN_BYTES >> TARGET_PAGE_BITS) / ls->chunk_pages);
     ls->uffd = uffd_new(errp);
     if (ls->uffd < 0) {
-        error_prepend(errp, "Lazy restore: ");
+        error_prepend(errp, "Lazy restore");
         return false;
     }
     ls->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -960,7 +959,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
             return false;
         }
         if (!uffd_register(ls->uffd, lb->rb->host, lb->rb->used_length, errp)) {
-            error_prepend(errp, "Lazy restore: ramblock %s: ", lb->rb->idstr);
+            error_prepend(errp, "Lazy restore: ramblock %s", lb->rb->idstr);
             return false;
         }
         lb->registered = true;
@@ -973,7 +972,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
     for (int i = 0; i < n; i++) {
         LazyPrefetcher *pf = lazy_prefetcher_new(ls, fd, errp);
         if (!pf) {
-            error_prepend(errp, "Lazy restore: prefetch thread %d: ", i);
+            error_prepend(errp, "Lazy restore: prefetch thread %d", i);
             return false;
         }
         g_autofree char *name = g_strdup_printf("mig/lazy-pf/%d", i);
