@@ -90,6 +90,8 @@ typedef struct LazyState {
     bool direct;
     uint64_t chunk_pages;
     uint64_t run_chunks;
+    size_t run_bytes; /* largest run: bounce buffer size */
+    int prefetch_threads;
     uint64_t total_chunks;
     _Atomic uint64_t done_chunks;
 
@@ -731,7 +733,7 @@ typedef struct LazyPrefetcher {
     int fd;
     IOEngine *engine;
     unsigned depth;
-    uint8_t *bufs; /* depth * LAZY_RUN_BYTES, page aligned */
+    uint8_t *bufs; /* depth * run_bytes, page aligned */
 } LazyPrefetcher;
 
 /* Claim, read (in flight together) and install up to depth runs. */
@@ -743,7 +745,7 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
 
     while (n < pf->depth && lazy_claim_next(ls, &runs[n])) {
         LazyRun *r = &runs[n];
-        r->buf = pf->bufs + (size_t)n * LAZY_RUN_BYTES;
+        r->buf = pf->bufs + (size_t)n * ls->run_bytes;
         n++;
         if (r->rd_npages && !io_engine_submit(pf->engine, false, r->buf,
                                               r->rd_npages << TARGET_PAGE_BITS,
@@ -797,7 +799,7 @@ static void lazy_prefetcher_free(LazyPrefetcher *pf)
         close(pf->fd);
     }
     if (pf->bufs) {
-        munmap(pf->bufs, (size_t)pf->depth * LAZY_RUN_BYTES);
+        munmap(pf->bufs, (size_t)pf->depth * pf->ls->run_bytes);
     }
     g_free(pf);
 }
@@ -835,7 +837,7 @@ static LazyPrefetcher *lazy_prefetcher_new(LazyState *ls, int fd, GError **errp)
         lazy_prefetcher_free(pf);
         return NULL;
     }
-    pf->bufs = mmap(NULL, (size_t)pf->depth * LAZY_RUN_BYTES,
+    pf->bufs = mmap(NULL, (size_t)pf->depth * ls->run_bytes,
                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (pf->bufs == MAP_FAILED) {
         pf->bufs = NULL;
@@ -928,6 +930,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
     ls->chunk_pages = migrate_params()->lazy_chunk_size >> TARGET_PAGE_BITS;
     ls->run_chunks =
         MAX(1, (LAZY_RUN_BYTES >> TARGET_PAGE_BITS) / ls->chunk_pages);
+    ls->run_bytes = (ls->run_chunks * ls->chunk_pages) << TARGET_PAGE_BITS;
     ls->uffd = uffd_new(errp);
     if (ls->uffd < 0) {
         error_prepend(errp, "Lazy restore");
@@ -941,7 +944,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
         }
         return false;
     }
-    ls->populate_buf = mmap(NULL, LAZY_RUN_BYTES, PROT_READ | PROT_WRITE,
+    ls->populate_buf = mmap(NULL, ls->run_bytes, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (ls->populate_buf == MAP_FAILED) {
         ls->populate_buf = NULL;
@@ -968,6 +971,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
     ls->fault_thread = g_thread_new("mig/lazy-fault", lazy_fault_thread, ls);
 
     int n = migrate_multifd() ? migrate_params()->multifd_channels : 1;
+    ls->prefetch_threads = n;
     ls->prefetch = g_new0(GThread *, n);
     for (int i = 0; i < n; i++) {
         LazyPrefetcher *pf = lazy_prefetcher_new(ls, fd, errp);
@@ -1122,7 +1126,7 @@ void ram_lazy_shutdown(void)
         close(ls->fd);
     }
     if (ls->populate_buf) {
-        munmap(ls->populate_buf, LAZY_RUN_BYTES);
+        munmap(ls->populate_buf, ls->run_bytes);
     }
     g_free(ls->prefetch);
     g_clear_error(&ls->error);
@@ -1242,9 +1246,7 @@ JsonObject *ram_lazy_query(void)
                                atomic_load(&ls->lat_max_ns) / 1000);
     json_object_set_int_member(o, "chunk-size",
                                ls->chunk_pages << TARGET_PAGE_BITS);
-    json_object_set_int_member(
-        o, "prefetch-threads",
-        migrate_multifd() ? migrate_params()->multifd_channels : 1);
+    json_object_set_int_member(o, "prefetch-threads", ls->prefetch_threads);
     json_object_set_int_member(o, "load-time",
                                ((end ? end : qemu_clock_ns()) - ls->start_ns) /
                                    1000000);
