@@ -774,6 +774,18 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
     return true;
 }
 
+static void lazy_prefetcher_free(LazyPrefetcher *pf)
+{
+    io_engine_free(pf->engine);
+    if (pf->fd >= 0) {
+        close(pf->fd);
+    }
+    if (pf->bufs) {
+        munmap(pf->bufs, (size_t)pf->depth * pf->ls->run_bytes);
+    }
+    g_free(pf);
+}
+
 static gpointer lazy_prefetch_thread(gpointer opaque)
 {
     LazyPrefetcher *pf = opaque;
@@ -789,19 +801,8 @@ static gpointer lazy_prefetch_thread(gpointer opaque)
             break;
         }
     }
+    lazy_prefetcher_free(pf);
     return NULL;
-}
-
-static void lazy_prefetcher_free(LazyPrefetcher *pf)
-{
-    io_engine_free(pf->engine);
-    if (pf->fd >= 0) {
-        close(pf->fd);
-    }
-    if (pf->bufs) {
-        munmap(pf->bufs, (size_t)pf->depth * pf->ls->run_bytes);
-    }
-    g_free(pf);
 }
 
 /* ---------------------------------------------------------------- */

@@ -331,7 +331,8 @@ static void test_lazy_read_error(void)
 
     g_autofree char *desc = wait_for_migration_fail(to);
     g_test_message("lazy restore failed: %s", desc);
-    g_assert_nonnull(strstr(desc, "unexpected end of file"));
+    g_assert_nonnull(strstr(desc, "Lazy restore: cannot read ramblock"));
+    g_assert_nonnull(strstr(desc, "nd of file"));
     g_autoptr(JsonObject) stop = qtest_qmp_eventwait(to, "STOP");
     g_autofree char *st = qtest_query_status(to, &running);
     g_assert_false(running);
