@@ -162,6 +162,10 @@ static void test_lazy_digest(void)
                     lazy_stat(to, "pages-total"));
     g_assert_cmpint(lazy_stat(to, "zero-pages"), >, 0);
     g_assert_true(qtest_is_running(to));
+    g_autofree char *hmp = qtest_hmp(to, "info migrate");
+    g_assert_nonnull(strstr(hmp, "Migration status: completed"));
+    g_assert_nonnull(strstr(hmp, "lazy restore: "));
+    g_assert_nonnull(strstr(hmp, "lazy pages by fault: "));
     migrate_end(from, to);
 }
 
