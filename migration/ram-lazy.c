@@ -50,6 +50,7 @@
 #define LAZY_HINTS 4             /* recent faults the prefetchers follow */
 #define LAZY_HINT_BYTES (32 * MiB)
 #define LAZY_HIST_BUCKETS 256
+#define LAZY_GAP_PAGES 16 /* holes up to this size are copied as zeros */
 
 enum { CHUNK_PENDING, CHUNK_CLAIMED, CHUNK_DONE };
 
@@ -418,12 +419,27 @@ static bool lazy_run_install(LazyState *ls, const LazyRun *r, LazyWho who,
     const unsigned long *bmap = r->lb->file_bmap;
     uint8_t *host = r->lb->rb->host;
     uint64_t end = r->page + r->npages;
-    uint64_t data = 0, zero = 0;
+    uint64_t data = 0, zero = 0, gaps = 0;
 
     for (uint64_t p = r->page; p < end;) {
         bool present = test_bit(p, bmap);
         uint64_t q = present ? find_next_zero_bit(bmap, end, p)
                              : find_next_bit(bmap, end, p);
+        /*
+         * Small holes between data go in the same copy, zeroed in the
+         * buffer (the file may hold stale bytes there): one ioctl instead
+         * of many, as the eager loader merges them into one read.
+         */
+        while (present && q < end) {
+            uint64_t n = find_next_bit(bmap, end, q);
+            if (n >= end || n - q > LAZY_GAP_PAGES) {
+                break;
+            }
+            memset(r->buf + ((q - r->rd_page) << TARGET_PAGE_BITS), 0,
+                   (n - q) << TARGET_PAGE_BITS);
+            gaps += n - q;
+            q = find_next_zero_bit(bmap, end, n);
+        }
         uint8_t *dst = host + (p << TARGET_PAGE_BITS);
         uint64_t len = (q - p) << TARGET_PAGE_BITS;
         bool ok =
@@ -438,7 +454,7 @@ static bool lazy_run_install(LazyState *ls, const LazyRun *r, LazyWho who,
         p = q;
     }
     atomic_fetch_add(&ls->pages[who], data + zero);
-    atomic_fetch_add(&ls->zero_pages, zero);
+    atomic_fetch_add(&ls->zero_pages, zero + gaps);
     return true;
 }
 
