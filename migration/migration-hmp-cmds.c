@@ -45,6 +45,35 @@ static void print_ram(Monitor *mon, JsonObject *ram)
                    member_int(ram, "downtime-bytes") >> 10);
 }
 
+/* Our extension: the lazy-restore statistics of a destination. */
+static void print_lazy(Monitor *mon, JsonObject *l)
+{
+    monitor_printf(mon,
+                   "lazy restore: %" PRId64 " of %" PRId64
+                   " pages loaded in %" PRId64 " ms",
+                   member_int(l, "pages-loaded"), member_int(l, "pages-total"),
+                   member_int(l, "load-time"));
+    if (json_object_has_member(l, "time-to-resume")) {
+        monitor_printf(mon, ", guest resumed after %" PRId64 " ms",
+                       member_int(l, "time-to-resume"));
+    }
+    monitor_printf(mon,
+                   "\nlazy faults: %" PRId64 " (p50 %" PRId64
+                   " us, p99 %" PRId64 " us, max %" PRId64 " us)\n",
+                   member_int(l, "faults"),
+                   member_int(l, "fault-latency-p50-us"),
+                   member_int(l, "fault-latency-p99-us"),
+                   member_int(l, "fault-latency-max-us"));
+    monitor_printf(
+        mon,
+        "lazy pages by fault: %" PRId64 ", by prefetch: %" PRId64
+        ", by monitor: %" PRId64 ", zero: %" PRId64 "\n",
+        member_int(l, "pages-by-fault"), member_int(l, "pages-by-prefetch"),
+        member_int(l, "pages-by-monitor"), member_int(l, "zero-pages"));
+    monitor_printf(mon, "lazy prefetched: %" PRId64 " kbytes\n",
+                   member_int(l, "bytes-prefetched") >> 10);
+}
+
 static void hmp_info_migrate(Monitor *mon, int argc, char **argv)
 {
     g_autoptr(JsonObject) info = migration_query();
@@ -77,6 +106,9 @@ static void hmp_info_migrate(Monitor *mon, int argc, char **argv)
     }
     if (json_object_has_member(info, "ram")) {
         print_ram(mon, json_object_get_object_member(info, "ram"));
+    }
+    if (json_object_has_member(info, "lazy-restore")) {
+        print_lazy(mon, json_object_get_object_member(info, "lazy-restore"));
     }
 }
 

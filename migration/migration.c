@@ -14,6 +14,7 @@
 #include "migration/misc.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
+#include "migration/ram-lazy.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
 #include "monitor/monitor.h"
@@ -38,6 +39,7 @@ static const char *const status_names[MIGRATION_STATUS__MAX] = {
     [MIGRATION_STATUS_COMPLETED] = "completed",
     [MIGRATION_STATUS_FAILED] = "failed",
     [MIGRATION_STATUS_DEVICE] = "device",
+    [MIGRATION_STATUS_POSTCOPY_ACTIVE] = "postcopy-active",
 };
 
 const char *migration_status_name(MigrationStatus s)
@@ -87,7 +89,8 @@ static void migration_pass_event(uint64_t pass)
 static bool status_is_active(int s)
 {
     return s == MIGRATION_STATUS_SETUP || s == MIGRATION_STATUS_ACTIVE ||
-           s == MIGRATION_STATUS_DEVICE || s == MIGRATION_STATUS_CANCELLING;
+           s == MIGRATION_STATUS_DEVICE || s == MIGRATION_STATUS_CANCELLING ||
+           s == MIGRATION_STATUS_POSTCOPY_ACTIVE;
 }
 
 bool migration_is_running(void)
@@ -458,6 +461,11 @@ bool qmp_migrate_start(const char *uri, GError **errp)
         error_setg(errp, "Guest is waiting for an incoming migration");
         return false;
     }
+    if (ram_lazy_failed()) {
+        /* Reading a page that never came would block forever. */
+        error_setg(errp, "Guest RAM is incomplete: its lazy restore failed");
+        return false;
+    }
     if (!migration_parse_uri(uri, &addr, errp)) {
         migration_address_clear(&addr);
         return false;
@@ -523,6 +531,36 @@ void qmp_migrate_cancel_do(void)
 /* ---------------------------------------------------------------- */
 /* Incoming */
 
+/* The run state the source had: running (unless -S), paused, ... */
+static void incoming_start_vm(void)
+{
+    int rs = global_state_get_runstate();
+    if (rs < 0 || rs == RUN_STATE_RUNNING) {
+        if (autostart) {
+            vm_start();
+        } else {
+            runstate_set(RUN_STATE_PAUSED);
+        }
+    } else {
+        runstate_set(rs);
+    }
+}
+
+/* lazy-restore: device state is in, RAM follows while the guest runs. */
+static gboolean incoming_resume_bh(gpointer opaque)
+{
+    MigrationIncomingState *mis = opaque;
+
+    /* Main thread, BQL held.  A failure meanwhile keeps it stopped. */
+    if (!ram_lazy_failed() &&
+        atomic_load(&mis->status) == MIGRATION_STATUS_POSTCOPY_ACTIVE) {
+        mis->resume_time_ms = qemu_clock_ms() - mis->start_time_ms;
+        atomic_store(&mis->lazy_resumed, true);
+        incoming_start_vm();
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean incoming_finish_bh(gpointer opaque)
 {
     MigrationIncomingState *mis = opaque;
@@ -535,24 +573,51 @@ static gboolean incoming_finish_bh(gpointer opaque)
     g_thread_join(mis->thread);
     mis->thread = NULL;
     if (!ok) {
-        /* Nothing trustworthy was loaded: the guest must not run. */
+        /*
+         * Nothing trustworthy was loaded: the guest must not run.  After
+         * a lazy resume its vCPUs may be blocked on pages that will never
+         * come, so they are parked without waiting for them.
+         */
+        bool was_running = runstate_is_running();
         runstate_set(RUN_STATE_INTERNAL_ERROR);
+        if (atomic_load(&mis->lazy_resumed)) {
+            if (was_running) {
+                qapi_event_emit("STOP", NULL);
+            }
+            ram_lazy_pause_vcpus_async();
+        }
         char *desc = get_error_desc(&mis->error_lock, &mis->error);
         error_report("load of migration failed: %s", desc ? desc : "?");
         g_free(desc);
         return G_SOURCE_REMOVE;
     }
-    int rs = global_state_get_runstate();
-    if (rs < 0 || rs == RUN_STATE_RUNNING) {
-        if (autostart) {
-            vm_start();
-        } else {
-            runstate_set(RUN_STATE_PAUSED);
-        }
-    } else {
-        runstate_set(rs);
+    if (!atomic_load(&mis->lazy_resumed)) {
+        incoming_start_vm();
     }
     return G_SOURCE_REMOVE;
+}
+
+/*
+ * lazy-restore: let the guest run, then wait until every page is in.
+ * Before the resume, a failure undoes the registration like any failed
+ * load; after it, guest RAM stays as it is (see ram-lazy.h).
+ */
+static bool incoming_lazy_phase(MigrationIncomingState *mis, GError **errp)
+{
+    if (ram_lazy_failed()) {
+        ram_lazy_wait(errp);
+        ram_lazy_abort();
+        return false;
+    }
+    migrate_set_state(&mis->status, MIGRATION_STATUS_ACTIVE,
+                      MIGRATION_STATUS_POSTCOPY_ACTIVE);
+    g_idle_add(incoming_resume_bh, mis);
+    g_main_context_wakeup(NULL);
+    if (!ram_lazy_wait(errp)) {
+        return false;
+    }
+    ram_lazy_finish();
+    return true;
 }
 
 /* Is this connection the main channel (it starts with the file magic)? */
@@ -626,13 +691,19 @@ static gpointer incoming_thread(gpointer opaque)
         migrate_set_state(&mis->status, MIGRATION_STATUS_SETUP,
                           MIGRATION_STATUS_ACTIVE);
         QEMUFile *f = qemu_file_new_input(mis->ioc);
-        ok = (!migrate_multifd() || !mis->file_path ||
+        /* A lazy load reads pages through its own threads. */
+        ok = (!migrate_multifd() || !mis->file_path || migrate_lazy_restore() ||
               multifd_recv_setup(mis->file_path, &err)) &&
              qemu_loadvm_state(f, &err);
         multifd_recv_shutdown();
         qemu_fclose(f, NULL);
         qio_channel_unref(mis->ioc);
         mis->ioc = NULL;
+        if (!ok) {
+            ram_lazy_abort();
+        } else if (ram_lazy_active()) {
+            ok = incoming_lazy_phase(mis, &err);
+        }
     }
     mis->total_time_ms = qemu_clock_ms() - mis->start_time_ms;
     if (!ok) {
@@ -644,6 +715,25 @@ static gpointer incoming_thread(gpointer opaque)
                          : MIGRATION_STATUS_FAILED);
     g_idle_add(incoming_finish_bh, mis);
     return NULL;
+}
+
+/* lazy-restore reads pages at their offsets in a file, with userfaultfd. */
+static bool migration_check_lazy(const MigrationAddress *addr, GError **errp)
+{
+    if (!migrate_lazy_restore()) {
+        return true;
+    }
+    if (addr->transport != MIG_TRANSPORT_FILE &&
+        addr->transport != MIG_TRANSPORT_FD) {
+        error_setg(errp, "Capability 'lazy-restore' needs a file: (or fd: "
+                         "of a regular file) migration");
+        return false;
+    }
+    if (!ram_lazy_supported(errp)) {
+        error_prepend(errp, "Lazy restore is not supported");
+        return false;
+    }
+    return true;
 }
 
 bool qmp_migrate_incoming_start(const char *uri, GError **errp)
@@ -666,7 +756,8 @@ bool qmp_migrate_incoming_start(const char *uri, GError **errp)
         return false;
     }
     QIOChannel *ioc = NULL;
-    bool ok = migration_check_transport(&addr, NULL, errp) &&
+    bool ok = migration_check_lazy(&addr, errp) &&
+              migration_check_transport(&addr, NULL, errp) &&
               (ioc = migration_open_incoming(&addr, &is_listener, errp)) &&
               migration_check_transport(&addr, ioc, errp) &&
               migration_check_direct_io(&addr, ioc, errp);
@@ -794,6 +885,13 @@ static JsonObject *query_incoming(MigrationIncomingState *mis)
         json_object_set_string_member(o, "error-desc", desc);
     }
     g_free(desc);
+    JsonObject *lazy = ram_lazy_query();
+    if (lazy) {
+        if (atomic_load(&mis->lazy_resumed)) {
+            add_int(lazy, "time-to-resume", mis->resume_time_ms);
+        }
+        json_object_set_object_member(o, "lazy-restore", lazy);
+    }
     return o;
 }
 
@@ -960,10 +1058,12 @@ void migration_shutdown(void)
         qio_channel_shutdown(mis->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     }
     /* Guest RAM is freed after us: the loader must be done with it. */
+    ram_lazy_cancel();
     if (mis->thread) {
         g_thread_join(mis->thread);
         mis->thread = NULL;
     }
+    ram_lazy_shutdown();
     g_clear_error(&s->error);
     g_clear_error(&mis->error);
     g_free(s->file_path);

@@ -18,6 +18,8 @@ typedef enum MigrationStatus {
     MIGRATION_STATUS_COMPLETED,
     MIGRATION_STATUS_FAILED,
     MIGRATION_STATUS_DEVICE,
+    /* Destination: the guest runs while RAM loads lazily (ram-lazy.c). */
+    MIGRATION_STATUS_POSTCOPY_ACTIVE,
     MIGRATION_STATUS__MAX
 } MigrationStatus;
 
@@ -57,6 +59,9 @@ typedef struct MigrationIncomingState {
     GError *error;
     int64_t start_time_ms;
     int64_t total_time_ms;
+    /* lazy-restore: the guest was started before RAM was in */
+    _Atomic bool lazy_resumed;
+    int64_t resume_time_ms; /* migrate-incoming to resume */
 } MigrationIncomingState;
 
 MigrationState *migrate_get_current(void);

@@ -21,7 +21,9 @@
 #include "qemu/cutils.h"
 #include "migration/options.h"
 #include "migration/options-cmds.h"
+#include "migration/ram-lazy.h"
 #include "monitor/monitor.h"
+#include "system/runstate.h"
 
 #define DEFAULT_MIGRATE_MAX_BANDWIDTH (128 * MiB)
 #define DEFAULT_MIGRATE_DOWNTIME_LIMIT 300
@@ -30,6 +32,9 @@
 #define DEFAULT_MIGRATE_MULTIFD_CHANNELS 2
 #define DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL 1
 #define MAX_MULTIFD_ZSTD_LEVEL 20
+#define DEFAULT_LAZY_CHUNK_SIZE (64 * KiB)
+#define MIN_LAZY_CHUNK_SIZE (4 * KiB)
+#define MAX_LAZY_CHUNK_SIZE (2 * MiB)
 /* QMP integers are int64, so a larger bandwidth could not be shown. */
 #define MAX_MIGRATE_MAX_BANDWIDTH MIN((uint64_t)SIZE_MAX, (uint64_t)INT64_MAX)
 
@@ -62,6 +67,7 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_SWITCHOVER_ACK] = "switchover-ack",
     [MIGRATION_CAPABILITY_DIRTY_LIMIT] = "dirty-limit",
     [MIGRATION_CAPABILITY_MAPPED_RAM] = "mapped-ram",
+    [MIGRATION_CAPABILITY_LAZY_RESTORE] = "lazy-restore",
 };
 
 /*
@@ -78,6 +84,7 @@ static const bool capability_supported[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_X_IGNORE_SHARED] = true,
     [MIGRATION_CAPABILITY_VALIDATE_UUID] = true,
     [MIGRATION_CAPABILITY_MAPPED_RAM] = true,
+    [MIGRATION_CAPABILITY_LAZY_RESTORE] = true,
 };
 
 /* As QEMU's check_caps_background_snapshot. */
@@ -118,6 +125,8 @@ static const char *const io_engine_names[MIG_IO_ENGINE__MAX] = {
         .multifd_compression = MULTIFD_COMPRESSION_NONE,          \
         .multifd_zstd_level = DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL, \
         .direct_io = false, .io_engine = MIG_IO_ENGINE_PSYNC,     \
+        .max_postcopy_bandwidth = 0,                              \
+        .lazy_chunk_size = DEFAULT_LAZY_CHUNK_SIZE,               \
     }
 
 static const MigrationParameters default_parameters =
@@ -134,6 +143,8 @@ typedef enum MigParam {
     MIG_PARAM_MULTIFD_ZSTD_LEVEL,
     MIG_PARAM_DIRECT_IO,
     MIG_PARAM_IO_ENGINE,
+    MIG_PARAM_MAX_POSTCOPY_BANDWIDTH,
+    MIG_PARAM_LAZY_CHUNK_SIZE,
     MIG_PARAM__MAX
 } MigParam;
 
@@ -163,6 +174,9 @@ static const MigParamInfo param_info[MIG_PARAM__MAX] = {
     [MIG_PARAM_DIRECT_IO] = { "direct-io", MIG_PARAM_KIND_BOOL },
     [MIG_PARAM_IO_ENGINE] = { "io-engine", MIG_PARAM_KIND_ENUM, io_engine_names,
                               MIG_IO_ENGINE__MAX },
+    [MIG_PARAM_MAX_POSTCOPY_BANDWIDTH] = { "max-postcopy-bandwidth",
+                                           MIG_PARAM_KIND_INT },
+    [MIG_PARAM_LAZY_CHUNK_SIZE] = { "lazy-chunk-size", MIG_PARAM_KIND_INT },
 };
 
 /*
@@ -263,6 +277,18 @@ static void error_param_range(GError **errp, MigParam id)
                    "between 0 and %d",
                    MAX_MULTIFD_ZSTD_LEVEL);
         break;
+    case MIG_PARAM_MAX_POSTCOPY_BANDWIDTH:
+        error_setg(errp, "Parameter 'max-postcopy-bandwidth' expects an "
+                         "integer in the range of 0 to SIZE_MAX "
+                         "bytes/second");
+        break;
+    case MIG_PARAM_LAZY_CHUNK_SIZE:
+        error_setg(errp,
+                   "Parameter 'lazy-chunk-size' expects a power of two "
+                   "between %llu and %llu bytes",
+                   (unsigned long long)MIN_LAZY_CHUNK_SIZE,
+                   (unsigned long long)MAX_LAZY_CHUNK_SIZE);
+        break;
     default:
         g_assert_not_reached();
     }
@@ -323,6 +349,10 @@ static MigrationParameters migrate_params_snapshot(void)
             __atomic_load_n(&parameters.multifd_zstd_level, __ATOMIC_RELAXED),
         .direct_io = __atomic_load_n(&parameters.direct_io, __ATOMIC_RELAXED),
         .io_engine = __atomic_load_n(&parameters.io_engine, __ATOMIC_RELAXED),
+        .max_postcopy_bandwidth = __atomic_load_n(
+            &parameters.max_postcopy_bandwidth, __ATOMIC_RELAXED),
+        .lazy_chunk_size =
+            __atomic_load_n(&parameters.lazy_chunk_size, __ATOMIC_RELAXED),
     };
     return p;
 }
@@ -424,6 +454,14 @@ bool migrate_caps_cross_check(const bool *new_caps,
         }
     }
 
+    /* A fault is resolved by one read at the page's fixed file offset. */
+    if (new_caps[MIGRATION_CAPABILITY_LAZY_RESTORE] &&
+        !new_caps[MIGRATION_CAPABILITY_MAPPED_RAM]) {
+        error_setg(errp, "Capability 'lazy-restore' requires capability "
+                         "'mapped-ram'");
+        return false;
+    }
+
     return true;
 }
 
@@ -442,7 +480,20 @@ bool migrate_caps_check(const bool *new_caps, GError **errp)
             return false;
         }
     }
-    return migrate_caps_cross_check(new_caps, &p, errp);
+    if (!migrate_caps_cross_check(new_caps, &p, errp)) {
+        return false;
+    }
+    /*
+     * As QEMU probes postcopy: only on a destination, only when turned
+     * on, so that a source never needs userfaultfd.
+     */
+    if (new_caps[MIGRATION_CAPABILITY_LAZY_RESTORE] &&
+        !migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) &&
+        runstate_get() == RUN_STATE_INMIGRATE && !ram_lazy_supported(errp)) {
+        error_prepend(errp, "Lazy restore is not supported");
+        return false;
+    }
+    return true;
 }
 
 static bool migrate_set_caps_internal(const bool *new_caps, GError **errp)
@@ -484,6 +535,8 @@ static bool migrate_params_check_busy(const MigrationParameters *p,
         changed = "direct-io";
     } else if (p->io_engine != cur.io_engine) {
         changed = "io-engine";
+    } else if (p->lazy_chunk_size != cur.lazy_chunk_size) {
+        changed = "lazy-chunk-size";
     }
     if (changed) {
         error_setg(errp,
@@ -575,6 +628,10 @@ static void migrate_params_commit(const MigrationParameters *p)
                      __ATOMIC_RELAXED);
     __atomic_store_n(&parameters.direct_io, p->direct_io, __ATOMIC_RELAXED);
     __atomic_store_n(&parameters.io_engine, p->io_engine, __ATOMIC_RELAXED);
+    __atomic_store_n(&parameters.max_postcopy_bandwidth,
+                     p->max_postcopy_bandwidth, __ATOMIC_RELAXED);
+    __atomic_store_n(&parameters.lazy_chunk_size, p->lazy_chunk_size,
+                     __ATOMIC_RELAXED);
 }
 
 /* Check the complete new set and commit it only if all of it is valid. */
@@ -623,6 +680,21 @@ static bool param_set_int(MigrationParameters *p, MigParam id, uint64_t v,
             return false;
         }
         p->multifd_zstd_level = v;
+        return true;
+    case MIG_PARAM_MAX_POSTCOPY_BANDWIDTH:
+        if (v > MAX_MIGRATE_MAX_BANDWIDTH) {
+            error_param_range(errp, id);
+            return false;
+        }
+        p->max_postcopy_bandwidth = v;
+        return true;
+    case MIG_PARAM_LAZY_CHUNK_SIZE:
+        if (v < MIN_LAZY_CHUNK_SIZE || v > MAX_LAZY_CHUNK_SIZE ||
+            (v & (v - 1))) {
+            error_param_range(errp, id);
+            return false;
+        }
+        p->lazy_chunk_size = v;
         return true;
     default:
         g_assert_not_reached();
@@ -882,6 +954,9 @@ JsonNode *qmp_query_migrate_parameters(Monitor *mon, JsonObject *args,
     json_object_set_int_member(o, "multifd-zstd-level", p.multifd_zstd_level);
     json_object_set_boolean_member(o, "direct-io", p.direct_io);
     json_object_set_string_member(o, "io-engine", io_engine_names[p.io_engine]);
+    json_object_set_int_member(o, "max-postcopy-bandwidth",
+                               p.max_postcopy_bandwidth);
+    json_object_set_int_member(o, "lazy-chunk-size", p.lazy_chunk_size);
     for (size_t i = 0; i < ARRAY_SIZE(fixed_params); i++) {
         json_object_set_string_member(o, fixed_params[i].name,
                                       fixed_params[i].value);
@@ -929,6 +1004,15 @@ static bool hmp_parse_int_param(MigrationParameters *p, MigParam id,
         /* As QEMU (qemu_strtosz_MiB): a bare number is in MiB/s. */
         ret = qemu_strtosz_suffix(str, NULL, 'M', &v);
         if (ret < 0 || v > MAX_MIGRATE_MAX_BANDWIDTH) {
+            error_setg(errp, "Invalid size %s", str);
+            return false;
+        }
+        return param_set_int(p, id, v, errp);
+    }
+    if (id == MIG_PARAM_MAX_POSTCOPY_BANDWIDTH ||
+        id == MIG_PARAM_LAZY_CHUNK_SIZE) {
+        /* Sizes: a bare number is in bytes, suffixes K, M, G allowed. */
+        if (qemu_strtosz(str, NULL, &v) < 0) {
             error_setg(errp, "Invalid size %s", str);
             return false;
         }
@@ -1013,6 +1097,10 @@ void hmp_info_migrate_parameters(Monitor *mon, int argc, char **argv)
     monitor_printf(mon, "multifd-zstd-level: %u\n", p.multifd_zstd_level);
     monitor_printf(mon, "direct-io: %s\n", p.direct_io ? "on" : "off");
     monitor_printf(mon, "io-engine: %s\n", io_engine_names[p.io_engine]);
+    monitor_printf(mon, "max-postcopy-bandwidth: %" PRIu64 " bytes/second\n",
+                   p.max_postcopy_bandwidth);
+    monitor_printf(mon, "lazy-chunk-size: %" PRIu64 " bytes\n",
+                   p.lazy_chunk_size);
     monitor_printf(mon, "zero-page-detection: legacy\n");
     /* QEMU quotes the TLS strings; keep its look. */
     monitor_printf(mon, "tls-creds: ''\n");

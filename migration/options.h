@@ -30,6 +30,8 @@ typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_SWITCHOVER_ACK,
     MIGRATION_CAPABILITY_DIRTY_LIMIT,
     MIGRATION_CAPABILITY_MAPPED_RAM,
+    /* Our extension: resume before RAM is loaded (ram-lazy.c). */
+    MIGRATION_CAPABILITY_LAZY_RESTORE,
     MIGRATION_CAPABILITY__MAX
 } MigrationCapability;
 
@@ -55,6 +57,10 @@ typedef struct MigrationParameters {
     uint8_t multifd_zstd_level; /* 0..20, default 1 */
     bool direct_io;
     MigIOEngine io_engine;
+    /* Lazy restore: prefetch rate (bytes/s, 0 = unlimited), as QEMU's */
+    uint64_t max_postcopy_bandwidth;
+    /* Lazy restore: bytes read per fault (power of two, 4K..2M) */
+    uint64_t lazy_chunk_size;
 } MigrationParameters;
 
 /* Capability names; "fixed-ram" is accepted on input for mapped-ram. */
@@ -77,6 +83,10 @@ static inline bool migrate_multifd(void)
 static inline bool migrate_events(void)
 {
     return migrate_cap(MIGRATION_CAPABILITY_EVENTS);
+}
+static inline bool migrate_lazy_restore(void)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE);
 }
 /* direct-io takes effect only with mapped-ram and multifd (as QEMU). */
 bool migrate_direct_io(void);

@@ -15,6 +15,7 @@
 #include "migration/migration.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
+#include "migration/ram-lazy.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
 
@@ -592,7 +593,12 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
         error_prepend(errp, "Error reading dirty bitmap");
         return false;
     }
-    if (!mapped_ram_read_pages(f, rb, bmap, errp)) {
+    if (migrate_lazy_restore()) {
+        /* Pages come later, on demand (ram-lazy.c). */
+        if (!ram_lazy_add_block(rb, g_steal_pointer(&bmap), errp)) {
+            return false;
+        }
+    } else if (!mapped_ram_read_pages(f, rb, bmap, errp)) {
         return false;
     }
     return qemu_set_offset(f, h.pages_offset + rb->used_length, errp);
@@ -640,6 +646,9 @@ static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
     }
     if (migrate_mapped_ram()) {
         rs->mapped_ram_loaded = true;
+        if (migrate_lazy_restore() && !ram_lazy_start(f, errp)) {
+            return false;
+        }
         return multifd_recv_sync(errp);
     }
     return true;

@@ -79,6 +79,13 @@ static JsonNode *qmp_x_query_ram_digest(Monitor *mon, JsonObject *args,
     RAMBlock *rb;
 
     RAMBLOCK_FOREACH(rb) {
+        /* A lazy restore may still be loading it. */
+        if (!ram_block_populate(rb, 0, rb->used_length, errp)) {
+            json_array_unref(arr);
+            return NULL;
+        }
+    }
+    RAMBLOCK_FOREACH(rb) {
         JsonObject *o = json_object_new();
         g_autofree char *digest = ramblock_digest(rb);
         json_object_set_string_member(o, "id", rb->idstr);

@@ -9,6 +9,8 @@
 
 GPtrArray *ram_list;
 atomic_bool global_dirty_tracking;
+bool (*ram_block_populate_fn)(RAMBlock *rb, uint64_t offset, uint64_t len,
+                              GError **errp);
 
 RAMBlock *qemu_ram_alloc(const char *name, uint64_t size, uint64_t gpa,
                          GError **errp)
@@ -125,7 +127,7 @@ bool address_space_rw(uint64_t addr, void *buf, uint64_t len, bool is_write)
 {
     RAMBlock *rb = ram_block_for_gpa(addr, len);
 
-    if (!rb) {
+    if (!rb || !ram_block_populate(rb, addr - rb->gpa, len, NULL)) {
         return false;
     }
     uint8_t *p = rb->host + (addr - rb->gpa);
@@ -142,7 +144,7 @@ bool address_space_memset(uint64_t addr, uint8_t val, uint64_t len)
 {
     RAMBlock *rb = ram_block_for_gpa(addr, len);
 
-    if (!rb) {
+    if (!rb || !ram_block_populate(rb, addr - rb->gpa, len, NULL)) {
         return false;
     }
     memset(rb->host + (addr - rb->gpa), val, len);

@@ -49,6 +49,7 @@ static struct {
     bool quick;
     bool csv;
     bool no_verify;
+    bool lazy; /* also restore mapped-ram files with lazy-restore */
     int smp;
     char *accel; /* soft|kvm: -accel of both VMs */
 } opt = {
@@ -327,6 +328,9 @@ typedef struct Row {
     GArray *save_wall_ms, *save_total_ms, *save_sync_ms, *save_cpu;
     GArray *restore_wall_ms, *restore_total_ms, *restore_cpu;
     GArray *save_pps;
+    /* --lazy: migrate-incoming to postcopy-active, and to completed */
+    GArray *lazy_resume_ms, *lazy_total_ms, *lazy_cpu;
+    char *lazy_stats; /* of the last lazy run */
     uint64_t file_size, file_alloc, transferred;
     int runs, failures;
     char *error;
@@ -355,6 +359,9 @@ static Row *row_new(const char *label)
     r->restore_total_ms = darray();
     r->restore_cpu = darray();
     r->save_pps = darray();
+    r->lazy_resume_ms = darray();
+    r->lazy_total_ms = darray();
+    r->lazy_cpu = darray();
     g_ptr_array_add(rows, r);
     return r;
 }
@@ -577,7 +584,8 @@ static char *workload_spec(void)
     return g_strdup_printf("stress,share=%d", opt.dirty);
 }
 
-static VM *vm_start(const char *name, bool incoming, GError **errp)
+static VM *vm_start_full(const char *name, bool incoming, bool paused,
+                         GError **errp)
 {
     VM *vm = g_new0(VM, 1);
     vm->sock = g_strdup_printf("%s/%s.sock", tmpdir, name);
@@ -598,7 +606,9 @@ static VM *vm_start(const char *name, bool incoming, GError **errp)
     argv[i++] = mem;
     argv[i++] = "-smp";
     argv[i++] = smp;
-    argv[i++] = "-S";
+    if (paused) {
+        argv[i++] = "-S";
+    }
     argv[i++] = "-qmp";
     argv[i++] = qmp;
     argv[i++] = "-workload";
@@ -625,6 +635,11 @@ static VM *vm_start(const char *name, bool incoming, GError **errp)
         return NULL;
     }
     return vm;
+}
+
+static VM *vm_start(const char *name, bool incoming, GError **errp)
+{
+    return vm_start_full(name, incoming, true, errp);
 }
 
 static bool vm_cmd(VM *vm, const char *cmd, JsonObject *args, GError **errp)
@@ -782,6 +797,129 @@ static bool wait_migration(VM *vm, int64_t t0, MigResult *res, GError **errp)
     }
 }
 
+/* Turn capabilities on. */
+static bool vm_caps_on(VM *vm, const char *const *names, GError **errp)
+{
+    JsonArray *caps = json_array_new();
+
+    for (int i = 0; names[i]; i++) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "capability", names[i]);
+        json_object_set_boolean_member(o, "state", true);
+        json_array_add_object_element(caps, o);
+    }
+    JsonObject *args = json_object_new();
+    json_object_set_array_member(args, "capabilities", caps);
+    return vm_cmd(vm, "migrate-set-capabilities", args, errp);
+}
+
+/* Wait for MIGRATION with @status; fails on failed/completed first. */
+static bool wait_migration_event(VM *vm, const char *status, GError **errp)
+{
+    for (;;) {
+        JsonObject *ev = qmp_client_wait_event(vm->qmp, "MIGRATION",
+                                               MIGRATE_TIMEOUT_MS, errp);
+        if (!ev) {
+            if (errp && !*errp) {
+                g_set_error(errp, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                            "no MIGRATION %s event", status);
+            }
+            return false;
+        }
+        JsonObject *d = json_object_get_object_member(ev, "data");
+        g_autofree char *st =
+            g_strdup(json_object_get_string_member(d, "status"));
+        json_object_unref(ev);
+        if (!strcmp(st, status)) {
+            return true;
+        }
+        if (!strcmp(st, "failed") || !strcmp(st, "completed")) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "migration %s before %s", st, status);
+            return false;
+        }
+    }
+}
+
+/*
+ * Restore the file again, lazily: time to postcopy-active (the guest may
+ * run from then on) and to completed.  With --live the destination runs
+ * its workload meanwhile (no -S), so its RAM is not compared.
+ */
+static bool run_lazy(Row *r, const char *uri, const char *digest, GError **errp)
+{
+    static const char *const caps[] = { "events", "lazy-restore", NULL };
+    MigResult load = { 0 };
+    double sync_ms;
+    bool ok = false;
+
+    drop_cache(save_path, &sync_ms);
+    VM *dst = vm_start_full("lazy", true, !opt.live, errp);
+    if (!dst) {
+        g_prefix_error(errp, "lazy destination: ");
+        return false;
+    }
+    if (!vm_configure(dst, r, errp) || !vm_caps_on(dst, caps, errp)) {
+        goto out;
+    }
+    JsonObject *args = json_object_new();
+    json_object_set_string_member(args, "uri", uri);
+    double cpu0 = proc_cpu_s(dst->pid);
+    int64_t t0 = now_ns();
+    if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
+        !wait_migration_event(dst, "postcopy-active", errp)) {
+        goto out;
+    }
+    double resume_ms = (now_ns() - t0) / 1e6;
+    if (!wait_migration(dst, t0, &load, errp)) {
+        goto out;
+    }
+    load.cpu_s = proc_cpu_s(dst->pid) - cpu0;
+    JsonNode *q = qmp_client_cmd(dst->qmp, "query-migrate", NULL, errp);
+    if (!q) {
+        goto out;
+    }
+    JsonObject *lr =
+        json_object_get_object_member(json_node_get_object(q), "lazy-restore");
+    g_free(r->lazy_stats);
+    r->lazy_stats = g_strdup_printf(
+        "time-to-resume %" PRId64 " ms (server side), load %" PRId64
+        " ms, %" PRId64 " faults (p50 %" PRId64 " us, p99 %" PRId64
+        " us), pages by fault %" PRId64 ", by prefetch %" PRId64,
+        json_object_get_int_member_with_default(lr, "time-to-resume", -1),
+        json_object_get_int_member_with_default(lr, "load-time", -1),
+        json_object_get_int_member_with_default(lr, "faults", 0),
+        json_object_get_int_member_with_default(lr, "fault-latency-p50-us", 0),
+        json_object_get_int_member_with_default(lr, "fault-latency-p99-us", 0),
+        json_object_get_int_member_with_default(lr, "pages-by-fault", 0),
+        json_object_get_int_member_with_default(lr, "pages-by-prefetch", 0));
+    json_node_unref(q);
+    if (!opt.no_verify && !opt.live) {
+        g_autofree char *d = vm_digest(dst, errp);
+        if (!d) {
+            goto out;
+        }
+        if (strcmp(d, digest)) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "RAM digests differ after the lazy restore");
+            goto out;
+        }
+    }
+    g_array_append_val(r->lazy_resume_ms, resume_ms);
+    g_array_append_val(r->lazy_total_ms, load.wall_ms);
+    g_array_append_val(r->lazy_cpu, load.cpu_s);
+    if (!opt.csv) {
+        fprintf(stderr,
+                "  [%s] lazy restore: resumable after %.1f ms, loaded "
+                "after %.0f ms (%.2f CPU s); %s\n",
+                r->label, resume_ms, load.wall_ms, load.cpu_s, r->lazy_stats);
+    }
+    ok = true;
+out:
+    vm_kill(dst);
+    return ok;
+}
+
 static VM *source;
 
 static VM *source_get(GError **errp)
@@ -923,6 +1061,12 @@ static bool run_once(Row *r, GError **errp)
     g_array_append_val(r->restore_wall_ms, load.wall_ms);
     g_array_append_val(r->restore_total_ms, load.total_ms);
     g_array_append_val(r->restore_cpu, load.cpu_s);
+    vm_kill(dst);
+    dst = NULL;
+    if (opt.lazy && r->mapped && !run_lazy(r, uri, src->digest, errp)) {
+        g_prefix_error(errp, "lazy restore: ");
+        goto out;
+    }
     if (!opt.csv) {
         fprintf(stderr,
                 "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
@@ -1040,6 +1184,48 @@ static void fmt_num(char *buf, size_t len, double v, int prec)
         snprintf(buf, len, "-");
     } else {
         snprintf(buf, len, "%.*f", prec, v);
+    }
+}
+
+/* --lazy: eager restore against lazy restore of the same files. */
+static void print_lazy_table(void)
+{
+    if (opt.csv) {
+        printf("lazy_configuration,restore_ms,lazy_resume_ms,lazy_total_ms,"
+               "lazy_vs_restore,lazy_cpu_s_per_GiB,runs\n");
+    } else {
+        printf("\nlazy-restore (%s guest during the load): time from "
+               "migrate-incoming to postcopy-active (the guest may run) "
+               "and to completed\n\n",
+               opt.live ? "running" : "paused");
+        printf("%-44s | %10s | %14s | %13s | %10s\n", "configuration",
+               "restore ms", "lazy resume ms", "lazy total ms", "lazy/eager");
+    }
+    for (guint i = 0; i < rows->len; i++) {
+        Row *r = rows->pdata[i];
+        if (!r->mapped) {
+            continue;
+        }
+        double rw = median(r->restore_wall_ms);
+        double lr = median(r->lazy_resume_ms), lt = median(r->lazy_total_ms);
+        char a[32], b[32], c[32], d[32];
+        fmt_num(a, sizeof(a), rw, 0);
+        fmt_num(b, sizeof(b), lr, 1);
+        fmt_num(c, sizeof(c), lt, 0);
+        fmt_num(d, sizeof(d), lt / rw, 2);
+        if (opt.csv) {
+            printf("\"%s\",%s,%s,%s,%s,%.2f,%u\n", r->label, a, b, c, d,
+                   median(r->lazy_cpu) / (opt.mem / (double)GiB),
+                   r->lazy_total_ms->len);
+        } else {
+            printf("%-44s | %10s | %14s | %13s | %10s\n", r->label, a, b, c, d);
+        }
+    }
+    for (guint i = 0; i < rows->len && !opt.csv; i++) {
+        Row *r = rows->pdata[i];
+        if (r->lazy_stats) {
+            printf("  %s: last lazy run: %s\n", r->label, r->lazy_stats);
+        }
     }
 }
 
@@ -1220,6 +1406,8 @@ static void usage(void)
         "  --no-fio            skip the fio baseline\n"
         "  --no-verify         skip the RAM digest comparison\n"
         "  --quick             1G guest, channels 1,4, one run\n"
+        "  --lazy              also restore mapped-ram rows with "
+        "lazy-restore\n"
         "  --csv               CSV output\n");
 }
 
@@ -1346,6 +1534,8 @@ int main(int argc, char **argv)
             opt.no_fio = true;
         } else if (!strcmp(a, "--no-verify")) {
             opt.no_verify = true;
+        } else if (!strcmp(a, "--lazy")) {
+            opt.lazy = true;
         } else if (!strcmp(a, "--quick")) {
             opt.quick = true;
         } else if (!strcmp(a, "--csv")) {
@@ -1495,6 +1685,9 @@ int main(int argc, char **argv)
     }
 
     print_table();
+    if (opt.lazy) {
+        print_lazy_table();
+    }
 
     int failed = 0;
     for (guint i = 0; i < rows->len; i++) {

@@ -50,7 +50,27 @@ RAMBlock *qemu_ram_block_by_name(const char *name);
 /* Sum of used_length of migratable blocks. */
 uint64_t ram_bytes_total(void);
 
-/* Guest-physical access for qtest: false if [addr, addr+len) is unmapped. */
+/*
+ * While guest RAM is being loaded lazily (migration/ram-lazy.c), pages may
+ * be missing and a thread touching one sleeps until it is loaded, forever
+ * if it cannot be.  Code outside the vCPUs calls ram_block_populate()
+ * before touching [offset, offset + len) of @rb: it loads what is missing
+ * or fails with the reason.  The hook is NULL when nothing is missing.
+ */
+extern bool (*ram_block_populate_fn)(RAMBlock *rb, uint64_t offset,
+                                     uint64_t len, GError **errp);
+static inline bool ram_block_populate(RAMBlock *rb, uint64_t offset,
+                                      uint64_t len, GError **errp)
+{
+    bool (*fn)(RAMBlock *, uint64_t, uint64_t, GError **) =
+        ram_block_populate_fn;
+    return !fn || fn(rb, offset, len, errp);
+}
+
+/*
+ * Guest-physical access for qtest: false if [addr, addr+len) is unmapped
+ * (or cannot be loaded, see ram_block_populate()).
+ */
 bool address_space_rw(uint64_t addr, void *buf, uint64_t len, bool is_write);
 bool address_space_memset(uint64_t addr, uint8_t val, uint64_t len);
 

@@ -239,6 +239,12 @@ static int accept_child(QTestState *s, int lfd)
 
 QTestState *qtest_init(const char *extra_args)
 {
+    return qtest_init_with_setup(extra_args, NULL);
+}
+
+QTestState *qtest_init_with_setup(const char *extra_args,
+                                  void (*child_setup)(void))
+{
     QTestState *s = g_new0(QTestState, 1);
     g_autoptr(GError) err = NULL;
     g_autofree char *qtest_path = NULL;
@@ -276,6 +282,9 @@ QTestState *qtest_init(const char *extra_args)
         /* Die with the test; keep TAP on stdout clean. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(STDERR_FILENO, STDOUT_FILENO);
+        if (child_setup) {
+            child_setup();
+        }
         execv(argv[0], argv);
         _exit(127);
     }

@@ -29,6 +29,12 @@ typedef struct QTestState QTestState;
  */
 QTestState *qtest_init(const char *extra_args);
 QTestState *qtest_initf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/*
+ * Same, running @child_setup in the child just before exec (e.g. to
+ * install a seccomp filter); it must be async-signal-safe.
+ */
+QTestState *qtest_init_with_setup(const char *extra_args,
+                                  void (*child_setup)(void));
 
 /*
  * Ask the VM to quit (QMP quit), wait up to a few seconds, then SIGKILL
