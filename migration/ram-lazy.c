@@ -23,6 +23,7 @@
  * exit releases the blocked threads.
  */
 #include "qemu/osdep.h"
+#include "accel/accel.h"
 #include "io/engine.h"
 #include "migration/options.h"
 #include "migration/ram-lazy.h"
@@ -140,9 +141,7 @@ static LazyState *lazy;
 /* Does the accelerator touch guest RAM from the kernel (KVM's GUP)? */
 static bool lazy_needs_kernel_faults(void)
 {
-    const char *accel = current_machine ? current_machine->accel : NULL;
-
-    return accel && strcmp(accel, "soft");
+    return accel_is_kvm();
 }
 
 static int uffd_api(int fd, GError **errp)

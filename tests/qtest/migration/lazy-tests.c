@@ -479,14 +479,15 @@ int main(int argc, char **argv)
     migration_test_init(&argc, &argv);
     migration_test_add("/migration/lazy/digest-while-loading",
                        test_lazy_digest);
-    migration_test_add("/migration/lazy/ab-workload", test_lazy_ab);
+    migration_test_add_accels("/migration/lazy/ab-workload", test_lazy_ab);
     migration_test_add("/migration/lazy/multifd/dio/psync",
                        test_lazy_dio_psync);
     migration_test_add("/migration/lazy/multifd/dio/io-uring",
                        test_lazy_dio_io_uring);
     migration_test_add("/migration/lazy/multifd/dio/libaio",
                        test_lazy_dio_libaio);
-    migration_test_add("/migration/lazy/read-error", test_lazy_read_error);
+    migration_test_add_accels("/migration/lazy/read-error",
+                              test_lazy_read_error);
     migration_test_add("/migration/lazy/quit-while-loading", test_lazy_quit);
     migration_test_add("/migration/lazy/refusals", test_lazy_refusals);
     migration_test_add("/migration/lazy/no-userfaultfd",
