@@ -1072,6 +1072,113 @@ static const RoundTrip roundtrips[] = {
     { "mapped", 4, true, false },  { "mapped", 4, true, true },
 };
 
+/* ---------------------------------------------------------------- */
+/* Lazy restore (--lazy): the VM runs before its RAM is in */
+
+/* Wait until the restored VM's lazy load has completed. */
+static void wait_lazy_loaded(Vm *vm)
+{
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        g_autoptr(JsonNode) q = vm_cmd(vm, "{'execute': 'query-migrate'}");
+        const char *st = qmp_get_str(q, "status");
+        g_assert_cmpstr(st, !=, "failed");
+        if (!strcmp(st, "completed")) {
+            return;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+static void test_restore_lazy(gconstpointer data)
+{
+    const char *save_opts = data;
+    g_autofree char *img = scratch("lazy.img");
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "stress,share=25");
+    vm_let_run(&src, 200);
+    g_autofree char *opts = g_strdup_printf("-q --keep-vm %s", save_opts);
+    Run r = ctl_save(&src, img, opts);
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    g_autofree char *want = vm_digests(&src);
+
+    r = ctl_restore(&dst, img, "--lazy --paused");
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.err, "lazy: resumed after");
+    run_clear(&r);
+    g_autofree char *st = vm_status(&dst);
+    g_assert_cmpstr(st, ==, "paused");
+    wait_lazy_loaded(&dst);
+    g_autoptr(JsonNode) q = vm_cmd(&dst, "{'execute': 'query-migrate'}");
+    JsonObject *lazy =
+        json_object_get_object_member(json_node_get_object(q), "lazy-restore");
+    g_assert_nonnull(lazy);
+    g_assert_cmpint(json_object_get_int_member(lazy, "pages-loaded"), ==,
+                    json_object_get_int_member(lazy, "pages-total"));
+    g_autofree char *got = vm_digests(&dst);
+    g_assert_cmpstr(got, ==, want);
+    vm_quit(&dst);
+    vm_quit(&src);
+    unlink(img);
+}
+
+/* The ab guest runs while its pages come in, and finds each one right. */
+static void test_restore_lazy_running(void)
+{
+    g_autofree char *img = scratch("lazy-run.img");
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "ab");
+    vm_let_run(&src, 300);
+    Run r = ctl_save(&src, img, "-q --parallel-channels 2");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    g_assert_true(vm_reap(&src, WAIT_MS));
+    qmp_client_free(src.qmp);
+    g_free(src.sock);
+
+    r = ctl_restore(&dst, img, "--lazy");
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.err, "running");
+    run_clear(&r);
+    g_autoptr(JsonNode) w0 = vm_cmd(&dst, "{'execute': 'x-query-workload'}");
+    int64_t passes = qmp_get_int(w0, "passes");
+    wait_lazy_loaded(&dst);
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        g_autoptr(JsonNode) w = vm_cmd(&dst, "{'execute': 'x-query-workload'}");
+        g_assert_cmpint(qmp_get_int(w, "errors"), ==, 0);
+        if (qmp_get_int(w, "passes") >= passes + 2) {
+            break;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_autoptr(JsonNode) w1 = vm_cmd(&dst, "{'execute': 'x-query-workload'}");
+    g_assert_cmpint(qmp_get_int(w1, "passes"), >=, passes + 2);
+    g_assert_cmpint(qmp_get_int(w1, "errors"), ==, 0);
+    vm_quit(&dst);
+    unlink(img);
+}
+
+/* A stream has no page offsets to fault from: refused, no VM left. */
+static void test_restore_lazy_stream(void)
+{
+    g_autofree char *img = scratch("lazy-stream.img");
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "idle");
+    Run r = ctl_save(&src, img, "-q --keep-vm --layout stream");
+    g_assert_cmpint(r.status, ==, 0);
+    run_clear(&r);
+    r = ctl_restore(&dst, img, "--lazy");
+    g_assert_cmpint(r.status, !=, 0);
+    assert_contains(r.err, "lazy restore needs an image of the mapped layout");
+    run_clear(&r);
+    vm_quit(&src);
+    unlink(img);
+}
+
 static void cleanup(void)
 {
     kill_all_vms();
@@ -1143,6 +1250,13 @@ int main(int argc, char **argv)
     g_test_add_func("/ctl/restore/corrupt-zstd", test_corrupt_zstd);
     g_test_add_func("/ctl/restore/qmp-guard", test_restore_qmp_guard);
     g_test_add_func("/ctl/restore/sigkill", test_restore_sigkill);
+    g_test_add_data_func("/ctl/restore/lazy/mapped", "--layout mapped",
+                         test_restore_lazy);
+    g_test_add_data_func("/ctl/restore/lazy/mapped-zstd",
+                         "--layout mapped --compress zstd", test_restore_lazy);
+    g_test_add_func("/ctl/restore/lazy/running-ab", test_restore_lazy_running);
+    g_test_add_func("/ctl/restore/lazy/refuse-stream",
+                    test_restore_lazy_stream);
     g_test_add_func("/ctl/save/enospc", test_enospc);
     g_test_add_func("/ctl/save/compress-in-place", test_compress_in_place);
     g_test_add_func("/ctl/save/sigint", test_sigint_stream);

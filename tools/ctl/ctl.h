@@ -101,6 +101,11 @@ typedef void (*VmctlTick)(void *opaque, QMPClient *c);
 char *vmctl_wait_migration(QMPClient *c, VmctlTick tick, void *opaque,
                            bool (*should_cancel)(void *opaque),
                            bool abort_on_interrupt, GError **errp);
+/* The same, but also returns when the status becomes @stop_at. */
+char *vmctl_wait_migration_until(QMPClient *c, const char *stop_at,
+                                 VmctlTick tick, void *opaque,
+                                 bool (*should_cancel)(void *opaque),
+                                 bool abort_on_interrupt, GError **errp);
 
 /* ---- pump.c ---- */
 
@@ -211,6 +216,7 @@ typedef struct RestoreOptions {
     const char *mapmig;   /* the binary */
     int channels;         /* 0: as saved */
     bool bypass_cache;
+    bool lazy; /* resume before RAM is loaded (lazy-restore capability) */
     int run_override; /* -1: as saved, 0: --paused, 1: --running */
     bool quiet;
     /*

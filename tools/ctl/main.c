@@ -20,7 +20,7 @@ static void usage(FILE *out)
             "                  [--running|--paused] [--live] [--keep-vm]\n"
             "                  [--max-bandwidth BYTES] [-q]\n"
             "  mapmig-ctl restore FILE [--qmp PATH] [--parallel-channels N]\n"
-            "                  [--bypass-cache] [--running|--paused]\n"
+            "                  [--bypass-cache] [--running|--paused] [--lazy]\n"
             "                  [--mapmig BINARY] [-q] [-- MAPMIG-OPTION...]\n"
             "\n"
             "save: write the VM reachable at QMP SOCKET to FILE (a save\n"
@@ -52,6 +52,10 @@ static void usage(FILE *out)
             "    --parallel-channels N  channels to load with (mapped; "
             "default\n"
             "                       as saved)\n"
+            "    --lazy             resume at once and load RAM while the "
+            "guest\n"
+            "                       runs (mapped layout; see "
+            "lazy-restore.rst)\n"
             "    --mapmig BINARY    the VM binary (default: $MAPMIG, then "
             "next\n"
             "                       to mapmig-ctl, then $PATH)\n"
@@ -133,6 +137,7 @@ enum {
     OPT_KEEP,
     OPT_MAPMIG,
     OPT_BANDWIDTH,
+    OPT_LAZY,
 };
 
 static const struct option longopts[] = {
@@ -150,6 +155,7 @@ static const struct option longopts[] = {
     { "keep-vm", no_argument, NULL, OPT_KEEP },
     { "mapmig", required_argument, NULL, OPT_MAPMIG },
     { "max-bandwidth", required_argument, NULL, OPT_BANDWIDTH },
+    { "lazy", no_argument, NULL, OPT_LAZY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -165,6 +171,7 @@ static bool option_allowed(bool save, int c)
     case OPT_BANDWIDTH:
         return save;
     case OPT_MAPMIG:
+    case OPT_LAZY:
         return !save;
     default:
         return true;
@@ -281,6 +288,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAPMIG:
             mapmig = optarg;
+            break;
+        case OPT_LAZY:
+            ro.lazy = true;
             break;
         case OPT_BANDWIDTH:
             if (qemu_strtosz(optarg, NULL, &so.max_bandwidth)) {

@@ -12,9 +12,9 @@
  *                         beside FILE (as sparse as the original), handed
  *                         over in an fd set: file:/dev/fdset/N,offset=N
  *
- * Adding a kind of restore (say a lazy one) is adding its capability to
- * RestoreOptions.extra_caps: it is set on the destination with the others
- * before migrate-incoming.
+ * --lazy adds the lazy-restore capability: the VM resumes as soon as its
+ * device state is in ("postcopy-active") and loads RAM from the image
+ * while it runs; we return then and the load finishes in the VM.
  */
 #include "ctl.h"
 #include "io/dio.h"
@@ -125,6 +125,9 @@ static bool restore_parse_config(RestoreJob *j, GError **errp)
     for (int i = 0; j->o->extra_caps && j->o->extra_caps[i]; i++) {
         g_ptr_array_add(j->caps, g_strdup(j->o->extra_caps[i]));
     }
+    if (j->o->lazy) {
+        g_ptr_array_add(j->caps, g_strdup("lazy-restore"));
+    }
     g_ptr_array_add(j->caps, NULL);
     return true;
 }
@@ -172,6 +175,13 @@ static bool restore_open_image(RestoreJob *j, GError **errp)
         error_setg(errp,
                    "--parallel-channels: '%s' is a stream, which has "
                    "one reader",
+                   o->file);
+        return false;
+    }
+    if (o->lazy && !j->mapped) {
+        error_setg(errp,
+                   "--lazy: '%s' is a stream; a lazy restore needs an "
+                   "image of the mapped layout (pages at fixed offsets)",
                    o->file);
         return false;
     }
@@ -569,8 +579,9 @@ static bool restore_load(RestoreJob *j, GError **errp)
 
     int64_t start = qemu_clock_ms();
     progress_init(&j->progress, "restoring", !j->o->quiet && isatty(2));
-    g_autofree char *st = vmctl_wait_migration(j->qmp, restore_tick, j,
-                                               restore_pump_failed, true, &err);
+    g_autofree char *st = vmctl_wait_migration_until(
+        j->qmp, j->o->lazy ? "postcopy-active" : NULL, restore_tick, j,
+        restore_pump_failed, true, &err);
     progress_done(&j->progress);
     j->load_ms = qemu_clock_ms() - start;
     /*
@@ -588,7 +599,8 @@ static bool restore_load(RestoreJob *j, GError **errp)
         }
         g_clear_error(&perr);
     }
-    if (!st || strcmp(st, "completed")) {
+    bool lazy_running = st && j->o->lazy && !strcmp(st, "postcopy-active");
+    if (!st || (strcmp(st, "completed") && !lazy_running)) {
         if (!err) {
             error_setg(&err, "the load ended with status '%s'", st ? st : "?");
         }
@@ -605,7 +617,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
         error_setg(errp, "the VM failed to load '%s'", j->o->file);
         return false;
     }
-    if (j->fdset_id >= 0) {
+    if (j->fdset_id >= 0 && !lazy_running) {
         /* The VM's copies are closed: this frees the temporary file. */
         JsonObject *a = json_object_new();
         json_object_set_int_member(a, "fdset-id", j->fdset_id);
@@ -643,13 +655,15 @@ static void restore_summary(RestoreJob *j)
             : g_strdup("");
 
     fprintf(stderr,
-            "restored %s: %s image, %d channel%s%s, RAM %s, load %.2f s "
-            "(%.0f MB/s)%s, VM pid %d %s, log %s\n",
+            "restored %s: %s image, %d channel%s%s, RAM %s, %s %.2f s "
+            "(%.0f MB/s%s)%s, VM pid %d %s, log %s\n",
             j->path, save_image_format_name(h->format), j->channels,
             j->channels > 1 ? "s" : "",
-            j->o->bypass_cache ? ", bypass-cache" : "", ram, secs,
-            secs > 0 ? h->ram_size / secs / 1e6 : 0.0, dec, (int)j->pid,
-            j->run ? "running" : "paused", j->log_path);
+            j->o->bypass_cache ? ", bypass-cache" : "", ram,
+            j->o->lazy ? "lazy: resumed after" : "load", secs,
+            secs > 0 ? h->ram_size / secs / 1e6 : 0.0,
+            j->o->lazy ? " effective; RAM loads in the VM" : "", dec,
+            (int)j->pid, j->run ? "running" : "paused", j->log_path);
 }
 
 static void restore_free(RestoreJob *j)

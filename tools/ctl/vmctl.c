@@ -230,6 +230,15 @@ char *vmctl_wait_migration(QMPClient *c, VmctlTick tick, void *opaque,
                            bool (*should_cancel)(void *opaque),
                            bool abort_on_interrupt, GError **errp)
 {
+    return vmctl_wait_migration_until(c, NULL, tick, opaque, should_cancel,
+                                      abort_on_interrupt, errp);
+}
+
+char *vmctl_wait_migration_until(QMPClient *c, const char *stop_at,
+                                 VmctlTick tick, void *opaque,
+                                 bool (*should_cancel)(void *opaque),
+                                 bool abort_on_interrupt, GError **errp)
+{
     bool cancel_sent = false;
     char *status = NULL;
 
@@ -247,7 +256,11 @@ char *vmctl_wait_migration(QMPClient *c, VmctlTick tick, void *opaque,
                                        data, "status", "")
                                  : "";
             bool final = status_is_final(s);
+            bool reached = stop_at && !strcmp(s, stop_at);
             json_object_unref(ev);
+            if (reached) {
+                return g_strdup(stop_at);
+            }
             if (final) {
                 break;
             }
