@@ -434,6 +434,47 @@ static void test_offset(void)
     unlink(path);
 }
 
+/*
+ * x-ignore-shared with mapped-ram: the shared file-backed block gets a
+ * header with both offsets 0 and nothing else; the tool says so and
+ * refuses to extract memory that is not in the file.
+ */
+static void test_ignore_shared(void)
+{
+    g_autofree char *ram = g_build_filename(tmpdir, "shared-ram", NULL);
+    g_autofree char *sav = g_build_filename(tmpdir, "ignore-shared.sav", NULL);
+    g_autofree char *raw = g_build_filename(tmpdir, "ignored.raw", NULL);
+    g_autofree char *obj = g_strdup_printf(
+        "memory-backend-file,id=mem0,size=64M,mem-path=%s,share=on", ram);
+    const char *extra[] = { "-M", "none",     "-object",
+                            obj,  "-machine", "memory-backend=mem0",
+                            "-S", NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    Vm vm;
+
+    vm_start(&vm, extra);
+    cmd_ok(&vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
+                "{'capabilities': [{'capability': 'mapped-ram', 'state': true},"
+                " {'capability': 'x-ignore-shared', 'state': true}]}}");
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'file:%s'}}",
+                        sav));
+    wait_migration(&vm);
+    vm_stop(&vm);
+
+    g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "not in the file: shared memory"));
+    assert_check_ok(sav);
+    g_assert_cmpint(
+        run_img(NULL, &err, "extract", sav, "--block", "mem0", "-o", raw, NULL),
+        ==, 1);
+    g_assert_nonnull(strstr(err, "x-ignore-shared left it in the shared file"));
+    g_assert_false(g_file_test(raw, G_FILE_TEST_EXISTS));
+    unlink(sav);
+    unlink(ram);
+}
+
 /* ---- QEMU 7.2 interoperability ---- */
 
 static void test_qemu72(void)
@@ -614,6 +655,7 @@ int main(int argc, char **argv)
     g_test_add_func("/img/convert/roundtrip-load", test_convert);
     g_test_add_func("/img/check/damaged", test_damaged);
     g_test_add_func("/img/offset", test_offset);
+    g_test_add_func("/img/mapped-ram/ignore-shared", test_ignore_shared);
     g_test_add_func("/img/qemu72/none", test_qemu72);
     g_test_add_func("/img/qemu72/pc", test_qemu72_pc);
     int rc = g_test_run();
