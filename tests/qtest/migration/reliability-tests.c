@@ -1,11 +1,10 @@
 /*
  * Reliability: cancel and completion without leaked threads or fds,
- * ENOSPC, a destination killed mid-migration, and interoperability with
- * QEMU 7.2 (qemu-system-x86_64, when installed).
+ * ENOSPC and a destination killed mid-migration.  (QEMU 7.2
+ * interoperability: interop-tests.c.)
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
-#include "migration/qemu-peer.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -251,134 +250,6 @@ static void test_precopy_unix_dest_killed(void)
     migrate_end(from, to);
 }
 
-/* ---- QEMU 7.2 interoperability ---- */
-
-#define INTEROP_OPTS "-M none -m 32M -S"
-
-/* mapmig saves, QEMU 7.2 loads. */
-static const char *const qemu_none_32m[] = { "-M", "none", "-m", "32M", NULL };
-static const char *const qemu_none_32m_incoming[] = {
-    "-M", "none", "-m", "32M", "-incoming", "defer", NULL,
-};
-
-static void test_interop_mapmig_to_qemu(void)
-{
-    g_autofree char *bin = qemu_peer_binary();
-    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
-    g_autofree char *in = NULL;
-    g_autofree char *st = NULL;
-    QTestState *from;
-    QemuPeer *q;
-
-    if (!bin) {
-        return;
-    }
-    from = qtest_init(INTEROP_OPTS);
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    qtest_quit(from);
-
-    q = qemu_peer_start(bin, qemu_none_32m_incoming);
-    if (!q) {
-        return;
-    }
-    in = g_strdup_printf("exec:cat %s/%s", tmpfs, FILE_TEST_FILENAME);
-    json_node_unref(qemu_peer_qmp(q,
-                                  "{'execute': 'migrate-incoming', "
-                                  "'arguments': {'uri': '%s'}}",
-                                  in));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
-    qemu_peer_stop(q);
-}
-
-/* QEMU 7.2 saves into @path; false after g_test_skip(). */
-static bool qemu_save(const char *bin, const char *path)
-{
-    g_autofree char *out = g_strdup_printf("exec:cat > %s", path);
-    g_autofree char *st = NULL;
-    QemuPeer *q = qemu_peer_start(bin, qemu_none_32m);
-
-    if (!q) {
-        return false;
-    }
-    json_node_unref(qemu_peer_qmp(q, "{'execute': 'migrate-set-parameters', "
-                                     "'arguments': {'max-bandwidth': "
-                                     "1099511627776}}"));
-    json_node_unref(qemu_peer_qmp(q,
-                                  "{'execute': 'migrate', "
-                                  "'arguments': {'uri': '%s'}}",
-                                  out));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
-    qemu_peer_stop(q);
-    return true;
-}
-
-/* QEMU 7.2 saves, mapmig loads. */
-static void test_interop_qemu_to_mapmig(void)
-{
-    g_autofree char *bin = qemu_peer_binary();
-    g_autofree char *path = NULL;
-    g_autofree char *st = NULL;
-    QTestState *to;
-
-    if (!bin) {
-        return;
-    }
-    path = g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
-    if (!qemu_save(bin, path)) {
-        return;
-    }
-    to = qtest_initf(INTEROP_OPTS " -incoming file:%s", path);
-    wait_for_migration_complete(to);
-    wait_for_incoming_done(to);
-    st = qtest_query_status(to, NULL);
-    g_assert_cmpstr(st, ==, "prelaunch");
-    qtest_quit(to);
-}
-
-/* Both write the same bytes for an idle -M none 32M guest. */
-static void test_interop_same_bytes(void)
-{
-    g_autofree char *bin = qemu_peer_binary();
-    g_autofree char *qpath = NULL, *mpath = NULL, *uri = NULL;
-    g_autofree char *qdata = NULL, *mdata = NULL;
-    g_autoptr(GError) err = NULL;
-    gsize qlen, mlen;
-    QTestState *from;
-
-    if (!bin) {
-        return;
-    }
-    qpath = g_strdup_printf("%s/qemu.sav", tmpfs);
-    mpath = g_strdup_printf("%s/mapmig.sav", tmpfs);
-    uri = g_strdup_printf("file:%s", mpath);
-    if (!qemu_save(bin, qpath)) {
-        return;
-    }
-    from = qtest_init(INTEROP_OPTS);
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    qtest_quit(from);
-
-    g_assert_true(g_file_get_contents(qpath, &qdata, &qlen, &err));
-    g_assert_true(g_file_get_contents(mpath, &mdata, &mlen, &err));
-    g_test_message("QEMU %zu bytes, mapmig %zu bytes", qlen, mlen);
-    for (gsize i = 0; i < MIN(qlen, mlen); i++) {
-        if (qdata[i] != mdata[i]) {
-            g_printerr("first difference at byte %zu: QEMU 0x%02x, "
-                       "mapmig 0x%02x\n",
-                       i, (uint8_t)qdata[i], (uint8_t)mdata[i]);
-            break;
-        }
-    }
-    g_assert_cmpuint(qlen, ==, mlen);
-    g_assert_true(memcmp(qdata, mdata, qlen) == 0);
-}
-
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
@@ -394,11 +265,5 @@ int main(int argc, char **argv)
                        test_multifd_file_mapped_ram_enospc);
     migration_test_add("/migration/precopy/unix/dest-killed",
                        test_precopy_unix_dest_killed);
-    migration_test_add("/migration/interop/qemu-7.2/mapmig-to-qemu",
-                       test_interop_mapmig_to_qemu);
-    migration_test_add("/migration/interop/qemu-7.2/qemu-to-mapmig",
-                       test_interop_qemu_to_mapmig);
-    migration_test_add("/migration/interop/qemu-7.2/same-bytes",
-                       test_interop_same_bytes);
     return migration_test_run();
 }
