@@ -116,6 +116,24 @@ static MigrateStart none_start(const char *src_opts, const char *dst_opts,
     };
 }
 
+/*
+ * Non-zero RAM before a live migration: zero pages cost nothing, so the
+ * first pass over an empty guest would end before the workload dirtied
+ * enough to keep the migration iterating.
+ */
+static void fill_ram(QTestState *s)
+{
+    for (uint64_t off = 0; off < GUEST_SIZE; off += MiB) {
+        qtest_memset(s, off, 0x11 + off / MiB, MiB);
+    }
+}
+
+static void *start_fill(QTestState *from, QTestState *to)
+{
+    fill_ram(from);
+    return NULL;
+}
+
 /* ---- one backend kind each ---- */
 
 static void test_ram_prealloc(void)
@@ -126,6 +144,7 @@ static void test_ram_prealloc(void)
         .connect_uri = FILE_URI,
         .load_after_save = true,
         .caps = { "mapped-ram", "multifd" },
+        .start_hook = start_fill,
         .live = true,
         .end_hook = end_check_mem0,
     };
@@ -222,6 +241,7 @@ static void test_memfd_unix_multifd(void)
         .start = none_start(opts, opts, "stress,share=10"),
         .connect_uri = UNIX_URI,
         .caps = { "multifd" },
+        .start_hook = start_fill,
         .live = true,
         .end_hook = end_check_mem0,
     };
@@ -268,6 +288,7 @@ static bool dir_supports_odirect(const char *dir)
 
 static void *start_direct_io(QTestState *from, QTestState *to)
 {
+    fill_ram(from);
     qtest_qmp_assert_success(from, "{'execute': 'migrate-set-parameters', "
                                    "'arguments': {'direct-io': true}}");
     qtest_qmp_assert_success(to, "{'execute': 'migrate-set-parameters', "
