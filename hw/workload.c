@@ -13,6 +13,7 @@
  * sections, so the destination continues the source's program.
  */
 #include "qemu/osdep.h"
+#include "accel/accel.h"
 #include "qemu/cutils.h"
 #include "hw/workload.h"
 #include "migration/vmstate.h"
@@ -178,8 +179,25 @@ WorkloadKind workload_kind(void)
     return wl.kind;
 }
 
+void workload_get_config(WorkloadKind *kind, uint32_t *share, uint64_t *rate)
+{
+    *kind = wl.kind;
+    *share = wl.share;
+    *rate = wl.rate;
+}
+
+const char *workload_kind_name(uint32_t kind)
+{
+    return kind < ARRAY_SIZE(workload_names) ? workload_names[kind] : "unknown";
+}
+
 void workload_get_info(WorkloadInfo *info)
 {
+    if (accel_ops->workload_info) {
+        /* A real guest keeps its own statistics. */
+        accel_ops->workload_info(info);
+        return;
+    }
     info->kind = workload_names[wl.kind];
     info->passes = wl.passes;
     info->pages_written = atomic_load((_Atomic uint64_t *)&wl.pages_written);

@@ -3,6 +3,7 @@
  * the workload's progress.
  */
 #include "qemu/osdep.h"
+#include "accel/accel.h"
 #include "hw/workload.h"
 #include "monitor/monitor.h"
 #include "system/runstate.h"
@@ -175,6 +176,7 @@ void system_register_commands(void)
     qmp_register_command("quit", qmp_quit, 0);
     qmp_register_command("x-query-ram-digest", qmp_x_query_ram_digest, 0);
     qmp_register_command("x-query-workload", qmp_x_query_workload, 0);
+    accel_register_commands();
     for (size_t i = 0; i < ARRAY_SIZE(hmp_cmds); i++) {
         hmp_register_command(&hmp_cmds[i]);
     }

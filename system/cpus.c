@@ -1,12 +1,14 @@
 /*
- * Soft accelerator vCPUs: host threads running the workload.
+ * vCPU threads, common to every accelerator.
  *
- * Pausing is a handshake: pause_all_vcpus() clears run_vcpus and waits
- * until every thread has parked; a vCPU checks run_vcpus between workload
- * batches, so guest memory is stable as soon as pause_all_vcpus() returns.
+ * Pausing is a handshake: pause_all_vcpus() clears run_vcpus, kicks the
+ * vCPUs (KVM: out of KVM_RUN) and waits until every thread has parked;
+ * the accelerator's cpu_exec() returns soon after run_vcpus turns false,
+ * so guest memory and vCPU state are stable once pause_all_vcpus()
+ * returns.
  */
 #include "qemu/osdep.h"
-#include "hw/workload.h"
+#include "accel/accel.h"
 #include "system/cpus.h"
 
 CPUState *cpus;
@@ -66,25 +68,32 @@ static gpointer vcpu_thread_fn(gpointer opaque)
     /* Read without the lock on the hot path; the handshake re-checks. */
     _Atomic bool *run = (_Atomic bool *)&run_vcpus;
 
+    cpu->thread_id = pthread_self();
     while (vcpu_wait_runnable()) {
-        while (atomic_load_explicit(run, memory_order_acquire)) {
-            if (!workload_step(cpu)) {
-                /* Idle guest: a halted vCPU, woken by a short timer. */
-                g_usleep(2000);
-            }
-        }
+        accel_ops->cpu_exec(cpu, run);
     }
     return NULL;
 }
 
-void cpus_init(int n)
+bool cpus_init(int n, GError **errp)
 {
-    nr_cpus = n;
     cpus = g_new0(CPUState, n);
     for (int i = 0; i < n; i++) {
         cpus[i].cpu_index = i;
         cpus[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1);
-        g_autofree char *name = g_strdup_printf("CPU %d/soft", i);
+        if (accel_ops->init_vcpu && !accel_ops->init_vcpu(&cpus[i], errp)) {
+            for (int j = 0; j < i && accel_ops->destroy_vcpu; j++) {
+                accel_ops->destroy_vcpu(&cpus[j]);
+            }
+            g_free(cpus);
+            cpus = NULL;
+            return false;
+        }
+    }
+    nr_cpus = n;
+    for (int i = 0; i < n; i++) {
+        g_autofree char *name =
+            g_strdup_printf("CPU %d/%s", i, accel_ops->name);
         cpus[i].thread = g_thread_new(name, vcpu_thread_fn, &cpus[i]);
     }
     /* Wait until all are parked so that the first pause is trivial. */
@@ -93,16 +102,20 @@ void cpus_init(int n)
         g_cond_wait(&park_cond, &park_lock);
     }
     g_mutex_unlock(&park_lock);
+    return true;
 }
 
 void pause_all_vcpus(void)
 {
     g_mutex_lock(&park_lock);
-    atomic_store_explicit((_Atomic bool *)&run_vcpus, false,
-                          memory_order_release);
+    /* Sequentially consistent: a kicked vCPU must see it (accel/kvm). */
+    atomic_store((_Atomic bool *)&run_vcpus, false);
     if (clock_started_ns) {
         clock_base_ns += qemu_clock_ns() - clock_started_ns;
         clock_started_ns = 0;
+    }
+    for (int i = 0; accel_ops->kick_vcpu && i < nr_cpus; i++) {
+        accel_ops->kick_vcpu(&cpus[i]);
     }
     while (parked < nr_cpus) {
         g_cond_wait(&park_cond, &park_lock);
@@ -112,6 +125,9 @@ void pause_all_vcpus(void)
 
 void resume_all_vcpus(void)
 {
+    if (accel_ops->pre_resume) {
+        accel_ops->pre_resume();
+    }
     g_mutex_lock(&park_lock);
     if (!clock_started_ns) {
         clock_started_ns = qemu_clock_ns();
@@ -138,6 +154,9 @@ void cpus_destroy(void)
     g_mutex_unlock(&park_lock);
     for (int i = 0; i < nr_cpus; i++) {
         g_thread_join(cpus[i].thread);
+        if (accel_ops->destroy_vcpu) {
+            accel_ops->destroy_vcpu(&cpus[i]);
+        }
     }
     g_free(cpus);
     cpus = NULL;

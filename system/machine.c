@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "accel/accel.h"
 #include "hw/workload.h"
 #include "migration/vmstate.h"
 #include "system/cpus.h"
@@ -112,8 +113,8 @@ bool machine_init(MachineState *ms, GError **errp)
             return false;
         }
     }
-    cpus_init(ms->smp);
-    return true;
+    /* The accelerator maps the RAM blocks that exist by now. */
+    return accel_init(ms, ms->accel, errp) && cpus_init(ms->smp, errp);
 }
 
 /*
@@ -124,9 +125,7 @@ void machine_register_devices(MachineState *ms, bool workload_active)
 {
     bool mini = !strcmp(ms->type, "mini");
 
-    if (mini || workload_active) {
-        workload_init();
-    }
+    accel_ops->register_vmstate(ms, mini || workload_active);
     if (mini) {
         serial_register_vmstate();
     }

@@ -3,6 +3,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "accel/accel.h"
 #include "system/ramblock.h"
 
 #include <sys/mman.h>
@@ -252,16 +253,23 @@ void global_dirty_log_start(void)
         memset(rb->dirty_log, 0, bitmap_bytes(ramblock_nr_pages(rb)));
     }
     atomic_store(&global_dirty_tracking, true);
+    if (accel_ops->log_start) {
+        accel_ops->log_start();
+    }
 }
 
 void global_dirty_log_stop(void)
 {
     atomic_store(&global_dirty_tracking, false);
+    if (accel_ops->log_stop) {
+        accel_ops->log_stop();
+    }
 }
 
 uint64_t ramblock_sync_dirty_log(RAMBlock *rb, unsigned long *dest)
 {
-    uint64_t n = 0;
+    /* Guest writes the accelerator tracked, then the software log's. */
+    uint64_t n = accel_ops->log_sync ? accel_ops->log_sync(rb, dest) : 0;
     size_t words = BITS_TO_LONGS(ramblock_nr_pages(rb));
 
     for (size_t i = 0; i < words; i++) {

@@ -37,7 +37,8 @@ static void help(void)
            "                      guest RAM backend (see "
            "docs/migration/memory.rst)\n"
            "  -smp N              number of vCPUs (default 1)\n"
-           "  -accel soft         accelerator\n"
+           "  -accel kvm[,device=PATH]|soft   accelerator (kvm:soft or\n"
+           "                      repeated -accel: first that works)\n"
            "  -S                  do not start vCPUs at start-up\n"
            "  -name NAME          VM name\n"
            "  -qmp unix:PATH,server=on,wait=off   QMP socket (repeatable)\n"
@@ -129,13 +130,12 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
         o->machine.smp = v;
     } else if (!strcmp(opt, "accel")) {
         const char *a = g_str_has_prefix(arg, "accel=") ? arg + 6 : arg;
-        if (strcmp(a, "soft")) {
-            error_setg(errp,
-                       "-accel: accelerator '%s' is not available "
-                       "(use soft)",
-                       a);
-            return false;
-        }
+        /* Repeated -accel options form a fallback list, as in QEMU. */
+        char *list = o->machine.accel
+                         ? g_strdup_printf("%s:%s", o->machine.accel, a)
+                         : g_strdup(a);
+        g_free(o->machine.accel);
+        o->machine.accel = list;
     } else if (!strcmp(opt, "name")) {
         g_free(o->machine.name);
         o->machine.name = g_strdup(arg);
@@ -272,6 +272,7 @@ static void vm_options_free(VMOptions *o)
     g_free(o->machine.type);
     g_free(o->machine.name);
     g_free(o->machine.memdev);
+    g_free(o->machine.accel);
     object_cleanup_all();
     g_ptr_array_free(o->qmp, true);
     g_ptr_array_free(o->monitors, true);

@@ -50,6 +50,7 @@ static struct {
     bool csv;
     bool no_verify;
     int smp;
+    char *accel; /* soft|kvm: -accel of both VMs */
 } opt = {
     .mem = 4 * GiB,
     .dirty = 90,
@@ -591,6 +592,8 @@ static VM *vm_start(const char *name, bool incoming, GError **errp)
     char *argv[16];
     int i = 0;
     argv[i++] = opt.mapmig;
+    argv[i++] = "-accel";
+    argv[i++] = opt.accel ? opt.accel : "soft";
     argv[i++] = "-m";
     argv[i++] = mem;
     argv[i++] = "-smp";
@@ -1017,9 +1020,10 @@ static void print_machine(FILE *out, const char *pfx)
             free_space(opt.dir) / (double)GiB);
     fprintf(out,
             "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
-            "%d vCPU, %s save, %d repeat(s), medians\n",
+            "%d vCPU (%s), %s save, %d repeat(s), medians\n",
             pfx, opt.mem / MiB, opt.dirty, opt.smp,
-            opt.live ? "live" : "paused", opt.repeat);
+            opt.accel ? opt.accel : "soft", opt.live ? "live" : "paused",
+            opt.repeat);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1211,6 +1215,7 @@ static void usage(void)
         "  --live              save while the workload runs\n"
         "  --rate P            workload pages/s per vCPU (default unlimited)\n"
         "  --smp N             vCPUs of the guest (default 1)\n"
+        "  --accel A           soft|kvm: who runs the guest (default soft)\n"
         "  --mapmig PATH       the mapmig binary\n"
         "  --no-fio            skip the fio baseline\n"
         "  --no-verify         skip the RAM digest comparison\n"
@@ -1323,6 +1328,14 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--rate")) {
             NEED_ARG();
             opt.rate = g_ascii_strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--accel")) {
+            NEED_ARG();
+            if (strcmp(v, "soft") && strcmp(v, "kvm")) {
+                fprintf(stderr, "bad --accel '%s' (soft or kvm)\n", v);
+                return 2;
+            }
+            g_free(opt.accel);
+            opt.accel = g_strdup(v);
         } else if (!strcmp(a, "--smp")) {
             NEED_ARG();
             opt.smp = atoi(v);

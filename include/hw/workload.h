@@ -20,6 +20,9 @@ bool workload_parse(const char *spec, GError **errp);
 /* Register the workload and vCPU state (once vCPUs exist). */
 void workload_init(void);
 WorkloadKind workload_kind(void);
+/* The -workload configuration (a KVM guest gets it as parameters). */
+void workload_get_config(WorkloadKind *kind, uint32_t *share, uint64_t *rate);
+const char *workload_kind_name(uint32_t kind);
 /*
  * Run one batch of guest work on @cpu.  Returns false when this vCPU has
  * nothing to do (idle), so its thread may sleep.
@@ -38,6 +41,9 @@ void workload_get_info(WorkloadInfo *info);
 /* Serial port: guest output goes where -serial says. */
 bool serial_init(const char *spec, GError **errp);
 void serial_putc(char c);
+/* Port I/O on the UART's eight registers (@offset 0..7), as a guest does. */
+void serial_ioport_write(unsigned offset, uint8_t val);
+uint8_t serial_ioport_read(unsigned offset);
 void serial_register_vmstate(void);
 
 #endif

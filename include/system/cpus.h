@@ -1,25 +1,35 @@
 /*
- * vCPUs of the soft accelerator: host threads that run the guest's
- * workload.  Paused vCPUs are parked on a condition variable; a paused
- * vCPU never touches guest memory, so a stopped VM's RAM is stable.
+ * vCPUs: one host thread each, running guest code through the
+ * accelerator (include/accel/accel.h).  Paused vCPUs are parked on a
+ * condition variable; a paused vCPU never touches guest memory, so a
+ * stopped VM's RAM and vCPU state are stable.
  */
 #ifndef SYSTEM_CPUS_H
 #define SYSTEM_CPUS_H
 
 #include "qemu/osdep.h"
 
+#include <pthread.h>
+
+typedef struct AccelCPUState AccelCPUState;
+
 typedef struct CPUState {
     int cpu_index;
     GThread *thread;
-    uint64_t rng;   /* guest register: workload PRNG state */
-    uint64_t steps; /* guest register: steps executed */
+    pthread_t thread_id;  /* set by the thread before it first parks */
+    AccelCPUState *accel; /* accelerator's per-vCPU state */
+    uint64_t rng;         /* soft guest register: workload PRNG state */
+    uint64_t steps;       /* soft guest register: steps executed */
 } CPUState;
 
 extern CPUState *cpus;
 extern int nr_cpus;
 
-/* Create @n vCPU threads, parked until resume_all_vcpus(). */
-void cpus_init(int n);
+/*
+ * Create @n vCPUs in the accelerator and their threads, parked until
+ * resume_all_vcpus().
+ */
+bool cpus_init(int n, GError **errp);
 void pause_all_vcpus(void);
 void resume_all_vcpus(void);
 bool all_vcpus_paused(void);

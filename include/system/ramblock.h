@@ -2,8 +2,10 @@
  * RAMBlock: one contiguous piece of guest RAM with its dirty tracking.
  *
  * Bitmaps use one bit per target page (4 KiB) in host unsigned longs.
- *  - dirty_log: written by the accelerator (vCPU threads, atomically) while
- *    global dirty tracking is on; drained by a bitmap sync.
+ *  - dirty_log: the software log, written atomically while global dirty
+ *    tracking is on by soft vCPUs and by the VMM's own writes (qtest,
+ *    guest loading); drained by a bitmap sync together with what the
+ *    accelerator's log_sync reports (KVM's dirty log).
  *  - bmap: pages the migration still has to send; migration thread only.
  *  - file_bmap: mapped-ram, pages whose current content is in the file;
  *    set by whoever wrote the page (atomically: multifd threads).
@@ -110,8 +112,8 @@ static inline void ramblock_set_dirty(RAMBlock *rb, uint64_t offset)
 }
 
 /*
- * Move the block's dirty log into @dest (OR), clearing the log.
- * Returns how many pages were newly set in @dest.
+ * Move the block's dirty log and the accelerator's into @dest (OR),
+ * clearing them.  Returns how many pages were newly set in @dest.
  */
 uint64_t ramblock_sync_dirty_log(RAMBlock *rb, unsigned long *dest);
 

@@ -4,6 +4,10 @@
 #include "qemu/osdep.h"
 #include "libqtest.h"
 
+#if CONFIG_KVM
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -125,6 +129,47 @@ static void untrack_child(pid_t pid)
 void qtest_msleep(unsigned ms)
 {
     g_usleep(ms * 1000);
+}
+
+static const char *kvm_probe(void)
+{
+#if CONFIG_KVM
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    int vm;
+
+    if (fd < 0) {
+        return errno == ENOENT ? "/dev/kvm does not exist"
+                               : "/dev/kvm cannot be opened read-write";
+    }
+    if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+        close(fd);
+        return "/dev/kvm has an unexpected KVM API version";
+    }
+    vm = ioctl(fd, KVM_CREATE_VM, 0);
+    close(fd);
+    if (vm < 0) {
+        return "KVM_CREATE_VM fails (no hardware virtualization?)";
+    }
+    close(vm);
+    return NULL;
+#else
+    return "mapmig was built without KVM (-Dkvm=disabled or not x86-64)";
+#endif
+}
+
+bool qtest_kvm_available(const char **reason)
+{
+    static gsize once;
+    static const char *why;
+
+    if (g_once_init_enter(&once)) {
+        why = kvm_probe();
+        g_once_init_leave(&once, 1);
+    }
+    if (reason) {
+        *reason = why;
+    }
+    return !why;
 }
 
 const char *qtest_binary(void)

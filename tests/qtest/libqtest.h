@@ -121,6 +121,13 @@ char *qtest_hmp(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* A second QMP connection to @s (caller frees with qmp_client_free). */
 QMPClient *qtest_qmp_connect(QTestState *s);
 
+/*
+ * Can this host run "-accel kvm"?  mapmig built with KVM, and /dev/kvm
+ * opens read-write and creates a VM.  When not, *@reason (if given)
+ * says why (static string).  Probed once.
+ */
+bool qtest_kvm_available(const char **reason);
+
 /* Path of the mapmig binary; fails the test if $MAPMIG_BINARY is unset. */
 const char *qtest_binary(void);
 

@@ -206,7 +206,8 @@ static void test_hmp(void)
 
 /* ---- command line ---- */
 
-static void run_bad_cmdline(const char *args)
+/* Runs mapmig with bad @args; returns its one line of stderr. */
+static char *run_bad_cmdline_msg(const char *args)
 {
     g_autofree char *cmd = g_strdup_printf("%s %s", qtest_binary(), args);
     g_auto(GStrv) argv = NULL;
@@ -239,6 +240,12 @@ static void run_bad_cmdline(const char *args)
     g_assert_true(g_str_has_suffix(err_text, "\n"));
     g_assert_true(strchr(err_text, '\n') == err_text + strlen(err_text) - 1);
     g_assert_true(g_str_has_prefix(err_text, "mapmig: "));
+    return g_steal_pointer(&err_text);
+}
+
+static void run_bad_cmdline(const char *args)
+{
+    g_free(run_bad_cmdline_msg(args));
 }
 
 static void test_cmdline_unknown_option(void)
@@ -250,6 +257,234 @@ static void test_cmdline_bad_mem(void)
 {
     run_bad_cmdline("-m 12Q");
     run_bad_cmdline("-m 0");
+}
+
+/* ---- accelerators ---- */
+
+static void assert_bad_cmdline_says(const char *args, const char *substr)
+{
+    g_autofree char *msg = run_bad_cmdline_msg(args);
+
+    g_assert_nonnull(strstr(msg, substr));
+}
+
+static void test_accel_errors(void)
+{
+    assert_bad_cmdline_says("-accel xen", "unknown accelerator 'xen'");
+    assert_bad_cmdline_says("-accel soft,foo=1", "unknown property");
+#if CONFIG_KVM
+    assert_bad_cmdline_says("-accel kvm,device=/nonexistent/kvm",
+                            "could not access KVM kernel module at "
+                            "/nonexistent/kvm: No such file or directory");
+    assert_bad_cmdline_says("-accel kvm,device=/dev/null",
+                            "/dev/null is not a KVM device");
+    assert_bad_cmdline_says("-accel kvm,bogus=1", "unknown property");
+#else
+    assert_bad_cmdline_says("-accel kvm", "built without KVM");
+#endif
+}
+
+static bool query_kvm_enabled(QTestState *s)
+{
+    g_autoptr(JsonNode) r = qtest_qmp(s, "{'execute': 'query-kvm'}");
+    JsonObject *o = json_node_get_object(r);
+
+    g_assert_cmpint(json_object_get_boolean_member(o, "present"), ==,
+                    CONFIG_KVM);
+    return json_object_get_boolean_member(o, "enabled");
+}
+
+/* kvm:soft and repeated -accel fall back to the next one that works. */
+static void test_accel_fallback(void)
+{
+    static const char *const specs[] = {
+        "-accel kvm,device=/nonexistent/kvm:soft",
+        "-accel kvm,device=/nonexistent/kvm -accel soft",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
+        QTestState *s =
+            qtest_initf("%s -m 16M -workload stress,share=10", specs[i]);
+        g_autofree char *info = qtest_hmp(s, "info kvm");
+
+        g_assert_false(query_kvm_enabled(s));
+        g_assert_true(qtest_is_running(s));
+        while (qtest_workload_get(s, "pages-written") == 0) {
+            qtest_msleep(10);
+        }
+        g_assert_nonnull(
+            strstr(info, CONFIG_KVM ? "disabled" : "not compiled"));
+        qtest_quit(s);
+    }
+}
+
+static bool kvm_or_skip(void)
+{
+    const char *why;
+
+    if (!qtest_kvm_available(&why)) {
+        g_test_skip(why);
+        return false;
+    }
+    return true;
+}
+
+/* The same list picks KVM first where it works. */
+static void test_kvm_list_prefers_kvm(void)
+{
+    QTestState *s;
+    g_autofree char *info = NULL;
+
+    if (!kvm_or_skip()) {
+        return;
+    }
+    s = qtest_init("-accel kvm:soft -m 16M");
+    info = qtest_hmp(s, "info kvm");
+    g_assert_true(query_kvm_enabled(s));
+    g_assert_cmpstr(info, ==, "kvm support: enabled\n");
+    qtest_quit(s);
+}
+
+/* Two vCPUs of the real guest dirty RAM; a stopped guest writes nothing. */
+static void test_kvm_workload_stress(void)
+{
+    QTestState *s;
+    g_autoptr(GHashTable) d1 = NULL, d2 = NULL, d3 = NULL, d4 = NULL;
+    int64_t w;
+
+    if (!kvm_or_skip()) {
+        return;
+    }
+    s = qtest_init("-accel kvm -smp 2 -m 64M -workload stress,share=10");
+    g_assert_true(query_kvm_enabled(s));
+    while ((w = qtest_workload_get(s, "pages-written")) < 4 * 256) {
+        qtest_msleep(10);
+    }
+    d1 = qtest_ram_digests(s);
+    while (qtest_workload_get(s, "pages-written") < w + 4 * 256) {
+        qtest_msleep(10);
+    }
+    d2 = qtest_ram_digests(s);
+    g_assert_false(qtest_ram_digests_equal(d1, d2));
+    /* Only inside the share: the last page of RAM is still zero. */
+    g_assert_cmphex(qtest_readq(s, 64 * MiB - 8), ==, 0);
+
+    qtest_qmp_assert_success(s, "{'execute': 'stop'}");
+    d3 = qtest_ram_digests(s);
+    w = qtest_workload_get(s, "pages-written");
+    qtest_msleep(100);
+    d4 = qtest_ram_digests(s);
+    g_assert_true(qtest_ram_digests_equal(d3, d4));
+    g_assert_cmpint(qtest_workload_get(s, "pages-written"), ==, w);
+    qtest_quit(s);
+}
+
+#define KVM_WORK_ADDR 0x200000 /* tests/guest/payload-abi.h */
+
+/*
+ * The guest's ab self-check: it runs, prints a 'B' per pass, and finds
+ * a byte the VMM changed behind its back ('E', errors > 0).
+ */
+static void test_kvm_workload_ab_selfcheck(void)
+{
+    QTestState *s;
+    g_autofree char *serial = NULL;
+    g_autofree char *text = NULL;
+    int64_t passes;
+    uint8_t b;
+
+    if (!kvm_or_skip()) {
+        return;
+    }
+    s = qtest_init("-accel kvm -m 16M -workload ab");
+    serial = qtest_serial_path(s);
+    while ((passes = qtest_workload_get(s, "passes")) < 3) {
+        qtest_msleep(10);
+    }
+    qtest_qmp_assert_success(s, "{'execute': 'stop'}");
+    passes = qtest_workload_get(s, "passes");
+    g_assert_cmpint(qtest_workload_get(s, "errors"), ==, 0);
+    g_assert_true(g_file_get_contents(serial, &text, NULL, NULL));
+    g_assert_cmpint(strlen(text), ==, passes);
+    g_assert_null(strchr(text, 'E'));
+    /* The last page of RAM was written by the last finished pass. */
+    b = qtest_readb(s, 16 * MiB - 4096);
+    g_assert_cmpint(b, ==, (uint8_t)passes);
+
+    /* Corrupt one page: the next pass must notice. */
+    qtest_writeb(s, KVM_WORK_ADDR + 5 * 4096,
+                 qtest_readb(s, KVM_WORK_ADDR + 5 * 4096) + 100);
+    qtest_qmp_assert_success(s, "{'execute': 'cont'}");
+    while (qtest_workload_get(s, "errors") == 0) {
+        qtest_msleep(10);
+    }
+    while (qtest_workload_get(s, "passes") < passes + 2) {
+        qtest_msleep(10);
+    }
+    g_free(text);
+    g_assert_true(g_file_get_contents(serial, &text, NULL, NULL));
+    g_assert_nonnull(strstr(text, "EB"));
+    qtest_quit(s);
+}
+
+/* rate=P: the pace port keeps each vCPU to P pages per second. */
+static void test_kvm_workload_rate(void)
+{
+    const int64_t rate = 2000;
+    QTestState *s;
+    int64_t start, pages, elapsed_ms;
+
+    if (!kvm_or_skip()) {
+        return;
+    }
+    start = qemu_clock_ms();
+    s = qtest_initf("-accel kvm -m 16M -workload stress,rate=%" PRId64, rate);
+    while (qtest_workload_get(s, "pages-written") < 2 * rate) {
+        qtest_msleep(20);
+    }
+    pages = qtest_workload_get(s, "pages-written");
+    elapsed_ms = qemu_clock_ms() - start;
+    g_test_message("%" PRId64 " pages in %" PRId64 " ms", pages, elapsed_ms);
+    /*
+     * An upper bound only (a paused sandbox makes elapsed longer, never
+     * shorter): each 1 s window allows rate pages plus one batch.
+     */
+    g_assert_cmpint(pages, <=,
+                    rate * (elapsed_ms / 1000 + 1) +
+                        256 * (elapsed_ms / 1000 + 2));
+    qtest_quit(s);
+}
+
+/* A guest that crashes stops the VM in internal-error; mapmig lives on. */
+static void test_kvm_guest_crash(void)
+{
+    QTestState *s;
+    uint8_t ud2[512];
+
+    if (!kvm_or_skip()) {
+        return;
+    }
+    s = qtest_init("-accel kvm -m 16M -workload ab");
+    while (qtest_workload_get(s, "passes") < 1) {
+        qtest_msleep(10);
+    }
+    /* ud2 over the payload (0x100000): #UD without an IDT, triple fault. */
+    for (size_t i = 0; i < sizeof(ud2); i += 2) {
+        ud2[i] = 0x0f;
+        ud2[i + 1] = 0x0b;
+    }
+    for (size_t i = 0; i < sizeof(ud2); i++) {
+        qtest_writeb(s, 0x100000 + i, ud2[i]);
+    }
+    for (;;) {
+        g_autofree char *st = qtest_query_status(s, NULL);
+        if (!strcmp(st, "internal-error")) {
+            break;
+        }
+        g_assert_cmpstr(st, ==, "running");
+        qtest_msleep(10);
+    }
+    qtest_quit(s);
 }
 
 int main(int argc, char **argv)
@@ -265,5 +500,13 @@ int main(int argc, char **argv)
     g_test_add_func("/misc/cmdline/unknown-option",
                     test_cmdline_unknown_option);
     g_test_add_func("/misc/cmdline/bad-mem", test_cmdline_bad_mem);
+    g_test_add_func("/misc/accel/errors", test_accel_errors);
+    g_test_add_func("/misc/accel/fallback", test_accel_fallback);
+    g_test_add_func("/misc/kvm/list-prefers-kvm", test_kvm_list_prefers_kvm);
+    g_test_add_func("/misc/kvm/workload/stress", test_kvm_workload_stress);
+    g_test_add_func("/misc/kvm/workload/ab/self-check",
+                    test_kvm_workload_ab_selfcheck);
+    g_test_add_func("/misc/kvm/workload/rate", test_kvm_workload_rate);
+    g_test_add_func("/misc/kvm/guest-crash", test_kvm_guest_crash);
     return g_test_run();
 }

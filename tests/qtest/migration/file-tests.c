@@ -88,6 +88,24 @@ static void test_multifd_file_mapped_ram_live(void)
     multifd_channels(4, 4, true);
 }
 
+/* The guest checks its own memory after a live multifd save/restore. */
+static void test_multifd_file_mapped_ram_ab_live(void)
+{
+    MigrateCommon args = {
+        .start.workload = "ab",
+        .start.mem = "16M",
+        .connect_uri = FILE_URI,
+        .load_after_save = true,
+        .caps = { "mapped-ram", "multifd" },
+        .multifd_channels_src = 4,
+        .multifd_channels_dst = 4,
+        .live = true,
+        .check_ab = true,
+    };
+
+    test_precopy_common(&args);
+}
+
 static void test_multifd_file_mapped_ram_4to2(void)
 {
     multifd_channels(4, 2, false);
@@ -246,20 +264,20 @@ static void test_precopy_file_mapped_ram_live_size(void)
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add("/migration/precopy/file/mapped-ram",
-                       test_precopy_file_mapped_ram);
-    migration_test_add("/migration/precopy/file/mapped-ram/live",
-                       test_precopy_file_mapped_ram_live);
+    migration_test_add_accels("/migration/precopy/file/mapped-ram",
+                              test_precopy_file_mapped_ram);
+    migration_test_add_accels("/migration/precopy/file/mapped-ram/live",
+                              test_precopy_file_mapped_ram_live);
     migration_test_add("/migration/precopy/file/offset/mapped-ram",
                        test_precopy_file_offset_mapped_ram);
     migration_test_add("/migration/multifd/file/mapped-ram/channels/1",
                        test_multifd_file_mapped_ram_1);
-    migration_test_add("/migration/multifd/file/mapped-ram/channels/4",
-                       test_multifd_file_mapped_ram_4);
+    migration_test_add_accels("/migration/multifd/file/mapped-ram/channels/4",
+                              test_multifd_file_mapped_ram_4);
     migration_test_add("/migration/multifd/file/mapped-ram/channels/16",
                        test_multifd_file_mapped_ram_16);
-    migration_test_add("/migration/multifd/file/mapped-ram/live",
-                       test_multifd_file_mapped_ram_live);
+    migration_test_add_accels("/migration/multifd/file/mapped-ram/live",
+                              test_multifd_file_mapped_ram_live);
     migration_test_add("/migration/multifd/file/mapped-ram/channels/4to2",
                        test_multifd_file_mapped_ram_4to2);
     migration_test_add("/migration/precopy/unix/mapped-ram/refused",
@@ -274,5 +292,7 @@ int main(int argc, char **argv)
                        test_precopy_file_mapped_ram_sparse);
     migration_test_add("/migration/precopy/file/mapped-ram/live/size",
                        test_precopy_file_mapped_ram_live_size);
+    migration_test_add_accels("/migration/multifd/file/mapped-ram/ab/live",
+                              test_multifd_file_mapped_ram_ab_live);
     return migration_test_run();
 }

@@ -17,6 +17,11 @@
 
 /* Per-test scratch directory for migration files and sockets. */
 extern char *tmpfs;
+/*
+ * Accelerator of the running test case: "soft", or "kvm" for cases
+ * registered with migration_test_add_accels() (both VMs get -accel).
+ */
+extern const char *migrate_accel;
 
 typedef struct MigrateStart {
     /* Extra command-line arguments for the source and the destination. */
@@ -96,7 +101,7 @@ void migrate_set_parameter_str(QTestState *who, const char *param,
 /* Large downtime limit, unlimited bandwidth: converges next pass. */
 void migrate_ensure_converge(QTestState *who);
 /*
- * Tiny downtime limit and 32 MiB/s: keeps iterating while the guest
+ * Zero downtime limit and 32 MiB/s: keeps iterating while the guest
  * dirties RAM.
  */
 void migrate_ensure_non_converge(QTestState *who);
@@ -119,8 +124,20 @@ void wait_for_incoming_done(QTestState *to);
 /* Run a whole migration test case. */
 void test_precopy_common(MigrateCommon *args);
 
-/* Register a test case with data freed at the end. */
+/* Register a test case (soft accelerator). */
 void migration_test_add(const char *path, void (*fn)(void));
+/*
+ * Register @fn at @path on the soft accelerator and, under
+ * /migration/kvm/..., on KVM, where the kvm case skips with the reason
+ * when this host cannot run KVM guests.
+ */
+void migration_test_add_accels(const char *path, void (*fn)(void));
+/* Register @fn on KVM only (@path as given; skipped without KVM). */
+void migration_test_add_kvm(const char *path, void (*fn)(void));
+/* Wait until the ab workload of @who has made more than @passes passes. */
+void wait_for_ab_passes(QTestState *who, int64_t passes);
+/* Check @who's serial log: ab markers 'B', no 'E' (failed self-check). */
+void check_serial_ab(QTestState *who);
 /* g_test_init plus the scratch directory; returns g_test_run()'s value
  * via migration_test_run(). */
 void migration_test_init(int *argc, char ***argv);

@@ -555,8 +555,8 @@ static void test_multifd_unix_stress_live(void)
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/psync",
-                       test_multifd_file_mapped_ram_dio_psync);
+    migration_test_add_accels("/migration/multifd/file/mapped-ram/dio/psync",
+                              test_multifd_file_mapped_ram_dio_psync);
     migration_test_add("/migration/multifd/file/mapped-ram/dio/io-uring",
                        test_multifd_file_mapped_ram_dio_io_uring);
     migration_test_add("/migration/multifd/file/mapped-ram/dio/libaio",
@@ -581,15 +581,15 @@ int main(int argc, char **argv)
                        test_multifd_tcp_plain_none);
     migration_test_add("/migration/multifd/tcp/plain/zstd",
                        test_multifd_tcp_plain_zstd);
-    migration_test_add("/migration/multifd/unix/plain",
-                       test_multifd_unix_plain);
+    migration_test_add_accels("/migration/multifd/unix/plain",
+                              test_multifd_unix_plain);
     migration_test_add("/migration/multifd/unix/plain/channels/1",
                        test_multifd_unix_plain_1);
     migration_test_add("/migration/multifd/unix/plain/channels/4",
                        test_multifd_unix_plain_4);
     migration_test_add("/migration/multifd/unix/plain/channels/16",
                        test_multifd_unix_plain_16);
-    migration_test_add("/migration/multifd/unix/stress/live",
-                       test_multifd_unix_stress_live);
+    migration_test_add_accels("/migration/multifd/unix/stress/live",
+                              test_multifd_unix_stress_live);
     return migration_test_run();
 }

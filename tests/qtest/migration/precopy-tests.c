@@ -302,6 +302,54 @@ static void test_precopy_unix_ab_live(void)
     test_precopy_common(&args);
 }
 
+/* A guest saved while it runs resumes its own self-check on restore. */
+static void test_precopy_file_ab_live(void)
+{
+    MigrateCommon args = {
+        .start.workload = "ab",
+        .start.mem = "16M",
+        .connect_uri = "file:@TMP@/" FILE_TEST_FILENAME,
+        .load_after_save = true,
+        .live = true,
+        .check_ab = true,
+    };
+
+    test_precopy_common(&args);
+}
+
+/*
+ * The two accelerators' guests are different programs: a stream of one
+ * must be refused by the other, naming the vCPU state.
+ */
+static void accel_mismatch(const char *src_accel, const char *dst_accel)
+{
+    g_autofree char *uri = migrate_expand_uri("file:@TMP@/migfile", 0);
+    QTestState *from = qtest_initf("-accel %s -m 16M -workload ab", src_accel);
+    QTestState *to =
+        qtest_initf("-accel %s -m 16M -S -incoming defer", dst_accel);
+    g_autofree char *desc = NULL;
+
+    migrate_ensure_converge(from);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    migrate_incoming_qmp(to, uri);
+    desc = wait_for_migration_fail(to);
+    g_test_message("%s -> %s: %s", src_accel, dst_accel, desc);
+    g_assert_nonnull(strstr(desc, "cpu"));
+    g_assert_nonnull(strstr(desc, "version"));
+    migrate_end(from, to);
+}
+
+static void test_accel_mismatch_soft_to_kvm(void)
+{
+    accel_mismatch("soft", "kvm");
+}
+
+static void test_accel_mismatch_kvm_to_soft(void)
+{
+    accel_mismatch("kvm", "soft");
+}
+
 static void test_precopy_unix_paused_src(void)
 {
     MigrateCommon args = {
@@ -317,7 +365,7 @@ static void test_precopy_unix_paused_src(void)
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add("/migration/precopy/file", test_precopy_file);
+    migration_test_add_accels("/migration/precopy/file", test_precopy_file);
     migration_test_add("/migration/precopy/file/offset",
                        test_precopy_file_offset);
     migration_test_add("/migration/precopy/file/offset/bad",
@@ -330,13 +378,19 @@ int main(int argc, char **argv)
     migration_test_add("/migration/cancel", test_cancel);
     migration_test_add("/migration/bad_dest", test_bad_dest);
     migration_test_add("/migration/bad_dest/paused", test_bad_dest_paused);
-    migration_test_add("/migration/precopy/unix/autostart",
-                       test_precopy_unix_autostart);
-    migration_test_add("/migration/precopy/unix/stress/live",
-                       test_precopy_unix_stress_live);
-    migration_test_add("/migration/precopy/unix/ab/live",
-                       test_precopy_unix_ab_live);
-    migration_test_add("/migration/precopy/unix/paused-src",
-                       test_precopy_unix_paused_src);
+    migration_test_add_accels("/migration/precopy/unix/autostart",
+                              test_precopy_unix_autostart);
+    migration_test_add_accels("/migration/precopy/unix/stress/live",
+                              test_precopy_unix_stress_live);
+    migration_test_add_accels("/migration/precopy/unix/ab/live",
+                              test_precopy_unix_ab_live);
+    migration_test_add_accels("/migration/precopy/unix/paused-src",
+                              test_precopy_unix_paused_src);
+    migration_test_add_accels("/migration/precopy/file/ab/live",
+                              test_precopy_file_ab_live);
+    migration_test_add_kvm("/migration/kvm/accel-mismatch/soft-to-kvm",
+                           test_accel_mismatch_soft_to_kvm);
+    migration_test_add_kvm("/migration/kvm/accel-mismatch/kvm-to-soft",
+                           test_accel_mismatch_kvm_to_soft);
     return migration_test_run();
 }
