@@ -72,7 +72,7 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
 
 /*
  * What mapmig implements, or accepts because it is harmless here (there is
- * no return path traffic to need, shared memory is never skipped, ...).
+ * no return path traffic to need, ...).
  * Everything else would silently change nothing, so enabling it fails.
  */
 static const bool capability_supported[MIGRATION_CAPABILITY__MAX] = {

@@ -74,6 +74,18 @@ static void ram_account(uint64_t bytes)
     }
 }
 
+bool migrate_ram_is_ignored(RAMBlock *rb)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) &&
+           qemu_ram_is_shared(rb) && qemu_ram_is_named_file(rb);
+}
+
+/* x-ignore-shared: the block's guest-physical address, as QEMU's mr->addr. */
+static uint64_t ram_block_addr(RAMBlock *rb)
+{
+    return rb->gpa == UINT64_MAX ? 0 : rb->gpa;
+}
+
 /* ---------------------------------------------------------------- */
 /* Source: bitmaps */
 
@@ -86,10 +98,13 @@ static void ram_bitmaps_init(RAMState *rs)
         uint64_t n = ramblock_nr_pages(rb);
         g_free(rb->bmap);
         rb->bmap = bitmap_new(n);
-        bitmap_set_range(rb->bmap, 0, n);
-        rs->dirty_pages += n;
         g_free(rb->file_bmap);
         rb->file_bmap = migrate_mapped_ram() ? bitmap_new(n) : NULL;
+        if (migrate_ram_is_ignored(rb)) {
+            continue; /* the shared file is the memory: nothing to send */
+        }
+        bitmap_set_range(rb->bmap, 0, n);
+        rs->dirty_pages += n;
     }
 }
 
@@ -101,7 +116,9 @@ static void ram_bitmap_sync(RAMState *rs)
     int64_t now = qemu_clock_ns();
 
     RAMBLOCK_FOREACH(rb) {
-        newly += ramblock_sync_dirty_log(rb, rb->bmap);
+        if (!migrate_ram_is_ignored(rb)) {
+            newly += ramblock_sync_dirty_log(rb, rb->bmap);
+        }
     }
     rs->dirty_pages += newly;
     if (rs->pass_start_ns && now > rs->pass_start_ns) {
@@ -264,6 +281,14 @@ static void mapped_ram_setup_block(QEMUFile *f, RAMBlock *rb)
     off_t pos = qemu_get_offset(f);
     MappedRamHeader h;
 
+    if (migrate_ram_is_ignored(rb)) {
+        /* As QEMU 11: offsets 0 mark a block whose pages are not here. */
+        h = (MappedRamHeader){ .version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION),
+                               .page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE) };
+        qemu_put_buffer(f, &h, sizeof(h));
+        ram_account(sizeof(h));
+        return;
+    }
     rb->bitmap_offset = pos + sizeof(h);
     rb->pages_offset = ROUND_UP(rb->bitmap_offset + bitmap_size,
                                 MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
@@ -286,6 +311,9 @@ static void mapped_ram_save_bitmaps(QEMUFile *f)
 
     RAMBLOCK_FOREACH(rb) {
         GError *err = NULL;
+        if (migrate_ram_is_ignored(rb)) {
+            continue;
+        }
         if (!qemu_put_buffer_at(f, rb->file_bmap,
                                 bitmap_bytes(ramblock_nr_pages(rb)),
                                 rb->bitmap_offset, &err)) {
@@ -316,6 +344,11 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
         qemu_put_counted_string(f, rb->idstr);
         qemu_put_be64(f, rb->used_length);
         ram_account(9 + strlen(rb->idstr));
+        if (migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED)) {
+            /* Every block, ignored or not, as QEMU. */
+            qemu_put_be64(f, ram_block_addr(rb));
+            ram_account(8);
+        }
         if (migrate_mapped_ram()) {
             mapped_ram_setup_block(f, rb);
         }
@@ -466,6 +499,13 @@ static RAMBlock *ram_block_from_stream(RAMState *rs, QEMUFile *f, int flags,
         error_setg(errp, "Can't find block %s", id);
         return NULL;
     }
+    if (migrate_ram_is_ignored(rb)) {
+        error_setg(errp,
+                   "block %s should not be migrated: it is a shared file "
+                   "here, but the source sent its pages",
+                   id);
+        return NULL;
+    }
     rs->last_recv_block = rb;
     return rb;
 }
@@ -560,6 +600,42 @@ static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
     return true;
 }
 
+/*
+ * The source skipped the block (x-ignore-shared): that is only right if
+ * the memory here comes from that file, shared (the same memory) or
+ * private (a copy-on-write clone of a template), else the guest would
+ * lose its RAM.
+ */
+static bool mapped_ram_ignored_block(RAMBlock *rb, GError **errp)
+{
+    if (!migrate_ram_is_ignored(rb) && !(rb->flags & RAM_FILE_CONTENT)) {
+        error_setg(errp,
+                   "RAM block %s is not in the file (x-ignore-shared): map "
+                   "it from the source's file with memory-backend-file",
+                   rb->idstr);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Pages absent from the file are zero on the source.  Fresh anonymous
+ * memory is zero already; memory that starts as a file's contents is not,
+ * so clear what is not zero (reading first keeps clean pages clean).
+ */
+static void mapped_ram_clear_absent(RAMBlock *rb, const unsigned long *bmap)
+{
+    uint64_t n = ramblock_nr_pages(rb);
+
+    for (uint64_t p = find_next_zero_bit(bmap, n, 0); p < n;
+         p = find_next_zero_bit(bmap, n, p + 1)) {
+        uint8_t *host = rb->host + (p << TARGET_PAGE_BITS);
+        if (!buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+            memset(host, 0, TARGET_PAGE_SIZE);
+        }
+    }
+}
+
 static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
 {
     MappedRamHeader h;
@@ -581,6 +657,10 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
     h.page_size = GUINT64_FROM_BE(h.page_size);
     h.bitmap_offset = GUINT64_FROM_BE(h.bitmap_offset);
     h.pages_offset = GUINT64_FROM_BE(h.pages_offset);
+    if (migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) && !h.bitmap_offset &&
+        !h.pages_offset) {
+        return mapped_ram_ignored_block(rb, errp);
+    }
     if (!mapped_ram_check_header(rb, &h, pos, fsize, errp)) {
         return false;
     }
@@ -601,7 +681,27 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
     } else if (!mapped_ram_read_pages(f, rb, bmap, errp)) {
         return false;
     }
+    if (rb->flags & RAM_FILE_CONTENT) {
+        mapped_ram_clear_absent(rb, bmap);
+    }
     return qemu_set_offset(f, h.pages_offset + rb->used_length, errp);
+}
+
+/* x-ignore-shared: the source's address of every block follows it. */
+static bool ram_load_block_addr(QEMUFile *f, RAMBlock *rb, GError **errp)
+{
+    uint64_t addr = qemu_get_be64(f);
+
+    if (load_error(f, errp)) {
+        return false;
+    }
+    if (migrate_ram_is_ignored(rb) && addr != ram_block_addr(rb)) {
+        error_setg(errp,
+                   "Mismatched GPAs for block %s 0x%" PRIx64 " != 0x%" PRIx64,
+                   rb->idstr, addr, ram_block_addr(rb));
+        return false;
+    }
+    return true;
 }
 
 static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
@@ -640,6 +740,10 @@ static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
             return false;
         }
         seen += length;
+        if (migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) &&
+            !ram_load_block_addr(f, rb, errp)) {
+            return false;
+        }
         if (migrate_mapped_ram() && !mapped_ram_load_block(f, rb, errp)) {
             return false;
         }

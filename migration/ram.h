@@ -46,6 +46,12 @@ typedef struct RAMStats {
 
 extern RAMStats ram_stats;
 
+/*
+ * x-ignore-shared skips this block: shared and backed by a named file,
+ * so the destination maps the same memory (QEMU's migrate_ram_is_ignored).
+ */
+bool migrate_ram_is_ignored(RAMBlock *rb);
+
 /* Register the "ram" section (section id 2 on -M none, as QEMU). */
 void ram_mig_init(void);
 

@@ -4,10 +4,12 @@
  * QEMU's -M none device state, for interoperability with QEMU).
  */
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "accel/accel.h"
 #include "hw/workload.h"
 #include "migration/vmstate.h"
 #include "system/cpus.h"
+#include "system/hostmem.h"
 #include "system/system.h"
 
 MachineState *current_machine;
@@ -57,13 +59,50 @@ const char *machine_type_name(void)
     return current_machine->type;
 }
 
+/*
+ * Main RAM: the backend named by -machine memory-backend=ID (the block is
+ * then named ID, as in QEMU), else anonymous memory of -m bytes named
+ * @default_id.
+ */
+static RAMBlock *machine_main_ram(MachineState *ms, const char *default_id,
+                                  GError **errp)
+{
+    if (!ms->memdev) {
+        if (object_id_exists(default_id)) {
+            error_setg(errp,
+                       "object's id '%s' is reserved for the default RAM "
+                       "backend, it can't be used for any other purposes "
+                       "(use -machine memory-backend=%s to make it the RAM)",
+                       default_id, default_id);
+            return NULL;
+        }
+        return qemu_ram_alloc(default_id, ms->ram_size, 0, errp);
+    }
+    HostMemoryBackend *be = host_memory_backend_find(ms->memdev);
+    if (!be) {
+        error_setg(errp, "Memory backend '%s' not found", ms->memdev);
+        return NULL;
+    }
+    if (ms->ram_size_set && ms->ram_size != be->size) {
+        g_autofree char *m = size_to_str(ms->ram_size);
+        g_autofree char *b = size_to_str(be->size);
+        error_setg(errp,
+                   "Machine memory size does not match the size of the "
+                   "memory backend (-m %s, %s has %s)",
+                   m, be->id, b);
+        return NULL;
+    }
+    ms->ram_size = be->size;
+    return host_memory_backend_map(be, 0, errp);
+}
+
 bool machine_init(MachineState *ms, GError **errp)
 {
     bool mini = !strcmp(ms->type, "mini");
 
     current_machine = ms;
     vmstate_register(NULL, 0, &vmstate_timers, &timers_state);
-    ms->ram = qemu_ram_alloc(mini ? "pc.ram" : "ram", ms->ram_size, 0, errp);
+    ms->ram = machine_main_ram(ms, mini ? "pc.ram" : "ram", errp);
     if (!ms->ram) {
         return false;
     }

@@ -2,6 +2,7 @@
  * Guest RAM: RAMBlocks, their dirty logs and guest-physical access.
  */
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "accel/accel.h"
 #include "system/ramblock.h"
 
@@ -15,43 +16,133 @@ bool (*ram_block_populate_fn)(RAMBlock *rb, uint64_t offset, uint64_t len,
 RAMBlock *qemu_ram_alloc(const char *name, uint64_t size, uint64_t gpa,
                          GError **errp)
 {
-    if (size == 0 || size % TARGET_PAGE_SIZE) {
+    return qemu_ram_alloc_from_fd(name, size, gpa, -1, 0, 0, errp);
+}
+
+static bool ram_block_check(const char *name, uint64_t size, size_t page_size,
+                            GError **errp)
+{
+    if (size == 0 || size % TARGET_PAGE_SIZE || size % page_size) {
         error_setg(errp,
                    "RAM block '%s' size %" PRIu64
-                   " is not a positive multiple of the page size",
-                   name, size);
-        return NULL;
+                   " is not a positive multiple of the page size (%zu)",
+                   name, size, MAX(page_size, (size_t)TARGET_PAGE_SIZE));
+        return false;
     }
     if (strlen(name) >= sizeof(((RAMBlock *)0)->idstr)) {
         error_setg(errp, "RAM block name '%s' is too long", name);
-        return NULL;
+        return false;
     }
     if (qemu_ram_block_by_name(name)) {
         error_setg(errp, "RAM block '%s' already exists", name);
-        return NULL;
+        return false;
     }
-    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (host == MAP_FAILED) {
+    return true;
+}
+
+/*
+ * Fault every page in now.  MADV_POPULATE_WRITE (Linux 5.14) reports a
+ * missing hugepage as an error; older kernels get one write per page,
+ * which would SIGBUS instead, so hugetlb memory is reserved by mmap()
+ * anyway (no MAP_NORESERVE).
+ */
+static bool ram_block_prealloc(const char *name, uint8_t *host, uint64_t size,
+                               size_t page_size, GError **errp)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(host, size, MADV_POPULATE_WRITE) == 0) {
+        return true;
+    }
+    if (errno != EINVAL) {
         error_setg_errno(errp, errno,
-                         "Cannot allocate %" PRIu64
+                         "Cannot preallocate %" PRIu64
                          " bytes of guest RAM for '%s'",
                          size, name);
-        return NULL;
+        return false;
+    }
+#endif
+    for (uint64_t off = 0; off < size; off += page_size) {
+        volatile uint8_t *p = host + off;
+        *p = *p;
+    }
+    return true;
+}
+
+/* mmap() of hugetlb memory reserves the pages: say how many are free. */
+static void hugepages_error(GError **errp, int err, const char *name,
+                            uint64_t size, size_t page_size)
+{
+    g_autofree char *path = g_strdup_printf(
+        "/sys/kernel/mm/hugepages/hugepages-%zukB/free_hugepages",
+        page_size / KiB);
+    g_autofree char *free_str = NULL;
+    g_autofree char *hps = size_to_str(page_size);
+
+    g_file_get_contents(path, &free_str, NULL, NULL);
+    error_setg_errno(errp, err,
+                     "Cannot map guest RAM '%s' in %s hugepages: it needs "
+                     "%" PRIu64 ", the host has %s free (vm.nr_hugepages)",
+                     name, hps, size / page_size,
+                     free_str ? g_strstrip(free_str) : "none");
+}
+
+RAMBlock *qemu_ram_alloc_from_fd(const char *name, uint64_t size, uint64_t gpa,
+                                 int fd, uint32_t ram_flags, size_t page_size,
+                                 GError **errp)
+{
+    int mflags = ram_flags & RAM_SHARED ? MAP_SHARED : MAP_PRIVATE;
+
+    if (!page_size) {
+        page_size = getpagesize();
+    }
+    if (!ram_block_check(name, size, page_size, errp)) {
+        goto fail;
+    }
+    if (fd < 0) {
+        mflags |= MAP_ANONYMOUS;
+        /* Anonymous private memory is committed page by page as used. */
+        if (!(ram_flags & RAM_SHARED)) {
+            mflags |= MAP_NORESERVE;
+        }
+    }
+    void *host = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
+    if (host == MAP_FAILED) {
+        if (page_size > (size_t)getpagesize()) {
+            hugepages_error(errp, errno, name, size, page_size);
+        } else {
+            error_setg_errno(errp, errno,
+                             "Cannot allocate %" PRIu64
+                             " bytes of guest RAM for '%s'",
+                             size, name);
+        }
+        goto fail;
+    }
+    if ((ram_flags & RAM_PREALLOC) &&
+        !ram_block_prealloc(name, host, size, page_size, errp)) {
+        munmap(host, size);
+        goto fail;
     }
     RAMBlock *rb = g_new0(RAMBlock, 1);
     g_strlcpy(rb->idstr, name, sizeof(rb->idstr));
     rb->host = host;
     rb->used_length = size;
-    rb->page_size = getpagesize();
+    rb->page_size = page_size;
     rb->gpa = gpa;
     rb->migratable = true;
+    rb->fd = fd;
+    rb->flags = ram_flags;
     rb->dirty_log = bitmap_new(ramblock_nr_pages(rb));
     if (!ram_list) {
         ram_list = g_ptr_array_new();
     }
     g_ptr_array_add(ram_list, rb);
     return rb;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return NULL;
 }
 
 void qemu_ram_free_all(void)
@@ -60,6 +151,9 @@ void qemu_ram_free_all(void)
 
     RAMBLOCK_FOREACH(rb) {
         munmap(rb->host, rb->used_length);
+        if (rb->fd >= 0) {
+            close(rb->fd);
+        }
         g_free(rb->dirty_log);
         g_free(rb->bmap);
         g_free(rb->file_bmap);

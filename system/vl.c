@@ -8,6 +8,7 @@
 #include "monitor/monitor.h"
 #include "qapi/events.h"
 #include "system/cpus.h"
+#include "system/hostmem.h"
 #include "system/runstate.h"
 #include "system/system.h"
 #include "system/vm-config.h"
@@ -31,7 +32,11 @@ static void help(void)
 {
     printf("Usage: mapmig [options]\n\n"
            "  -m SIZE             guest RAM (suffix K, M, G; default 128M)\n"
-           "  -M mini|none        machine type (default mini)\n"
+           "  -M mini|none[,memory-backend=ID]   machine type (default "
+           "mini)\n"
+           "  -object memory-backend-{ram,file,memfd},id=ID,size=S[,...]\n"
+           "                      guest RAM backend (see "
+           "docs/migration/memory.rst)\n"
            "  -smp N              number of vCPUs (default 1)\n"
            "  -accel kvm[,device=PATH]|soft   accelerator (kvm:soft or\n"
            "                      repeated -accel: first that works)\n"
@@ -49,8 +54,9 @@ static void help(void)
 
 /* Options that take an argument. */
 static const char *const arg_options[] = {
-    "m",       "M",     "machine",  "smp",      "accel",  "name",    "qmp",
-    "monitor", "qtest", "incoming", "workload", "serial", "pidfile", NULL,
+    "m",        "M",      "machine", "smp",    "accel",
+    "name",     "qmp",    "monitor", "qtest",  "incoming",
+    "workload", "serial", "pidfile", "object", NULL,
 };
 
 static bool option_takes_arg(const char *opt)
@@ -61,6 +67,42 @@ static bool option_takes_arg(const char *opt)
         }
     }
     return false;
+}
+
+/* -M/-machine [type=]TYPE[,memory-backend=ID] (each part optional). */
+static bool parse_machine_opts(MachineState *ms, const char *arg, GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+
+    for (int i = 0; parts[i]; i++) {
+        const char *p = parts[i];
+        const char *type = NULL;
+        if (g_str_has_prefix(p, "type=")) {
+            type = p + 5;
+        } else if (i == 0 && !strchr(p, '=')) {
+            type = p;
+        } else if (g_str_has_prefix(p, "memory-backend=") && p[15]) {
+            g_free(ms->memdev);
+            ms->memdev = g_strdup(p + 15);
+            continue;
+        } else {
+            error_setg(errp,
+                       "-M: unknown machine property '%s' "
+                       "(type, memory-backend)",
+                       p);
+            return false;
+        }
+        if (strcmp(type, "mini") && strcmp(type, "none")) {
+            error_setg(errp,
+                       "-M: unsupported machine type '%s' "
+                       "(use mini or none)",
+                       type);
+            return false;
+        }
+        g_free(ms->type);
+        ms->type = g_strdup(type);
+    }
+    return true;
 }
 
 static bool parse_option(VMOptions *o, const char *opt, const char *arg,
@@ -75,17 +117,11 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
             return false;
         }
         o->machine.ram_size = ROUND_UP(v, TARGET_PAGE_SIZE);
+        o->machine.ram_size_set = true;
     } else if (!strcmp(opt, "M") || !strcmp(opt, "machine")) {
-        const char *a = g_str_has_prefix(arg, "type=") ? arg + 5 : arg;
-        if (strcmp(a, "mini") && strcmp(a, "none")) {
-            error_setg(errp,
-                       "-M: unsupported machine type '%s' "
-                       "(use mini or none)",
-                       a);
-            return false;
-        }
-        g_free(o->machine.type);
-        o->machine.type = g_strdup(a);
+        return parse_machine_opts(&o->machine, arg, errp);
+    } else if (!strcmp(opt, "object")) {
+        return object_option_parse(arg, errp);
     } else if (!strcmp(opt, "smp")) {
         const char *a = g_str_has_prefix(arg, "cpus=") ? arg + 5 : arg;
         if (qemu_strtou64(a, &v) || v < 1 || v > 64) {
@@ -236,7 +272,9 @@ static void vm_options_free(VMOptions *o)
 {
     g_free(o->machine.type);
     g_free(o->machine.name);
+    g_free(o->machine.memdev);
     g_free(o->machine.accel);
+    object_cleanup_all();
     g_ptr_array_free(o->qmp, true);
     g_ptr_array_free(o->monitors, true);
     g_free(o->qtest);

@@ -98,7 +98,11 @@ static void info_human(MigFile *mf)
     for (guint i = 0; i < mf->blocks->len; i++) {
         MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
         uint64_t pages = b->length / TARGET_PAGE_SIZE;
-        if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
+        if (b->ignored) {
+            printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) not in the "
+                   "file: shared memory (x-ignore-shared)\n",
+                   b->name, b->length, pages);
+        } else if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
             printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
                    "bitmap_offset 0x%" PRIx64 " pages_offset 0x%" PRIx64
                    " present %" PRIu64 " zero/absent %" PRIu64 "\n",
@@ -177,7 +181,10 @@ static void info_json(MigFile *mf, const SaveImage *img)
         json_builder_add_int_value(jb, b->length);
         json_builder_set_member_name(jb, "pages");
         json_builder_add_int_value(jb, pages);
-        if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
+        if (b->ignored) {
+            json_builder_set_member_name(jb, "ignored-shared");
+            json_builder_add_boolean_value(jb, true);
+        } else if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
             json_builder_set_member_name(jb, "bitmap-offset");
             json_builder_add_int_value(jb, b->bitmap_offset);
             json_builder_set_member_name(jb, "pages-offset");
@@ -384,6 +391,13 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
         error_setg(errp, "No RAM block '%s' in '%s' (blocks: %s)", block, file,
                    names->str);
         g_string_free(names, true);
+        return false;
+    }
+    if (pb->ignored) {
+        error_setg(errp,
+                   "RAM block '%s' is not in '%s': x-ignore-shared left it "
+                   "in the shared file the VM mapped",
+                   block, file);
         return false;
     }
     x.sink.fd = open_output(out, errp);
@@ -701,6 +715,15 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
     if (!mf->have_ram) {
         error_setg(errp, "'%s' has no RAM section to convert", file);
         return false;
+    }
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        if (g_array_index(mf->blocks, MigBlock, i).ignored) {
+            error_setg(errp,
+                       "'%s' leaves RAM block %s in shared memory "
+                       "(x-ignore-shared): converting it is not supported",
+                       file, g_array_index(mf->blocks, MigBlock, i).name);
+            return false;
+        }
     }
     QIOChannelFile *fioc = qio_channel_file_new_path(
         out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, errp);

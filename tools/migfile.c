@@ -368,6 +368,10 @@ static bool mapped_ram_block(Reader *r, MigFile *mf, MigBlock *b, GError **errp)
              b->name, b->mr_version);
         return false;
     }
+    if (mf->ignore_shared && !b->bitmap_offset && !b->pages_offset) {
+        b->ignored = true; /* no bitmap and no pages; r->pos is right */
+        return true;
+    }
     if (b->page_size != TARGET_PAGE_SIZE) {
         fail(errp, b->header_pos + 4,
              "block %s: mapped-ram page size %" PRIu64 " is not %llu", b->name,

@@ -33,6 +33,11 @@ typedef struct MigBlock {
     char name[256];
     uint64_t length;  /* used_length, page multiple */
     uint64_t mr_addr; /* x-ignore-shared only */
+    /*
+     * x-ignore-shared skipped it (mapped-ram header with both offsets 0):
+     * its memory is a shared file the VM maps, none of it is here.
+     */
+    bool ignored;
     /* mapped-ram */
     uint64_t header_pos; /* absolute offset of MappedRamHeader */
     uint32_t mr_version;

@@ -28,7 +28,34 @@ typedef struct RAMBlock {
     unsigned long *file_bmap; /* mapped-ram */
     uint64_t bitmap_offset;   /* mapped-ram: absolute file offsets */
     uint64_t pages_offset;
+    int fd;         /* backing file or memfd, -1 for anonymous memory */
+    uint32_t flags; /* RAM_* below */
 } RAMBlock;
+
+/* RAMBlock flags (as QEMU's RAM_SHARED, RAM_NAMED_FILE, RAM_PREALLOC). */
+enum {
+    /* MAP_SHARED: writes reach the backing memory other mappings see. */
+    RAM_SHARED = 1 << 0,
+    /* Backed by a file with a path another process can map (not memfd). */
+    RAM_NAMED_FILE = 1 << 1,
+    /* Touch every page at allocation time. */
+    RAM_PREALLOC = 1 << 2,
+    /*
+     * The memory starts with the file's contents, not zeros: a loader
+     * must clear pages the stream does not carry.
+     */
+    RAM_FILE_CONTENT = 1 << 3,
+};
+
+static inline bool qemu_ram_is_shared(const RAMBlock *rb)
+{
+    return rb->flags & RAM_SHARED;
+}
+
+static inline bool qemu_ram_is_named_file(const RAMBlock *rb)
+{
+    return rb->flags & RAM_NAMED_FILE;
+}
 
 static inline uint64_t ramblock_nr_pages(const RAMBlock *rb)
 {
@@ -38,6 +65,18 @@ static inline uint64_t ramblock_nr_pages(const RAMBlock *rb)
 /* Allocate a zeroed block of @size bytes (anonymous, MAP_NORESERVE). */
 RAMBlock *qemu_ram_alloc(const char *name, uint64_t size, uint64_t gpa,
                          GError **errp);
+/*
+ * Allocate a block of @size bytes mapped from @fd (a file or memfd; the
+ * block owns it from now on, even on failure) or, when @fd is -1,
+ * anonymous memory.  @ram_flags: RAM_SHARED maps with MAP_SHARED, else
+ * MAP_PRIVATE; RAM_PREALLOC populates every page now (so a missing
+ * hugepage fails here, not as a SIGBUS later).  @page_size is the host
+ * page size backing the memory (0: the base page size); @size must be a
+ * multiple of it.  Returns NULL with @errp set on failure.
+ */
+RAMBlock *qemu_ram_alloc_from_fd(const char *name, uint64_t size, uint64_t gpa,
+                                 int fd, uint32_t ram_flags, size_t page_size,
+                                 GError **errp);
 void qemu_ram_free_all(void);
 
 /* All blocks in registration order. */

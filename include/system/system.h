@@ -13,7 +13,9 @@ typedef struct MachineState {
     int smp;
     char *name;
     char *accel;
-    RAMBlock *ram; /* main RAM: guest-physical 0 */
+    RAMBlock *ram;     /* main RAM: guest-physical 0 */
+    char *memdev;      /* -machine memory-backend=ID, or NULL */
+    bool ram_size_set; /* -m was given (must then match the backend) */
 } MachineState;
 
 extern MachineState *current_machine;

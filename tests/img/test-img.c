@@ -434,6 +434,47 @@ static void test_offset(void)
     unlink(path);
 }
 
+/*
+ * x-ignore-shared with mapped-ram: the shared file-backed block gets a
+ * header with both offsets 0 and nothing else; the tool says so and
+ * refuses to extract memory that is not in the file.
+ */
+static void test_ignore_shared(void)
+{
+    g_autofree char *ram = g_build_filename(tmpdir, "shared-ram", NULL);
+    g_autofree char *sav = g_build_filename(tmpdir, "ignore-shared.sav", NULL);
+    g_autofree char *raw = g_build_filename(tmpdir, "ignored.raw", NULL);
+    g_autofree char *obj = g_strdup_printf(
+        "memory-backend-file,id=mem0,size=64M,mem-path=%s,share=on", ram);
+    const char *extra[] = { "-M", "none",     "-object",
+                            obj,  "-machine", "memory-backend=mem0",
+                            "-S", NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    Vm vm;
+
+    vm_start(&vm, extra);
+    cmd_ok(&vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
+                "{'capabilities': [{'capability': 'mapped-ram', 'state': true},"
+                " {'capability': 'x-ignore-shared', 'state': true}]}}");
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'file:%s'}}",
+                        sav));
+    wait_migration(&vm);
+    vm_stop(&vm);
+
+    g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "not in the file: shared memory"));
+    assert_check_ok(sav);
+    g_assert_cmpint(
+        run_img(NULL, &err, "extract", sav, "--block", "mem0", "-o", raw, NULL),
+        ==, 1);
+    g_assert_nonnull(strstr(err, "x-ignore-shared left it in the shared file"));
+    g_assert_false(g_file_test(raw, G_FILE_TEST_EXISTS));
+    unlink(sav);
+    unlink(ram);
+}
+
 /* ---- QEMU 7.2 interoperability ---- */
 
 static void test_qemu72(void)
@@ -530,7 +571,112 @@ static void test_qemu72(void)
     unlink(s);
 }
 
-/* QEMU 7.2 -M pc: 30 device sections, several RAM blocks. */
+#define SEABIOS "/usr/share/seabios/bios-256k.bin"
+
+/* Every fourth page zero, the rest distinct 8-byte words. */
+static void fill_words(uint8_t *buf, gsize size)
+{
+    for (gsize i = 0; i < size / 8; i++) {
+        uint64_t v = (i / 512) % 4 ? i * 0x9e3779b97f4a7c15ULL : 0;
+        memcpy(buf + i * 8, &v, 8);
+    }
+}
+
+/* Start QEMU 7.2 with -nodefaults -nographic -qmp and @args. */
+static void qemu_spawn(Vm *vm, const char *qemu, const char *const *args)
+{
+    g_autofree char *sock = g_strdup_printf("%s/qemu-%d.sock", tmpdir,
+                                            g_random_int_range(0, 1 << 30));
+    g_autofree char *qmparg =
+        g_strdup_printf("unix:%s,server=on,wait=off", sock);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    GError *err = NULL;
+    int devnull = open("/dev/null", O_RDWR);
+
+    g_ptr_array_add(argv, (char *)qemu);
+    g_ptr_array_add(argv, (char *)"-nodefaults");
+    g_ptr_array_add(argv, (char *)"-nographic");
+    g_ptr_array_add(argv, (char *)"-qmp");
+    g_ptr_array_add(argv, qmparg);
+    for (int i = 0; args[i]; i++) {
+        g_ptr_array_add(argv, (char *)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv->pdata, NULL,
+                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                         &vm->pid, devnull, -1, -1, &err));
+    close(devnull);
+    g_assert_no_error(err);
+    vm->qmp = qmp_client_connect(sock, 10000, &err);
+    g_assert_no_error(err);
+}
+
+/*
+ * QEMU 7.2 has no mapped-ram: a mapmig mapped-ram file converted to the
+ * stream layout loads into it, and QEMU ends with the guest's RAM.
+ */
+static void test_qemu72_from_mapped_ram(void)
+{
+    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
+    if (!qemu) {
+        g_test_skip("qemu-system-x86_64 is not installed");
+        return;
+    }
+    g_autofree char *mem = g_build_filename(tmpdir, "guest-ram", NULL);
+    g_autofree char *mr = g_build_filename(tmpdir, "mr.sav", NULL);
+    g_autofree char *st = g_build_filename(tmpdir, "mr-stream.sav", NULL);
+    g_autofree char *dump = g_build_filename(tmpdir, "pmemsave", NULL);
+    /* share=off: mapmig's RAM starts as the file, named "ram" as -m's. */
+    g_autofree char *obj =
+        g_strdup_printf("memory-backend-file,id=ram,size=64M,mem-path=%s", mem);
+    const char *const mapmig_args[] = { "-M", "none",     "-object",
+                                        obj,  "-machine", "memory-backend=ram",
+                                        "-S", NULL };
+    const char *const qemu_args[] = { "-M", "none",      "-m",    "64M",
+                                      "-S", "-incoming", "defer", NULL };
+    const gsize size = 64 * MiB;
+    g_autofree uint8_t *pat = g_malloc(size);
+    Vm vm;
+
+    fill_words(pat, size);
+    g_assert_true(g_file_set_contents(mem, (char *)pat, size, NULL));
+    vm_start(&vm, mapmig_args);
+    set_mapped_ram(&vm);
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate', 'arguments': "
+                        "{'uri': 'file:%s'}}",
+                        mr));
+    wait_migration(&vm);
+    vm_stop(&vm);
+    g_assert_cmpint(
+        run_img(NULL, NULL, "convert", mr, "-O", "stream", st, NULL), ==, 0);
+
+    qemu_spawn(&vm, qemu, qemu_args);
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'migrate-incoming', 'arguments': "
+                        "{'uri': 'exec:cat %s'}}",
+                        st));
+    wait_migration(&vm);
+    json_node_unref(cmd(&vm,
+                        "{'execute': 'pmemsave', 'arguments': {'val': 0, "
+                        "'size': %" G_GSIZE_FORMAT ", 'filename': '%s'}}",
+                        size, dump));
+    vm_stop(&vm);
+    g_autofree char *got = file_sha256(dump);
+    g_autofree char *want =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat, size);
+    g_assert_cmpstr(got, ==, want);
+    unlink(mem);
+    unlink(mr);
+    unlink(st);
+    unlink(dump);
+}
+
+/*
+ * QEMU 7.2 -M pc: 30 device sections the tool only knows from the VM
+ * description, several RAM blocks.  The main RAM (a shared file with a
+ * pattern, block mem0) and the BIOS ROM block come out byte for byte.
+ */
 static void test_qemu72_pc(void)
 {
     g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
@@ -538,26 +684,29 @@ static void test_qemu72_pc(void)
         g_test_skip("qemu-system-x86_64 is not installed");
         return;
     }
+    if (!g_file_test(SEABIOS, G_FILE_TEST_EXISTS)) {
+        g_test_skip(SEABIOS " (Debian's seabios) is not installed");
+        return;
+    }
     g_autofree char *sav = g_build_filename(tmpdir, "qemu-pc.sav", NULL);
     g_autofree char *raw = g_build_filename(tmpdir, "qemu-pc.raw", NULL);
-    g_autofree char *sock = g_build_filename(tmpdir, "qemu-pc.sock", NULL);
-    g_autofree char *qmparg =
-        g_strdup_printf("unix:%s,server=on,wait=off", sock);
-    const char *argv[] = {
-        qemu,          "-M",         "pc",   "-m",   "64M", "-S",
-        "-nodefaults", "-nographic", "-qmp", qmparg, NULL,
-    };
-    GError *err = NULL;
-    Vm vm;
-    int devnull = open("/dev/null", O_RDWR);
+    g_autofree char *mem = g_build_filename(tmpdir, "qemu-pc-mem0", NULL);
+    g_autofree char *obj = g_strdup_printf(
+        "memory-backend-file,id=mem0,size=64M,mem-path=%s,share=on", mem);
+    const gsize size = 64 * MiB;
+    g_autofree uint8_t *pat = g_malloc(size);
 
-    g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv, NULL,
-                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                         &vm.pid, devnull, -1, -1, &err));
-    close(devnull);
-    g_assert_no_error(err);
-    vm.qmp = qmp_client_connect(sock, 10000, &err);
-    g_assert_no_error(err);
+    fill_words(pat, size);
+    g_assert_true(g_file_set_contents(mem, (char *)pat, size, NULL));
+    const char *const args[] = {
+        "-M",    "pc",       "-m",
+        "64M",   "-S",       "-object",
+        obj,     "-machine", "memory-backend=mem0",
+        "-bios", SEABIOS,    NULL,
+    };
+    Vm vm;
+
+    qemu_spawn(&vm, qemu, args);
     cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
                 "{'max-bandwidth': 1099511627776}}");
     json_node_unref(cmd(&vm,
@@ -570,18 +719,29 @@ static void test_qemu72_pc(void)
     g_autofree char *out = NULL;
     g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
     g_assert_nonnull(strstr(out, "machine type: pc-i440fx-7.2"));
+    g_assert_nonnull(strstr(out, "mem0"));
     g_assert_nonnull(strstr(out, "pc.bios"));
     g_assert_nonnull(strstr(out, "piix4_pm"));
     g_assert_null(strstr(out, "footer scan"));
     assert_check_ok(sav);
-    g_assert_cmpint(run_img(NULL, NULL, "extract", sav, "--block", "pc.ram",
+
+    g_assert_cmpint(
+        run_img(NULL, NULL, "extract", sav, "--block", "mem0", "-o", raw, NULL),
+        ==, 0);
+    g_autofree char *got = file_sha256(raw);
+    g_autofree char *want =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat, size);
+    g_assert_cmpstr(got, ==, want);
+
+    g_assert_cmpint(run_img(NULL, NULL, "extract", sav, "--block", "pc.bios",
                             "-o", raw, NULL),
                     ==, 0);
-    struct stat st;
-    g_assert_cmpint(stat(raw, &st), ==, 0);
-    g_assert_cmpint(st.st_size, ==, 64 * MiB);
+    g_autofree char *bios = file_sha256(raw);
+    g_autofree char *bios_want = file_sha256(SEABIOS);
+    g_assert_cmpstr(bios, ==, bios_want);
     unlink(sav);
     unlink(raw);
+    unlink(mem);
 }
 
 static void cleanup_dir(void)
@@ -614,8 +774,10 @@ int main(int argc, char **argv)
     g_test_add_func("/img/convert/roundtrip-load", test_convert);
     g_test_add_func("/img/check/damaged", test_damaged);
     g_test_add_func("/img/offset", test_offset);
+    g_test_add_func("/img/mapped-ram/ignore-shared", test_ignore_shared);
     g_test_add_func("/img/qemu72/none", test_qemu72);
     g_test_add_func("/img/qemu72/pc", test_qemu72_pc);
+    g_test_add_func("/img/qemu72/from-mapped-ram", test_qemu72_from_mapped_ram);
     int rc = g_test_run();
     cleanup_dir();
     return rc;

@@ -668,6 +668,15 @@ void qtest_bufread(QTestState *s, uint64_t addr, void *data, size_t size)
     memcpy(data, dec, size);
 }
 
+void qtest_bufwrite(QTestState *s, uint64_t addr, const void *data, size_t size)
+{
+    g_autofree char *b64 = g_base64_encode(data, size);
+    g_autofree char *line =
+        qtest_rsp_line(s, "b64write 0x%" PRIx64 " 0x%zx %s\n", addr, size, b64);
+
+    g_assert_cmpstr(line, ==, "OK");
+}
+
 void qtest_memset(QTestState *s, uint64_t addr, uint8_t value, size_t size)
 {
     g_autofree char *line = qtest_rsp_line(s,

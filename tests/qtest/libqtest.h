@@ -99,6 +99,9 @@ void qtest_writeq(QTestState *s, uint64_t addr, uint64_t value);
 void qtest_memread(QTestState *s, uint64_t addr, void *data, size_t size);
 void qtest_bufread(QTestState *s, uint64_t addr, void *data, size_t size);
 void qtest_memset(QTestState *s, uint64_t addr, uint8_t value, size_t size);
+/* Write @size bytes at @addr (b64write: one line, keep it to a few MiB). */
+void qtest_bufwrite(QTestState *s, uint64_t addr, const void *data,
+                    size_t size);
 
 /*
  * x-query-ram-digest as a table block id -> sha256 hex string

@@ -1,7 +1,7 @@
 /*
  * Reliability: cancel and completion without leaked threads or fds,
- * ENOSPC, a destination killed mid-migration, and interoperability with
- * QEMU 7.2 (qemu-system-x86_64, when installed).
+ * ENOSPC and a destination killed mid-migration.  (QEMU 7.2
+ * interoperability: interop-tests.c.)
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -251,217 +250,6 @@ static void test_precopy_unix_dest_killed(void)
     migrate_end(from, to);
 }
 
-/* ---- QEMU 7.2 interoperability ---- */
-
-typedef struct QemuProc {
-    GPid pid;
-    QMPClient *qmp;
-    char *qmp_path;
-} QemuProc;
-
-static char *qemu_binary(void)
-{
-    char *bin = g_find_program_in_path("qemu-system-x86_64");
-
-    if (!bin) {
-        g_test_skip("qemu-system-x86_64 is not in PATH");
-    }
-    return bin;
-}
-
-static void qemu_child_setup(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static QemuProc *qemu_start(const char *bin, bool incoming)
-{
-    QemuProc *q = g_new0(QemuProc, 1);
-    g_autoptr(GError) err = NULL;
-    g_autofree char *qmp_arg = NULL;
-
-    q->qmp_path = g_strdup_printf("%s/qemu-qmp.sock", tmpfs);
-    qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", q->qmp_path);
-    const char *argv[] = {
-        bin,
-        "-M",
-        "none",
-        "-m",
-        "32M",
-        "-S",
-        "-nodefaults",
-        "-nographic",
-        "-qmp",
-        qmp_arg,
-        incoming ? "-incoming" : NULL,
-        "defer",
-        NULL,
-    };
-    g_assert_true(
-        g_spawn_async(NULL, (char **)argv, NULL,
-                      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-                      qemu_child_setup, NULL, &q->pid, &err));
-    g_assert_no_error(err);
-    q->qmp = qmp_client_connect(q->qmp_path, QTEST_START_TIMEOUT_MS, &err);
-    g_assert_no_error(err);
-    return q;
-}
-
-static JsonNode *qemu_cmd(QemuProc *q, const char *fmt, const char *arg)
-{
-    g_autoptr(GError) err = NULL;
-    JsonNode *r = qmp_client_cmdf(q->qmp, &err, fmt, arg);
-
-    if (!r) {
-        g_printerr("QEMU: %s\n", err->message);
-    }
-    g_assert_nonnull(r);
-    return r;
-}
-
-static char *qemu_wait_final(QemuProc *q)
-{
-    for (int i = 0; i < 3000; i++) {
-        g_autoptr(JsonNode) r =
-            qemu_cmd(q, "{'execute': 'query-migrate'}", NULL);
-        const char *st = qmp_get_str(r, "status");
-        if (!g_strcmp0(st, "completed") || !g_strcmp0(st, "failed") ||
-            !g_strcmp0(st, "cancelled")) {
-            if (!g_strcmp0(st, "failed")) {
-                g_printerr("QEMU migration failed: %s\n",
-                           qmp_get_str(r, "error-desc"));
-            }
-            return g_strdup(st);
-        }
-        qtest_msleep(10);
-    }
-    g_assert_not_reached();
-}
-
-static void qemu_stop(QemuProc *q)
-{
-    int status;
-
-    kill(q->pid, SIGKILL);
-    waitpid(q->pid, &status, 0);
-    g_spawn_close_pid(q->pid);
-    qmp_client_free(q->qmp);
-    unlink(q->qmp_path);
-    g_free(q->qmp_path);
-    g_free(q);
-}
-
-#define INTEROP_OPTS "-M none -m 32M -S"
-
-/* mapmig saves, QEMU 7.2 loads. */
-static void test_interop_mapmig_to_qemu(void)
-{
-    g_autofree char *bin = qemu_binary();
-    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
-    g_autofree char *in = NULL;
-    g_autofree char *st = NULL;
-    QTestState *from;
-    QemuProc *q;
-
-    if (!bin) {
-        return;
-    }
-    from = qtest_init(INTEROP_OPTS);
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    qtest_quit(from);
-
-    q = qemu_start(bin, true);
-    in = g_strdup_printf("exec:cat %s/%s", tmpfs, FILE_TEST_FILENAME);
-    json_node_unref(qemu_cmd(q,
-                             "{'execute': 'migrate-incoming', "
-                             "'arguments': {'uri': '%s'}}",
-                             in));
-    st = qemu_wait_final(q);
-    g_assert_cmpstr(st, ==, "completed");
-    qemu_stop(q);
-}
-
-/* QEMU 7.2 saves into @path. */
-static void qemu_save(const char *bin, const char *path)
-{
-    g_autofree char *out = g_strdup_printf("exec:cat > %s", path);
-    g_autofree char *st = NULL;
-    QemuProc *q = qemu_start(bin, false);
-
-    json_node_unref(qemu_cmd(q,
-                             "{'execute': 'migrate-set-parameters', "
-                             "'arguments': {'max-bandwidth': %s}}",
-                             "1099511627776"));
-    json_node_unref(qemu_cmd(q,
-                             "{'execute': 'migrate', "
-                             "'arguments': {'uri': '%s'}}",
-                             out));
-    st = qemu_wait_final(q);
-    g_assert_cmpstr(st, ==, "completed");
-    qemu_stop(q);
-}
-
-/* QEMU 7.2 saves, mapmig loads. */
-static void test_interop_qemu_to_mapmig(void)
-{
-    g_autofree char *bin = qemu_binary();
-    g_autofree char *path = NULL;
-    g_autofree char *st = NULL;
-    QTestState *to;
-
-    if (!bin) {
-        return;
-    }
-    path = g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
-    qemu_save(bin, path);
-    to = qtest_initf(INTEROP_OPTS " -incoming file:%s", path);
-    wait_for_migration_complete(to);
-    wait_for_incoming_done(to);
-    st = qtest_query_status(to, NULL);
-    g_assert_cmpstr(st, ==, "prelaunch");
-    qtest_quit(to);
-}
-
-/* Both write the same bytes for an idle -M none 32M guest. */
-static void test_interop_same_bytes(void)
-{
-    g_autofree char *bin = qemu_binary();
-    g_autofree char *qpath = NULL, *mpath = NULL, *uri = NULL;
-    g_autofree char *qdata = NULL, *mdata = NULL;
-    g_autoptr(GError) err = NULL;
-    gsize qlen, mlen;
-    QTestState *from;
-
-    if (!bin) {
-        return;
-    }
-    qpath = g_strdup_printf("%s/qemu.sav", tmpfs);
-    mpath = g_strdup_printf("%s/mapmig.sav", tmpfs);
-    uri = g_strdup_printf("file:%s", mpath);
-    qemu_save(bin, qpath);
-    from = qtest_init(INTEROP_OPTS);
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    qtest_quit(from);
-
-    g_assert_true(g_file_get_contents(qpath, &qdata, &qlen, &err));
-    g_assert_true(g_file_get_contents(mpath, &mdata, &mlen, &err));
-    g_test_message("QEMU %zu bytes, mapmig %zu bytes", qlen, mlen);
-    for (gsize i = 0; i < MIN(qlen, mlen); i++) {
-        if (qdata[i] != mdata[i]) {
-            g_printerr("first difference at byte %zu: QEMU 0x%02x, "
-                       "mapmig 0x%02x\n",
-                       i, (uint8_t)qdata[i], (uint8_t)mdata[i]);
-            break;
-        }
-    }
-    g_assert_cmpuint(qlen, ==, mlen);
-    g_assert_true(memcmp(qdata, mdata, qlen) == 0);
-}
-
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
@@ -477,11 +265,5 @@ int main(int argc, char **argv)
                        test_multifd_file_mapped_ram_enospc);
     migration_test_add("/migration/precopy/unix/dest-killed",
                        test_precopy_unix_dest_killed);
-    migration_test_add("/migration/interop/qemu-7.2/mapmig-to-qemu",
-                       test_interop_mapmig_to_qemu);
-    migration_test_add("/migration/interop/qemu-7.2/qemu-to-mapmig",
-                       test_interop_qemu_to_mapmig);
-    migration_test_add("/migration/interop/qemu-7.2/same-bytes",
-                       test_interop_same_bytes);
     return migration_test_run();
 }
