@@ -733,7 +733,7 @@ static bool migration_check_lazy(const MigrationAddress *addr, GError **errp)
         error_prepend(errp, "Lazy restore is not supported");
         return false;
     }
-    return true;
+    return ram_lazy_check_blocks(errp);
 }
 
 bool qmp_migrate_incoming_start(const char *uri, GError **errp)

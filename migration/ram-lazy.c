@@ -885,6 +885,23 @@ static LazyState *lazy_state_get(void)
     return lazy;
 }
 
+bool ram_lazy_check_blocks(GError **errp)
+{
+    RAMBlock *rb;
+
+    RAMBLOCK_FOREACH(rb) {
+        if (rb->migratable && rb->fd >= 0) {
+            error_setg(errp,
+                       "Lazy restore needs anonymous guest RAM, but RAM "
+                       "block '%s' comes from a file or memfd backend; use "
+                       "memory-backend-ram or restore eagerly",
+                       rb->idstr);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool ram_lazy_add_block(RAMBlock *rb, unsigned long *file_bmap, GError **errp)
 {
     LazyState *ls = lazy_state_get();

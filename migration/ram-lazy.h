@@ -27,6 +27,13 @@
 
 /* Can this process resolve guest page faults with userfaultfd? */
 bool ram_lazy_supported(GError **errp);
+/*
+ * Can every migratable block be filled through userfaultfd?  Only
+ * anonymous private memory (memory-backend-ram, -m): file, memfd and
+ * hugetlb backends start with contents of their own or need huge-page
+ * copies.
+ */
+bool ram_lazy_check_blocks(GError **errp);
 
 /* Loader: @file_bmap (pages present in the file) is taken over. */
 bool ram_lazy_add_block(RAMBlock *rb, unsigned long *file_bmap, GError **errp);

@@ -416,6 +416,36 @@ static void test_lazy_refusals(void)
     qtest_quit(to);
 }
 
+/* ---- file and memfd backends have contents of their own: refused ---- */
+
+static void test_lazy_backend_refused(void)
+{
+    g_autofree char *uri = migrate_expand_uri(FILE_URI, 0);
+    const char *be = "-object memory-backend-memfd,id=mem0,size=" MEM
+                     " -machine memory-backend=mem0";
+    MigrateStart start = { .mem = MEM, .opts_source = be, .opts_target = be };
+    QTestState *from, *to;
+
+    migrate_start(&from, &to, &start);
+    fill_pattern(from);
+    save(from, uri);
+    g_autoptr(GHashTable) src = qtest_ram_digests(from);
+
+    set_lazy_caps(to);
+    g_autofree char *e = qtest_qmp_expect_error(
+        to, "{'execute': 'migrate-incoming', 'arguments': {'uri': '%s'}}", uri);
+    g_test_message("error: %s", e);
+    g_assert_nonnull(strstr(e, "needs anonymous guest RAM"));
+    g_assert_nonnull(strstr(e, "'mem0'"));
+    /* Nothing was touched: the eager restore of the same file works. */
+    migrate_set_capability(to, "lazy-restore", false);
+    migrate_incoming_qmp(to, uri);
+    wait_for_migration_complete(to);
+    g_autoptr(GHashTable) dst = qtest_ram_digests(to);
+    g_assert_true(qtest_ram_digests_check(src, dst));
+    migrate_end(from, to);
+}
+
 /* ---- where userfaultfd is forbidden, eager restores still work ---- */
 
 /*
@@ -490,6 +520,8 @@ int main(int argc, char **argv)
                               test_lazy_read_error);
     migration_test_add("/migration/lazy/quit-while-loading", test_lazy_quit);
     migration_test_add("/migration/lazy/refusals", test_lazy_refusals);
+    migration_test_add("/migration/lazy/refuse-file-backend",
+                       test_lazy_backend_refused);
     migration_test_add("/migration/lazy/no-userfaultfd",
                        test_lazy_no_userfaultfd);
     return migration_test_run();
