@@ -478,8 +478,8 @@ char *qtest_query_status(QTestState *s, bool *running)
 bool qtest_is_running(QTestState *s)
 {
     bool running;
-    g_autofree char *st = qtest_query_status(s, &running);
 
+    g_free(qtest_query_status(s, &running));
     return running;
 }
 
