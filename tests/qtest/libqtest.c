@@ -192,7 +192,8 @@ static int accept_child(QTestState *s, int lfd)
     g_assert_not_reached();
 }
 
-QTestState *qtest_init(const char *extra_args)
+QTestState *qtest_init_full(const char *binary, const char *env,
+                            const char *extra_args)
 {
     QTestState *s = g_new0(QTestState, 1);
     g_autoptr(GError) err = NULL;
@@ -217,8 +218,9 @@ QTestState *qtest_init(const char *extra_args)
                           "-qmp unix:%s,server=on,wait=off "
                           "-monitor unix:%s,server=on,wait=off "
                           "-serial file:%s/serial.log %s",
-                          qtest_binary(), qtest_path, s->qmp_path, s->hmp_path,
-                          s->tmpdir, extra_args ? extra_args : "");
+                          binary ? binary : qtest_binary(), qtest_path,
+                          s->qmp_path, s->hmp_path, s->tmpdir,
+                          extra_args ? extra_args : "");
     if (g_getenv("QTEST_LOG")) {
         g_printerr("# starting: %s\n", cmd);
     }
@@ -231,6 +233,10 @@ QTestState *qtest_init(const char *extra_args)
         /* Die with the test; keep TAP on stdout clean. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(STDERR_FILENO, STDOUT_FILENO);
+        if (env) {
+            /* Only the child's environment: the test may have threads. */
+            putenv((char *)env);
+        }
         execv(argv[0], argv);
         _exit(127);
     }
@@ -244,6 +250,11 @@ QTestState *qtest_init(const char *extra_args)
     g_assert_no_error(err);
     g_assert_nonnull(s->qmp);
     return s;
+}
+
+QTestState *qtest_init(const char *extra_args)
+{
+    return qtest_init_full(NULL, NULL, extra_args);
 }
 
 QTestState *qtest_initf(const char *fmt, ...)

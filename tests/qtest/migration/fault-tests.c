@@ -34,7 +34,7 @@ static QTestState *fault_vm(const char *rule, const char *args)
 {
     g_autofree char *env = g_strdup_printf("MAPMIG_FAULT=%s", rule);
 
-    return migrate_init_with(fault_binary(), env, args);
+    return qtest_init_full(fault_binary(), env, args);
 }
 
 static char *tmp_path(const char *name)

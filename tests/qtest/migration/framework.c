@@ -463,30 +463,6 @@ void migrate_check_no_leak(QTestState *who, MigResources before)
     g_assert_cmpint(now.fds, ==, before.fds);
 }
 
-QTestState *migrate_init_with(const char *binary, const char *env,
-                              const char *args)
-{
-    g_autofree char *saved = g_strdup(g_getenv("MAPMIG_BINARY"));
-    g_autofree char *name = NULL;
-    QTestState *s;
-
-    if (binary) {
-        g_setenv("MAPMIG_BINARY", binary, TRUE);
-    }
-    if (env) {
-        const char *eq = strchr(env, '=');
-        g_assert_nonnull(eq);
-        name = g_strndup(env, eq - env);
-        g_setenv(name, eq + 1, TRUE);
-    }
-    s = qtest_init(args);
-    g_setenv("MAPMIG_BINARY", saved, TRUE);
-    if (name) {
-        g_unsetenv(name);
-    }
-    return s;
-}
-
 char *migrate_file_sha256(const char *path)
 {
     g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);

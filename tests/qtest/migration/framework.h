@@ -130,14 +130,6 @@ MigResources migrate_resources(QTestState *who);
  */
 void migrate_check_no_leak(QTestState *who, MigResources before);
 
-/*
- * qtest_init() of @binary (NULL: $MAPMIG_BINARY) with @env ("NAME=VALUE",
- * may be NULL) in its environment, e.g. tests/qtest/mapmig-fault with
- * MAPMIG_FAULT=... or a wrapper that enters a network namespace.
- */
-QTestState *migrate_init_with(const char *binary, const char *env,
-                              const char *args);
-
 /* sha256 of a whole file (hex, caller frees). */
 char *migrate_file_sha256(const char *path);
 
