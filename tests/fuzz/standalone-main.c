@@ -18,6 +18,59 @@
 #include "qemu/osdep.h"
 #include "tests/fuzz/fuzz.h"
 
+#include <sys/resource.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FUZZ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_ASAN 1
+#endif
+#endif
+
+/*
+ * No input of a few KiB may make a parser allocate hundreds of MiB (a
+ * length taken from the input and trusted): such an allocation fails
+ * here, and glib aborts.  libFuzzer runs get -malloc_limit_mb instead.
+ */
+#define FUZZ_ALLOC_LIMIT (256 * MiB)
+
+#ifdef FUZZ_ASAN
+/* ASan reserves terabytes of shadow: limit single allocations instead. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "max_allocation_size_mb=256:allocator_may_return_null=0";
+}
+
+static void limit_memory(void)
+{
+}
+#else
+/* Address space in use now (VmSize), in bytes. */
+static uint64_t vm_size(void)
+{
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL)) {
+        g_error("cannot read /proc/self/status");
+    }
+    const char *p = strstr(text, "VmSize:");
+    g_assert_nonnull(p);
+    return g_ascii_strtoull(p + strlen("VmSize:"), NULL, 10) * KiB;
+}
+
+static void limit_memory(void)
+{
+    struct rlimit rl;
+
+    rl.rlim_cur = rl.rlim_max = vm_size() + FUZZ_ALLOC_LIMIT;
+    if (setrlimit(RLIMIT_AS, &rl) < 0) {
+        g_error("setrlimit: %s", g_strerror(errno));
+    }
+}
+#endif
+
 /* Harnesses without an initializer link against this one. */
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -83,6 +136,7 @@ int main(int argc, char **argv)
         first = 3;
     }
     LLVMFuzzerInitialize(&argc, &argv);
+    limit_memory();
     for (int i = first; i < argc; i++) {
         n += run_path(argv[i]);
     }
