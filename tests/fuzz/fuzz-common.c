@@ -4,6 +4,7 @@
 #include "qemu/osdep.h"
 #include "migration/misc.h"
 #include "migration/options-cmds.h"
+#include "monitor/monitor-internal.h"
 #include "system/runstate.h"
 #include "system/system.h"
 #include "tests/fuzz/fuzz.h"
@@ -52,6 +53,37 @@ void fuzz_set_capability(const char *name, bool on)
     qmp_migrate_set_capabilities(NULL, json_node_get_object(args), &err);
     if (err) {
         g_error("fuzz: capability %s: %s", name, err->message);
+    }
+}
+
+/* The commands a user may send after a load, failed or not. */
+static const char *const queries[] = {
+    "query-status",  "x-query-workload",           "x-query-ram-digest",
+    "query-migrate", "query-migrate-capabilities", "query-migrate-parameters",
+};
+
+void fuzz_register_commands(void)
+{
+    monitor_register_builtin_commands();
+    system_register_commands();
+    migration_register_commands();
+}
+
+void fuzz_run_queries(void)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    for (size_t i = 0; i < ARRAY_SIZE(queries); i++) {
+        const QmpCommand *cmd = qmp_find_command(queries[i]);
+        GError *err = NULL;
+        JsonNode *ret = cmd->fn(NULL, args, &err);
+
+        if (err) {
+            g_error("fuzz: %s failed: %s", queries[i], err->message);
+        }
+        /* Walks every string of the reply. */
+        g_free(monitor_json_to_string(ret));
+        json_node_unref(ret);
     }
 }
 

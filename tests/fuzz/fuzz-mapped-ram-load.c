@@ -8,7 +8,8 @@
  * The VM is "none" with 16 KiB of RAM: one block of 4 pages, so that a
  * whole file stays small.  Its pages region only needs page alignment on
  * load; gen-seeds.c moves the regions of real saves from the 1 MiB
- * alignment mapmig writes to 4 KiB to make compact seeds.
+ * alignment mapmig writes to 4 KiB to make compact seeds.  As in
+ * stream-load, every query command must answer after each load.
  */
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
@@ -19,6 +20,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fuzz_vm_init("none", 16 * KiB, 0, false);
+    fuzz_register_commands();
     fuzz_set_capability("mapped-ram", true);
     return 0;
 }
@@ -34,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool ok = qemu_loadvm_state(f, &err);
     qemu_fclose(f, NULL); /* closes fd */
     fuzz_check_result(ok, err);
+    fuzz_run_queries();
     fuzz_vm_reset_ram();
     return 0;
 }

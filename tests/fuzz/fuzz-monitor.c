@@ -69,9 +69,7 @@ void fuzz_monitor_init(void)
 
     fuzz_vm_init("none", 16 * KiB, 0, false);
     qapi_event_set_emitter(qapi_event_send);
-    monitor_register_builtin_commands();
-    system_register_commands();
-    migration_register_commands();
+    fuzz_register_commands();
     /* Later registrations replace earlier ones. */
     qmp_register_command("migrate", qmp_migrate_refused, 0);
     qmp_register_command("migrate-incoming", qmp_migrate_refused, 0);

@@ -15,47 +15,15 @@
  * tests/fuzz/corpus/stream-load/.
  */
 #include "qemu/osdep.h"
-#include "migration/misc.h"
 #include "migration/qemu-file.h"
 #include "migration/savevm.h"
-#include "monitor/monitor-internal.h"
-#include "system/system.h"
 #include "tests/fuzz/fuzz.h"
-
-static const char *const queries[] = {
-    "query-status",
-    "x-query-workload",
-    "x-query-ram-digest",
-    "query-migrate",
-    "query-migrate-capabilities",
-    "query-migrate-parameters",
-};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fuzz_vm_init("none", 256 * KiB, 1, true);
-    system_register_commands();
-    migration_register_commands();
+    fuzz_register_commands();
     return 0;
-}
-
-static void run_queries(void)
-{
-    g_autoptr(JsonObject) args = json_object_new();
-
-    for (size_t i = 0; i < ARRAY_SIZE(queries); i++) {
-        const QmpCommand *cmd = qmp_find_command(queries[i]);
-        GError *err = NULL;
-        JsonNode *ret = cmd->fn(NULL, args, &err);
-
-        if (err) {
-            g_error("fuzz: %s failed after a load: %s", queries[i],
-                    err->message);
-        }
-        /* Walks every string of the reply. */
-        g_free(monitor_json_to_string(ret));
-        json_node_unref(ret);
-    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool ok = qemu_loadvm_state(f, &err);
     qemu_fclose(f, NULL);
     fuzz_check_result(ok, err);
-    run_queries();
+    fuzz_run_queries();
     fuzz_vm_reset_ram();
     return 0;
 }

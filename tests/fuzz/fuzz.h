@@ -28,6 +28,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 void fuzz_vm_init(const char *type, uint64_t ram_size, int smp, bool workload);
 
+/* Register every QMP and HMP command of mapmig, as vl.c does. */
+void fuzz_register_commands(void);
+
+/*
+ * Run each query command a user may send after a load (query-status,
+ * x-query-workload, x-query-ram-digest, query-migrate*) and format its
+ * reply; aborts if one fails.  A load that fails half-way must not leave
+ * state these trip over.
+ */
+void fuzz_run_queries(void);
+
 /* Set a migration capability as migrate-set-capabilities does. */
 void fuzz_set_capability(const char *name, bool on);
 
