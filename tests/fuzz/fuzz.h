@@ -33,7 +33,7 @@ void fuzz_register_commands(void);
 
 /*
  * Run each query command a user may send after a load (query-status,
- * x-query-workload, x-query-ram-digest, query-migrate*) and format its
+ * x-query-workload, query-migrate*) and format its
  * reply; aborts if one fails.  A load that fails half-way must not leave
  * state these trip over.
  */
