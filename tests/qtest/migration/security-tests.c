@@ -88,10 +88,11 @@ static void migrate_channel(QTestState *s, const char *addr)
     g_autoptr(GError) err = NULL;
 
     g_assert_nonnull(args);
-    g_autoptr(JsonNode) r =
+    JsonNode *r =
         qmp_client_cmd(qtest_qmp_client(s), "migrate",
                        json_object_ref(json_node_get_object(args)), &err);
     g_assert_no_error(err);
+    json_node_unref(r);
 }
 
 /* After a migration that started: back to running for the next one. */
