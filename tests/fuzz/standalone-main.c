@@ -36,11 +36,15 @@
 #define FUZZ_ALLOC_LIMIT (256 * MiB)
 
 #ifdef FUZZ_ASAN
-/* ASan reserves terabytes of shadow: limit single allocations instead. */
+/*
+ * ASan reserves terabytes of shadow: limit single allocations instead,
+ * at 64 MiB (the largest a parser makes for a small input is migfile's
+ * VM description scan, at most the file's size).
+ */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
-    return "max_allocation_size_mb=256:allocator_may_return_null=0";
+    return "max_allocation_size_mb=64:allocator_may_return_null=0";
 }
 
 static void limit_memory(void)
