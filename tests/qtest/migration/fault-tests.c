@@ -169,6 +169,8 @@ static void eio_on_restore(Layout l)
     desc = wait_for_migration_fail(to);
     g_test_message("destination error: %s", desc);
     g_assert_nonnull(strstr(desc, "Input/output error"));
+    /* The run state follows the status from the main loop. */
+    wait_for_incoming_done(to);
     {
         /* Alive, answering, and refusing to run half-loaded RAM. */
         g_autofree char *st = qtest_query_status(to, NULL);
@@ -267,6 +269,7 @@ static void source_killed(Layout l)
     g_test_message("destination error: %s", desc);
     g_assert_true(strstr(desc, "end of migration stream") ||
                   strstr(desc, "end of file"));
+    wait_for_incoming_done(to);
     {
         g_autofree char *st = qtest_query_status(to, NULL);
         g_assert_cmpstr(st, ==, "internal-error");
