@@ -281,10 +281,17 @@ static void migration_finish(MigrationState *s, bool ok)
     s->total_time_ms = qemu_clock_ms() - s->start_time_ms;
 
     bql_lock();
+    /*
+     * A cancel may come after the last byte was written: it wins, as in
+     * QEMU, and the source goes on (the status must not stay cancelling
+     * with no thread left to move it on).
+     */
+    if (ok && !migrate_set_state(&s->status, MIGRATION_STATUS_ACTIVE,
+                                 MIGRATION_STATUS_COMPLETED)) {
+        ok = false;
+    }
     if (ok) {
         runstate_set(RUN_STATE_POSTMIGRATE);
-        migrate_set_state(&s->status, MIGRATION_STATUS_ACTIVE,
-                          MIGRATION_STATUS_COMPLETED);
     } else {
         /* The source goes on as if nothing happened. */
         if (runstate_get() == RUN_STATE_FINISH_MIGRATE) {
