@@ -8,12 +8,10 @@
  */
 #include "qemu/osdep.h"
 #include "migration/migration.h"
-#include "migration/misc.h"
 #include "migration/options-cmds.h"
 #include "monitor/monitor-internal.h"
 #include "qapi/events.h"
 #include "system/runstate.h"
-#include "system/system.h"
 #include "tests/fuzz/fuzz-monitor.h"
 
 #include <sys/mman.h>
