@@ -271,6 +271,13 @@ static void migration_finish(MigrationState *s, bool ok)
 
     multifd_send_shutdown();
     qemu_savevm_state_cleanup();
+    /*
+     * The channel dies with the file: migrate_cancel (BQL held) must not
+     * reach it any more.
+     */
+    bql_lock();
+    s->ioc = NULL;
+    bql_unlock();
     if (qemu_fclose(s->to_dst_file, &err) < 0 && ok) {
         ok = false;
         set_error(&s->error_lock, &s->error, err);
