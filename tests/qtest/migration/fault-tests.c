@@ -306,16 +306,19 @@ static void test_cancel_random(void)
      * Each migrate truncates the last attempt's file; on a disk file
      * system freeing its blocks costs tens of ms, on tmpfs nothing.
      */
+    g_autofree char *shm = g_strdup("/dev/shm/mapmig-cancel-XXXXXX");
+    bool on_shm = g_mkdtemp(shm) != NULL;
     g_autofree char *path =
-        g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)
-            ? g_strdup_printf("/dev/shm/mapmig-cancel-%d", getpid())
-            : tmp_path("migfile");
+        on_shm ? g_build_filename(shm, "migfile", NULL) : tmp_path("migfile");
     g_autofree char *uri = g_strdup_printf("file:%s", path);
     QTestState *from = qtest_init(VM_ARGS);
     g_autoptr(GHashTable) before = NULL;
     uint64_t rng = 0x6d61706d69672121ULL;
     unsigned cancelled = 0, completed = 0;
 
+    if (on_shm) {
+        qtest_add_abort_dir(shm); /* removed even if the test fails */
+    }
     fill_ram(from);
     before = qtest_ram_digests(from);
     /* Baseline with the multifd setting in place but nothing running. */
@@ -356,7 +359,10 @@ static void test_cancel_random(void)
     wait_for_migration_complete(from);
     restore_and_compare(path, LAYOUT_STREAM, before);
     qtest_quit(from);
-    unlink(path);
+    if (on_shm) {
+        qtest_rmdir_files(shm);
+        qtest_remove_abort_dir(shm);
+    }
 }
 
 /* ---- the destination killed ---- */
