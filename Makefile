@@ -4,18 +4,24 @@
 #   make check         all test suites (meson test --print-errorlogs)
 #   make check-unit    unit tests only;  make check-qtest: qtests only
 #   make check-asan    whole suite in build-asan/ with ASan+UBSan
+#   make fuzz          libFuzzer harnesses (clang) in build-fuzz/, each run
+#                      FUZZ_TIME seconds (default 60); FUZZERS="qmp hmp"
+#                      narrows the set (tests/fuzz/run-fuzzers.sh)
 #   make demo          save/restore demo of a 1 GiB VM (tools/mapmig-demo.c)
 #   make bench         run build/tools/mapmig-perf (when it is built)
 #   make format-check  clang-format --dry-run -Werror on all *.c/*.h
 #                      (FILES="..." to check only some files)
-#   make clean         remove build/ and build-asan/
+#   make clean         remove build/, build-asan/ and build-fuzz/
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+FUZZERS    ?=
 MESON_TEST  = meson test --print-errorlogs
 PKGS        = glib-2.0 gio-2.0 json-glib-1.0
 
-.PHONY: all build deps check check-unit check-qtest check-asan demo bench \
+.PHONY: all build deps check check-unit check-qtest check-asan fuzz demo bench \
         clean format-check
 
 all: build
@@ -53,6 +59,14 @@ check-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	$(MESON_TEST) -C $(ASAN_BUILD)
 
+$(FUZZ_BUILD)/build.ninja:
+	@$(MAKE) --no-print-directory deps
+	./configure --builddir=$(FUZZ_BUILD) --enable-fuzzing
+
+fuzz: $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	tests/fuzz/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZERS)
+
 demo: build
 	$(BUILD)/tools/mapmig-demo $(BUILD)/mapmig
 
@@ -74,4 +88,4 @@ format-check:
 	fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

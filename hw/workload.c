@@ -198,7 +198,13 @@ void workload_get_info(WorkloadInfo *info)
         accel_ops->workload_info(info);
         return;
     }
-    info->kind = workload_names[wl.kind];
+    /*
+     * A failed incoming migration may leave any value here: the fields
+     * are loaded in place, and a truncated section never reaches
+     * post_load's checks.
+     */
+    info->kind = wl.kind < ARRAY_SIZE(workload_names) ? workload_names[wl.kind]
+                                                      : "invalid";
     info->passes = wl.passes;
     info->pages_written = atomic_load((_Atomic uint64_t *)&wl.pages_written);
     info->errors = wl.errors;

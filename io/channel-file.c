@@ -3,8 +3,22 @@
  */
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
+#include "io/fault.h"
 
 #define FILE_CHAN(ioc) ((QIOChannelFile *)(ioc))
+
+/* Test builds only (io/fault.h): -1 with errno set to fail the call. */
+static inline ssize_t file_fault(QIOChannel *ioc, bool is_write,
+                                 const struct iovec *iov, size_t niov)
+{
+    int err = qemu_io_fault(FILE_CHAN(ioc)->fd, is_write, iov_size(iov, niov));
+
+    if (err) {
+        errno = -err;
+        return -1;
+    }
+    return 0;
+}
 
 static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
                           int **fds, size_t *nfds, GError **errp)
@@ -15,7 +29,10 @@ static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
         *nfds = 0;
     }
     do {
-        n = readv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX));
+        n = file_fault(ioc, false, iov, niov);
+        if (!n) {
+            n = readv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX));
+        }
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to read from '%s'", ioc->name);
@@ -29,7 +46,10 @@ static ssize_t file_writev(QIOChannel *ioc, const struct iovec *iov,
     ssize_t n;
 
     do {
-        n = writev(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX));
+        n = file_fault(ioc, true, iov, niov);
+        if (!n) {
+            n = writev(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX));
+        }
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to write to '%s'", ioc->name);
@@ -43,7 +63,11 @@ static ssize_t file_preadv(QIOChannel *ioc, const struct iovec *iov,
     ssize_t n;
 
     do {
-        n = preadv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX), offset);
+        n = file_fault(ioc, false, iov, niov);
+        if (!n) {
+            n = preadv(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX),
+                       offset);
+        }
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to read from '%s' at offset %lld",
@@ -58,8 +82,11 @@ static ssize_t file_pwritev(QIOChannel *ioc, const struct iovec *iov,
     ssize_t n;
 
     do {
-        n = pwritev(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX),
-                    offset);
+        n = file_fault(ioc, true, iov, niov);
+        if (!n) {
+            n = pwritev(FILE_CHAN(ioc)->fd, iov, MIN(niov, (size_t)IOV_MAX),
+                        offset);
+        }
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to write to '%s' at offset %lld",

@@ -3,6 +3,7 @@
  */
 #include "qemu/osdep.h"
 #include "io/engine.h"
+#include "io/fault.h"
 
 #if CONFIG_IO_URING
 #include <liburing.h>
@@ -52,8 +53,16 @@ static bool psync_rw(int fd, bool is_write, char *buf, size_t len, off_t offset,
                      GError **errp)
 {
     while (len) {
-        ssize_t n = is_write ? pwrite(fd, buf, len, offset)
-                             : pread(fd, buf, len, offset);
+        int fault = qemu_io_fault(fd, is_write, len); /* test builds */
+        ssize_t n;
+
+        if (fault) {
+            errno = -fault;
+            n = -1;
+        } else {
+            n = is_write ? pwrite(fd, buf, len, offset)
+                         : pread(fd, buf, len, offset);
+        }
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -229,6 +238,12 @@ bool io_engine_submit(IOEngine *e, bool is_write, void *buf, size_t len,
         return psync_rw(e->fd, is_write, buf, len, offset, errp);
     }
     IOReq *r;
+    int fault = qemu_io_fault(e->fd, is_write, len);
+    if (fault) {
+        /* As a completion with an error would (test builds only). */
+        IOReq failed = { .is_write = is_write, .len = len, .offset = offset };
+        req_complete(e, &failed, fault);
+    }
     while (!(r = free_req(e)) && !e->error) {
         engine_reap(e);
     }

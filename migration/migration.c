@@ -274,6 +274,13 @@ static void migration_finish(MigrationState *s, bool ok)
 
     multifd_send_shutdown();
     qemu_savevm_state_cleanup();
+    /*
+     * The channel dies with the file: migrate_cancel (BQL held) must not
+     * reach it any more.
+     */
+    bql_lock();
+    s->ioc = NULL;
+    bql_unlock();
     if (qemu_fclose(s->to_dst_file, &err) < 0 && ok) {
         ok = false;
         set_error(&s->error_lock, &s->error, err);
@@ -284,10 +291,17 @@ static void migration_finish(MigrationState *s, bool ok)
     s->total_time_ms = qemu_clock_ms() - s->start_time_ms;
 
     bql_lock();
+    /*
+     * A cancel may come after the last byte was written: it wins, as in
+     * QEMU, and the source goes on (the status must not stay cancelling
+     * with no thread left to move it on).
+     */
+    if (ok && !migrate_set_state(&s->status, MIGRATION_STATUS_ACTIVE,
+                                 MIGRATION_STATUS_COMPLETED)) {
+        ok = false;
+    }
     if (ok) {
         runstate_set(RUN_STATE_POSTMIGRATE);
-        migrate_set_state(&s->status, MIGRATION_STATUS_ACTIVE,
-                          MIGRATION_STATUS_COMPLETED);
     } else {
         /* The source goes on as if nothing happened. */
         if (runstate_get() == RUN_STATE_FINISH_MIGRATE) {

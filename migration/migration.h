@@ -29,7 +29,7 @@ typedef struct MigrationState {
     _Atomic int status;    /* MigrationStatus */
     GThread *thread;       /* migration thread, joined by cleanup */
     QEMUFile *to_dst_file; /* migration thread while running */
-    QIOChannel *ioc;       /* main channel (for cancel/shutdown) */
+    QIOChannel *ioc;       /* main channel, for cancel; BQL, NULL once closed */
     char *file_path;       /* file: path, for multifd channels */
     bool file_created;     /* file: did not exist: sync its dir */
     char *socket_addr;     /* unix:/tcp: address, for multifd */

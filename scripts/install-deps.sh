@@ -6,14 +6,15 @@
 # Quick and idempotent: when every required package is already installed
 # (checked with dpkg-query), apt-get is not run at all.  Not root and
 # something missing: prints the exact apt-get line and exits 1.
-# Optional packages (QEMU for interoperability tests, clang for fuzzing)
-# are tried after the required ones; failing to install them is not an
-# error.
+# Optional packages (QEMU for interoperability tests, clang and its
+# libFuzzer runtime for `make fuzz`, iproute2 for the network namespace
+# tests) are tried after the required ones; failing to install them is
+# not an error.
 set -euo pipefail
 
 required=(build-essential pkg-config meson ninja-build libglib2.0-dev
           libjson-glib-dev liburing-dev libaio-dev libzstd-dev fio)
-optional=(qemu-system-x86 clang libclang-rt-14-dev)
+optional=(qemu-system-x86 clang libclang-rt-14-dev iproute2)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

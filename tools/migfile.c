@@ -483,6 +483,37 @@ static bool ram_mem_size(Reader *r, MigFile *mf, uint64_t word_pos,
     return true;
 }
 
+/*
+ * Note that a record named @page; true the first time.  A block may
+ * declare up to MIG_MAX_BLOCK_LEN, whose bitmap (128 MiB) a small file
+ * must not make us allocate, 1024 times over: bitmaps are allocated
+ * while all of them together stay within the file's size (plus 1 MiB),
+ * after that a block tracks its pages in a hash table, which grows only
+ * with the records actually in the file.
+ */
+static bool block_touch(MigFile *mf, MigBlock *b, uint64_t page)
+{
+    if (!b->touched && !b->touched_sparse) {
+        uint64_t bytes = bitmap_bytes(b->length / TARGET_PAGE_SIZE);
+        /* No overflow: bytes <= 128 MiB, touched_bytes <= size + 1 MiB. */
+        if (mf->touched_bytes + bytes <= mf->size + MiB) {
+            b->touched = bitmap_new(b->length / TARGET_PAGE_SIZE);
+            mf->touched_bytes += bytes;
+        } else {
+            b->touched_sparse = g_hash_table_new(g_direct_hash, g_direct_equal);
+        }
+    }
+    if (b->touched) {
+        if (test_bit(page, b->touched)) {
+            return false;
+        }
+        set_bit(page, b->touched);
+        return true;
+    }
+    /* page < 2^30 (MIG_MAX_BLOCK_LEN): fits a pointer, + 1 so never NULL. */
+    return g_hash_table_add(b->touched_sparse, GSIZE_TO_POINTER(page + 1));
+}
+
 static bool ram_page(Reader *r, MigFile *mf, RamWalk *w, uint64_t word_pos,
                      uint64_t addr, unsigned flags, GError **errp)
 {
@@ -516,12 +547,7 @@ static bool ram_page(Reader *r, MigFile *mf, RamWalk *w, uint64_t word_pos,
              addr, b->name, b->length);
         return false;
     }
-    uint64_t page = addr / TARGET_PAGE_SIZE;
-    if (!b->touched) {
-        b->touched = bitmap_new(b->length / TARGET_PAGE_SIZE);
-    }
-    if (!test_bit(page, b->touched)) {
-        set_bit(page, b->touched);
+    if (block_touch(mf, b, addr / TARGET_PAGE_SIZE)) {
         b->distinct_pages++;
     }
     if (kind == RAM_SAVE_FLAG_ZERO) {
@@ -1099,7 +1125,11 @@ void migfile_free(MigFile *mf)
     }
     if (mf->blocks) {
         for (guint i = 0; i < mf->blocks->len; i++) {
-            g_free(g_array_index(mf->blocks, MigBlock, i).touched);
+            MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+            g_free(b->touched);
+            if (b->touched_sparse) {
+                g_hash_table_unref(b->touched_sparse);
+            }
         }
         g_array_free(mf->blocks, true);
     }

@@ -48,8 +48,9 @@ typedef struct MigBlock {
     /* stream */
     uint64_t page_records;
     uint64_t zero_records;
-    uint64_t distinct_pages; /* pages named by at least one record */
-    unsigned long *touched;  /* bitmap, allocated on the first record */
+    uint64_t distinct_pages;    /* pages named by at least one record */
+    unsigned long *touched;     /* bitmap, allocated on the first record, or */
+    GHashTable *touched_sparse; /* page + 1 set, when bitmaps get too big */
 } MigBlock;
 
 typedef struct MigSection {
@@ -89,7 +90,8 @@ typedef struct MigFile {
     uint64_t eof_offset;    /* the QEMU_VM_EOF byte */
     uint64_t vmdesc_offset; /* the 0x06 byte, 0 if absent */
     uint32_t vmdesc_len;
-    char *vmdesc; /* JSON text, NUL terminated, or NULL */
+    char *vmdesc;           /* JSON text, NUL terminated, or NULL */
+    uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
     JsonParser *vmdesc_parser;
 } MigFile;
 

@@ -237,13 +237,14 @@ static int accept_child(QTestState *s, int lfd)
     g_assert_not_reached();
 }
 
-QTestState *qtest_init(const char *extra_args)
-{
-    return qtest_init_with_setup(extra_args, NULL);
-}
-
-QTestState *qtest_init_with_setup(const char *extra_args,
-                                  void (*child_setup)(void))
+/*
+ * Start @binary (default $MAPMIG_BINARY) with the qtest, QMP and HMP
+ * sockets; @env is added to the child's environment and @child_setup
+ * runs in the child just before exec.
+ */
+static QTestState *qtest_spawn(const char *binary, const char *env,
+                               void (*child_setup)(void),
+                               const char *extra_args)
 {
     QTestState *s = g_new0(QTestState, 1);
     g_autoptr(GError) err = NULL;
@@ -268,8 +269,9 @@ QTestState *qtest_init_with_setup(const char *extra_args,
                           "-qmp unix:%s,server=on,wait=off "
                           "-monitor unix:%s,server=on,wait=off "
                           "-serial file:%s/serial.log %s",
-                          qtest_binary(), qtest_path, s->qmp_path, s->hmp_path,
-                          s->tmpdir, extra_args ? extra_args : "");
+                          binary ? binary : qtest_binary(), qtest_path,
+                          s->qmp_path, s->hmp_path, s->tmpdir,
+                          extra_args ? extra_args : "");
     if (g_getenv("QTEST_LOG")) {
         g_printerr("# starting: %s\n", cmd);
     }
@@ -282,6 +284,10 @@ QTestState *qtest_init_with_setup(const char *extra_args,
         /* Die with the test; keep TAP on stdout clean. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(STDERR_FILENO, STDOUT_FILENO);
+        if (env) {
+            /* Only the child's environment: the test may have threads. */
+            putenv((char *)env);
+        }
         if (child_setup) {
             child_setup();
         }
@@ -298,6 +304,23 @@ QTestState *qtest_init_with_setup(const char *extra_args,
     g_assert_no_error(err);
     g_assert_nonnull(s->qmp);
     return s;
+}
+
+QTestState *qtest_init_full(const char *binary, const char *env,
+                            const char *extra_args)
+{
+    return qtest_spawn(binary, env, NULL, extra_args);
+}
+
+QTestState *qtest_init_with_setup(const char *extra_args,
+                                  void (*child_setup)(void))
+{
+    return qtest_spawn(NULL, NULL, child_setup, extra_args);
+}
+
+QTestState *qtest_init(const char *extra_args)
+{
+    return qtest_spawn(NULL, NULL, NULL, extra_args);
 }
 
 QTestState *qtest_initf(const char *fmt, ...)
@@ -532,8 +555,8 @@ char *qtest_query_status(QTestState *s, bool *running)
 bool qtest_is_running(QTestState *s)
 {
     bool running;
-    g_autofree char *st = qtest_query_status(s, &running);
 
+    g_free(qtest_query_status(s, &running));
     return running;
 }
 

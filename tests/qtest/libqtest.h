@@ -35,6 +35,14 @@ QTestState *qtest_initf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
  */
 QTestState *qtest_init_with_setup(const char *extra_args,
                                   void (*child_setup)(void));
+/*
+ * The same with another command than $MAPMIG_BINARY (@binary, shell
+ * syntax: may be a wrapper such as "ip netns exec NS mapmig"; NULL for
+ * the default) and "NAME=VALUE" @env added to the child's environment
+ * (NULL for none).
+ */
+QTestState *qtest_init_full(const char *binary, const char *env,
+                            const char *extra_args);
 
 /*
  * Ask the VM to quit (QMP quit), wait up to a few seconds, then SIGKILL

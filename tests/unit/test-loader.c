@@ -22,6 +22,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 static MachineState machine = {
     .type = (char *)"mini",
@@ -800,6 +801,196 @@ static void mapped_expect_fail(const GByteArray *a, size_t len,
     g_error_free(err);
 }
 
+/* ---- absurd lengths: clean errors within bounded memory ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LIMIT_ADDRESS_SPACE 0 /* ASan reserves terabytes of shadow */
+#else
+#define LIMIT_ADDRESS_SPACE 1
+#endif
+
+/*
+ * While loading a file that lies about a length, the loader may not
+ * allocate more than this: the address space is capped at what the
+ * process uses now plus this much, so a trusted length makes g_malloc()
+ * fail and the test abort.
+ */
+#define LOAD_ALLOC_LIMIT (64 * MiB)
+
+static struct rlimit saved_as_limit;
+
+static void address_space_cap(void)
+{
+    if (!LIMIT_ADDRESS_SPACE) {
+        return;
+    }
+    g_autofree char *status = NULL;
+    g_assert_true(
+        g_file_get_contents("/proc/self/status", &status, NULL, NULL));
+    const char *vm = strstr(status, "VmSize:");
+    g_assert_nonnull(vm);
+    uint64_t now = g_ascii_strtoull(vm + strlen("VmSize:"), NULL, 10) * KiB;
+    g_assert_cmpint(getrlimit(RLIMIT_AS, &saved_as_limit), ==, 0);
+    struct rlimit rl = { now + LOAD_ALLOC_LIMIT, saved_as_limit.rlim_max };
+    g_assert_cmpint(setrlimit(RLIMIT_AS, &rl), ==, 0);
+}
+
+static void address_space_uncap(void)
+{
+    if (LIMIT_ADDRESS_SPACE) {
+        g_assert_cmpint(setrlimit(RLIMIT_AS, &saved_as_limit), ==, 0);
+    }
+}
+
+/* Load @copy under the cap; it must fail with @expect in the message. */
+static void limits_expect_fail(GByteArray *copy, bool mapped,
+                               const char *expect)
+{
+    address_space_cap();
+    if (mapped) {
+        mapped_expect_fail(copy, copy->len, expect);
+    } else {
+        load_expect_fail(copy->data, copy->len, expect);
+    }
+    address_space_uncap();
+}
+
+static GByteArray *copy_of(const GByteArray *a)
+{
+    GByteArray *c = g_byte_array_sized_new(a->len);
+    g_byte_array_append(c, a->data, a->len);
+    return c;
+}
+
+/* Offset of the VM description's 0x06 byte (after EOF) in @s. */
+static size_t find_vmdesc(const GByteArray *s)
+{
+    for (size_t p = s->len - 6; p > 0; p--) {
+        if (s->data[p] == QEMU_VM_VMDESCRIPTION &&
+            s->data[p - 1] == QEMU_VM_EOF &&
+            rd_be32(s->data + p + 1) == s->len - p - 5) {
+            return p;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void test_limits_stream(void)
+{
+    Landmarks l = find_landmarks(good_stream);
+    find_classic_landmarks(good_stream, &l);
+    static const uint64_t block_lengths[] = {
+        UINT64_C(1) << 63,
+        UINT64_MAX & TARGET_PAGE_MASK,
+        UINT64_C(1) << 42,
+        TARGET_PAGE_SIZE,
+    };
+
+    /* RAM block sizes from the file never size anything. */
+    for (size_t i = 0; i < ARRAY_SIZE(block_lengths); i++) {
+        g_autoptr(GByteArray) c = copy_of(good_stream);
+        wr_be64(c->data + l.block_len, block_lengths[i]);
+        limits_expect_fail(c, false, "Length mismatch");
+    }
+    /* A total that never ends the block list: the next bytes are read as
+     * a block name and refused. */
+    {
+        g_autoptr(GByteArray) c = copy_of(good_stream);
+        wr_be64(c->data + l.mem_size,
+                (UINT64_MAX & TARGET_PAGE_MASK) | RAM_SAVE_FLAG_MEM_SIZE);
+        limits_expect_fail(c, false, "Unknown ramblock");
+    }
+    /* An idstr of 255 bytes (the longest) first in the list, and one of
+     * 0 bytes in place of pc.ram's. */
+    {
+        uint8_t entry[1 + 255 + 8];
+        g_autoptr(GByteArray) c = g_byte_array_new();
+        entry[0] = 255;
+        memset(entry + 1, 'x', 255);
+        wr_be64(entry + 256, TARGET_PAGE_SIZE);
+        g_byte_array_append(c, good_stream->data, l.block_id);
+        g_byte_array_append(c, entry, sizeof(entry));
+        g_byte_array_append(c, good_stream->data + l.block_id,
+                            good_stream->len - l.block_id);
+        limits_expect_fail(c, false, "Unknown ramblock \"xxxxxxxx");
+    }
+    {
+        g_autoptr(GByteArray) c = copy_of(good_stream);
+        c->data[l.block_id] = 0;
+        limits_expect_fail(c, false, "Unknown ramblock \"\"");
+    }
+    /* Machine type name length. */
+    {
+        g_autoptr(GByteArray) c = copy_of(good_stream);
+        wr_be32(c->data + 9, UINT32_MAX);
+        limits_expect_fail(c, false, "Invalid machine type name length");
+        wr_be32(c->data + 9, 256);
+        limits_expect_fail(c, false, "Invalid machine type name length");
+    }
+    /* A page record past the end of pc.rom (the smallest block). */
+    {
+        static const uint8_t rom_page[] = {
+            0, 0,   0,   0,   0,   2,   0,   0 | RAM_SAVE_FLAG_ZERO,
+            6, 'p', 'c', '.', 'r', 'o', 'm', 0,
+        };
+        g_autoptr(GByteArray) c = g_byte_array_new();
+        g_byte_array_append(c, good_stream->data, l.first_page);
+        g_byte_array_append(c, rom_page, sizeof(rom_page));
+        g_byte_array_append(c, good_stream->data + l.first_page,
+                            good_stream->len - l.first_page);
+        limits_expect_fail(c, false,
+                           "Illegal RAM offset 0x20000 in block "
+                           "pc.rom");
+    }
+    /* A command claiming 64 KiB it does not carry. */
+    {
+        static const uint8_t cmd[] = { QEMU_VM_COMMAND, 0, 11, 0xff, 0xff };
+        g_autoptr(GByteArray) c = g_byte_array_new();
+        g_byte_array_append(c, good_stream->data, l.first_part);
+        g_byte_array_append(c, cmd, sizeof(cmd));
+        g_byte_array_append(c, (const uint8_t *)"short", 5);
+        limits_expect_fail(c, false, "end of migration stream");
+    }
+    /* A VM description claiming 4 GiB: read past, never allocated. */
+    {
+        g_autoptr(GByteArray) c = copy_of(good_stream);
+        wr_be32(c->data + find_vmdesc(c) + 1, UINT32_MAX);
+        limits_expect_fail(c, false, "end of migration stream");
+    }
+    restore_good_state();
+}
+
+static void test_limits_mapped_ram(void)
+{
+    set_mapped_ram(true);
+    Landmarks l = find_landmarks(mapped.data);
+
+    /* The block length is checked before its header is read. */
+    {
+        g_autoptr(GByteArray) c = copy_of(mapped.data);
+        wr_be64(c->data + l.block_len, UINT64_C(1) << 62);
+        limits_expect_fail(c, true, "Length mismatch");
+    }
+    /* configuration/capabilities claiming 2^32 - 1 capabilities. */
+    {
+        g_autoptr(GByteArray) c = copy_of(mapped.data);
+        size_t sub = l.machine_name + 4;
+        g_assert_cmphex(c->data[sub], ==, QEMU_VM_SUBSECTION);
+        size_t count = sub + 1 + 1 + c->data[sub + 1] + 4;
+        g_assert_cmpuint(rd_be32(c->data + count), ==, 1);
+        wr_be32(c->data + count, UINT32_MAX);
+        limits_expect_fail(c, true, "Invalid configuration/capabilities");
+    }
+    /* Bitmap and pages offsets pointing far beyond the file. */
+    {
+        g_autoptr(GByteArray) c = copy_of(mapped.data);
+        wr_be64(c->data + mapped.hdr + 12, UINT64_C(1) << 62);
+        wr_be64(c->data + mapped.hdr + 20, (UINT64_C(1) << 62) + MiB);
+        limits_expect_fail(c, true, "beyond the end of the file");
+    }
+    set_mapped_ram(false);
+}
+
 static void test_mapped_round_trip(void)
 {
     set_mapped_ram(true);
@@ -1031,6 +1222,8 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/mapped-ram/bad-flags", test_mapped_bad_flags);
     g_test_add_func("/loader/mapped-ram/bitflip", test_mapped_bitflip);
     g_test_add_func("/loader/mapped-ram/cleanup", test_mapped_cleanup);
+    g_test_add_func("/loader/limits/stream", test_limits_stream);
+    g_test_add_func("/loader/limits/mapped-ram", test_limits_mapped_ram);
 
     int ret = g_test_run();
 

@@ -4,6 +4,7 @@
 #include "qemu/osdep.h"
 #include "migration/framework.h"
 
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -440,6 +441,71 @@ void check_serial_ab(QTestState *who)
     g_test_message("serial of the destination: %zu bytes", (size_t)len);
     g_assert_nonnull(strchr(text, 'B'));
     g_assert_null(strchr(text, 'E'));
+}
+
+/* ---- resources, other binaries, files ---- */
+
+static int count_dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+MigResources migrate_resources(QTestState *who)
+{
+    pid_t pid = qtest_pid(who);
+    g_autofree char *task = g_strdup_printf("/proc/%d/task", pid);
+    g_autofree char *fd = g_strdup_printf("/proc/%d/fd", pid);
+    g_autofree char *status = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *text = NULL;
+    MigResources r = { count_dir_entries(task), count_dir_entries(fd), 0 };
+
+    g_assert_true(g_file_get_contents(status, &text, NULL, NULL));
+    const char *rss = strstr(text, "VmRSS:");
+    g_assert_nonnull(rss);
+    r.rss_kib = g_ascii_strtoull(rss + strlen("VmRSS:"), NULL, 10);
+    return r;
+}
+
+void migrate_check_no_leak(QTestState *who, MigResources before)
+{
+    MigResources now = migrate_resources(who);
+
+    for (int i = 0; i < 40; i++) {
+        if (now.threads == before.threads && now.fds == before.fds) {
+            break;
+        }
+        qtest_msleep(50);
+        now = migrate_resources(who);
+    }
+    g_test_message("threads %d -> %d, fds %d -> %d", before.threads,
+                   now.threads, before.fds, now.fds);
+    g_assert_cmpint(now.threads, ==, before.threads);
+    g_assert_cmpint(now.fds, ==, before.fds);
+}
+
+char *migrate_file_sha256(const char *path)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree uint8_t *buf = g_malloc(1 * MiB);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    g_assert_cmpint(fd, >=, 0);
+    while ((n = read(fd, buf, 1 * MiB)) > 0) {
+        g_checksum_update(sum, buf, n);
+    }
+    g_assert_cmpint(n, ==, 0);
+    close(fd);
+    return g_strdup(g_checksum_get_string(sum));
 }
 
 /* ---- registration ---- */

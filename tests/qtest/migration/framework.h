@@ -121,6 +121,23 @@ void wait_for_migration_pass(QTestState *who, int64_t n);
 /* Destination: wait until its run state leaves "inmigrate". */
 void wait_for_incoming_done(QTestState *to);
 
+/* What a process holds, for leak checks across migrations. */
+typedef struct MigResources {
+    int threads;      /* entries of /proc/PID/task */
+    int fds;          /* entries of /proc/PID/fd */
+    uint64_t rss_kib; /* VmRSS of /proc/PID/status */
+} MigResources;
+
+MigResources migrate_resources(QTestState *who);
+/*
+ * Threads and fds of @who back to @before: polled for up to 2 s (threads
+ * exit and fds close right after the final state), then asserted.
+ */
+void migrate_check_no_leak(QTestState *who, MigResources before);
+
+/* sha256 of a whole file (hex, caller frees). */
+char *migrate_file_sha256(const char *path);
+
 /* Run a whole migration test case. */
 void test_precopy_common(MigrateCommon *args);
 

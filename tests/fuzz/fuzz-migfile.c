@@ -1,0 +1,71 @@
+/*
+ * Fuzz mapmig-img's file parser (tools/migfile.c): migfile_open() walks
+ * the input as a migration file of either layout — header, configuration
+ * subsections, the RAM block list, mapped-ram headers and bitmaps, page
+ * records, device sections sized from the VM description JSON or by the
+ * footer scan, EOF and the VM description — and must refuse anything
+ * malformed with an "offset 0x...: " message.  Every page record is
+ * handed to a callback, as `mapmig-img extract` does, and every mapped-ram
+ * bitmap of an accepted file is read back.
+ */
+#include "qemu/osdep.h"
+#include "tests/fuzz/fuzz.h"
+#include "tools/migfile.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR);
+    return 0;
+}
+
+/* Read every byte of each page, so the sanitizers see the buffer. */
+static bool page_cb(void *opaque, MigFile *mf, MigBlock *b, uint64_t offset,
+                    const uint8_t *data, uint8_t fill, GError **errp)
+{
+    uint64_t *sum = opaque;
+
+    if (offset >= b->length || offset % TARGET_PAGE_SIZE) {
+        g_error("fuzz-migfile: page 0x%" PRIx64 " outside block %s", offset,
+                b->name);
+    }
+    if (data) {
+        for (size_t i = 0; i < TARGET_PAGE_SIZE; i++) {
+            *sum += data[i];
+        }
+    } else {
+        *sum += fill;
+    }
+    return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = fuzz_memfd_with(data, size);
+    g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", fd);
+    GError *err = NULL;
+    uint64_t sum = 0;
+
+    MigFile *mf = migfile_open(path, 0, page_cb, &sum, &err);
+    close(fd);
+    if (!mf) {
+        /* Problems in the file are reported with their file offset. */
+        if (err && !g_str_has_prefix(err->message, "offset 0x")) {
+            g_error("fuzz-migfile: error without an offset: %s", err->message);
+        }
+        fuzz_check_result(false, err);
+        return 0;
+    }
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
+            g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, &err);
+            if (!bmap) {
+                g_error("fuzz-migfile: bitmap of an accepted file: %s",
+                        err->message);
+            }
+        }
+    }
+    migfile_free(mf);
+    fuzz_check_result(true, NULL);
+    return 0;
+}
