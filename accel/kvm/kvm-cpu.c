@@ -400,10 +400,13 @@ static void sregs_to_kvm(struct kvm_sregs *s, const X86CPUState *env)
     s->apic_base = env->apic_base;
 }
 
+/* struct kvm_msrs with room for our entries (spelled out: ISO C). */
 typedef struct KVMMsrs {
-    struct kvm_msrs hdr;
+    uint32_t nmsrs;
+    uint32_t pad;
     struct kvm_msr_entry e[KVM_NR_MSRS];
 } KVMMsrs;
+G_STATIC_ASSERT(offsetof(KVMMsrs, e) == offsetof(struct kvm_msrs, entries));
 
 static bool vcpu_fail(GError **errp, AccelCPUState *acs, int r,
                       const char *what)
@@ -418,7 +421,7 @@ bool kvm_cpu_get_state(CPUState *cpu, X86CPUState *env, GError **errp)
     struct kvm_regs regs;
     struct kvm_sregs sregs;
     struct kvm_xcrs xcrs;
-    KVMMsrs msrs = { .hdr.nmsrs = KVM_NR_MSRS };
+    KVMMsrs msrs = { .nmsrs = KVM_NR_MSRS };
     int r;
 
     if ((r = vcpu_ioctl(acs, KVM_GET_REGS, &regs)) < 0) {
@@ -470,7 +473,7 @@ bool kvm_cpu_put_state(CPUState *cpu, const X86CPUState *env, GError **errp)
     struct kvm_sregs sregs;
     struct kvm_xcrs xcrs = { .nr_xcrs = 1,
                              .xcrs[0] = { .xcr = 0, .value = env->xcr0 } };
-    KVMMsrs msrs = { .hdr.nmsrs = KVM_NR_MSRS };
+    KVMMsrs msrs = { .nmsrs = KVM_NR_MSRS };
     int r;
 
     sregs_to_kvm(&sregs, env);

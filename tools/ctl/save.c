@@ -620,8 +620,7 @@ static void save_abort(SaveJob *j)
         if (j->migrating) {
             ctl_interrupted = 0; /* wait for the cancel this time */
             vmctl_cmd(j->qmp, NULL, "{'execute': 'migrate_cancel'}");
-            g_autofree char *st =
-                vmctl_wait_migration(j->qmp, NULL, NULL, NULL, false, NULL);
+            g_free(vmctl_wait_migration(j->qmp, NULL, NULL, NULL, false, NULL));
         }
         if (j->fd_sent) {
             /* Unused if migrate never took it. */

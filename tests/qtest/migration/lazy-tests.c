@@ -144,7 +144,7 @@ static void test_lazy_digest(void)
     set_prefetch_bw(to, 1 * MiB);
     migrate_incoming_qmp(to, uri);
     wait_migration_event(to, "postcopy-active");
-    g_autoptr(JsonObject) ev = qtest_qmp_eventwait(to, "RESUME");
+    json_object_unref(qtest_qmp_eventwait(to, "RESUME"));
     g_autofree char *st = qtest_query_status(to, &running);
     g_assert_true(running);
     g_assert_cmpstr(st, ==, "running");
@@ -241,7 +241,6 @@ static void lazy_dio_engine(const char *engine)
     g_autofree char *uri = NULL;
     g_autoptr(GHashTable) src = NULL;
     g_autoptr(GHashTable) dst = NULL;
-    g_autoptr(GError) err = NULL;
     MigrateStart start = { .mem = MEM };
     QTestState *from, *to;
 
@@ -337,7 +336,7 @@ static void test_lazy_read_error(void)
     g_test_message("lazy restore failed: %s", desc);
     g_assert_nonnull(strstr(desc, "Lazy restore: cannot read ramblock"));
     g_assert_nonnull(strstr(desc, "nd of file"));
-    g_autoptr(JsonObject) stop = qtest_qmp_eventwait(to, "STOP");
+    json_object_unref(qtest_qmp_eventwait(to, "STOP"));
     g_autofree char *st = qtest_query_status(to, &running);
     g_assert_false(running);
     g_assert_cmpstr(st, ==, "internal-error");

@@ -306,7 +306,6 @@ static void test_hugetlb_memfd_dio(void)
 {
     g_autofree char *opts = backend_opts("memfd", "hugetlb=on");
     g_autofree char *dir = g_strdup("/var/tmp/mapmig-huge-XXXXXX");
-    g_autofree char *uri = NULL;
     char *old = tmpfs;
 
     if (!hugepages_available(2 * GUEST_SIZE / HUGEPAGE_SIZE)) {
