@@ -492,6 +492,19 @@ void migrate_check_no_leak(QTestState *who, MigResources before)
     g_assert_cmpint(now.fds, ==, before.fds);
 }
 
+bool migrate_dir_supports_odirect(const char *dir)
+{
+    g_autofree char *probe =
+        g_strdup_printf("%s/dio-probe-%d", dir, (int)getpid());
+    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(probe);
+    return fd >= 0;
+}
+
 char *migrate_file_sha256(const char *path)
 {
     g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);

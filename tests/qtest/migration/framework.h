@@ -136,6 +136,8 @@ MigResources migrate_resources(QTestState *who);
 void migrate_check_no_leak(QTestState *who, MigResources before);
 
 /* sha256 of a whole file (hex, caller frees). */
+/* Can @dir do O_DIRECT?  Creates and removes a probe file. */
+bool migrate_dir_supports_odirect(const char *dir);
 char *migrate_file_sha256(const char *path);
 
 /* Run a whole migration test case. */

@@ -221,20 +221,6 @@ static void test_lazy_ab(void)
 
 /* ---- multifd prefetchers with direct-io and each I/O engine ---- */
 
-/* Can @dir do O_DIRECT?  Creates and removes a probe file. */
-static bool dir_supports_odirect(const char *dir)
-{
-    g_autofree char *probe =
-        g_strdup_printf("%s/dio-probe-%d", dir, (int)getpid());
-    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
-
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlink(probe);
-    return fd >= 0;
-}
-
 static void lazy_dio_engine(const char *engine)
 {
     g_autofree char *dir = g_strdup("/var/tmp/mapmig-lazy-XXXXXX");
@@ -244,7 +230,7 @@ static void lazy_dio_engine(const char *engine)
     MigrateStart start = { .mem = MEM };
     QTestState *from, *to;
 
-    if (!g_mkdtemp(dir) || !dir_supports_odirect(dir)) {
+    if (!g_mkdtemp(dir) || !migrate_dir_supports_odirect(dir)) {
         rmdir(dir);
         g_test_skip("no O_DIRECT file system in /var/tmp");
         return;

@@ -275,18 +275,6 @@ static bool hugepages_available(uint64_t pages)
     return true;
 }
 
-static bool dir_supports_odirect(const char *dir)
-{
-    g_autofree char *probe = g_strdup_printf("%s/probe", dir);
-    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
-
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlink(probe);
-    return fd >= 0;
-}
-
 static void *start_direct_io(QTestState *from, QTestState *to)
 {
     fill_ram(from);
@@ -311,7 +299,7 @@ static void test_hugetlb_memfd_dio(void)
     if (!hugepages_available(2 * GUEST_SIZE / HUGEPAGE_SIZE)) {
         return;
     }
-    if (!g_mkdtemp(dir) || !dir_supports_odirect(dir)) {
+    if (!g_mkdtemp(dir) || !migrate_dir_supports_odirect(dir)) {
         g_test_skip("/var/tmp does not support O_DIRECT");
         rmdir(dir);
         return;

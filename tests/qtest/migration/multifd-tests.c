@@ -14,20 +14,6 @@
 
 /* ---- helpers ---- */
 
-/* Can @dir do O_DIRECT?  Creates and removes a probe file. */
-static bool dir_supports_odirect(const char *dir)
-{
-    g_autofree char *probe =
-        g_strdup_printf("%s/dio-probe-%d", dir, (int)getpid());
-    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
-
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlink(probe);
-    return fd >= 0;
-}
-
 /*
  * Direct I/O tests need a disk file system (g_get_tmp_dir() may be
  * tmpfs): point the framework's scratch directory @TMP@ at a fresh
@@ -44,7 +30,7 @@ static char *dio_scratch_begin(void)
         g_test_skip("cannot create a directory in /var/tmp");
         return NULL;
     }
-    if (!dir_supports_odirect(dir)) {
+    if (!migrate_dir_supports_odirect(dir)) {
         rmdir(dir);
         g_test_skip("/var/tmp does not support O_DIRECT");
         return NULL;
@@ -446,7 +432,7 @@ static void test_dio_tmpfs_refused(void)
         g_test_skip("cannot create a directory in /dev/shm");
         return;
     }
-    if (dir_supports_odirect(dir)) {
+    if (migrate_dir_supports_odirect(dir)) {
         rmdir(dir);
         g_test_skip("this kernel's tmpfs supports O_DIRECT (>= 6.6)");
         return;
