@@ -134,6 +134,25 @@ static void info_human(MigFile *mf)
     printf("\n");
 }
 
+/* One "name": value member of the object @jb is building. */
+static void img_json_int(JsonBuilder *jb, const char *name, int64_t v)
+{
+    json_builder_set_member_name(jb, name);
+    json_builder_add_int_value(jb, v);
+}
+
+static void img_json_str(JsonBuilder *jb, const char *name, const char *v)
+{
+    json_builder_set_member_name(jb, name);
+    json_builder_add_string_value(jb, v);
+}
+
+static void img_json_bool(JsonBuilder *jb, const char *name, bool v)
+{
+    json_builder_set_member_name(jb, name);
+    json_builder_add_boolean_value(jb, v);
+}
+
 static void save_image_info_json(JsonBuilder *jb, const SaveImage *img);
 
 static void info_json(MigFile *mf, const SaveImage *img)
@@ -143,63 +162,42 @@ static void info_json(MigFile *mf, const SaveImage *img)
 
     ram_section_counts(mf, &ns, &np, &ne);
     json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "filename");
-    json_builder_add_string_value(jb, mf->path);
-    json_builder_set_member_name(jb, "offset");
-    json_builder_add_int_value(jb, mf->base);
-    json_builder_set_member_name(jb, "layout");
-    json_builder_add_string_value(jb, layout_name(mf->layout));
-    json_builder_set_member_name(jb, "version");
-    json_builder_add_int_value(jb, mf->version);
-    json_builder_set_member_name(jb, "machine-type");
-    json_builder_add_string_value(jb, mf->machine);
+    img_json_str(jb, "filename", mf->path);
+    img_json_int(jb, "offset", mf->base);
+    img_json_str(jb, "layout", layout_name(mf->layout));
+    img_json_int(jb, "version", mf->version);
+    img_json_str(jb, "machine-type", mf->machine);
     json_builder_set_member_name(jb, "capabilities");
     json_builder_begin_array(jb);
     for (guint i = 0; i < mf->caps->len; i++) {
         json_builder_add_string_value(jb, g_ptr_array_index(mf->caps, i));
     }
     json_builder_end_array(jb);
-    json_builder_set_member_name(jb, "file-size");
-    json_builder_add_int_value(jb, mf->size);
-    json_builder_set_member_name(jb, "allocated-size");
-    json_builder_add_int_value(jb, mf->allocated);
-    json_builder_set_member_name(jb, "ram-total");
-    json_builder_add_int_value(jb, mf->ram_total);
-    json_builder_set_member_name(jb, "ram-part-sections");
-    json_builder_add_int_value(jb, np);
-    json_builder_set_member_name(jb, "ram-end-sections");
-    json_builder_add_int_value(jb, ne);
+    img_json_int(jb, "file-size", mf->size);
+    img_json_int(jb, "allocated-size", mf->allocated);
+    img_json_int(jb, "ram-total", mf->ram_total);
+    img_json_int(jb, "ram-part-sections", np);
+    img_json_int(jb, "ram-end-sections", ne);
     json_builder_set_member_name(jb, "ram-blocks");
     json_builder_begin_array(jb);
     for (guint i = 0; i < mf->blocks->len; i++) {
         MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
         uint64_t pages = b->length / TARGET_PAGE_SIZE;
         json_builder_begin_object(jb);
-        json_builder_set_member_name(jb, "name");
-        json_builder_add_string_value(jb, b->name);
-        json_builder_set_member_name(jb, "size");
-        json_builder_add_int_value(jb, b->length);
-        json_builder_set_member_name(jb, "pages");
-        json_builder_add_int_value(jb, pages);
+        img_json_str(jb, "name", b->name);
+        img_json_int(jb, "size", b->length);
+        img_json_int(jb, "pages", pages);
         if (b->ignored) {
-            json_builder_set_member_name(jb, "ignored-shared");
-            json_builder_add_boolean_value(jb, true);
+            img_json_bool(jb, "ignored-shared", true);
         } else if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
-            json_builder_set_member_name(jb, "bitmap-offset");
-            json_builder_add_int_value(jb, b->bitmap_offset);
-            json_builder_set_member_name(jb, "pages-offset");
-            json_builder_add_int_value(jb, b->pages_offset);
-            json_builder_set_member_name(jb, "present-pages");
-            json_builder_add_int_value(jb, b->present_pages);
-            json_builder_set_member_name(jb, "zero-pages");
-            json_builder_add_int_value(jb, pages - b->present_pages);
+            img_json_int(jb, "bitmap-offset", b->bitmap_offset);
+            img_json_int(jb, "pages-offset", b->pages_offset);
+            img_json_int(jb, "present-pages", b->present_pages);
+            img_json_int(jb, "zero-pages", pages - b->present_pages);
         } else {
-            json_builder_set_member_name(jb, "page-records");
-            json_builder_add_int_value(jb, b->page_records);
-            json_builder_set_member_name(jb, "zero-records");
-            json_builder_add_int_value(jb, b->zero_records);
-            json_builder_set_member_name(jb, "distinct-pages");
-            json_builder_add_int_value(jb, b->distinct_pages);
+            img_json_int(jb, "page-records", b->page_records);
+            img_json_int(jb, "zero-records", b->zero_records);
+            img_json_int(jb, "distinct-pages", b->distinct_pages);
         }
         json_builder_end_object(jb);
     }
@@ -212,23 +210,16 @@ static void info_json(MigFile *mf, const SaveImage *img)
             continue;
         }
         json_builder_begin_object(jb);
-        json_builder_set_member_name(jb, "name");
-        json_builder_add_string_value(jb, s->idstr);
-        json_builder_set_member_name(jb, "section-id");
-        json_builder_add_int_value(jb, s->section_id);
-        json_builder_set_member_name(jb, "instance-id");
-        json_builder_add_int_value(jb, s->instance_id);
-        json_builder_set_member_name(jb, "version");
-        json_builder_add_int_value(jb, s->version_id);
-        json_builder_set_member_name(jb, "size");
-        json_builder_add_int_value(jb, s->body_size);
-        json_builder_set_member_name(jb, "size-from-vmdesc");
-        json_builder_add_boolean_value(jb, s->size_from_vmdesc);
+        img_json_str(jb, "name", s->idstr);
+        img_json_int(jb, "section-id", s->section_id);
+        img_json_int(jb, "instance-id", s->instance_id);
+        img_json_int(jb, "version", s->version_id);
+        img_json_int(jb, "size", s->body_size);
+        img_json_bool(jb, "size-from-vmdesc", s->size_from_vmdesc);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
-    json_builder_set_member_name(jb, "vmdesc");
-    json_builder_add_boolean_value(jb, mf->vmdesc != NULL);
+    img_json_bool(jb, "vmdesc", mf->vmdesc != NULL);
     if (img) {
         save_image_info_json(jb, img);
     }
@@ -844,24 +835,15 @@ static void save_image_info_json(JsonBuilder *jb, const SaveImage *img)
 
     json_builder_set_member_name(jb, "save-image");
     json_builder_begin_object(jb);
-    json_builder_set_member_name(jb, "version");
-    json_builder_add_int_value(jb, h->version);
-    json_builder_set_member_name(jb, "format");
-    json_builder_add_string_value(jb, save_image_format_name(h->format));
-    json_builder_set_member_name(jb, "was-running");
-    json_builder_add_boolean_value(jb, h->was_running);
-    json_builder_set_member_name(jb, "saved-at");
-    json_builder_add_int_value(jb, h->saved_at);
-    json_builder_set_member_name(jb, "stream-offset");
-    json_builder_add_int_value(jb, h->stream_offset);
-    json_builder_set_member_name(jb, "stream-length");
-    json_builder_add_int_value(jb, h->stream_length);
-    json_builder_set_member_name(jb, "uncompressed-length");
-    json_builder_add_int_value(jb, h->raw_length);
-    json_builder_set_member_name(jb, "ram-size");
-    json_builder_add_int_value(jb, h->ram_size);
-    json_builder_set_member_name(jb, "compat-features");
-    json_builder_add_int_value(jb, h->compat_features);
+    img_json_int(jb, "version", h->version);
+    img_json_str(jb, "format", save_image_format_name(h->format));
+    img_json_bool(jb, "was-running", h->was_running);
+    img_json_int(jb, "saved-at", h->saved_at);
+    img_json_int(jb, "stream-offset", h->stream_offset);
+    img_json_int(jb, "stream-length", h->stream_length);
+    img_json_int(jb, "uncompressed-length", h->raw_length);
+    img_json_int(jb, "ram-size", h->ram_size);
+    img_json_int(jb, "compat-features", h->compat_features);
     if (json_parser_load_from_data(p, img->config, -1, NULL)) {
         json_builder_set_member_name(jb, "configuration");
         json_builder_add_value(jb, json_node_copy(json_parser_get_root(p)));
@@ -957,8 +939,7 @@ static int save_image_command(const char *cmd, const char *file,
         if (!strcmp(output, "json")) {
             g_autoptr(JsonBuilder) jb = json_builder_new();
             json_builder_begin_object(jb);
-            json_builder_set_member_name(jb, "filename");
-            json_builder_add_string_value(jb, file);
+            img_json_str(jb, "filename", file);
             save_image_info_json(jb, img);
             json_builder_end_object(jb);
             g_autoptr(JsonGenerator) gen = json_generator_new();
