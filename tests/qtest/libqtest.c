@@ -562,6 +562,30 @@ bool qtest_is_running(QTestState *s)
 
 /* ---- qtest line protocol ---- */
 
+/* Wait for data on @fd until @deadline (ms) and append it to @buf. */
+static void recv_append(int fd, GString *buf, int64_t deadline)
+{
+    char chunk[65536];
+    ssize_t n;
+
+    for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int left = (int)(deadline - qemu_clock_ms());
+        g_assert_cmpint(left, >, 0);
+        int r = poll(&pfd, 1, left);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        g_assert_cmpint(r, >, 0);
+        n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n >= 0 || errno != EINTR) {
+            break;
+        }
+    }
+    g_assert_cmpint(n, >, 0);
+    g_string_append_len(buf, chunk, n);
+}
+
 static char *qtest_recv_line(QTestState *s)
 {
     int64_t deadline = qemu_clock_ms() + QTEST_EVENT_TIMEOUT_MS;
@@ -574,21 +598,7 @@ static char *qtest_recv_line(QTestState *s)
             g_string_erase(s->qtest_buf, 0, n + 1);
             return line;
         }
-        struct pollfd pfd = { .fd = s->qtest_fd, .events = POLLIN };
-        int left = (int)(deadline - qemu_clock_ms());
-        g_assert_cmpint(left, >, 0);
-        int r = poll(&pfd, 1, left);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        g_assert_cmpint(r, >, 0);
-        char buf[65536];
-        ssize_t n = recv(s->qtest_fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        g_assert_cmpint(n, >, 0);
-        g_string_append_len(s->qtest_buf, buf, n);
+        recv_append(s->qtest_fd, s->qtest_buf, deadline);
     }
 }
 
@@ -791,21 +801,7 @@ static char *hmp_read_to_prompt(QTestState *s)
     int64_t deadline = qemu_clock_ms() + QTEST_EVENT_TIMEOUT_MS * 2;
 
     while (!g_str_has_suffix(s->hmp_buf->str, HMP_PROMPT)) {
-        struct pollfd pfd = { .fd = s->hmp_fd, .events = POLLIN };
-        int left = (int)(deadline - qemu_clock_ms());
-        g_assert_cmpint(left, >, 0);
-        int r = poll(&pfd, 1, left);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        g_assert_cmpint(r, >, 0);
-        char buf[4096];
-        ssize_t n = recv(s->hmp_fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        g_assert_cmpint(n, >, 0);
-        g_string_append_len(s->hmp_buf, buf, n);
+        recv_append(s->hmp_fd, s->hmp_buf, deadline);
     }
     /* The monitor ends lines with CR LF, as QEMU's does; drop the CRs. */
     GString *out = g_string_new(NULL);
