@@ -6,7 +6,6 @@
 #include "io/channel-command.h"
 #include "io/channel-file.h"
 #include "io/channel-socket.h"
-#include "io/channel-util.h"
 #include "migration/migration.h"
 #include "migration/options.h"
 
@@ -73,20 +72,6 @@ void migration_address_clear(MigrationAddress *addr)
     addr->path = NULL;
 }
 
-/* The fd: transport takes a descriptor given with getfd (or a number). */
-static QIOChannel *open_fd_channel(const char *name, GError **errp)
-{
-    int fd = monitor_fd_take(name, errp);
-    if (fd < 0) {
-        return NULL;
-    }
-    QIOChannel *ioc = qio_channel_new_fd(fd, errp);
-    if (!ioc) {
-        close(fd);
-    }
-    return ioc;
-}
-
 static QIOChannel *open_outgoing_file(const MigrationAddress *addr,
                                       GError **errp)
 {
@@ -125,7 +110,7 @@ QIOChannel *migration_connect_outgoing(const MigrationAddress *addr,
         return s ? &s->parent : NULL;
     }
     case MIG_TRANSPORT_FD:
-        return open_fd_channel(addr->path, errp);
+        return fd_open_channel(addr->path, errp);
     }
     return NULL;
 }
@@ -159,7 +144,7 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
         return s ? &s->parent : NULL;
     }
     case MIG_TRANSPORT_FD:
-        return open_fd_channel(addr->path, errp);
+        return fd_open_channel(addr->path, errp);
     }
     return NULL;
 }

@@ -1047,7 +1047,6 @@ void migration_register_commands(void)
     qmp_register_command("migrate-cancel", qmp_migrate_cancel, 0);
     qmp_register_command("query-migrate", qmp_query_migrate, 0);
     migration_options_register_commands();
-    migration_fd_register_commands();
     migration_hmp_register_commands();
 }
 

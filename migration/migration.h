@@ -92,13 +92,16 @@ QIOChannel *migration_connect_outgoing(const MigrationAddress *addr,
 QIOChannel *migration_open_incoming(const MigrationAddress *addr,
                                     bool *is_listener, GError **errp);
 
-/* fd: and getfd/closefd (migration/fd.c). */
-int monitor_fd_take(const char *name, GError **errp);
+/*
+ * Descriptors passed to the monitor (migration/fd.c).  The fd: transport:
+ * a channel on the fd named @fdname by getfd, or an inherited fd number;
+ * the channel owns the fd.
+ */
+QIOChannel *fd_open_channel(const char *fdname, GError **errp);
 /* open() that understands /dev/fdset/N (QEMU's qemu_open). */
 struct QIOChannelFile;
 struct QIOChannelFile *migration_file_open(const char *path, int flags,
                                            mode_t mode, GError **errp);
-void migration_fd_register_commands(void);
 
 /* global_state.c */
 void global_state_register(void);

@@ -11,6 +11,7 @@
 #include <glib-unix.h>
 
 #include "qemu/cutils.h"
+#include "monitor/fds.h"
 #include "monitor/monitor.h"
 #include "monitor-internal.h"
 
@@ -732,6 +733,7 @@ void monitor_register_builtin_commands(void)
 {
     qmp_register_builtin_commands();
     hmp_register_builtin_commands();
+    monitor_fds_register_commands();
 }
 
 /* ---- argument helpers ---- */

@@ -82,7 +82,10 @@ bool qtest_init(const char *spec, GError **errp);
 /* Close all monitors (at exit). */
 void monitor_cleanup(void);
 
-/* Register the built-in commands (qmp_capabilities, query-version, ...). */
+/*
+ * Register the built-in commands (qmp_capabilities, query-version, ...,
+ * and the fd commands of monitor/fds.h).
+ */
 void monitor_register_builtin_commands(void);
 
 /* Helpers for command implementations. */
