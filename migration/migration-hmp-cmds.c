@@ -1,9 +1,13 @@
 /*
- * HMP migration commands: migrate, migrate_incoming, migrate_cancel and
- * info migrate (QEMU's ≤10.0 text).
+ * HMP migration commands: migrate, migrate_incoming, migrate_cancel,
+ * info migrate (QEMU's ≤10.0 text), and the capability and parameter
+ * commands migrate_set_capability, migrate_set_parameter, info
+ * migrate_capabilities and info migrate_parameters.
  */
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "migration/migration.h"
+#include "migration/options-cmds.h"
 #include "monitor/monitor.h"
 
 static int64_t member_int(JsonObject *o, const char *k)
@@ -201,27 +205,182 @@ static void hmp_migrate_cancel(Monitor *mon, int argc, char **argv)
     qmp_migrate_cancel_do();
 }
 
+/* ---- Capabilities and parameters ---- */
+
+void hmp_migrate_set_capability(Monitor *mon, int argc, char **argv)
+{
+    bool new_caps[MIGRATION_CAPABILITY__MAX];
+    GError *err = NULL;
+    bool state;
+    int cap;
+
+    if (argc != 3) {
+        error_setg(&err, "Usage: migrate_set_capability NAME on|off");
+        goto out;
+    }
+    cap = migration_capability_parse(argv[1], &err);
+    if (cap < 0) {
+        goto out;
+    }
+    if (!qemu_parse_bool(argv[2], &state)) {
+        error_setg(&err, "Parameter 'state' expects 'on' or 'off'");
+        goto out;
+    }
+    migrate_caps_snapshot(new_caps);
+    new_caps[cap] = state;
+    migrate_set_caps(new_caps, &err);
+out:
+    hmp_handle_error(mon, err);
+}
+
+static bool hmp_parse_int_param(MigrationParameters *p, MigParam id,
+                                const char *str, GError **errp)
+{
+    const MigParamInfo *info = migration_param_info(id);
+    uint64_t v;
+    int ret;
+
+    if (info->hmp_size_unit) {
+        /*
+         * K, M, G suffixes allowed.  As QEMU's qemu_strtosz_MiB users do,
+         * a size in MiB beyond the limit is an invalid size rather than
+         * out of range.
+         */
+        ret = qemu_strtosz_suffix(str, NULL, info->hmp_size_unit, &v);
+        if (ret < 0 || (info->hmp_size_unit == 'M' && v > info->max)) {
+            error_setg(errp, "Invalid size %s", str);
+            return false;
+        }
+        return migration_param_set(p, id, v, errp);
+    }
+    ret = qemu_strtou64(str, &v);
+    if (ret == -ERANGE) {
+        migration_param_error_range(id, errp);
+        return false;
+    } else if (ret < 0) {
+        migration_param_error_type(info->name, "integer", errp);
+        return false;
+    }
+    return migration_param_set(p, id, v, errp);
+}
+
+static bool hmp_parse_param(MigrationParameters *p, MigParam id,
+                            const char *str, GError **errp)
+{
+    const MigParamInfo *info = migration_param_info(id);
+    bool b;
+
+    switch (info->kind) {
+    case MIG_PARAM_KIND_INT:
+        return hmp_parse_int_param(p, id, str, errp);
+    case MIG_PARAM_KIND_BOOL:
+        if (!qemu_parse_bool(str, &b)) {
+            error_setg(errp, "Parameter '%s' expects 'on' or 'off'",
+                       info->name);
+            return false;
+        }
+        return migration_param_set(p, id, b, errp);
+    case MIG_PARAM_KIND_ENUM:
+        return migration_param_set_enum(p, id, str, errp);
+    }
+    g_assert_not_reached();
+}
+
+void hmp_migrate_set_parameter(Monitor *mon, int argc, char **argv)
+{
+    MigrationParameters p = migrate_params_snapshot();
+    GError *err = NULL;
+    int id;
+
+    if (argc != 3) {
+        error_setg(&err, "Usage: migrate_set_parameter NAME VALUE");
+        goto out;
+    }
+    id = migration_param_lookup(argv[1]);
+    if (id < 0) {
+        g_autofree char *valid = migration_param_names();
+
+        error_setg(&err, "Invalid parameter '%s'; valid parameters: %s",
+                   argv[1], valid);
+        goto out;
+    }
+    if (hmp_parse_param(&p, id, argv[2], &err)) {
+        migrate_set_params(&p, &err);
+    }
+out:
+    hmp_handle_error(mon, err);
+}
+
+void hmp_info_migrate_capabilities(Monitor *mon, int argc, char **argv)
+{
+    for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {
+        monitor_printf(mon, "%s: %s\n", migration_capability_name(i),
+                       migrate_cap(i) ? "on" : "off");
+    }
+}
+
+void hmp_info_migrate_parameters(Monitor *mon, int argc, char **argv)
+{
+    MigrationParameters p = migrate_params_snapshot();
+    size_t n;
+    const MigFixedParam *fixed = migration_fixed_params(&n);
+
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        const MigParamInfo *info = migration_param_info(i);
+        uint64_t v = migration_param_get(&p, i);
+
+        switch (info->kind) {
+        case MIG_PARAM_KIND_INT:
+            monitor_printf(mon, "%s: %" PRIu64 "%s\n", info->name, v,
+                           info->hmp_unit ? info->hmp_unit : "");
+            break;
+        case MIG_PARAM_KIND_BOOL:
+            monitor_printf(mon, "%s: %s\n", info->name, v ? "on" : "off");
+            break;
+        case MIG_PARAM_KIND_ENUM:
+            monitor_printf(mon, "%s: %s\n", info->name, info->enum_names[v]);
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *q = fixed[i].hmp_quoted ? "'" : "";
+
+        monitor_printf(mon, "%s: %s%s%s\n", fixed[i].name, q, fixed[i].value,
+                       q);
+    }
+}
+
+/* ---- Registration ---- */
+
+static const HmpCommand hmp_cmds[] = {
+    { "migrate", "[-d] uri", "migrate to URI (-d: do not wait for completion)",
+      hmp_migrate },
+    { "migrate_incoming", "uri",
+      "continue an incoming migration from an -incoming defer",
+      hmp_migrate_incoming },
+    { "migrate_cancel", "", "cancel the current VM migration",
+      hmp_migrate_cancel },
+    { "migrate_set_capability", "capability state",
+      "Enable/Disable the usage of a capability for migration",
+      hmp_migrate_set_capability },
+    { "migrate_set_parameter", "parameter value",
+      "Set the parameter for migration", hmp_migrate_set_parameter },
+};
+
+static const HmpCommand hmp_info_cmds[] = {
+    { "migrate", "", "show migration status", hmp_info_migrate },
+    { "migrate_capabilities", "", "show current migration capabilities",
+      hmp_info_migrate_capabilities },
+    { "migrate_parameters", "", "show current migration parameters",
+      hmp_info_migrate_parameters },
+};
+
 void migration_hmp_register_commands(void)
 {
-    static const HmpCommand cmds[] = {
-        { "migrate", "[-d] uri",
-          "migrate to URI (-d: do not wait for completion)", hmp_migrate },
-        { "migrate_incoming", "uri",
-          "continue an incoming migration "
-          "from an -incoming defer",
-          hmp_migrate_incoming },
-        { "migrate_cancel", "", "cancel the current VM migration",
-          hmp_migrate_cancel },
-    };
-    static const HmpCommand info = {
-        "migrate",
-        "",
-        "show migration status",
-        hmp_info_migrate,
-    };
-
-    for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-        hmp_register_command(&cmds[i]);
+    for (size_t i = 0; i < ARRAY_SIZE(hmp_cmds); i++) {
+        hmp_register_command(&hmp_cmds[i]);
     }
-    hmp_register_info_command(&info);
+    for (size_t i = 0; i < ARRAY_SIZE(hmp_info_cmds); i++) {
+        hmp_register_info_command(&hmp_info_cmds[i]);
+    }
 }

@@ -920,107 +920,6 @@ JsonObject *migration_query(void)
     return json_object_new();
 }
 
-static JsonNode *object_node(JsonObject *o)
-{
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(n, o);
-    return n;
-}
-
-static JsonNode *qmp_query_migrate(Monitor *mon, JsonObject *args,
-                                   GError **errp)
-{
-    return object_node(migration_query());
-}
-
-/* "uri" or QEMU 8.2's "channels": [{"channel-type": "main", "addr": ...}] */
-static char *migrate_args_uri(JsonObject *args, GError **errp)
-{
-    const char *uri = NULL;
-
-    if (json_object_has_member(args, "channels")) {
-        if (json_object_has_member(args, "uri")) {
-            error_setg(errp, "need either 'uri' or 'channels' argument");
-            return NULL;
-        }
-        JsonNode *n = json_object_get_member(args, "channels");
-        JsonArray *a = JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-        if (!a || json_array_get_length(a) != 1 ||
-            !JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, 0))) {
-            error_setg(errp, "Parameter 'channels' expects a list of one "
-                             "main channel");
-            return NULL;
-        }
-        JsonObject *ch = json_array_get_object_element(a, 0);
-        JsonObject *addr =
-            json_object_has_member(ch, "addr") &&
-                    JSON_NODE_HOLDS_OBJECT(json_object_get_member(ch, "addr"))
-                ? json_object_get_object_member(ch, "addr")
-                : NULL;
-        const char *transport =
-            addr ? json_object_get_string_member_with_default(addr, "transport",
-                                                              "")
-                 : "";
-        if (!strcmp(transport, "file")) {
-            const char *fn = json_object_get_string_member_with_default(
-                addr, "filename", NULL);
-            int64_t off =
-                json_object_get_int_member_with_default(addr, "offset", 0);
-            if (!fn || off < 0) {
-                error_setg(errp, "file channel needs 'filename' and a "
-                                 "non-negative 'offset'");
-                return NULL;
-            }
-            return g_strdup_printf("file:%s,offset=%" PRId64, fn, off);
-        }
-        if (!strcmp(transport, "exec")) {
-            JsonArray *argv = json_object_get_array_member(addr, "args");
-            GString *cmd = g_string_new(NULL);
-            for (guint i = 0; argv && i < json_array_get_length(argv); i++) {
-                g_autofree char *q =
-                    g_shell_quote(json_array_get_string_element(argv, i));
-                g_string_append_printf(cmd, "%s%s", i ? " " : "", q);
-            }
-            g_string_prepend(cmd, "exec:");
-            return g_string_free(cmd, false);
-        }
-        error_setg(errp, "Unsupported channel transport '%s'", transport);
-        return NULL;
-    }
-    if (!qmp_arg_str(args, "uri", true, &uri, errp)) {
-        return NULL;
-    }
-    return g_strdup(uri);
-}
-
-static JsonNode *qmp_migrate(Monitor *mon, JsonObject *args, GError **errp)
-{
-    g_autofree char *uri = migrate_args_uri(args, errp);
-
-    if (uri) {
-        qmp_migrate_start(uri, errp);
-    }
-    return NULL;
-}
-
-static JsonNode *qmp_migrate_incoming(Monitor *mon, JsonObject *args,
-                                      GError **errp)
-{
-    g_autofree char *uri = migrate_args_uri(args, errp);
-
-    if (uri) {
-        qmp_migrate_incoming_start(uri, errp);
-    }
-    return NULL;
-}
-
-static JsonNode *qmp_migrate_cancel(Monitor *mon, JsonObject *args,
-                                    GError **errp)
-{
-    qmp_migrate_cancel_do();
-    return NULL;
-}
-
 static bool options_busy(void)
 {
     return migration_is_running();
@@ -1037,17 +936,6 @@ void migration_object_init(void)
     ram_mig_init();
     savevm_skip_section_id();
     global_state_register();
-}
-
-void migration_register_commands(void)
-{
-    qmp_register_command("migrate", qmp_migrate, 0);
-    qmp_register_command("migrate-incoming", qmp_migrate_incoming, 0);
-    qmp_register_command("migrate_cancel", qmp_migrate_cancel, 0);
-    qmp_register_command("migrate-cancel", qmp_migrate_cancel, 0);
-    qmp_register_command("query-migrate", qmp_query_migrate, 0);
-    migration_options_register_commands();
-    migration_hmp_register_commands();
 }
 
 void migration_shutdown(void)

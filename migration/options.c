@@ -1,7 +1,8 @@
 /*
- * Migration capabilities and parameters: QEMU's names, defaults and
- * checks (migration/options.c), and the QMP/HMP commands that set and
- * show them (migration/migration-hmp-cmds.c).
+ * Migration capabilities and parameters, the model: QEMU's names,
+ * defaults and checks (migration/options.c), and the parameter table the
+ * QMP and HMP commands (migration-qmp-cmds.c, migration-hmp-cmds.c) are
+ * driven by.
  *
  * Thread safety: only the main thread (with the BQL held, in a monitor
  * command) writes capabilities and parameters; the migration thread reads
@@ -20,9 +21,7 @@
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
 #include "migration/options.h"
-#include "migration/options-cmds.h"
 #include "migration/ram-lazy.h"
-#include "monitor/monitor.h"
 #include "system/runstate.h"
 
 #define DEFAULT_MIGRATE_MAX_BANDWIDTH (128 * MiB)
@@ -116,7 +115,7 @@ static const char *const io_engine_names[MIG_IO_ENGINE__MAX] = {
     [MIG_IO_ENGINE_LIBAIO] = "libaio",
 };
 
-/* Written only through migrate_params_commit(); see the top comment. */
+/* Written only through param_store(); see the top comment. */
 #define DEFAULT_MIGRATION_PARAMETERS                              \
     {                                                             \
         .max_bandwidth = DEFAULT_MIGRATE_MAX_BANDWIDTH,           \
@@ -134,64 +133,99 @@ static const MigrationParameters default_parameters =
 static MigrationParameters parameters = DEFAULT_MIGRATION_PARAMETERS;
 static bool capabilities[MIGRATION_CAPABILITY__MAX];
 
-/* Parameters known to the commands, in the order they are shown. */
-typedef enum MigParam {
-    MIG_PARAM_MAX_BANDWIDTH,
-    MIG_PARAM_DOWNTIME_LIMIT,
-    MIG_PARAM_MULTIFD_CHANNELS,
-    MIG_PARAM_MULTIFD_COMPRESSION,
-    MIG_PARAM_MULTIFD_ZSTD_LEVEL,
-    MIG_PARAM_DIRECT_IO,
-    MIG_PARAM_IO_ENGINE,
-    MIG_PARAM_MAX_POSTCOPY_BANDWIDTH,
-    MIG_PARAM_LAZY_CHUNK_SIZE,
-    MIG_PARAM__MAX
-} MigParam;
+#define PARAM_FIELD(field)                          \
+    .offset = offsetof(MigrationParameters, field), \
+    .size = sizeof(((MigrationParameters *)NULL)->field)
 
-typedef enum MigParamKind {
-    MIG_PARAM_KIND_INT,
-    MIG_PARAM_KIND_BOOL,
-    MIG_PARAM_KIND_ENUM,
-} MigParamKind;
-
-typedef struct MigParamInfo {
-    const char *name;
-    MigParamKind kind;
-    /* For MIG_PARAM_KIND_ENUM. */
-    const char *const *enum_names;
-    int enum_max;
-} MigParamInfo;
-
+/* In the order the commands show them, which is also the check order. */
 static const MigParamInfo param_info[MIG_PARAM__MAX] = {
-    [MIG_PARAM_MAX_BANDWIDTH] = { "max-bandwidth", MIG_PARAM_KIND_INT },
-    [MIG_PARAM_DOWNTIME_LIMIT] = { "downtime-limit", MIG_PARAM_KIND_INT },
-    [MIG_PARAM_MULTIFD_CHANNELS] = { "multifd-channels", MIG_PARAM_KIND_INT },
-    [MIG_PARAM_MULTIFD_COMPRESSION] = { "multifd-compression",
-                                        MIG_PARAM_KIND_ENUM, compression_names,
-                                        MULTIFD_COMPRESSION__MAX },
-    [MIG_PARAM_MULTIFD_ZSTD_LEVEL] = { "multifd-zstd-level",
-                                       MIG_PARAM_KIND_INT },
-    [MIG_PARAM_DIRECT_IO] = { "direct-io", MIG_PARAM_KIND_BOOL },
-    [MIG_PARAM_IO_ENGINE] = { "io-engine", MIG_PARAM_KIND_ENUM, io_engine_names,
-                              MIG_IO_ENGINE__MAX },
-    [MIG_PARAM_MAX_POSTCOPY_BANDWIDTH] = { "max-postcopy-bandwidth",
-                                           MIG_PARAM_KIND_INT },
-    [MIG_PARAM_LAZY_CHUNK_SIZE] = { "lazy-chunk-size", MIG_PARAM_KIND_INT },
+    [MIG_PARAM_MAX_BANDWIDTH] = {
+        .name = "max-bandwidth",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(max_bandwidth),
+        .max = MAX_MIGRATE_MAX_BANDWIDTH,
+        .range_desc = "expects an integer in the range of 0 to SIZE_MAX "
+                      "bytes/second",
+        /* As QEMU (qemu_strtosz_MiB): a bare number is in MiB/s. */
+        .hmp_size_unit = 'M',
+        .hmp_unit = " bytes/second",
+    },
+    [MIG_PARAM_DOWNTIME_LIMIT] = {
+        .name = "downtime-limit",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(downtime_limit),
+        .max = MAX_MIGRATE_DOWNTIME_LIMIT,
+        .range_desc = "expects an integer in the range of 0 to 2000 seconds",
+        .hmp_unit = " ms",
+    },
+    [MIG_PARAM_MULTIFD_CHANNELS] = {
+        .name = "multifd-channels",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(multifd_channels),
+        .min = 1,
+        .max = UINT8_MAX,
+        .check_on_set = true,
+        .fixed_while_running = true,
+    },
+    [MIG_PARAM_MULTIFD_COMPRESSION] = {
+        .name = "multifd-compression",
+        .kind = MIG_PARAM_KIND_ENUM,
+        PARAM_FIELD(multifd_compression),
+        .enum_names = compression_names,
+        .enum_max = MULTIFD_COMPRESSION__MAX,
+        .fixed_while_running = true,
+    },
+    [MIG_PARAM_MULTIFD_ZSTD_LEVEL] = {
+        .name = "multifd-zstd-level",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(multifd_zstd_level),
+        .max = MAX_MULTIFD_ZSTD_LEVEL,
+        .check_on_set = true,
+    },
+    [MIG_PARAM_DIRECT_IO] = {
+        .name = "direct-io",
+        .kind = MIG_PARAM_KIND_BOOL,
+        PARAM_FIELD(direct_io),
+        .fixed_while_running = true,
+    },
+    [MIG_PARAM_IO_ENGINE] = {
+        .name = "io-engine",
+        .kind = MIG_PARAM_KIND_ENUM,
+        PARAM_FIELD(io_engine),
+        .enum_names = io_engine_names,
+        .enum_max = MIG_IO_ENGINE__MAX,
+        .fixed_while_running = true,
+    },
+    [MIG_PARAM_MAX_POSTCOPY_BANDWIDTH] = {
+        .name = "max-postcopy-bandwidth",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(max_postcopy_bandwidth),
+        .max = MAX_MIGRATE_MAX_BANDWIDTH,
+        .check_on_set = true,
+        .range_desc = "expects an integer in the range of 0 to SIZE_MAX "
+                      "bytes/second",
+        .hmp_size_unit = 'B',
+        .hmp_unit = " bytes/second",
+    },
+    [MIG_PARAM_LAZY_CHUNK_SIZE] = {
+        .name = "lazy-chunk-size",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(lazy_chunk_size),
+        .min = MIN_LAZY_CHUNK_SIZE,
+        .max = MAX_LAZY_CHUNK_SIZE,
+        .pow2 = true,
+        .check_on_set = true,
+        .fixed_while_running = true,
+        .hmp_size_unit = 'B',
+        .hmp_unit = " bytes",
+    },
 };
 
-/*
- * QEMU reports these in query-migrate-parameters; mapmig has no TLS and
- * only the legacy zero page detection, so they are fixed.  Setting them
- * to their only value is accepted so a client can send back what it read.
- */
-static const struct {
-    const char *name;
-    const char *value;
-} fixed_params[] = {
-    { "zero-page-detection", "legacy" },
-    { "tls-creds", "" },
-    { "tls-hostname", "" },
-    { "tls-authz", "" },
+static const MigFixedParam fixed_params[] = {
+    { "zero-page-detection", "legacy", false },
+    { "tls-creds", "", true },
+    { "tls-hostname", "", true },
+    { "tls-authz", "", true },
 };
 
 /* ---- Helpers ---- */
@@ -220,78 +254,6 @@ static char *join_names(const char *const *names, int n)
         g_string_append_printf(s, "%s%s", i ? ", " : "", names[i]);
     }
     return g_string_free(s, FALSE);
-}
-
-static char *capability_names_joined(void)
-{
-    return join_names(capability_names, MIGRATION_CAPABILITY__MAX);
-}
-
-static char *param_names_joined(void)
-{
-    const char *names[MIG_PARAM__MAX];
-
-    for (int i = 0; i < MIG_PARAM__MAX; i++) {
-        names[i] = param_info[i].name;
-    }
-    return join_names(names, MIG_PARAM__MAX);
-}
-
-static void error_unknown_capability(GError **errp, const char *name)
-{
-    g_autofree char *valid = capability_names_joined();
-
-    error_setg(errp, "Capability '%s' not found; valid capabilities: %s", name,
-               valid);
-}
-
-static int param_lookup(const char *name)
-{
-    for (int i = 0; i < MIG_PARAM__MAX; i++) {
-        if (!strcmp(param_info[i].name, name)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-/* The range message of an integer parameter (QEMU's wording). */
-static void error_param_range(GError **errp, MigParam id)
-{
-    switch (id) {
-    case MIG_PARAM_MAX_BANDWIDTH:
-        error_setg(errp, "Parameter 'max-bandwidth' expects an integer in "
-                         "the range of 0 to SIZE_MAX bytes/second");
-        break;
-    case MIG_PARAM_DOWNTIME_LIMIT:
-        error_setg(errp, "Parameter 'downtime-limit' expects an integer in "
-                         "the range of 0 to 2000 seconds");
-        break;
-    case MIG_PARAM_MULTIFD_CHANNELS:
-        error_setg(errp, "Parameter 'multifd-channels' expects a value "
-                         "between 1 and 255");
-        break;
-    case MIG_PARAM_MULTIFD_ZSTD_LEVEL:
-        error_setg(errp,
-                   "Parameter 'multifd-zstd-level' expects a value "
-                   "between 0 and %d",
-                   MAX_MULTIFD_ZSTD_LEVEL);
-        break;
-    case MIG_PARAM_MAX_POSTCOPY_BANDWIDTH:
-        error_setg(errp, "Parameter 'max-postcopy-bandwidth' expects an "
-                         "integer in the range of 0 to SIZE_MAX "
-                         "bytes/second");
-        break;
-    case MIG_PARAM_LAZY_CHUNK_SIZE:
-        error_setg(errp,
-                   "Parameter 'lazy-chunk-size' expects a power of two "
-                   "between %llu and %llu bytes",
-                   (unsigned long long)MIN_LAZY_CHUNK_SIZE,
-                   (unsigned long long)MAX_LAZY_CHUNK_SIZE);
-        break;
-    default:
-        g_assert_not_reached();
-    }
 }
 
 /* ---- Capabilities ---- */
@@ -333,28 +295,18 @@ const MigrationParameters *migrate_params(void)
     return &parameters;
 }
 
-/* A consistent-enough private copy of the live parameters. */
-static MigrationParameters migrate_params_snapshot(void)
+int migration_capability_parse(const char *name, GError **errp)
 {
-    MigrationParameters p = {
-        .max_bandwidth =
-            __atomic_load_n(&parameters.max_bandwidth, __ATOMIC_RELAXED),
-        .downtime_limit =
-            __atomic_load_n(&parameters.downtime_limit, __ATOMIC_RELAXED),
-        .multifd_channels =
-            __atomic_load_n(&parameters.multifd_channels, __ATOMIC_RELAXED),
-        .multifd_compression =
-            __atomic_load_n(&parameters.multifd_compression, __ATOMIC_RELAXED),
-        .multifd_zstd_level =
-            __atomic_load_n(&parameters.multifd_zstd_level, __ATOMIC_RELAXED),
-        .direct_io = __atomic_load_n(&parameters.direct_io, __ATOMIC_RELAXED),
-        .io_engine = __atomic_load_n(&parameters.io_engine, __ATOMIC_RELAXED),
-        .max_postcopy_bandwidth = __atomic_load_n(
-            &parameters.max_postcopy_bandwidth, __ATOMIC_RELAXED),
-        .lazy_chunk_size =
-            __atomic_load_n(&parameters.lazy_chunk_size, __ATOMIC_RELAXED),
-    };
-    return p;
+    int cap = migration_capability_lookup(name);
+
+    if (cap < 0) {
+        g_autofree char *valid =
+            join_names(capability_names, MIGRATION_CAPABILITY__MAX);
+
+        error_setg(errp, "Capability '%s' not found; valid capabilities: %s",
+                   name, valid);
+    }
+    return cap;
 }
 
 bool migrate_direct_io(void)
@@ -496,7 +448,7 @@ bool migrate_caps_check(const bool *new_caps, GError **errp)
     return true;
 }
 
-static bool migrate_set_caps_internal(const bool *new_caps, GError **errp)
+bool migrate_set_caps(const bool *new_caps, GError **errp)
 {
     if (migration_busy()) {
         error_setg(errp, QERR_MIGRATION_ACTIVE);
@@ -511,7 +463,7 @@ static bool migrate_set_caps_internal(const bool *new_caps, GError **errp)
     return true;
 }
 
-static void migrate_caps_snapshot(bool *caps)
+void migrate_caps_snapshot(bool *caps)
 {
     for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {
         caps[i] = migrate_cap(i);
@@ -520,30 +472,187 @@ static void migrate_caps_snapshot(bool *caps)
 
 /* ---- Parameters ---- */
 
+const MigParamInfo *migration_param_info(MigParam id)
+{
+    assert((unsigned)id < MIG_PARAM__MAX);
+    return &param_info[id];
+}
+
+int migration_param_lookup(const char *name)
+{
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        if (!strcmp(param_info[i].name, name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+char *migration_param_names(void)
+{
+    const char *names[MIG_PARAM__MAX];
+
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        names[i] = param_info[i].name;
+    }
+    return join_names(names, MIG_PARAM__MAX);
+}
+
+const MigFixedParam *migration_fixed_params(size_t *n)
+{
+    *n = ARRAY_SIZE(fixed_params);
+    return fixed_params;
+}
+
+void migration_param_error_range(MigParam id, GError **errp)
+{
+    const MigParamInfo *info = migration_param_info(id);
+
+    assert(info->kind == MIG_PARAM_KIND_INT);
+    if (info->range_desc) {
+        error_setg(errp, "Parameter '%s' %s", info->name, info->range_desc);
+    } else if (info->pow2) {
+        error_setg(errp,
+                   "Parameter '%s' expects a power of two between %" PRIu64
+                   " and %" PRIu64 " bytes",
+                   info->name, info->min, info->max);
+    } else {
+        error_setg(errp,
+                   "Parameter '%s' expects a value between %" PRIu64
+                   " and %" PRIu64,
+                   info->name, info->min, info->max);
+    }
+}
+
+void migration_param_error_type(const char *name, const char *expected,
+                                GError **errp)
+{
+    error_setg(errp, "Invalid parameter type for '%s', expected: %s", name,
+               expected);
+}
+
+/*
+ * Fields by table entry.  Atomic, as the live struct is read by the
+ * migration thread while a command writes it (see the top comment);
+ * a bool is one byte and an enum as wide as an int.
+ */
+static uint64_t param_load(const MigrationParameters *p,
+                           const MigParamInfo *info)
+{
+    const void *field = (const char *)p + info->offset;
+
+    switch (info->size) {
+    case 1:
+        return __atomic_load_n((const uint8_t *)field, __ATOMIC_RELAXED);
+    case 4:
+        return __atomic_load_n((const uint32_t *)field, __ATOMIC_RELAXED);
+    case 8:
+        return __atomic_load_n((const uint64_t *)field, __ATOMIC_RELAXED);
+    }
+    g_assert_not_reached();
+}
+
+static void param_store(MigrationParameters *p, const MigParamInfo *info,
+                        uint64_t v)
+{
+    void *field = (char *)p + info->offset;
+
+    switch (info->size) {
+    case 1:
+        __atomic_store_n((uint8_t *)field, v, __ATOMIC_RELAXED);
+        return;
+    case 4:
+        __atomic_store_n((uint32_t *)field, v, __ATOMIC_RELAXED);
+        return;
+    case 8:
+        __atomic_store_n((uint64_t *)field, v, __ATOMIC_RELAXED);
+        return;
+    }
+    g_assert_not_reached();
+}
+
+static bool param_in_range(const MigParamInfo *info, uint64_t v)
+{
+    return v >= info->min && v <= info->max && (!info->pow2 || !(v & (v - 1)));
+}
+
+uint64_t migration_param_get(const MigrationParameters *p, MigParam id)
+{
+    return param_load(p, migration_param_info(id));
+}
+
+bool migration_param_set(MigrationParameters *p, MigParam id, uint64_t v,
+                         GError **errp)
+{
+    const MigParamInfo *info = migration_param_info(id);
+
+    switch (info->kind) {
+    case MIG_PARAM_KIND_INT:
+        if (info->check_on_set && !param_in_range(info, v)) {
+            migration_param_error_range(id, errp);
+            return false;
+        }
+        /* Checked later, so it must fit the field as it is. */
+        assert(info->check_on_set || info->size == sizeof(uint64_t));
+        break;
+    case MIG_PARAM_KIND_BOOL:
+        assert(v <= 1);
+        break;
+    case MIG_PARAM_KIND_ENUM:
+        assert(v < (uint64_t)info->enum_max);
+        break;
+    }
+    param_store(p, info, v);
+    return true;
+}
+
+bool migration_param_set_enum(MigrationParameters *p, MigParam id,
+                              const char *str, GError **errp)
+{
+    const MigParamInfo *info = migration_param_info(id);
+    int v;
+
+    assert(info->kind == MIG_PARAM_KIND_ENUM);
+    v = lookup_name(info->enum_names, info->enum_max, str);
+    if (v < 0) {
+        g_autofree char *valid = join_names(info->enum_names, info->enum_max);
+
+        error_setg(errp,
+                   "Parameter '%s' does not accept value '%s'; "
+                   "valid values: %s",
+                   info->name, str, valid);
+        return false;
+    }
+    param_store(p, info, v);
+    return true;
+}
+
+MigrationParameters migrate_params_snapshot(void)
+{
+    MigrationParameters p = { 0 };
+
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        param_store(&p, &param_info[i],
+                    param_load(&parameters, &param_info[i]));
+    }
+    return p;
+}
+
 /* Those the migration setup reads once, so they cannot change under it. */
 static bool migrate_params_check_busy(const MigrationParameters *p,
                                       GError **errp)
 {
-    const MigrationParameters cur = migrate_params_snapshot();
-    const char *changed = NULL;
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        const MigParamInfo *info = &param_info[i];
 
-    if (p->multifd_channels != cur.multifd_channels) {
-        changed = "multifd-channels";
-    } else if (p->multifd_compression != cur.multifd_compression) {
-        changed = "multifd-compression";
-    } else if (p->direct_io != cur.direct_io) {
-        changed = "direct-io";
-    } else if (p->io_engine != cur.io_engine) {
-        changed = "io-engine";
-    } else if (p->lazy_chunk_size != cur.lazy_chunk_size) {
-        changed = "lazy-chunk-size";
-    }
-    if (changed) {
-        error_setg(errp,
-                   "Parameter '%s' cannot be changed while a "
-                   "migration is in progress",
-                   changed);
-        return false;
+        if (info->fixed_while_running &&
+            param_load(p, info) != param_load(&parameters, info)) {
+            error_setg(errp,
+                       "Parameter '%s' cannot be changed while a "
+                       "migration is in progress",
+                       info->name);
+            return false;
+        }
     }
     return true;
 }
@@ -576,29 +685,19 @@ static bool migrate_params_check_build(const MigrationParameters *p,
 
 bool migrate_params_check(const MigrationParameters *p, GError **errp)
 {
-    if (p->max_bandwidth > MAX_MIGRATE_MAX_BANDWIDTH) {
-        error_param_range(errp, MIG_PARAM_MAX_BANDWIDTH);
-        return false;
-    }
-    if (p->downtime_limit > MAX_MIGRATE_DOWNTIME_LIMIT) {
-        error_param_range(errp, MIG_PARAM_DOWNTIME_LIMIT);
-        return false;
-    }
-    if (p->multifd_channels < 1) {
-        error_param_range(errp, MIG_PARAM_MULTIFD_CHANNELS);
-        return false;
-    }
-    if ((unsigned)p->multifd_compression >= MULTIFD_COMPRESSION__MAX) {
-        error_setg(errp, "Invalid value for parameter 'multifd-compression'");
-        return false;
-    }
-    if (p->multifd_zstd_level > MAX_MULTIFD_ZSTD_LEVEL) {
-        error_param_range(errp, MIG_PARAM_MULTIFD_ZSTD_LEVEL);
-        return false;
-    }
-    if ((unsigned)p->io_engine >= MIG_IO_ENGINE__MAX) {
-        error_setg(errp, "Invalid value for parameter 'io-engine'");
-        return false;
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        const MigParamInfo *info = &param_info[i];
+        uint64_t v = param_load(p, info);
+
+        if (info->kind == MIG_PARAM_KIND_INT && !param_in_range(info, v)) {
+            migration_param_error_range(i, errp);
+            return false;
+        }
+        if (info->kind == MIG_PARAM_KIND_ENUM &&
+            v >= (uint64_t)info->enum_max) {
+            error_setg(errp, "Invalid value for parameter '%s'", info->name);
+            return false;
+        }
     }
     if (!migrate_params_check_build(p, errp)) {
         return false;
@@ -616,27 +715,12 @@ bool migrate_params_check(const MigrationParameters *p, GError **errp)
 
 static void migrate_params_commit(const MigrationParameters *p)
 {
-    __atomic_store_n(&parameters.max_bandwidth, p->max_bandwidth,
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.downtime_limit, p->downtime_limit,
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.multifd_channels, p->multifd_channels,
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.multifd_compression, p->multifd_compression,
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.multifd_zstd_level, p->multifd_zstd_level,
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.direct_io, p->direct_io, __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.io_engine, p->io_engine, __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.max_postcopy_bandwidth,
-                     p->max_postcopy_bandwidth, __ATOMIC_RELAXED);
-    __atomic_store_n(&parameters.lazy_chunk_size, p->lazy_chunk_size,
-                     __ATOMIC_RELAXED);
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        param_store(&parameters, &param_info[i], param_load(p, &param_info[i]));
+    }
 }
 
-/* Check the complete new set and commit it only if all of it is valid. */
-static bool migrate_set_params_internal(const MigrationParameters *p,
-                                        GError **errp)
+bool migrate_set_params(const MigrationParameters *p, GError **errp)
 {
     if (!migrate_params_check(p, errp)) {
         return false;
@@ -651,494 +735,4 @@ void migration_options_reset(void)
         __atomic_store_n(&capabilities[i], false, __ATOMIC_RELAXED);
     }
     migrate_params_commit(&default_parameters);
-}
-
-/*
- * Setters for one parameter of a working copy; range checks that the
- * narrower struct field could not express later happen here.
- */
-static bool param_set_int(MigrationParameters *p, MigParam id, uint64_t v,
-                          GError **errp)
-{
-    switch (id) {
-    case MIG_PARAM_MAX_BANDWIDTH:
-        p->max_bandwidth = v;
-        return true;
-    case MIG_PARAM_DOWNTIME_LIMIT:
-        p->downtime_limit = v;
-        return true;
-    case MIG_PARAM_MULTIFD_CHANNELS:
-        if (v < 1 || v > UINT8_MAX) {
-            error_param_range(errp, id);
-            return false;
-        }
-        p->multifd_channels = v;
-        return true;
-    case MIG_PARAM_MULTIFD_ZSTD_LEVEL:
-        if (v > MAX_MULTIFD_ZSTD_LEVEL) {
-            error_param_range(errp, id);
-            return false;
-        }
-        p->multifd_zstd_level = v;
-        return true;
-    case MIG_PARAM_MAX_POSTCOPY_BANDWIDTH:
-        if (v > MAX_MIGRATE_MAX_BANDWIDTH) {
-            error_param_range(errp, id);
-            return false;
-        }
-        p->max_postcopy_bandwidth = v;
-        return true;
-    case MIG_PARAM_LAZY_CHUNK_SIZE:
-        if (v < MIN_LAZY_CHUNK_SIZE || v > MAX_LAZY_CHUNK_SIZE ||
-            (v & (v - 1))) {
-            error_param_range(errp, id);
-            return false;
-        }
-        p->lazy_chunk_size = v;
-        return true;
-    default:
-        g_assert_not_reached();
-    }
-}
-
-static void param_set_bool(MigrationParameters *p, MigParam id, bool v)
-{
-    assert(id == MIG_PARAM_DIRECT_IO);
-    p->direct_io = v;
-}
-
-static bool param_set_enum(MigrationParameters *p, MigParam id, const char *str,
-                           GError **errp)
-{
-    const MigParamInfo *info = &param_info[id];
-    int v = lookup_name(info->enum_names, info->enum_max, str);
-
-    if (v < 0) {
-        g_autofree char *valid = join_names(info->enum_names, info->enum_max);
-
-        error_setg(errp,
-                   "Parameter '%s' does not accept value '%s'; "
-                   "valid values: %s",
-                   info->name, str, valid);
-        return false;
-    }
-    switch (id) {
-    case MIG_PARAM_MULTIFD_COMPRESSION:
-        p->multifd_compression = v;
-        break;
-    case MIG_PARAM_IO_ENGINE:
-        p->io_engine = v;
-        break;
-    default:
-        g_assert_not_reached();
-    }
-    return true;
-}
-
-/* ---- QMP ---- */
-
-static bool json_node_is_type(JsonNode *node, GType type)
-{
-    return node && JSON_NODE_HOLDS_VALUE(node) &&
-           json_node_get_value_type(node) == type;
-}
-
-static void error_param_type(GError **errp, const char *name,
-                             const char *expected)
-{
-    error_setg(errp, "Invalid parameter type for '%s', expected: %s", name,
-               expected);
-}
-
-static bool qmp_parse_cap_entry(JsonNode *entry, bool *new_caps, GError **errp)
-{
-    JsonObject *obj;
-    JsonNode *name_node, *state_node;
-    int cap;
-
-    if (!entry || !JSON_NODE_HOLDS_OBJECT(entry)) {
-        goto bad_type;
-    }
-    obj = json_node_get_object(entry);
-    name_node = json_object_get_member(obj, "capability");
-    state_node = json_object_get_member(obj, "state");
-    if (json_object_get_size(obj) != 2 ||
-        !json_node_is_type(name_node, G_TYPE_STRING) ||
-        !json_node_is_type(state_node, G_TYPE_BOOLEAN)) {
-        goto bad_type;
-    }
-    cap = migration_capability_lookup(json_node_get_string(name_node));
-    if (cap < 0) {
-        error_unknown_capability(errp, json_node_get_string(name_node));
-        return false;
-    }
-    new_caps[cap] = json_node_get_boolean(state_node);
-    return true;
-
-bad_type:
-    error_setg(errp, "Parameter 'capabilities' expects a list of "
-                     "{capability, state}");
-    return false;
-}
-
-/* Any argument other than @allowed is refused, as QEMU's visitor does. */
-static bool qmp_check_only_member(JsonObject *args, const char *allowed,
-                                  GError **errp)
-{
-    g_autoptr(GList) members = json_object_get_members(args);
-
-    for (GList *l = members; l; l = l->next) {
-        if (strcmp(l->data, allowed)) {
-            error_setg(errp, "Parameter '%s' is unexpected",
-                       (const char *)l->data);
-            return false;
-        }
-    }
-    return true;
-}
-
-JsonNode *qmp_migrate_set_capabilities(Monitor *mon, JsonObject *args,
-                                       GError **errp)
-{
-    bool new_caps[MIGRATION_CAPABILITY__MAX];
-    JsonNode *list;
-    JsonArray *arr;
-
-    if (!qmp_check_only_member(args, "capabilities", errp)) {
-        return NULL;
-    }
-    list = json_object_get_member(args, "capabilities");
-    if (!list) {
-        error_setg(errp, "Parameter 'capabilities' is missing");
-        return NULL;
-    }
-    if (!JSON_NODE_HOLDS_ARRAY(list)) {
-        error_setg(errp, "Parameter 'capabilities' expects a list of "
-                         "{capability, state}");
-        return NULL;
-    }
-    arr = json_node_get_array(list);
-
-    migrate_caps_snapshot(new_caps);
-    for (guint i = 0; i < json_array_get_length(arr); i++) {
-        if (!qmp_parse_cap_entry(json_array_get_element(arr, i), new_caps,
-                                 errp)) {
-            return NULL;
-        }
-    }
-    migrate_set_caps_internal(new_caps, errp);
-    return NULL;
-}
-
-JsonNode *qmp_query_migrate_capabilities(Monitor *mon, JsonObject *args,
-                                         GError **errp)
-{
-    JsonArray *arr = json_array_new();
-    JsonNode *ret = json_node_new(JSON_NODE_ARRAY);
-
-    for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {
-        JsonObject *o = json_object_new();
-
-        json_object_set_string_member(o, "capability", capability_names[i]);
-        json_object_set_boolean_member(o, "state", migrate_cap(i));
-        json_array_add_object_element(arr, o);
-    }
-    json_node_take_array(ret, arr);
-    return ret;
-}
-
-/*
- * One of the fixed parameters: returns 1 if @name is one (and @node its
- * only value), 0 if it is not one, -1 on a wrong value.
- */
-static int qmp_parse_fixed_param(const char *name, JsonNode *node,
-                                 GError **errp)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(fixed_params); i++) {
-        if (strcmp(fixed_params[i].name, name)) {
-            continue;
-        }
-        if (!json_node_is_type(node, G_TYPE_STRING)) {
-            error_param_type(errp, name, "string");
-            return -1;
-        }
-        if (strcmp(json_node_get_string(node), fixed_params[i].value)) {
-            error_setg(errp, "Parameter '%s' only accepts '%s' in mapmig", name,
-                       fixed_params[i].value);
-            return -1;
-        }
-        return 1;
-    }
-    return 0;
-}
-
-static bool qmp_parse_param(MigrationParameters *p, MigParam id, JsonNode *node,
-                            GError **errp)
-{
-    const char *name = param_info[id].name;
-
-    switch (param_info[id].kind) {
-    case MIG_PARAM_KIND_INT: {
-        int64_t v;
-
-        if (!json_node_is_type(node, G_TYPE_INT64)) {
-            error_param_type(errp, name, "integer");
-            return false;
-        }
-        v = json_node_get_int(node);
-        if (v < 0) {
-            error_param_range(errp, id);
-            return false;
-        }
-        return param_set_int(p, id, v, errp);
-    }
-    case MIG_PARAM_KIND_BOOL:
-        if (!json_node_is_type(node, G_TYPE_BOOLEAN)) {
-            error_param_type(errp, name, "boolean");
-            return false;
-        }
-        param_set_bool(p, id, json_node_get_boolean(node));
-        return true;
-    case MIG_PARAM_KIND_ENUM:
-        if (!json_node_is_type(node, G_TYPE_STRING)) {
-            error_param_type(errp, name, "string");
-            return false;
-        }
-        return param_set_enum(p, id, json_node_get_string(node), errp);
-    }
-    g_assert_not_reached();
-}
-
-JsonNode *qmp_migrate_set_parameters(Monitor *mon, JsonObject *args,
-                                     GError **errp)
-{
-    MigrationParameters p = migrate_params_snapshot();
-    g_autoptr(GList) members = json_object_get_members(args);
-
-    for (GList *l = members; l; l = l->next) {
-        const char *name = l->data;
-        JsonNode *node = json_object_get_member(args, name);
-        int fixed = qmp_parse_fixed_param(name, node, errp);
-        int id;
-
-        if (fixed < 0) {
-            return NULL;
-        } else if (fixed > 0) {
-            continue;
-        }
-        id = param_lookup(name);
-        if (id < 0) {
-            error_setg(errp, "Parameter '%s' is unexpected", name);
-            return NULL;
-        }
-        if (!qmp_parse_param(&p, id, node, errp)) {
-            return NULL;
-        }
-    }
-    migrate_set_params_internal(&p, errp);
-    return NULL;
-}
-
-JsonNode *qmp_query_migrate_parameters(Monitor *mon, JsonObject *args,
-                                       GError **errp)
-{
-    MigrationParameters p = migrate_params_snapshot();
-    JsonObject *o = json_object_new();
-    JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
-
-    json_object_set_int_member(o, "max-bandwidth", p.max_bandwidth);
-    json_object_set_int_member(o, "downtime-limit", p.downtime_limit);
-    json_object_set_int_member(o, "multifd-channels", p.multifd_channels);
-    json_object_set_string_member(o, "multifd-compression",
-                                  compression_names[p.multifd_compression]);
-    json_object_set_int_member(o, "multifd-zstd-level", p.multifd_zstd_level);
-    json_object_set_boolean_member(o, "direct-io", p.direct_io);
-    json_object_set_string_member(o, "io-engine", io_engine_names[p.io_engine]);
-    json_object_set_int_member(o, "max-postcopy-bandwidth",
-                               p.max_postcopy_bandwidth);
-    json_object_set_int_member(o, "lazy-chunk-size", p.lazy_chunk_size);
-    for (size_t i = 0; i < ARRAY_SIZE(fixed_params); i++) {
-        json_object_set_string_member(o, fixed_params[i].name,
-                                      fixed_params[i].value);
-    }
-    json_node_take_object(ret, o);
-    return ret;
-}
-
-/* ---- HMP ---- */
-
-void hmp_migrate_set_capability(Monitor *mon, int argc, char **argv)
-{
-    bool new_caps[MIGRATION_CAPABILITY__MAX];
-    GError *err = NULL;
-    bool state;
-    int cap;
-
-    if (argc != 3) {
-        error_setg(&err, "Usage: migrate_set_capability NAME on|off");
-        goto out;
-    }
-    cap = migration_capability_lookup(argv[1]);
-    if (cap < 0) {
-        error_unknown_capability(&err, argv[1]);
-        goto out;
-    }
-    if (!qemu_parse_bool(argv[2], &state)) {
-        error_setg(&err, "Parameter 'state' expects 'on' or 'off'");
-        goto out;
-    }
-    migrate_caps_snapshot(new_caps);
-    new_caps[cap] = state;
-    migrate_set_caps_internal(new_caps, &err);
-out:
-    hmp_handle_error(mon, err);
-}
-
-static bool hmp_parse_int_param(MigrationParameters *p, MigParam id,
-                                const char *str, GError **errp)
-{
-    uint64_t v;
-    int ret;
-
-    if (id == MIG_PARAM_MAX_BANDWIDTH) {
-        /* As QEMU (qemu_strtosz_MiB): a bare number is in MiB/s. */
-        ret = qemu_strtosz_suffix(str, NULL, 'M', &v);
-        if (ret < 0 || v > MAX_MIGRATE_MAX_BANDWIDTH) {
-            error_setg(errp, "Invalid size %s", str);
-            return false;
-        }
-        return param_set_int(p, id, v, errp);
-    }
-    if (id == MIG_PARAM_MAX_POSTCOPY_BANDWIDTH ||
-        id == MIG_PARAM_LAZY_CHUNK_SIZE) {
-        /* Sizes: a bare number is in bytes, suffixes K, M, G allowed. */
-        if (qemu_strtosz(str, NULL, &v) < 0) {
-            error_setg(errp, "Invalid size %s", str);
-            return false;
-        }
-        return param_set_int(p, id, v, errp);
-    }
-    ret = qemu_strtou64(str, &v);
-    if (ret == -ERANGE) {
-        error_param_range(errp, id);
-        return false;
-    } else if (ret < 0) {
-        error_param_type(errp, param_info[id].name, "integer");
-        return false;
-    }
-    return param_set_int(p, id, v, errp);
-}
-
-static bool hmp_parse_param(MigrationParameters *p, MigParam id,
-                            const char *str, GError **errp)
-{
-    bool b;
-
-    switch (param_info[id].kind) {
-    case MIG_PARAM_KIND_INT:
-        return hmp_parse_int_param(p, id, str, errp);
-    case MIG_PARAM_KIND_BOOL:
-        if (!qemu_parse_bool(str, &b)) {
-            error_setg(errp, "Parameter '%s' expects 'on' or 'off'",
-                       param_info[id].name);
-            return false;
-        }
-        param_set_bool(p, id, b);
-        return true;
-    case MIG_PARAM_KIND_ENUM:
-        return param_set_enum(p, id, str, errp);
-    }
-    g_assert_not_reached();
-}
-
-void hmp_migrate_set_parameter(Monitor *mon, int argc, char **argv)
-{
-    MigrationParameters p = migrate_params_snapshot();
-    GError *err = NULL;
-    int id;
-
-    if (argc != 3) {
-        error_setg(&err, "Usage: migrate_set_parameter NAME VALUE");
-        goto out;
-    }
-    id = param_lookup(argv[1]);
-    if (id < 0) {
-        g_autofree char *valid = param_names_joined();
-
-        error_setg(&err, "Invalid parameter '%s'; valid parameters: %s",
-                   argv[1], valid);
-        goto out;
-    }
-    if (hmp_parse_param(&p, id, argv[2], &err)) {
-        migrate_set_params_internal(&p, &err);
-    }
-out:
-    hmp_handle_error(mon, err);
-}
-
-void hmp_info_migrate_capabilities(Monitor *mon, int argc, char **argv)
-{
-    for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {
-        monitor_printf(mon, "%s: %s\n", capability_names[i],
-                       migrate_cap(i) ? "on" : "off");
-    }
-}
-
-void hmp_info_migrate_parameters(Monitor *mon, int argc, char **argv)
-{
-    MigrationParameters p = migrate_params_snapshot();
-
-    monitor_printf(mon, "max-bandwidth: %" PRIu64 " bytes/second\n",
-                   p.max_bandwidth);
-    monitor_printf(mon, "downtime-limit: %" PRIu64 " ms\n", p.downtime_limit);
-    monitor_printf(mon, "multifd-channels: %u\n", p.multifd_channels);
-    monitor_printf(mon, "multifd-compression: %s\n",
-                   compression_names[p.multifd_compression]);
-    monitor_printf(mon, "multifd-zstd-level: %u\n", p.multifd_zstd_level);
-    monitor_printf(mon, "direct-io: %s\n", p.direct_io ? "on" : "off");
-    monitor_printf(mon, "io-engine: %s\n", io_engine_names[p.io_engine]);
-    monitor_printf(mon, "max-postcopy-bandwidth: %" PRIu64 " bytes/second\n",
-                   p.max_postcopy_bandwidth);
-    monitor_printf(mon, "lazy-chunk-size: %" PRIu64 " bytes\n",
-                   p.lazy_chunk_size);
-    monitor_printf(mon, "zero-page-detection: legacy\n");
-    /* QEMU quotes the TLS strings; keep its look. */
-    monitor_printf(mon, "tls-creds: ''\n");
-    monitor_printf(mon, "tls-hostname: ''\n");
-    monitor_printf(mon, "tls-authz: ''\n");
-}
-
-/* ---- Registration ---- */
-
-static const HmpCommand hmp_cmds[] = {
-    { "migrate_set_capability", "capability state",
-      "Enable/Disable the usage of a capability for migration",
-      hmp_migrate_set_capability },
-    { "migrate_set_parameter", "parameter value",
-      "Set the parameter for migration", hmp_migrate_set_parameter },
-};
-
-static const HmpCommand hmp_info_cmds[] = {
-    { "migrate_capabilities", "", "show current migration capabilities",
-      hmp_info_migrate_capabilities },
-    { "migrate_parameters", "", "show current migration parameters",
-      hmp_info_migrate_parameters },
-};
-
-void migration_options_register_commands(void)
-{
-    qmp_register_command("migrate-set-capabilities",
-                         qmp_migrate_set_capabilities, 0);
-    qmp_register_command("query-migrate-capabilities",
-                         qmp_query_migrate_capabilities, 0);
-    qmp_register_command("migrate-set-parameters", qmp_migrate_set_parameters,
-                         0);
-    qmp_register_command("query-migrate-parameters",
-                         qmp_query_migrate_parameters, 0);
-    for (size_t i = 0; i < ARRAY_SIZE(hmp_cmds); i++) {
-        hmp_register_command(&hmp_cmds[i]);
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(hmp_info_cmds); i++) {
-        hmp_register_info_command(&hmp_info_cmds[i]);
-    }
 }

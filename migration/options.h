@@ -1,6 +1,8 @@
 /*
- * Migration capabilities and parameters (QEMU's names, defaults and
- * checks), plus their QMP/HMP commands.
+ * Migration capabilities and parameters: the model (QEMU's names,
+ * defaults and checks) and its tables.  The QMP and HMP commands that set
+ * and show them live in migration-qmp-cmds.c and migration-hmp-cmds.c and
+ * are driven by the tables here.
  */
 #ifndef MIGRATION_OPTIONS_H
 #define MIGRATION_OPTIONS_H
@@ -49,6 +51,7 @@ typedef enum MigIOEngine {
     MIG_IO_ENGINE__MAX
 } MigIOEngine;
 
+/* Every field has its entry in the parameter table (MigParam below). */
 typedef struct MigrationParameters {
     uint64_t max_bandwidth;   /* bytes/s, 0 = unlimited */
     uint64_t downtime_limit;  /* ms, 0..2000000 */
@@ -100,12 +103,125 @@ bool migrate_caps_check(const bool *new_caps, GError **errp);
 bool migrate_params_check(const MigrationParameters *p, GError **errp);
 
 /*
- * Register migrate-set-capabilities, query-migrate-capabilities,
- * migrate-set-parameters, query-migrate-parameters and the HMP
- * migrate_set_capability, migrate_set_parameter, info
- * migrate_capabilities, info migrate_parameters.
+ * The capability cross checks alone (without the "supported by mapmig"
+ * check that migrate_caps_check() runs first), against parameters @p.
+ * Exposed so tests can reach checks whose capabilities mapmig refuses.
  */
-void migration_options_register_commands(void);
+bool migrate_caps_cross_check(const bool *new_caps,
+                              const MigrationParameters *p, GError **errp);
+
+/* Whether mapmig implements (or harmlessly accepts) a capability. */
+bool migration_capability_supported(MigrationCapability cap);
+
+/* Back to the defaults: all capabilities off, default parameters. */
+void migration_options_reset(void);
+
+/*
+ * As migration_capability_lookup(), but an unknown name sets @errp
+ * (listing the valid names) and returns -1.
+ */
+int migration_capability_parse(const char *name, GError **errp);
+/* Copy the current capabilities into @caps[MIGRATION_CAPABILITY__MAX]. */
+void migrate_caps_snapshot(bool *caps);
+/*
+ * Replace all capabilities with @new_caps after migrate_caps_check();
+ * refused while a migration runs.  Main thread.
+ */
+bool migrate_set_caps(const bool *new_caps, GError **errp);
+
+/* ---- The parameter table ---- */
+
+/* Parameters known to the commands, in the order they are shown. */
+typedef enum MigParam {
+    MIG_PARAM_MAX_BANDWIDTH,
+    MIG_PARAM_DOWNTIME_LIMIT,
+    MIG_PARAM_MULTIFD_CHANNELS,
+    MIG_PARAM_MULTIFD_COMPRESSION,
+    MIG_PARAM_MULTIFD_ZSTD_LEVEL,
+    MIG_PARAM_DIRECT_IO,
+    MIG_PARAM_IO_ENGINE,
+    MIG_PARAM_MAX_POSTCOPY_BANDWIDTH,
+    MIG_PARAM_LAZY_CHUNK_SIZE,
+    MIG_PARAM__MAX
+} MigParam;
+
+typedef enum MigParamKind {
+    MIG_PARAM_KIND_INT,  /* an unsigned integer field */
+    MIG_PARAM_KIND_BOOL, /* a bool field */
+    MIG_PARAM_KIND_ENUM, /* an enum field, its values named by enum_names */
+} MigParamKind;
+
+/* One parameter: its name, its field and its limits. */
+typedef struct MigParamInfo {
+    const char *name;
+    MigParamKind kind;
+    size_t offset; /* of the field in MigrationParameters */
+    size_t size;   /* of the field: 1, 4 or 8 bytes */
+    /* INT: the valid values are min..max, and powers of two if pow2. */
+    uint64_t min, max;
+    bool pow2;
+    /*
+     * INT: the range is checked as the value is parsed (fields narrower
+     * than the input need it); otherwise only when the whole new set is
+     * checked, so that the error of a later argument comes first.
+     */
+    bool check_on_set;
+    /* INT: what the range error says after the name; NULL for "between". */
+    const char *range_desc;
+    /* ENUM: value names, indexed by value. */
+    const char *const *enum_names;
+    int enum_max;
+    /* The migration setup reads it once: not changed while running. */
+    bool fixed_while_running;
+    /* HMP input: 0 for an integer, else a size in these default units. */
+    char hmp_size_unit;
+    /* HMP output: printed after an INT value, if set. */
+    const char *hmp_unit;
+} MigParamInfo;
+
+const MigParamInfo *migration_param_info(MigParam id);
+/* -1 if unknown. */
+int migration_param_lookup(const char *name);
+/* All parameter names, "a, b, c" (g_free). */
+char *migration_param_names(void);
+/* A field of @p as an integer (bool 0/1, enum value). */
+uint64_t migration_param_get(const MigrationParameters *p, MigParam id);
+/*
+ * Set a field of the working copy @p.  INT values are range checked if
+ * check_on_set; BOOL takes 0/1.  Returns false with @errp set.
+ */
+bool migration_param_set(MigrationParameters *p, MigParam id, uint64_t v,
+                         GError **errp);
+/* Set an ENUM field by value name; an unknown name sets @errp. */
+bool migration_param_set_enum(MigrationParameters *p, MigParam id,
+                              const char *str, GError **errp);
+/* The range error of an INT parameter (QEMU's wording). */
+void migration_param_error_range(MigParam id, GError **errp);
+/* "Invalid parameter type for '@name', expected: @expected". */
+void migration_param_error_type(const char *name, const char *expected,
+                                GError **errp);
+
+/*
+ * Parameters QEMU reports that mapmig has only one value for (no TLS,
+ * only the legacy zero page detection).  Setting them to that value is
+ * accepted, so a client can send back what it read.
+ */
+typedef struct MigFixedParam {
+    const char *name;
+    const char *value;
+    bool hmp_quoted; /* HMP shows it in quotes, as QEMU does TLS strings */
+} MigFixedParam;
+
+/* The fixed parameters, in the order they are shown; *@n gets the count. */
+const MigFixedParam *migration_fixed_params(size_t *n);
+
+/* A consistent-enough private copy of the live parameters. */
+MigrationParameters migrate_params_snapshot(void);
+/*
+ * Replace all parameters with @p after migrate_params_check(); nothing
+ * changes on failure.  Main thread.
+ */
+bool migrate_set_params(const MigrationParameters *p, GError **errp);
 
 /*
  * Set by migration.c: returns true while a migration (outgoing or
