@@ -94,25 +94,29 @@ static char *migrate_args_uri(JsonObject *args, GError **errp)
     return g_strdup(uri);
 }
 
-static JsonNode *qmp_migrate(Monitor *mon, JsonObject *args, GError **errp)
+/* migrate and migrate-incoming: @start on the URI the arguments give. */
+typedef bool MigrateStartFunc(const char *uri, GError **errp);
+
+static JsonNode *migrate_args_start(JsonObject *args, MigrateStartFunc *start,
+                                    GError **errp)
 {
     g_autofree char *uri = migrate_args_uri(args, errp);
 
     if (uri) {
-        qmp_migrate_start(uri, errp);
+        start(uri, errp);
     }
     return NULL;
+}
+
+static JsonNode *qmp_migrate(Monitor *mon, JsonObject *args, GError **errp)
+{
+    return migrate_args_start(args, qmp_migrate_start, errp);
 }
 
 static JsonNode *qmp_migrate_incoming(Monitor *mon, JsonObject *args,
                                       GError **errp)
 {
-    g_autofree char *uri = migrate_args_uri(args, errp);
-
-    if (uri) {
-        qmp_migrate_incoming_start(uri, errp);
-    }
-    return NULL;
+    return migrate_args_start(args, qmp_migrate_incoming_start, errp);
 }
 
 static JsonNode *qmp_migrate_cancel(Monitor *mon, JsonObject *args,
