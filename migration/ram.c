@@ -74,6 +74,11 @@ static void ram_account(uint64_t bytes)
     }
 }
 
+void ram_transferred_add(uint64_t bytes)
+{
+    ram_account(bytes);
+}
+
 bool migrate_ram_is_ignored(RAMBlock *rb)
 {
     return migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) &&
@@ -253,7 +258,7 @@ static void mapped_ram_save_page(QEMUFile *f, PageRun *run, RAMBlock *rb,
                                  uint64_t page)
 {
     /* With multifd the channels tell zero pages apart, in parallel. */
-    if (!multifd_file_active() &&
+    if (!multifd_active() &&
         buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
                        TARGET_PAGE_SIZE)) {
         GError *err = NULL;
@@ -389,9 +394,9 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
         rs->page = page + 1;
         if (migrate_mapped_ram()) {
             mapped_ram_save_page(f, &run, rb, page);
-        } else if (multifd_socket_active()) {
+        } else if (multifd_active()) {
             GError *err = NULL;
-            if (!multifd_socket_queue_page(rb, page, &err)) {
+            if (!multifd_queue_pages(rb, page, 1, &err)) {
                 qemu_file_set_error_obj(f, -EIO, err);
             }
         } else {
@@ -412,12 +417,7 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
     /* Pass finished: wrap and let multifd drain what it was given. */
     rs->block_idx = 0;
     rs->page = 0;
-    *done = multifd_send_sync(f);
-    if (*done && multifd_socket_active()) {
-        /* The destination waits for every channel's SYNC here. */
-        qemu_put_be64(f, RAM_SAVE_FLAG_MULTIFD_FLUSH);
-        ram_account(8);
-    }
+    *done = multifd_ram_flush_and_sync(f);
 }
 
 static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
@@ -580,7 +580,7 @@ static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
         uint64_t end = find_next_zero_bit(bmap, n, p);
         while (p < end) {
             uint64_t cnt = MIN(end - p, max_pages * 4);
-            if (!multifd_queue_read(rb, p, cnt, errp)) {
+            if (!multifd_queue_pages(rb, p, cnt, errp)) {
                 if (errp && *errp) {
                     return false;
                 }

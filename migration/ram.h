@@ -46,6 +46,9 @@ typedef struct RAMStats {
 
 extern RAMStats ram_stats;
 
+/* Count @bytes sent by the migration thread (precopy or downtime). */
+void ram_transferred_add(uint64_t bytes);
+
 /*
  * x-ignore-shared skips this block: shared and backed by a named file,
  * so the destination maps the same memory (QEMU's migrate_ram_is_ignored).
