@@ -97,6 +97,11 @@ static bool file_move_runs(MultiFDChannel *c, bool is_write, RAMBlock *rb,
             j++;
         }
         uint64_t end = runs[j - 1].start + runs[j - 1].n;
+        if (!is_write) {
+            /* Fresh RAM is faulted in here, in parallel, not page by page. */
+            ram_block_prefault(rb, runs[i].start << TARGET_PAGE_BITS,
+                               (end - runs[i].start) << TARGET_PAGE_BITS);
+        }
         if (!file_submit_range(c, is_write, rb, runs[i].start,
                                end - runs[i].start, errp)) {
             return false;
@@ -104,12 +109,6 @@ static bool file_move_runs(MultiFDChannel *c, bool is_write, RAMBlock *rb,
         i = j;
     }
     return io_engine_drain(((FileChannel *)c->data)->engine, errp);
-}
-
-static bool page_is_zero(RAMBlock *rb, uint64_t page)
-{
-    return buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
-                          TARGET_PAGE_SIZE);
 }
 
 /*
@@ -129,7 +128,7 @@ static bool file_split_zero(MultiFDChannel *c, MultiFDJob *job, size_t *nout,
     for (size_t i = 0; i < job->nruns; i++) {
         uint64_t p = job->runs[i].start, end = p + job->runs[i].n;
         while (p < end) {
-            if (page_is_zero(rb, p)) {
+            if (ram_page_is_zero(rb, p)) {
                 if (!mapped_ram_zero_page(fd, rb, p, errp)) {
                     return false;
                 }
@@ -137,7 +136,7 @@ static bool file_split_zero(MultiFDChannel *c, MultiFDJob *job, size_t *nout,
                 continue;
             }
             uint64_t q = p + 1;
-            while (q < end && !page_is_zero(rb, q)) {
+            while (q < end && !ram_page_is_zero(rb, q)) {
                 q++;
             }
             fc->written[(*nout)++] = (MultiFDRun){ p, q - p };

@@ -91,7 +91,7 @@ static bool socket_send_packet(MultiFDChannel *c, RAMBlock *rb,
     for (uint32_t i = 0; i < npages; i++) {
         uint64_t off = pages[i] << TARGET_PAGE_BITS;
         uint8_t *p = rb->host + off;
-        if (buffer_is_zero(p, TARGET_PAGE_SIZE)) {
+        if (ram_page_is_zero(rb, pages[i])) {
             zero_off[zero++] = GUINT64_TO_BE(off);
         } else {
             offsets[normal++] = GUINT64_TO_BE(off);
@@ -187,10 +187,9 @@ static int socket_recv_packet(MultiFDChannel *c, bool *sync, GError **errp)
         return -1;
     }
     for (uint32_t i = pkt.normal; i < npages; i++) {
-        uint8_t *p = pkt.rb->host + offsets[i];
         /* Fresh destination RAM is zero: touch it only when needed. */
-        if (!buffer_is_zero(p, TARGET_PAGE_SIZE)) {
-            memset(p, 0, TARGET_PAGE_SIZE);
+        if (!ram_page_is_zero(pkt.rb, offsets[i] >> TARGET_PAGE_BITS)) {
+            memset(pkt.rb->host + offsets[i], 0, TARGET_PAGE_SIZE);
         }
     }
     return 1;
