@@ -3,11 +3,11 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
-#include "io/channel-command.h"
-#include "io/channel-file.h"
-#include "io/channel-socket.h"
+#include "migration/exec.h"
+#include "migration/file.h"
 #include "migration/migration.h"
 #include "migration/options.h"
+#include "migration/socket.h"
 
 /* "PATH[,offset=N]": as QEMU, the last ",offset=" splits the string. */
 static bool parse_file_uri(const char *rest, MigrationAddress *addr,
@@ -72,43 +72,16 @@ void migration_address_clear(MigrationAddress *addr)
     addr->path = NULL;
 }
 
-static QIOChannel *open_outgoing_file(const MigrationAddress *addr,
-                                      GError **errp)
-{
-    QIOChannelFile *fioc =
-        migration_file_open(addr->path, O_CREAT | O_WRONLY, 0600, errp);
-    if (!fioc) {
-        return NULL;
-    }
-    QIOChannel *ioc = &fioc->parent;
-    /* Keep the management tool's bytes before the offset, drop the rest. */
-    if (ftruncate(fioc->fd, addr->offset) < 0) {
-        error_setg_errno(errp, errno, "Could not truncate '%s'", addr->path);
-        qio_channel_unref(ioc);
-        return NULL;
-    }
-    if (qio_channel_seek(ioc, addr->offset, SEEK_SET, errp) < 0) {
-        qio_channel_unref(ioc);
-        return NULL;
-    }
-    return ioc;
-}
-
 QIOChannel *migration_connect_outgoing(const MigrationAddress *addr,
                                        GError **errp)
 {
     switch (addr->transport) {
     case MIG_TRANSPORT_FILE:
-        return open_outgoing_file(addr, errp);
-    case MIG_TRANSPORT_EXEC: {
-        QIOChannelCommand *c =
-            qio_channel_command_new_spawn(addr->path, O_WRONLY, errp);
-        return c ? &c->parent : NULL;
-    }
-    case MIG_TRANSPORT_SOCKET: {
-        QIOChannelSocket *s = qio_channel_socket_connect_sync(addr->path, errp);
-        return s ? &s->parent : NULL;
-    }
+        return file_start_outgoing(addr, errp);
+    case MIG_TRANSPORT_EXEC:
+        return exec_start_outgoing(addr, errp);
+    case MIG_TRANSPORT_SOCKET:
+        return socket_start_outgoing(addr, errp);
     case MIG_TRANSPORT_FD:
         return fd_open_channel(addr->path, errp);
     }
@@ -120,28 +93,14 @@ QIOChannel *migration_open_incoming(const MigrationAddress *addr,
 {
     *is_listener = false;
     switch (addr->transport) {
-    case MIG_TRANSPORT_FILE: {
-        QIOChannelFile *f = migration_file_open(addr->path, O_RDONLY, 0, errp);
-        if (!f) {
-            return NULL;
-        }
-        if (qio_channel_seek(&f->parent, addr->offset, SEEK_SET, errp) < 0) {
-            qio_channel_unref(&f->parent);
-            return NULL;
-        }
-        return &f->parent;
-    }
-    case MIG_TRANSPORT_EXEC: {
-        QIOChannelCommand *c =
-            qio_channel_command_new_spawn(addr->path, O_RDONLY, errp);
-        return c ? &c->parent : NULL;
-    }
+    case MIG_TRANSPORT_FILE:
+        return file_start_incoming(addr, errp);
+    case MIG_TRANSPORT_EXEC:
+        return exec_start_incoming(addr, errp);
     case MIG_TRANSPORT_SOCKET: {
-        /* The main connection plus one per multifd channel may queue. */
-        QIOChannelSocket *s =
-            qio_channel_socket_listen_sync(addr->path, 256, errp);
-        *is_listener = s != NULL;
-        return s ? &s->parent : NULL;
+        QIOChannel *ioc = socket_start_incoming(addr, errp);
+        *is_listener = ioc != NULL;
+        return ioc;
     }
     case MIG_TRANSPORT_FD:
         return fd_open_channel(addr->path, errp);

@@ -12,7 +12,9 @@
 #include "io/dio.h"
 #include "migration/migration.h"
 #include "migration/misc.h"
+#include "migration/file.h"
 #include "migration/multifd.h"
+#include "migration/socket.h"
 #include "migration/options.h"
 #include "migration/ram-lazy.h"
 #include "migration/ram.h"
@@ -212,31 +214,6 @@ static bool migration_iterate(MigrationState *s)
     }
 }
 
-/*
- * "completed" means durable: the file's data and size are on stable
- * storage, and so is its directory entry when we created it.
- */
-static bool migration_file_sync(MigrationState *s)
-{
-    int fd = qio_channel_get_fd(qemu_file_get_ioc(s->to_dst_file));
-
-    if (fd >= 0 && fdatasync(fd) < 0) {
-        qemu_file_set_error(s->to_dst_file, -errno,
-                            "Failed to sync '%s' to stable storage: %s",
-                            s->file_path, g_strerror(errno));
-        return false;
-    }
-    if (s->file_created) {
-        g_autofree char *dir = g_path_get_dirname(s->file_path);
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    return true;
-}
-
 /* Stop the guest and send everything that is left. */
 static bool migration_completion(MigrationState *s)
 {
@@ -252,8 +229,13 @@ static bool migration_completion(MigrationState *s)
     if (!qemu_file_get_error(s->to_dst_file) && !multifd_send_error_pending()) {
         multifd_send_sync(s->to_dst_file);
     }
-    if (s->file_path && !migration_file_sync(s)) {
-        return false;
+    if (s->transport == MIG_TRANSPORT_FILE &&
+        !qemu_file_get_error(s->to_dst_file)) {
+        GError *err = NULL;
+        if (!file_sync_complete(qemu_file_get_ioc(s->to_dst_file), &err)) {
+            qemu_file_set_error_obj(s->to_dst_file, -EIO, err);
+            return false;
+        }
     }
     s->downtime_ms = qemu_clock_ms() - stop_start;
     return !migration_should_stop(s);
@@ -320,19 +302,6 @@ static void migration_finish(MigrationState *s, bool ok)
     bql_unlock();
 }
 
-static bool migration_multifd_setup(MigrationState *s, GError **errp)
-{
-    static const uint8_t uuid[16];
-
-    if (!migrate_multifd()) {
-        return true;
-    }
-    if (s->socket_addr) {
-        return multifd_socket_send_setup(s->socket_addr, uuid, errp);
-    }
-    return multifd_send_setup(s->file_path, errp);
-}
-
 static gpointer migration_thread(gpointer opaque)
 {
     MigrationState *s = opaque;
@@ -340,7 +309,7 @@ static gpointer migration_thread(gpointer opaque)
     bool ok;
 
     qemu_savevm_state_header(s->to_dst_file);
-    ok = migration_multifd_setup(s, &err) &&
+    ok = (!migrate_multifd() || multifd_send_setup(&err)) &&
          qemu_savevm_state_setup(s->to_dst_file, &err);
     s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
     s->rate_window_start_ns = qemu_clock_ns();
@@ -376,8 +345,6 @@ static void migration_reset(MigrationState *s)
     s->setup_time_ms = s->total_time_ms = s->downtime_ms = 0;
     s->expected_downtime_ms = 0;
     s->mbps = 0;
-    g_clear_pointer(&s->file_path, g_free);
-    g_clear_pointer(&s->socket_addr, g_free);
     global_state_reset();
 }
 
@@ -491,18 +458,11 @@ bool qmp_migrate_start(const char *uri, GError **errp)
                       MIGRATION_STATUS_SETUP);
 
     QIOChannel *ioc = NULL;
-    struct stat st;
-    s->file_created =
-        addr.transport == MIG_TRANSPORT_FILE && stat(addr.path, &st) < 0;
     if (migration_check_transport(&addr, NULL, &err) &&
         (ioc = migration_connect_outgoing(&addr, &err)) &&
         migration_check_transport(&addr, ioc, &err) &&
         migration_check_direct_io(&addr, ioc, &err)) {
-        if (addr.transport == MIG_TRANSPORT_FILE) {
-            s->file_path = g_strdup(addr.path);
-        } else if (addr.transport == MIG_TRANSPORT_SOCKET) {
-            s->socket_addr = g_strdup(addr.path);
-        }
+        s->transport = addr.transport;
     }
     migration_address_clear(&addr);
     if (err) {
@@ -660,9 +620,6 @@ static bool incoming_accept(MigrationIncomingState *mis, GError **errp)
     QIOChannelSocket *lsock = (QIOChannelSocket *)mis->listener;
     int want = 1 + (migrate_multifd() ? migrate_params()->multifd_channels : 0);
 
-    if (migrate_multifd() && !multifd_socket_recv_setup(errp)) {
-        return false;
-    }
     for (int i = 0; i < want; i++) {
         QIOChannelSocket *c = qio_channel_socket_accept(lsock, errp);
         if (!c) {
@@ -679,7 +636,7 @@ static bool incoming_accept(MigrationIncomingState *mis, GError **errp)
                 error_setg(&err, "Second main migration connection");
             }
         } else {
-            ok = !err && multifd_socket_recv_channel(ioc, &err);
+            ok = !err && multifd_recv_new_channel(ioc, &err);
         }
         qio_channel_unref(ioc);
         if (!ok) {
@@ -696,19 +653,22 @@ static gpointer incoming_thread(gpointer opaque)
     GError *err = NULL;
     bool ok = true;
 
+    /* A lazy load reads pages through its own threads. */
+    if (migrate_multifd() && !migrate_lazy_restore()) {
+        ok = multifd_recv_setup(&err);
+    }
     if (mis->listener) {
-        ok = incoming_accept(mis, &err);
+        ok = ok && incoming_accept(mis, &err);
         qio_channel_unref(mis->listener);
         mis->listener = NULL;
     }
-    if (ok) {
+    if (!ok) {
+        multifd_recv_shutdown();
+    } else {
         migrate_set_state(&mis->status, MIGRATION_STATUS_SETUP,
                           MIGRATION_STATUS_ACTIVE);
         QEMUFile *f = qemu_file_new_input(mis->ioc);
-        /* A lazy load reads pages through its own threads. */
-        ok = (!migrate_multifd() || !mis->file_path || migrate_lazy_restore() ||
-              multifd_recv_setup(mis->file_path, &err)) &&
-             qemu_loadvm_state(f, &err);
+        ok = qemu_loadvm_state(f, &err);
         multifd_recv_shutdown();
         qemu_fclose(f, NULL);
         qio_channel_unref(mis->ioc);
@@ -782,8 +742,6 @@ bool qmp_migrate_incoming_start(const char *uri, GError **errp)
         migration_address_clear(&addr);
         return false;
     }
-    mis->file_path =
-        addr.transport == MIG_TRANSPORT_FILE ? g_strdup(addr.path) : NULL;
     migration_address_clear(&addr);
     mis->uri = g_strdup(uri);
     mis->start_time_ms = qemu_clock_ms();
@@ -967,7 +925,8 @@ void migration_shutdown(void)
     ram_lazy_shutdown();
     g_clear_error(&s->error);
     g_clear_error(&mis->error);
-    g_free(s->file_path);
-    g_free(mis->file_path);
+    file_cleanup(true);
+    file_cleanup(false);
+    socket_cleanup();
     g_free(mis->uri);
 }

@@ -30,9 +30,7 @@ typedef struct MigrationState {
     GThread *thread;       /* migration thread, joined by cleanup */
     QEMUFile *to_dst_file; /* migration thread while running */
     QIOChannel *ioc;       /* main channel, for cancel; BQL, NULL once closed */
-    char *file_path;       /* file: path, for multifd channels */
-    bool file_created;     /* file: did not exist: sync its dir */
-    char *socket_addr;     /* unix:/tcp: address, for multifd */
+    int transport;         /* MIG_TRANSPORT_*, set before the thread */
     GMutex error_lock;
     GError *error; /* first error, guarded by error_lock */
     int64_t start_time_ms;
@@ -53,7 +51,6 @@ typedef struct MigrationIncomingState {
     GThread *thread;
     QIOChannel *listener; /* unix:/tcp: before accept */
     QIOChannel *ioc;
-    char *file_path;
     char *uri;
     GMutex error_lock;
     GError *error;

@@ -109,12 +109,6 @@ static const char *const compression_names[MULTIFD_COMPRESSION__MAX] = {
     [MULTIFD_COMPRESSION_ZSTD] = "zstd",
 };
 
-static const char *const io_engine_names[MIG_IO_ENGINE__MAX] = {
-    [MIG_IO_ENGINE_PSYNC] = "psync",
-    [MIG_IO_ENGINE_IO_URING] = "io-uring",
-    [MIG_IO_ENGINE_LIBAIO] = "libaio",
-};
-
 /* Written only through param_store(); see the top comment. */
 #define DEFAULT_MIGRATION_PARAMETERS                              \
     {                                                             \
@@ -123,7 +117,7 @@ static const char *const io_engine_names[MIG_IO_ENGINE__MAX] = {
         .multifd_channels = DEFAULT_MIGRATE_MULTIFD_CHANNELS,     \
         .multifd_compression = MULTIFD_COMPRESSION_NONE,          \
         .multifd_zstd_level = DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL, \
-        .direct_io = false, .io_engine = MIG_IO_ENGINE_PSYNC,     \
+        .direct_io = false, .io_engine = IO_ENGINE_PSYNC,         \
         .max_postcopy_bandwidth = 0,                              \
         .lazy_chunk_size = DEFAULT_LAZY_CHUNK_SIZE,               \
     }
@@ -193,7 +187,7 @@ static const MigParamInfo param_info[MIG_PARAM__MAX] = {
         .kind = MIG_PARAM_KIND_ENUM,
         PARAM_FIELD(io_engine),
         .enum_names = io_engine_names,
-        .enum_max = MIG_IO_ENGINE__MAX,
+        .enum_max = IO_ENGINE__MAX,
         .fixed_while_running = true,
     },
     [MIG_PARAM_MAX_POSTCOPY_BANDWIDTH] = {
@@ -670,14 +664,12 @@ static bool migrate_params_check_build(const MigrationParameters *p,
         return false;
     }
 #endif
-    if (p->io_engine == MIG_IO_ENGINE_IO_URING && !CONFIG_IO_URING) {
-        error_setg(errp, "io-engine 'io-uring' is not available in this "
-                         "build (built without liburing)");
-        return false;
-    }
-    if (p->io_engine == MIG_IO_ENGINE_LIBAIO && !CONFIG_LIBAIO) {
-        error_setg(errp, "io-engine 'libaio' is not available in this "
-                         "build (built without libaio)");
+    if (!io_engine_built_in(p->io_engine)) {
+        error_setg(errp,
+                   "io-engine '%s' is not available in this build (built "
+                   "without %s)",
+                   io_engine_name(p->io_engine),
+                   p->io_engine == IO_ENGINE_IO_URING ? "liburing" : "libaio");
         return false;
     }
     return true;

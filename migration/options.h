@@ -8,6 +8,7 @@
 #define MIGRATION_OPTIONS_H
 
 #include "qemu/osdep.h"
+#include "io/engine.h"
 
 typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_XBZRLE,
@@ -43,14 +44,6 @@ typedef enum MultiFDCompression {
     MULTIFD_COMPRESSION__MAX
 } MultiFDCompression;
 
-/* Our extension: how multifd file channels issue positioned I/O. */
-typedef enum MigIOEngine {
-    MIG_IO_ENGINE_PSYNC,
-    MIG_IO_ENGINE_IO_URING,
-    MIG_IO_ENGINE_LIBAIO,
-    MIG_IO_ENGINE__MAX
-} MigIOEngine;
-
 /* Every field has its entry in the parameter table (MigParam below). */
 typedef struct MigrationParameters {
     uint64_t max_bandwidth;   /* bytes/s, 0 = unlimited */
@@ -59,7 +52,7 @@ typedef struct MigrationParameters {
     MultiFDCompression multifd_compression;
     uint8_t multifd_zstd_level; /* 0..20, default 1 */
     bool direct_io;
-    MigIOEngine io_engine;
+    IOEngineKind io_engine; /* our extension: multifd file channels' I/O */
     /* Lazy restore: prefetch rate (bytes/s, 0 = unlimited), as QEMU's */
     uint64_t max_postcopy_bandwidth;
     /* Lazy restore: bytes read per fault (power of two, 4K..2M) */

@@ -24,6 +24,7 @@
  */
 #include "qemu/osdep.h"
 #include "accel/accel.h"
+#include "io/channel-file.h"
 #include "io/engine.h"
 #include "migration/options.h"
 #include "migration/ram-lazy.h"
@@ -737,15 +738,8 @@ static void lazy_rate_limit(LazyState *ls)
     }
 }
 
-static const IOEngineKind lazy_engine_kinds[] = {
-    [MIG_IO_ENGINE_PSYNC] = IO_ENGINE_PSYNC,
-    [MIG_IO_ENGINE_IO_URING] = IO_ENGINE_IO_URING,
-    [MIG_IO_ENGINE_LIBAIO] = IO_ENGINE_LIBAIO,
-};
-
 typedef struct LazyPrefetcher {
     LazyState *ls;
-    int fd;
     IOEngine *engine;
     unsigned depth;
     uint8_t *bufs; /* depth * run_bytes, page aligned */
@@ -792,9 +786,6 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
 static void lazy_prefetcher_free(LazyPrefetcher *pf)
 {
     io_engine_free(pf->engine);
-    if (pf->fd >= 0) {
-        close(pf->fd);
-    }
     if (pf->bufs) {
         munmap(pf->bufs, (size_t)pf->depth * pf->ls->run_bytes);
     }
@@ -844,26 +835,29 @@ static int lazy_reopen(int fd, bool direct, GError **errp)
 static LazyPrefetcher *lazy_prefetcher_new(LazyState *ls, int fd, GError **errp)
 {
     LazyPrefetcher *pf = g_new0(LazyPrefetcher, 1);
-    MigIOEngine kind = migrate_params()->io_engine;
+    int nfd = lazy_reopen(fd, ls->direct, errp);
 
     pf->ls = ls;
-    pf->depth = kind == MIG_IO_ENGINE_PSYNC ? 1 : LAZY_ENGINE_DEPTH;
-    pf->fd = lazy_reopen(fd, ls->direct, errp);
-    if (pf->fd < 0) {
+    if (nfd < 0) {
         lazy_prefetcher_free(pf);
         return NULL;
     }
+    QIOChannelFile *f = qio_channel_file_new_fd(nfd);
+    qio_channel_set_name(&f->parent, "lazy-restore");
+    pf->engine = io_engine_new(migrate_params()->io_engine, &f->parent,
+                               LAZY_ENGINE_DEPTH, errp);
+    qio_channel_unref(&f->parent); /* the engine holds it */
+    if (!pf->engine) {
+        lazy_prefetcher_free(pf);
+        return NULL;
+    }
+    /* A synchronous engine reads one run at a time. */
+    pf->depth = io_engine_depth(pf->engine);
     pf->bufs = mmap(NULL, (size_t)pf->depth * ls->run_bytes,
                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (pf->bufs == MAP_FAILED) {
         pf->bufs = NULL;
         error_setg_errno(errp, errno, "Lazy restore: prefetch buffers");
-        lazy_prefetcher_free(pf);
-        return NULL;
-    }
-    pf->engine =
-        io_engine_new(lazy_engine_kinds[kind], pf->fd, pf->depth, errp);
-    if (!pf->engine) {
         lazy_prefetcher_free(pf);
         return NULL;
     }

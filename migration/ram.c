@@ -74,6 +74,18 @@ static void ram_account(uint64_t bytes)
     }
 }
 
+bool ram_page_is_zero(RAMBlock *rb, uint64_t page)
+{
+    return (rb->populated && !test_bit(page, rb->populated)) ||
+           buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
+                          TARGET_PAGE_SIZE);
+}
+
+void ram_transferred_add(uint64_t bytes)
+{
+    ram_account(bytes);
+}
+
 bool migrate_ram_is_ignored(RAMBlock *rb)
 {
     return migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) &&
@@ -108,6 +120,32 @@ static void ram_bitmaps_init(RAMState *rs)
     }
 }
 
+/*
+ * Which pages were never populated, taken once dirty logging is on: a
+ * guest write after this point makes the page dirty, and every dirty
+ * page counts as populated from the next sync on (see
+ * ram_populated_add_dirty), so none is sent as zero in its last pass.
+ */
+static void ram_populated_init(void)
+{
+    RAMBlock *rb;
+
+    RAMBLOCK_FOREACH(rb) {
+        g_free(rb->populated);
+        rb->populated =
+            migrate_ram_is_ignored(rb) ? NULL : ram_block_populated_bitmap(rb);
+    }
+}
+
+static void ram_populated_add_dirty(RAMBlock *rb)
+{
+    size_t words = BITS_TO_LONGS(ramblock_nr_pages(rb));
+
+    for (size_t i = 0; rb->populated && i < words; i++) {
+        rb->populated[i] |= rb->bmap[i];
+    }
+}
+
 /* Fold the dirty log into the bitmaps: the end of one pass. */
 static void ram_bitmap_sync(RAMState *rs)
 {
@@ -118,6 +156,7 @@ static void ram_bitmap_sync(RAMState *rs)
     RAMBLOCK_FOREACH(rb) {
         if (!migrate_ram_is_ignored(rb)) {
             newly += ramblock_sync_dirty_log(rb, rb->bmap);
+            ram_populated_add_dirty(rb);
         }
     }
     rs->dirty_pages += newly;
@@ -159,7 +198,7 @@ static void stream_save_page(RAMState *rs, QEMUFile *f, RAMBlock *rb,
     uint64_t offset = page << TARGET_PAGE_BITS;
     uint8_t *host = rb->host + offset;
 
-    if (buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+    if (ram_page_is_zero(rb, page)) {
         save_page_header(rs, f, rb, offset | RAM_SAVE_FLAG_ZERO);
         qemu_put_byte(f, 0);
         ram_account(1);
@@ -253,9 +292,7 @@ static void mapped_ram_save_page(QEMUFile *f, PageRun *run, RAMBlock *rb,
                                  uint64_t page)
 {
     /* With multifd the channels tell zero pages apart, in parallel. */
-    if (!multifd_file_active() &&
-        buffer_is_zero(rb->host + (page << TARGET_PAGE_BITS),
-                       TARGET_PAGE_SIZE)) {
+    if (!multifd_active() && ram_page_is_zero(rb, page)) {
         GError *err = NULL;
         mapped_ram_write_run(f, run);
         if (!mapped_ram_zero_page(qio_channel_get_fd(qemu_file_get_ioc(f)), rb,
@@ -335,6 +372,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
     memset(rs, 0, sizeof(*rs));
     ram_bitmaps_init(rs);
     global_dirty_log_start();
+    ram_populated_init();
     rs->pass_start_ns = qemu_clock_ns();
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
 
@@ -389,9 +427,9 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
         rs->page = page + 1;
         if (migrate_mapped_ram()) {
             mapped_ram_save_page(f, &run, rb, page);
-        } else if (multifd_socket_active()) {
+        } else if (multifd_active()) {
             GError *err = NULL;
-            if (!multifd_socket_queue_page(rb, page, &err)) {
+            if (!multifd_queue_pages(rb, page, 1, &err)) {
                 qemu_file_set_error_obj(f, -EIO, err);
             }
         } else {
@@ -412,12 +450,7 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
     /* Pass finished: wrap and let multifd drain what it was given. */
     rs->block_idx = 0;
     rs->page = 0;
-    *done = multifd_send_sync(f);
-    if (*done && multifd_socket_active()) {
-        /* The destination waits for every channel's SYNC here. */
-        qemu_put_be64(f, RAM_SAVE_FLAG_MULTIFD_FLUSH);
-        ram_account(8);
-    }
+    *done = multifd_ram_flush_and_sync(f);
 }
 
 static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
@@ -459,6 +492,7 @@ static void ram_save_cleanup(void *opaque)
 
     global_dirty_log_stop();
     RAMBLOCK_FOREACH(rb) {
+        g_clear_pointer(&rb->populated, g_free);
         g_free(rb->bmap);
         rb->bmap = NULL;
         g_free(rb->file_bmap);
@@ -580,7 +614,7 @@ static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
         uint64_t end = find_next_zero_bit(bmap, n, p);
         while (p < end) {
             uint64_t cnt = MIN(end - p, max_pages * 4);
-            if (!multifd_queue_read(rb, p, cnt, errp)) {
+            if (!multifd_queue_pages(rb, p, cnt, errp)) {
                 if (errp && *errp) {
                     return false;
                 }
@@ -740,6 +774,9 @@ static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
             return false;
         }
         seen += length;
+        /* Zero pages need no work where nothing was written yet. */
+        g_free(rb->populated);
+        rb->populated = ram_block_populated_bitmap(rb);
         if (migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) &&
             !ram_load_block_addr(f, rb, errp)) {
             return false;
@@ -770,7 +807,7 @@ static bool ram_load_zero(QEMUFile *f, RAMBlock *rb, uint64_t addr,
         return false;
     }
     /* Fresh destination RAM is zero: touch it only when needed. */
-    if (!buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+    if (!ram_page_is_zero(rb, addr >> TARGET_PAGE_BITS)) {
         memset(host, 0, TARGET_PAGE_SIZE);
     }
     return true;
@@ -826,6 +863,7 @@ static bool ram_load(QEMUFile *f, void *opaque, int version_id, GError **errp)
                 }
             } else {
                 qemu_get_buffer(f, rb->host + addr, TARGET_PAGE_SIZE);
+                ram_page_set_populated(rb, addr >> TARGET_PAGE_BITS);
             }
             break;
         }
@@ -852,7 +890,12 @@ static bool ram_load_complete(void *opaque, GError **errp)
 static void ram_load_cleanup(void *opaque)
 {
     RAMState *rs = opaque;
+    RAMBlock *rb;
+
     rs->last_recv_block = NULL;
+    RAMBLOCK_FOREACH(rb) {
+        g_clear_pointer(&rb->populated, g_free);
+    }
 }
 
 static const SaveVMHandlers savevm_ram_handlers = {

@@ -47,6 +47,24 @@ typedef struct RAMStats {
 extern RAMStats ram_stats;
 
 /*
+ * Whether page @page of @rb is zero.  A page that was never populated is,
+ * and is not read: on a host without a shared zero page, reading it would
+ * allocate it.
+ */
+bool ram_page_is_zero(RAMBlock *rb, uint64_t page);
+
+/* Destination: page @page of @rb now holds loaded data (any thread). */
+static inline void ram_page_set_populated(RAMBlock *rb, uint64_t page)
+{
+    if (rb->populated) {
+        set_bit_atomic(page, rb->populated);
+    }
+}
+
+/* Count @bytes sent by the migration thread (precopy or downtime). */
+void ram_transferred_add(uint64_t bytes);
+
+/*
  * x-ignore-shared skips this block: shared and backed by a named file,
  * so the destination maps the same memory (QEMU's migrate_ram_is_ignored).
  */

@@ -68,6 +68,18 @@ static bool ram_block_prealloc(const char *name, uint8_t *host, uint64_t size,
     return true;
 }
 
+/*
+ * As QEMU: anonymous guest RAM is backed by transparent huge pages where
+ * the host allows it (THP "madvise"), so a first touch faults 2 MiB, not
+ * 4 KiB.  A kernel without THP refuses the advice: the RAM works as is.
+ */
+static void ram_advise_hugepage(void *host, uint64_t size)
+{
+#ifdef MADV_HUGEPAGE
+    madvise(host, size, MADV_HUGEPAGE);
+#endif
+}
+
 /* mmap() of hugetlb memory reserves the pages: say how many are free. */
 static void hugepages_error(GError **errp, int err, const char *name,
                             uint64_t size, size_t page_size)
@@ -121,6 +133,9 @@ RAMBlock *qemu_ram_alloc_from_fd(const char *name, uint64_t size, uint64_t gpa,
         !ram_block_prealloc(name, host, size, page_size, errp)) {
         munmap(host, size);
         goto fail;
+    }
+    if (fd < 0 && !(ram_flags & RAM_SHARED)) {
+        ram_advise_hugepage(host, size);
     }
     RAMBlock *rb = g_new0(RAMBlock, 1);
     g_strlcpy(rb->idstr, name, sizeof(rb->idstr));
@@ -296,4 +311,56 @@ char *ramblock_digest(RAMBlock *rb)
                           MIN(chunk, rb->used_length - off));
     }
     return g_strdup(g_checksum_get_string(sum));
+}
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_SWAPPED (1ULL << 62)
+#define PAGEMAP_CHUNK 65536 /* entries per read: 256 MiB of 4 KiB pages */
+
+unsigned long *ram_block_populated_bitmap(RAMBlock *rb)
+{
+    uint64_t n = ramblock_nr_pages(rb);
+    size_t host_page = getpagesize();
+
+    if (rb->fd >= 0 || qemu_ram_is_shared(rb) ||
+        host_page != TARGET_PAGE_SIZE) {
+        return NULL;
+    }
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return NULL;
+    }
+    unsigned long *bmap = bitmap_new(n);
+    g_autofree uint64_t *buf = g_new(uint64_t, PAGEMAP_CHUNK);
+    off_t base = (uintptr_t)rb->host / host_page * sizeof(uint64_t);
+    for (uint64_t p = 0; p < n;) {
+        size_t want = MIN(n - p, PAGEMAP_CHUNK) * sizeof(uint64_t);
+        ssize_t got = pread(fd, buf, want, base + p * sizeof(uint64_t));
+        if (got < (ssize_t)sizeof(uint64_t)) {
+            /* Unknown: every page may hold data. */
+            g_free(bmap);
+            close(fd);
+            return NULL;
+        }
+        for (size_t i = 0; i < got / sizeof(uint64_t); i++, p++) {
+            if (buf[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) {
+                set_bit(p, bmap);
+            }
+        }
+    }
+    close(fd);
+    return bmap;
+}
+
+void ram_block_prefault(RAMBlock *rb, uint64_t offset, uint64_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    uint64_t start = offset / rb->page_size * rb->page_size;
+    uint64_t end = MIN(ROUND_UP(offset + len, rb->page_size), rb->used_length);
+
+    if (end > start) {
+        madvise(rb->host + start, end - start, MADV_POPULATE_WRITE);
+    }
+#endif
 }

@@ -26,7 +26,13 @@ typedef struct RAMBlock {
     unsigned long *dirty_log; /* accel → migration, atomic */
     unsigned long *bmap;      /* migration thread */
     unsigned long *file_bmap; /* mapped-ram */
-    uint64_t bitmap_offset;   /* mapped-ram: absolute file offsets */
+    /*
+     * Source: pages that may hold data; the others were never populated
+     * and read as zero without being touched.  NULL: read every page.
+     * Written by the migration thread while no channel works.
+     */
+    unsigned long *populated;
+    uint64_t bitmap_offset; /* mapped-ram: absolute file offsets */
     uint64_t pages_offset;
     int fd;         /* backing file or memfd, -1 for anonymous memory */
     uint32_t flags; /* RAM_* below */
@@ -78,6 +84,23 @@ RAMBlock *qemu_ram_alloc_from_fd(const char *name, uint64_t size, uint64_t gpa,
                                  int fd, uint32_t ram_flags, size_t page_size,
                                  GError **errp);
 void qemu_ram_free_all(void);
+
+/*
+ * A bitmap of the pages of @rb that are populated (present or swapped
+ * out), from /proc/self/pagemap; NULL where that cannot be known (memory
+ * backed by a file or memfd may hold data in the page cache that is not
+ * mapped, and so do kernels without pagemap).  A page of anonymous private
+ * memory that is not populated has never been written since it was last
+ * given back: it reads as zero.
+ */
+unsigned long *ram_block_populated_bitmap(RAMBlock *rb);
+
+/*
+ * Best effort: fault in [offset, offset + len) of @rb for writing now, in
+ * the calling thread (MADV_POPULATE_WRITE, Linux 5.14), so a reader filling
+ * it does not take a fault per page.  Without it nothing happens.
+ */
+void ram_block_prefault(RAMBlock *rb, uint64_t offset, uint64_t len);
 
 /* All blocks in registration order. */
 extern GPtrArray *ram_list;

@@ -232,7 +232,7 @@ static void test_defaults(void)
     g_assert_cmpint(p->multifd_compression, ==, MULTIFD_COMPRESSION_NONE);
     g_assert_cmpuint(p->multifd_zstd_level, ==, 1);
     g_assert_false(p->direct_io);
-    g_assert_cmpint(p->io_engine, ==, MIG_IO_ENGINE_PSYNC);
+    g_assert_cmpint(p->io_engine, ==, IO_ENGINE_PSYNC);
     g_assert_false(migrate_direct_io());
 }
 
@@ -383,13 +383,13 @@ static void test_params_check(void)
         expect_params(&p, "zstd compression is not available in this build");
     }
     p = *migrate_params();
-    p.io_engine = MIG_IO_ENGINE_IO_URING;
+    p.io_engine = IO_ENGINE_IO_URING;
     expect_params(&p,
                   CONFIG_IO_URING
                       ? NULL
                       : "io-engine 'io-uring' is not available in this build "
                         "(built without liburing)");
-    p.io_engine = MIG_IO_ENGINE_LIBAIO;
+    p.io_engine = IO_ENGINE_LIBAIO;
     expect_params(&p, CONFIG_LIBAIO
                           ? NULL
                           : "io-engine 'libaio' is not available in this build "
@@ -618,8 +618,7 @@ static void test_qmp_params_roundtrip(void)
     g_assert_true(migrate_direct_io());
     if (CONFIG_IO_URING) {
         qmp_ok(qmp_migrate_set_parameters, "{\"io-engine\": \"io-uring\"}");
-        g_assert_cmpint(migrate_params()->io_engine, ==,
-                        MIG_IO_ENGINE_IO_URING);
+        g_assert_cmpint(migrate_params()->io_engine, ==, IO_ENGINE_IO_URING);
     }
 }
 
