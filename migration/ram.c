@@ -146,6 +146,19 @@ static void ram_populated_add_dirty(RAMBlock *rb)
     }
 }
 
+/*
+ * One more bitmap sync (MIGRATION_PASS).  As QEMU, taking the first
+ * bitmap at setup counts: the first pass is sync 1.
+ */
+static void ram_sync_count_add(void)
+{
+    uint64_t pass = atomic_fetch_add(&ram_stats.dirty_sync_count, 1) + 1;
+
+    if (ram_pass_notify) {
+        ram_pass_notify(pass);
+    }
+}
+
 /* Fold the dirty log into the bitmaps: the end of one pass. */
 static void ram_bitmap_sync(RAMState *rs)
 {
@@ -166,10 +179,7 @@ static void ram_bitmap_sync(RAMState *rs)
     }
     rs->pass_start_ns = now;
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
-    uint64_t pass = atomic_fetch_add(&ram_stats.dirty_sync_count, 1) + 1;
-    if (ram_pass_notify) {
-        ram_pass_notify(pass);
-    }
+    ram_sync_count_add();
 }
 
 /* ---------------------------------------------------------------- */
@@ -373,6 +383,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
     ram_bitmaps_init(rs);
     global_dirty_log_start();
     ram_populated_init();
+    ram_sync_count_add();
     rs->pass_start_ns = qemu_clock_ns();
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
 
