@@ -12,6 +12,7 @@
  * straight from guest RAM, and the bitmaps are written at completion.
  */
 #include "qemu/osdep.h"
+#include "qemu/bufferiszero.h"
 #include "migration/migration.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
@@ -43,26 +44,6 @@ typedef struct RAMState {
 } RAMState;
 
 static RAMState ram_state;
-
-bool buffer_is_zero(const void *buf, size_t len)
-{
-    const uint64_t *p = buf;
-    size_t n = len / 8;
-
-    /* Quick reject on the first words: most data pages fail here. */
-    if (p[0] || p[n - 1]) {
-        return false;
-    }
-    uint64_t acc = 0;
-    for (size_t i = 0; i < n; i += 8) {
-        acc |= p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] |
-               p[i + 6] | p[i + 7];
-        if (acc) {
-            return false;
-        }
-    }
-    return true;
-}
 
 static void ram_account(uint64_t bytes)
 {

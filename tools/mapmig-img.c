@@ -8,6 +8,7 @@
 #include "migration/qemu-file.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
+#include "qemu/bufferiszero.h"
 #include "qemu/save-image.h"
 #include "tools/migfile.h"
 
@@ -19,12 +20,6 @@
 #endif
 
 #define COPY_CHUNK (1 * MiB)
-
-static bool page_is_zero(const uint8_t *p)
-{
-    static const uint8_t zeros[TARGET_PAGE_SIZE];
-    return !memcmp(p, zeros, TARGET_PAGE_SIZE);
-}
 
 static void usage(FILE *out)
 {
@@ -270,7 +265,7 @@ static bool sink_page(PageSink *ps, uint64_t off, const uint8_t *data,
         memset(page, fill, sizeof(page));
         data = page;
     }
-    if (!data || page_is_zero(data)) {
+    if (!data || buffer_is_zero(data, TARGET_PAGE_SIZE)) {
         if (test_bit(idx, ps->written)) {
             clear_bit(idx, ps->written);
             return sink_zero(ps, off, errp);
@@ -652,7 +647,8 @@ static bool to_stream(MigFile *mf, QEMUFile *f, GError **errp)
             }
             for (uint64_t q = p; q < last; q++) {
                 const uint8_t *data = buf + (q - p) * TARGET_PAGE_SIZE;
-                bool zero = !test_bit(q, bmap) || page_is_zero(data);
+                bool zero = !test_bit(q, bmap) ||
+                            buffer_is_zero(data, TARGET_PAGE_SIZE);
                 uint64_t word =
                     q * TARGET_PAGE_SIZE |
                     (zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);

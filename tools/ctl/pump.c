@@ -10,6 +10,7 @@
  * file being compressed into another never needs two full copies.
  */
 #include "ctl.h"
+#include "qemu/bufferiszero.h"
 
 #include <poll.h>
 #if CONFIG_ZSTD
@@ -84,11 +85,6 @@ static bool pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t pos,
     return true;
 }
 
-static bool page_is_zero(const uint8_t *p, size_t len)
-{
-    return p[0] == 0 && !memcmp(p, p + 1, len - 1);
-}
-
 /* Write buf[0, len) (len aligned for O_DIRECT), skipping zero pages. */
 static bool writer_flush(Writer *w, size_t len, GError **errp)
 {
@@ -99,13 +95,13 @@ static bool writer_flush(Writer *w, size_t len, GError **errp)
     } else {
         for (size_t i = 0; i < len;) {
             size_t n = MIN(TARGET_PAGE_SIZE, len - i);
-            if (page_is_zero(w->buf + i, n)) {
+            if (buffer_is_zero(w->buf + i, n)) {
                 i += n;
                 continue;
             }
             size_t j = i + n;
-            while (j < len &&
-                   !page_is_zero(w->buf + j, MIN(TARGET_PAGE_SIZE, len - j))) {
+            while (j < len && !buffer_is_zero(w->buf + j,
+                                              MIN(TARGET_PAGE_SIZE, len - j))) {
                 j += MIN(TARGET_PAGE_SIZE, len - j);
             }
             if (!pwrite_all(w->fd, w->buf + i, j - i, w->pos + i, errp)) {
