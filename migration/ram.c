@@ -12,6 +12,7 @@
  * straight from guest RAM, and the bitmaps are written at completion.
  */
 #include "qemu/osdep.h"
+#include "io/channel-file.h"
 #include "qemu/bufferiszero.h"
 #include "migration/migration.h"
 #include "migration/multifd.h"
@@ -214,15 +215,13 @@ bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp)
     off_t pos = rb->pages_offset + (page << TARGET_PAGE_BITS);
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
                   TARGET_PAGE_SIZE) < 0) {
-        ssize_t n;
-        do {
-            n = pwrite(fd, zeros, TARGET_PAGE_SIZE, pos);
-        } while (n < 0 && errno == EINTR);
-        if (n != TARGET_PAGE_SIZE) {
-            error_setg_errno(errp, n < 0 ? errno : EIO,
-                             "Failed to clear "
-                             "page 0x%" PRIx64 " of ramblock %s in the file",
-                             page << TARGET_PAGE_BITS, rb->idstr);
+        g_autoptr(QIOChannel) ioc =
+            &qio_channel_file_new_borrowed(fd, "migration file")->parent;
+        if (qio_channel_pwrite_all(ioc, zeros, sizeof(zeros), pos, errp) < 0) {
+            error_prepend(errp,
+                          "Failed to clear page 0x%" PRIx64
+                          " of ramblock %s in the file: ",
+                          page << TARGET_PAGE_BITS, rb->idstr);
             return false;
         }
     }

@@ -10,6 +10,7 @@
  * file being compressed into another never needs two full copies.
  */
 #include "ctl.h"
+#include "io/channel-file.h"
 #include "qemu/bufferiszero.h"
 
 #include <poll.h>
@@ -58,6 +59,7 @@ static bool pump_poll(Pump *p, int fd, short events, GError **errp)
 
 typedef struct Writer {
     int fd;
+    QIOChannel *ioc; /* borrows fd: file sinks write through it */
     bool direct, sparse;
     uint64_t start; /* first offset written */
     uint64_t pos;   /* file offset of buf[0] */
@@ -65,22 +67,14 @@ typedef struct Writer {
     size_t len;
 } Writer;
 
-static bool pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t pos,
-                       GError **errp)
+/* The whole range or an error naming the image. */
+static bool writer_pwrite(Writer *w, size_t off, size_t len, GError **errp)
 {
-    while (len) {
-        ssize_t n = pwrite(fd, buf, len, pos);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO,
-                             "Could not write the image");
-            return false;
-        }
-        buf += n;
-        pos += n;
-        len -= n;
+    uint64_t pos = w->pos + off;
+
+    if (qio_channel_pwrite_all(w->ioc, w->buf + off, len, pos, errp) < 0) {
+        error_prepend(errp, "Could not write the image: ");
+        return false;
     }
     return true;
 }
@@ -89,7 +83,7 @@ static bool pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t pos,
 static bool writer_flush(Writer *w, size_t len, GError **errp)
 {
     if (!w->sparse) {
-        if (!pwrite_all(w->fd, w->buf, len, w->pos, errp)) {
+        if (!writer_pwrite(w, 0, len, errp)) {
             return false;
         }
     } else {
@@ -104,7 +98,7 @@ static bool writer_flush(Writer *w, size_t len, GError **errp)
                                               MIN(TARGET_PAGE_SIZE, len - j))) {
                 j += MIN(TARGET_PAGE_SIZE, len - j);
             }
-            if (!pwrite_all(w->fd, w->buf + i, j - i, w->pos + i, errp)) {
+            if (!writer_pwrite(w, i, j - i, errp)) {
                 return false;
             }
             i = j;
@@ -430,11 +424,14 @@ static bool pump_run(Pump *p, GError **errp)
                  .start = p->out_pos,
                  .pos = p->out_pos };
     Reader r = { .punched = p->in_pos };
+    g_autoptr(QIOChannel) ioc = NULL;
     bool ok;
 
     if (p->sink != PUMP_SINK_PIPE) {
         wbuf = aligned_buf(PUMP_CHUNK);
         w.buf = wbuf;
+        ioc = &qio_channel_file_new_borrowed(p->out_fd, "image")->parent;
+        w.ioc = ioc;
     }
     switch (p->codec) {
 #if CONFIG_ZSTD

@@ -15,6 +15,7 @@
  *                        reader
  */
 #include "ctl.h"
+#include "io/channel-file.h"
 #include "io/dio.h"
 #include "qemu/save-image.h"
 
@@ -191,35 +192,16 @@ static char *save_mktemp(SaveJob *j, int *fd, GError **errp)
     return tmpl;
 }
 
-static bool pwrite_full(int fd, const void *buf, size_t len, uint64_t pos,
-                        const char *name, GError **errp)
-{
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, pos);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "Could not write '%s'",
-                             name);
-            return false;
-        }
-        p += n;
-        pos += n;
-        len -= n;
-    }
-    return true;
-}
-
 /* Partial header, configuration, its NUL and room, up to stream_offset. */
 static bool save_write_prologue(SaveJob *j, int fd, const char *name,
                                 GError **errp)
 {
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, name)->parent;
+
     if (!save_image_write_header(fd, &j->hdr, false, errp) ||
-        !pwrite_full(fd, j->config, j->hdr.config_len + 1, j->hdr.header_size,
-                     name, errp)) {
+        qio_channel_pwrite_all(ioc, j->config, j->hdr.config_len + 1,
+                               j->hdr.header_size, errp) < 0) {
         return false;
     }
     if (ftruncate(fd, j->hdr.stream_offset) < 0) {
