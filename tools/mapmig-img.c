@@ -9,6 +9,7 @@
 #include "migration/ram.h"
 #include "migration/savevm.h"
 #include "qemu/bufferiszero.h"
+#include "qemu/cutils.h"
 #include "qemu/save-image.h"
 #include "tools/migfile.h"
 
@@ -971,42 +972,6 @@ static int save_image_command(const char *cmd, const char *file,
 
 /* ---------------------------------------------------------------- */
 
-static bool parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    uint64_t v = g_ascii_strtoull(s, &end, 0);
-    uint64_t mul = 1;
-
-    if (errno || end == s || *s == '-') {
-        return false;
-    }
-    switch (*end) {
-    case 'k':
-    case 'K':
-        mul = KiB;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mul = MiB;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mul = GiB;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end || v > UINT64_MAX / mul) {
-        return false;
-    }
-    *out = v * mul;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -1045,7 +1010,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'f':
-            if (!parse_size(optarg, &base)) {
+            if (qemu_strtosz(optarg, NULL, &base) < 0) {
                 fprintf(stderr, "mapmig-img: invalid --offset '%s'\n", optarg);
                 return 1;
             }

@@ -14,6 +14,7 @@
  */
 #include "qemu/osdep.h"
 #include "qapi/qmp-client.h"
+#include "qemu/cutils.h"
 
 #include <math.h>
 #include <signal.h>
@@ -243,47 +244,26 @@ static double median(GArray *a)
     return a->len % 2 ? v[a->len / 2] : (v[a->len / 2 - 1] + v[a->len / 2]) / 2;
 }
 
-static bool parse_size(const char *s, uint64_t *out)
+/*
+ * --mem: a size as -m takes it (a bare number is MiB); the unit may be
+ * spelt out ("8GiB", "8GB").
+ */
+static bool parse_mem(const char *s, uint64_t *out)
 {
-    char *end;
-    double v = g_ascii_strtod(s, &end);
-    if (end == s || v <= 0) {
+    const char *end;
+
+    if (qemu_strtosz_suffix(s, &end, 'M', out) < 0 || !*out) {
         return false;
     }
-    switch (g_ascii_toupper(*end)) {
-    case 'K':
-        v *= KiB;
-        end++;
-        break;
-    case 'M':
-        v *= MiB;
-        end++;
-        break;
-    case 'G':
-        v *= GiB;
-        end++;
-        break;
-    case 'T':
-        v *= TiB;
-        end++;
-        break;
-    case '\0':
-        v *= MiB;
-        break; /* like -m: a bare number is MiB */
-    default:
-        return false;
+    if (end > s && g_ascii_isalpha(end[-1])) {
+        if (*end == 'i' || *end == 'I') {
+            end++;
+        }
+        if (*end == 'B' || *end == 'b') {
+            end++;
+        }
     }
-    if (*end == 'i' || *end == 'I') {
-        end++;
-    }
-    if (*end == 'B' || *end == 'b') {
-        end++;
-    }
-    if (*end) {
-        return false;
-    }
-    *out = (uint64_t)v;
-    return true;
+    return !*end;
 }
 
 /* Drop @path from the page cache (after writing it back). */
@@ -1461,7 +1441,7 @@ int main(int argc, char **argv)
     } while (0)
         if (!strcmp(a, "--mem")) {
             NEED_ARG();
-            if (!parse_size(v, &opt.mem) || opt.mem < 16 * MiB) {
+            if (!parse_mem(v, &opt.mem) || opt.mem < 16 * MiB) {
                 fprintf(stderr, "bad --mem '%s'\n", v);
                 return 2;
             }
