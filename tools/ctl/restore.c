@@ -28,6 +28,7 @@
 
 #define RESTORE_CONNECT_MS 20000
 #define RESTORE_RUNSTATE_MS 60000
+#define RESTORE_QUIT_MS 2000 /* then SIGKILL */
 #define RESTORE_FDNAME "mapmig-ctl-restore"
 #define QEVM_MAGIC "QEVM"
 #define ZSTD_MAGIC "\x28\xb5\x2f\xfd"
@@ -408,18 +409,7 @@ static void restore_kill_vm(RestoreJob *j)
     if (j->pid <= 0) {
         return;
     }
-    if (j->qmp) {
-        vmctl_cmd(j->qmp, NULL, "{'execute': 'quit'}");
-    }
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(j->pid, NULL, WNOHANG) == j->pid) {
-            j->pid = 0;
-            return;
-        }
-        g_usleep(20 * 1000);
-    }
-    kill(j->pid, SIGKILL);
-    waitpid(j->pid, NULL, 0);
+    vm_client_quit(j->qmp, j->pid, RESTORE_QUIT_MS, NULL);
     j->pid = 0;
 }
 
@@ -429,7 +419,7 @@ static void restore_kill_vm(RestoreJob *j)
  */
 static bool restore_check_ours(RestoreJob *j, GError **errp)
 {
-    g_autofree char *st = vmctl_status(j->qmp, NULL, errp);
+    g_autofree char *st = vm_client_status(j->qmp, NULL, errp);
 
     if (st && strcmp(st, "inmigrate")) {
         error_setg(errp, "'%s' answers for another VM (state '%s')",
@@ -538,7 +528,7 @@ static char *restore_wait_runstate(RestoreJob *j, GError **errp)
     int64_t deadline = qemu_clock_ms() + RESTORE_RUNSTATE_MS;
 
     for (;;) {
-        char *st = vmctl_status(j->qmp, NULL, errp);
+        char *st = vm_client_status(j->qmp, NULL, errp);
         if (!st || strcmp(st, "inmigrate")) {
             return st;
         }
@@ -626,7 +616,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
             json_node_unref(rr);
         }
     }
-    if (j->run && !vmctl_cmd(j->qmp, errp, "{'execute': 'cont'}")) {
+    if (j->run && !vm_client_cmd(j->qmp, errp, "{'execute': 'cont'}")) {
         return false;
     }
     return true;
@@ -708,7 +698,8 @@ int ctl_restore(const RestoreOptions *o)
         GuardPlan plan = { .unlink = { unl[0], unl[1] }, .rmdir = j.tmpdir };
         ok = guard_start(&j.guard, &plan, &err) && restore_spawn(&j, &err);
         if (ok) {
-            j.qmp = vmctl_connect(j.qmp_path, RESTORE_CONNECT_MS, j.pid, &err);
+            j.qmp = vm_client_connect(j.qmp_path, RESTORE_CONNECT_MS, j.pid,
+                                      &ctl_interrupted, &err);
             ok =
                 j.qmp && restore_check_ours(&j, &err) && restore_load(&j, &err);
         }
