@@ -1,6 +1,7 @@
 /*
- * QMP helpers for mapmig-ctl: capabilities and parameters of a save or
- * restore, and waiting for a migration to end.
+ * mapmig-ctl's migration policy over QMP: the capabilities and parameters
+ * of a save or restore, and when to cancel while waiting for it.  The
+ * client itself is the tools' shared one (include/qemu/vm-client.h).
  */
 #include "ctl.h"
 
