@@ -498,8 +498,7 @@ typedef struct VM {
     QMPClient *qmp;
     char *sock;
     char *log;
-    char *digest;    /* JSON text of x-query-ram-digest */
-    int64_t wait_t0; /* wait_migration(): when the migration started */
+    char *digest; /* JSON text of x-query-ram-digest */
 } VM;
 
 static void vm_kill(VM *vm)
@@ -692,13 +691,18 @@ typedef struct MigResult {
     uint64_t transferred;
 } MigResult;
 
+typedef struct MigWait {
+    VM *vm;
+    int64_t t0; /* now_ns() when the migration started */
+} MigWait;
+
 /* Between query-migrate replies: cancel after MIGRATE_TIMEOUT_MS. */
 static bool wait_migration_poll(void *opaque, JsonNode *reply, GError **errp)
 {
-    VM *vm = opaque;
+    MigWait *w = opaque;
 
-    if ((now_ns() - vm->wait_t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
-        vm_client_cmd(vm->qmp, NULL, "{'execute': 'migrate_cancel'}");
+    if ((now_ns() - w->t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
+        vm_client_cmd(w->vm->qmp, NULL, "{'execute': 'migrate_cancel'}");
         error_setg(errp, "migration did not complete in %d s",
                    MIGRATE_TIMEOUT_MS / 1000);
         return false;
@@ -709,9 +713,9 @@ static bool wait_migration_poll(void *opaque, JsonNode *reply, GError **errp)
 /* Poll query-migrate until a final state. */
 static bool wait_migration(VM *vm, int64_t t0, MigResult *res, GError **errp)
 {
-    vm->wait_t0 = t0;
+    MigWait w = { .vm = vm, .t0 = t0 };
     g_autoptr(JsonNode) n =
-        vm_client_poll_migration(vm->qmp, 5000, wait_migration_poll, vm, errp);
+        vm_client_poll_migration(vm->qmp, 5000, wait_migration_poll, &w, errp);
     if (!n) {
         return false;
     }
