@@ -108,7 +108,7 @@ static bool vm_start(DemoVM *vm, int slot, const DemoOpts *o, const char *dir,
     g_ptr_array_add(argv, NULL);
 
     /* The VM dies with the demo, whatever way the demo ends. */
-    vm->pid = vm_client_spawn((char **)argv->pdata, NULL, errp);
+    vm->pid = vm_client_spawn((char **)argv->pdata, NULL, 0, errp);
     if (vm->pid < 0) {
         vm->pid = 0;
         return false;

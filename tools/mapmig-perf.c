@@ -151,7 +151,7 @@ static void on_signal(int sig)
 
 static pid_t spawn(char **argv, const char *log, GError **errp)
 {
-    pid_t pid = vm_client_spawn(argv, log, errp);
+    pid_t pid = vm_client_spawn(argv, log, 0, errp);
 
     if (pid > 0) {
         child_add(pid);

@@ -13,40 +13,53 @@
 #define REAP_STEP_US (10 * 1000)
 
 /* In the child, before exec: only async-signal-safe calls. */
-static void QEMU_NORETURN spawn_child(char *const *argv, const char *log)
+static void QEMU_NORETURN spawn_child(char *const *argv, int log,
+                                      unsigned flags)
 {
     int null = open("/dev/null", O_RDONLY);
 
-    /* The VM dies with us, whatever way we end. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (flags & VM_CLIENT_SPAWN_DETACH) {
+        setsid();
+    } else {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    }
     signal(SIGPIPE, SIG_DFL);
     if (null >= 0) {
         dup2(null, 0);
     }
-    if (log) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
+    if (log >= 0) {
+        dup2(log, 1);
+        dup2(log, 2);
     }
     close_range(3, ~0u, 0);
     execvp(argv[0], argv);
-    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    fprintf(stderr, "%s: could not run '%s': %s\n",
+            program_invocation_short_name, argv[0], strerror(errno));
     _exit(127);
 }
 
-pid_t vm_client_spawn(char *const *argv, const char *log, GError **errp)
+pid_t vm_client_spawn(char *const *argv, const char *log, unsigned flags,
+                      GError **errp)
 {
+    int fd = -1;
+
+    if (log) {
+        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            error_setg_errno(errp, errno, "Could not create '%s'", log);
+            return -1;
+        }
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
         error_setg_errno(errp, errno, "fork");
-        return -1;
+    } else if (pid == 0) {
+        spawn_child(argv, fd, flags);
     }
-    if (pid == 0) {
-        spawn_child(argv, log);
+    if (fd >= 0) {
+        close(fd);
     }
     return pid;
 }

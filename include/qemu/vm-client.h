@@ -11,14 +11,24 @@
 
 #include <signal.h>
 
+typedef enum VMClientSpawnFlags {
+    /*
+     * A new session, and no SIGKILL when we die: the VM does not get our
+     * terminal's signals and lives on after we exit.
+     */
+    VM_CLIENT_SPAWN_DETACH = 1u << 0,
+} VMClientSpawnFlags;
+
 /*
  * Run @argv (argv[0] a path, or a name looked up in PATH) in a child
- * process that gets SIGKILL when we die, with stdin from /dev/null and
- * stdout and stderr appended to a new @log file (NULL: ours).  Returns the
- * pid, or -1 with errp if fork failed; a failed exec shows as exit status
- * 127 (vm_client_connect() reports it).
+ * process with stdin from /dev/null and stdout and stderr going to a new
+ * @log file (NULL: ours).  Unless @flags has VM_CLIENT_SPAWN_DETACH, the
+ * child gets SIGKILL when we die.  Returns the pid, or -1 with errp if the
+ * log or the process could not be created; a failed exec shows as exit
+ * status 127 (vm_client_connect() reports it).
  */
-pid_t vm_client_spawn(char *const *argv, const char *log, GError **errp);
+pid_t vm_client_spawn(char *const *argv, const char *log, unsigned flags,
+                      GError **errp);
 
 /*
  * Connect to the QMP socket @path of a VM that may still be starting,

@@ -28,7 +28,7 @@ static void test_spawn_log(void)
     GError *err = NULL;
     int status;
 
-    pid_t pid = vm_client_spawn(argv, log, &err);
+    pid_t pid = vm_client_spawn(argv, log, 0, &err);
     g_assert_no_error(err);
     g_assert_cmpint(pid, >, 0);
     g_assert_true(vm_client_quit(NULL, pid, 10000, &status));
@@ -40,6 +40,39 @@ static void test_spawn_log(void)
     g_rmdir(dir);
 }
 
+/* A log that cannot be created is an error, before any process. */
+static void test_spawn_bad_log(void)
+{
+    char *argv[] = { "true", NULL };
+    GError *err = NULL;
+
+    g_assert_cmpint(vm_client_spawn(argv, "/nonexistent/dir/log", 0, &err), ==,
+                    -1);
+    g_assert_nonnull(strstr(err->message, "Could not create"));
+    g_clear_error(&err);
+}
+
+/* A detached child leads its own session; an attached one shares ours. */
+static void test_spawn_detach(void)
+{
+    char *argv[] = { "sleep", "60", NULL };
+    GError *err = NULL;
+    pid_t pid;
+
+    pid = vm_client_spawn(argv, NULL, VM_CLIENT_SPAWN_DETACH, &err);
+    g_assert_cmpint(pid, >, 0);
+    for (int i = 0; i < 1000 && getsid(pid) != pid; i++) {
+        g_usleep(1000);
+    }
+    g_assert_cmpint(getsid(pid), ==, pid);
+    vm_client_quit(NULL, pid, 0, NULL);
+
+    pid = vm_client_spawn(argv, NULL, 0, &err);
+    g_assert_cmpint(pid, >, 0);
+    g_assert_cmpint(getsid(pid), ==, getsid(0));
+    vm_client_quit(NULL, pid, 0, NULL);
+}
+
 /* A VM that dies before its socket exists is reported at once. */
 static void test_connect_exited(void)
 {
@@ -49,7 +82,7 @@ static void test_connect_exited(void)
     GError *err = NULL;
     int64_t t0 = qemu_clock_ms();
 
-    pid_t pid = vm_client_spawn(argv, NULL, &err);
+    pid_t pid = vm_client_spawn(argv, NULL, 0, &err);
     g_assert_cmpint(pid, >, 0);
     g_assert_null(vm_client_connect(sock, 60000, pid, NULL, &err));
     g_assert_nonnull(err);
@@ -67,7 +100,7 @@ static void test_connect_no_binary(void)
     char *argv[] = { "/nonexistent/mapmig", NULL };
     GError *err = NULL;
 
-    pid_t pid = vm_client_spawn(argv, NULL, &err);
+    pid_t pid = vm_client_spawn(argv, NULL, 0, &err);
     g_assert_cmpint(pid, >, 0);
     g_assert_null(vm_client_connect(sock, 60000, pid, NULL, &err));
     g_assert_nonnull(strstr(err->message, "exited with status 127"));
@@ -98,7 +131,7 @@ static void test_quit_kills(void)
     GError *err = NULL;
     int status;
 
-    pid_t pid = vm_client_spawn(argv, NULL, &err);
+    pid_t pid = vm_client_spawn(argv, NULL, 0, &err);
     g_assert_cmpint(pid, >, 0);
     g_assert_false(vm_client_quit(NULL, pid, 50, &status));
     g_assert_true(WIFSIGNALED(status));
@@ -120,6 +153,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vm-client/spawn-log", test_spawn_log);
+    g_test_add_func("/vm-client/spawn-bad-log", test_spawn_bad_log);
+    g_test_add_func("/vm-client/spawn-detach", test_spawn_detach);
     g_test_add_func("/vm-client/connect/exited", test_connect_exited);
     g_test_add_func("/vm-client/connect/no-binary", test_connect_no_binary);
     g_test_add_func("/vm-client/connect/interrupted", test_connect_interrupted);

@@ -342,42 +342,19 @@ static GPtrArray *restore_vm_argv(RestoreJob *j)
 }
 
 /*
- * A new session, stdin from /dev/null, output to the log: the VM does not
- * get our terminal's signals and lives on after we exit.
+ * Detached (a new session), stdin from /dev/null, output to the log: the
+ * VM does not get our terminal's signals and lives on after we exit.
  */
 static bool restore_spawn(RestoreJob *j, GError **errp)
 {
     g_autoptr(GPtrArray) argv = restore_vm_argv(j);
-    int log = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
     j->spawned = true; /* from now on the socket and log are ours */
-
-    if (log < 0) {
-        error_setg_errno(errp, errno, "Could not create '%s'", j->log_path);
-        return false;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
+    pid_t pid = vm_client_spawn((char **)argv->pdata, j->log_path,
+                                VM_CLIENT_SPAWN_DETACH, errp);
     if (pid < 0) {
-        error_setg_errno(errp, errno, "fork");
-        close(log);
         return false;
     }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        setsid();
-        signal(SIGPIPE, SIG_DFL);
-        dup2(null, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        close_range(3, ~0u, 0);
-        execv(argv->pdata[0], (char **)argv->pdata);
-        fprintf(stderr, "mapmig-ctl: could not run '%s': %s\n",
-                (char *)argv->pdata[0], g_strerror(errno));
-        _exit(127);
-    }
-    close(log);
     j->pid = pid;
     guard_set_vm_pid(&j->guard, pid);
     return true;
