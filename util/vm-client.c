@@ -12,7 +12,7 @@
 #define CONNECT_RETRY_US (50 * 1000)
 #define REAP_STEP_US (10 * 1000)
 
-/* In the child, before exec: only async-signal-safe calls. */
+/* In the child: session or parent-death signal, descriptors, exec. */
 static void QEMU_NORETURN spawn_child(char *const *argv, int log,
                                       unsigned flags)
 {
