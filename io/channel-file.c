@@ -109,7 +109,8 @@ static int file_close(QIOChannel *ioc, GError **errp)
     QIOChannelFile *fioc = FILE_CHAN(ioc);
     int ret = 0;
 
-    if (fioc->fd >= 0 && close(fioc->fd) < 0 && errno != EINTR) {
+    if (fioc->fd >= 0 && !fioc->borrowed && close(fioc->fd) < 0 &&
+        errno != EINTR) {
         error_setg_errno(errp, errno, "Unable to close '%s'", ioc->name);
         ret = -1;
     }
@@ -142,6 +143,17 @@ QIOChannelFile *qio_channel_file_new_fd(int fd)
     /* Probe once: pipes and ttys fail lseek with ESPIPE. */
     if (lseek(fd, 0, SEEK_CUR) != (off_t)-1) {
         fioc->parent.features |= QIO_CHANNEL_FEATURE_SEEKABLE;
+    }
+    return fioc;
+}
+
+QIOChannelFile *qio_channel_file_new_borrowed(int fd, const char *name)
+{
+    QIOChannelFile *fioc = qio_channel_file_new_fd(fd);
+
+    fioc->borrowed = true;
+    if (name) {
+        qio_channel_set_name(&fioc->parent, name);
     }
     return fioc;
 }

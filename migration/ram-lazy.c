@@ -384,30 +384,16 @@ static void lazy_prefix_read_error(const LazyRun *r, GError **errp)
                   r->lb->rb->idstr, (unsigned long long)lazy_run_offset(r));
 }
 
-/* pread the whole span of @r; a short file is an error. */
+/* Read the whole span of @r; a short file is an error. */
 static bool lazy_run_read(int fd, LazyRun *r, GError **errp)
 {
-    uint8_t *buf = r->buf;
-    size_t len = r->rd_npages << TARGET_PAGE_BITS;
-    off_t off = lazy_run_offset(r);
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, "migration file")->parent;
 
-    while (len) {
-        ssize_t n = pread(fd, buf, len, off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n < 0) {
-                error_setg_errno(errp, errno, "read failed");
-            } else {
-                error_setg(errp, "unexpected end of file");
-            }
-            lazy_prefix_read_error(r, errp);
-            return false;
-        }
-        buf += n;
-        len -= n;
-        off += n;
+    if (qio_channel_pread_all(ioc, r->buf, r->rd_npages << TARGET_PAGE_BITS,
+                              lazy_run_offset(r), errp) < 0) {
+        lazy_prefix_read_error(r, errp);
+        return false;
     }
     return true;
 }

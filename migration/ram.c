@@ -12,6 +12,8 @@
  * straight from guest RAM, and the bitmaps are written at completion.
  */
 #include "qemu/osdep.h"
+#include "io/channel-file.h"
+#include "qemu/bufferiszero.h"
 #include "migration/migration.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
@@ -43,26 +45,6 @@ typedef struct RAMState {
 } RAMState;
 
 static RAMState ram_state;
-
-bool buffer_is_zero(const void *buf, size_t len)
-{
-    const uint64_t *p = buf;
-    size_t n = len / 8;
-
-    /* Quick reject on the first words: most data pages fail here. */
-    if (p[0] || p[n - 1]) {
-        return false;
-    }
-    uint64_t acc = 0;
-    for (size_t i = 0; i < n; i += 8) {
-        acc |= p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] |
-               p[i + 6] | p[i + 7];
-        if (acc) {
-            return false;
-        }
-    }
-    return true;
-}
 
 static void ram_account(uint64_t bytes)
 {
@@ -282,15 +264,13 @@ bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp)
     off_t pos = rb->pages_offset + (page << TARGET_PAGE_BITS);
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
                   TARGET_PAGE_SIZE) < 0) {
-        ssize_t n;
-        do {
-            n = pwrite(fd, zeros, TARGET_PAGE_SIZE, pos);
-        } while (n < 0 && errno == EINTR);
-        if (n != TARGET_PAGE_SIZE) {
-            error_setg_errno(errp, n < 0 ? errno : EIO,
-                             "Failed to clear "
-                             "page 0x%" PRIx64 " of ramblock %s in the file",
-                             page << TARGET_PAGE_BITS, rb->idstr);
+        g_autoptr(QIOChannel) ioc =
+            &qio_channel_file_new_borrowed(fd, "migration file")->parent;
+        if (qio_channel_pwrite_all(ioc, zeros, sizeof(zeros), pos, errp) < 0) {
+            error_prepend(errp,
+                          "Failed to clear page 0x%" PRIx64
+                          " of ramblock %s in the file: ",
+                          page << TARGET_PAGE_BITS, rb->idstr);
             return false;
         }
     }

@@ -6,6 +6,7 @@
 #define MIGRATION_RAM_H
 
 #include "migration/qemu-file.h"
+#include "qemu/bufferiszero.h" /* users of ram.h test pages */
 #include "system/ramblock.h"
 
 #define RAM_SAVE_FLAG_FULL 0x01 /* obsolete */
@@ -78,9 +79,6 @@ void ram_mig_init(void);
  * copy, punch it out (through @fd) and clear its file_bmap bit.
  */
 bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp);
-
-/* Is this page all zeros? (fast path for mostly-zero guests) */
-bool buffer_is_zero(const void *buf, size_t len);
 
 /*
  * Hook called after each bitmap sync (pass) with the new pass number;

@@ -15,9 +15,9 @@
  */
 #include "qemu/osdep.h"
 #include "qapi/qmp-client.h"
+#include "qemu/vm-client.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -84,12 +84,6 @@ static void demo_signal(int sig)
     raise(sig);
 }
 
-static void child_setup(gpointer opaque)
-{
-    /* The VM dies with the demo, whatever way the demo ends. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static bool vm_start(DemoVM *vm, int slot, const DemoOpts *o, const char *dir,
                      const char *const *extra, GError **errp)
 {
@@ -113,35 +107,18 @@ static bool vm_start(DemoVM *vm, int slot, const DemoOpts *o, const char *dir,
     }
     g_ptr_array_add(argv, NULL);
 
-    if (!g_spawn_async(NULL, (char **)argv->pdata, NULL,
-                       G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &vm->pid,
-                       errp)) {
+    /* The VM dies with the demo, whatever way the demo ends. */
+    vm->pid = vm_client_spawn((char **)argv->pdata, NULL, 0, errp);
+    if (vm->pid < 0) {
+        vm->pid = 0;
         return false;
     }
     child_pids[slot] = vm->pid;
-    vm->qmp = qmp_client_connect(vm->qmp_path, QMP_CONNECT_TIMEOUT_MS, errp);
+    vm->qmp = vm_client_connect(vm->qmp_path, QMP_CONNECT_TIMEOUT_MS, vm->pid,
+                                NULL, errp);
     if (!vm->qmp) {
         g_prefix_error(errp, "%s: ", vm->name);
         return false;
-    }
-    return true;
-}
-
-/* Wait up to @timeout_ms for the child to exit; true if it did. */
-static bool vm_reap(DemoVM *vm, int timeout_ms, int *status)
-{
-    int64_t deadline = qemu_clock_ms() + timeout_ms;
-
-    while (vm->pid > 0) {
-        pid_t r = waitpid(vm->pid, status, WNOHANG);
-        if (r == vm->pid || (r < 0 && errno == ECHILD)) {
-            vm->pid = 0;
-            return true;
-        }
-        if (qemu_clock_ms() > deadline) {
-            return false;
-        }
-        g_usleep(10000);
     }
     return true;
 }
@@ -155,20 +132,11 @@ static bool vm_stop(DemoVM *vm, int slot, bool force)
     int status = 0;
     bool clean = false;
 
-    if (vm->pid > 0 && vm->qmp && !force) {
-        g_autoptr(GError) err = NULL;
-        JsonNode *r = qmp_client_cmd(vm->qmp, "quit", NULL, &err);
-        if (r) {
-            json_node_unref(r);
-        }
-        /* The reply may be lost when the VM exits first: not an error. */
-        clean = vm_reap(vm, 5000, &status) && WIFEXITED(status) &&
-                WEXITSTATUS(status) == 0;
-    }
     if (vm->pid > 0) {
-        kill(vm->pid, SIGKILL);
-        vm_reap(vm, 5000, &status);
-        clean = false;
+        clean = vm_client_quit(force ? NULL : vm->qmp, vm->pid,
+                               force ? 0 : 5000, &status) &&
+                !force && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        vm->pid = 0;
     }
     child_pids[slot] = 0;
     g_clear_pointer(&vm->qmp, qmp_client_free);
@@ -199,21 +167,20 @@ static JsonNode *cmd(DemoVM *vm, GError **errp, const char *fmt, ...)
 /* Run a command whose return value is not needed. */
 static bool cmd_ok(DemoVM *vm, GError **errp, const char *text)
 {
-    JsonNode *r = cmd(vm, errp, "%s", text);
-    if (!r) {
+    if (!vm_client_cmd(vm->qmp, errp, "%s", text)) {
+        g_prefix_error(errp, "%s: %s: ", vm->name, text);
         return false;
     }
-    json_node_unref(r);
     return true;
 }
 
 static bool query_status(DemoVM *vm, char **status, GError **errp)
 {
-    g_autoptr(JsonNode) r = cmd(vm, errp, "{'execute': 'query-status'}");
-    if (!r) {
+    *status = vm_client_status(vm->qmp, NULL, errp);
+    if (!*status) {
+        g_prefix_error(errp, "%s: ", vm->name);
         return false;
     }
-    *status = g_strdup(qmp_get_str(r, "status"));
     return true;
 }
 
@@ -279,80 +246,75 @@ static bool set_migration_options(DemoVM *vm, const DemoOpts *o, GError **errp)
            cmd_ok(vm, errp, params);
 }
 
+typedef struct DemoWait {
+    DemoVM *vm;
+    bool verbose;
+    int64_t start, last_print;
+    bool forced;
+} DemoWait;
+
+/* Between two query-migrate replies: time-out, convergence, progress. */
+static bool demo_wait_poll(void *opaque, JsonNode *r, GError **errp)
+{
+    DemoWait *w = opaque;
+    const char *st = qmp_get_str(r, "status");
+    int64_t now = qemu_clock_ms();
+
+    if (now - w->start > MIGRATE_TIMEOUT_MS) {
+        error_setg(errp, "migration did not finish in %d s (status %s)",
+                   MIGRATE_TIMEOUT_MS / 1000, st ? st : "none");
+        return false;
+    }
+    /*
+     * A guest that dirties memory faster than the disk writes it never
+     * fits the downtime limit (QEMU behaves the same); allow a longer
+     * stop rather than iterate forever, as QEMU's tests do.
+     */
+    if (!w->forced && w->verbose && now - w->start > CONVERGE_AFTER_MS) {
+        if (!vm_client_cmd(w->vm->qmp, errp,
+                           "{'execute': 'migrate-set-parameters', "
+                           "'arguments': {'downtime-limit': 60000}}")) {
+            return false;
+        }
+        printf("  not converging at this dirty rate after %d s: "
+               "downtime-limit raised to 60 s\n",
+               CONVERGE_AFTER_MS / 1000);
+        w->forced = true;
+    }
+    if (w->verbose && now - w->last_print >= 250) {
+        JsonObject *o = json_node_get_object(r);
+        JsonNode *ram = json_object_has_member(o, "ram")
+                            ? json_object_get_member(o, "ram")
+                            : NULL;
+        printf("  %-8s %6" PRId64 " ms  transferred %7.1f MB  "
+               "remaining %7.1f MB  %8.1f mbps  pass %" PRId64 "\n",
+               st ? st : "?", qmp_get_int(r, "total-time"),
+               qmp_get_int(ram, "transferred") / 1e6,
+               qmp_get_int(ram, "remaining") / 1e6,
+               ram ? json_object_get_double_member_with_default(
+                         json_node_get_object(ram), "mbps", 0)
+                   : 0.0,
+               qmp_get_int(ram, "dirty-sync-count"));
+        fflush(stdout);
+        w->last_print = now;
+    }
+    return true;
+}
+
 /*
  * Poll query-migrate until the migration ends.  Prints progress lines when
  * @verbose.  On success returns the final reply (caller unrefs).
  */
 static JsonNode *wait_migration(DemoVM *vm, bool verbose, GError **errp)
 {
-    int64_t start = qemu_clock_ms(), last_print = 0;
-    bool forced = false;
+    DemoWait w = { .vm = vm, .verbose = verbose, .start = qemu_clock_ms() };
+    JsonNode *r = vm_client_poll_migration(vm->qmp, verbose ? 50000 : 5000,
+                                           demo_wait_poll, &w, errp);
 
-    for (;;) {
-        JsonNode *r = cmd(vm, errp, "{'execute': 'query-migrate'}");
-        if (!r) {
-            return NULL;
-        }
-        const char *st = qmp_get_str(r, "status");
-        int64_t now = qemu_clock_ms();
-
-        if (!g_strcmp0(st, "completed")) {
-            return r;
-        }
-        if (!g_strcmp0(st, "failed") || !g_strcmp0(st, "cancelled")) {
-            const char *desc = qmp_get_str(r, "error-desc");
-            error_setg(errp, "%s: migration %s%s%s", vm->name, st,
-                       desc ? ": " : "", desc ? desc : "");
-            json_node_unref(r);
-            return NULL;
-        }
-        if (now - start > MIGRATE_TIMEOUT_MS) {
-            error_setg(errp,
-                       "%s: migration did not finish in %d s (status "
-                       "%s)",
-                       vm->name, MIGRATE_TIMEOUT_MS / 1000, st ? st : "none");
-            json_node_unref(r);
-            return NULL;
-        }
-        /*
-         * A guest that dirties memory faster than the disk writes it never
-         * fits the downtime limit (QEMU behaves the same); allow a longer
-         * stop rather than iterate forever, as QEMU's tests do.
-         */
-        if (!forced && verbose && now - start > CONVERGE_AFTER_MS) {
-            JsonNode *ok = cmd(vm, errp,
-                               "{'execute': 'migrate-set-parameters', "
-                               "'arguments': {'downtime-limit': 60000}}");
-            if (!ok) {
-                json_node_unref(r);
-                return NULL;
-            }
-            json_node_unref(ok);
-            printf("  not converging at this dirty rate after %d s: "
-                   "downtime-limit raised to 60 s\n",
-                   CONVERGE_AFTER_MS / 1000);
-            forced = true;
-        }
-        if (verbose && now - last_print >= 250) {
-            JsonObject *o = json_node_get_object(r);
-            JsonNode *ram = json_object_has_member(o, "ram")
-                                ? json_object_get_member(o, "ram")
-                                : NULL;
-            printf("  %-8s %6" PRId64 " ms  transferred %7.1f MB  "
-                   "remaining %7.1f MB  %8.1f mbps  pass %" PRId64 "\n",
-                   st ? st : "?", qmp_get_int(r, "total-time"),
-                   qmp_get_int(ram, "transferred") / 1e6,
-                   qmp_get_int(ram, "remaining") / 1e6,
-                   ram ? json_object_get_double_member_with_default(
-                             json_node_get_object(ram), "mbps", 0)
-                       : 0.0,
-                   qmp_get_int(ram, "dirty-sync-count"));
-            fflush(stdout);
-            last_print = now;
-        }
-        json_node_unref(r);
-        g_usleep(verbose ? 50000 : 5000);
+    if (!r) {
+        g_prefix_error(errp, "%s: ", vm->name);
     }
+    return r;
 }
 
 static JsonArray *ram_digest(DemoVM *vm, GError **errp)

@@ -8,6 +8,8 @@
 #include "migration/qemu-file.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
+#include "qemu/bufferiszero.h"
+#include "qemu/cutils.h"
 #include "qemu/save-image.h"
 #include "tools/migfile.h"
 
@@ -19,12 +21,6 @@
 #endif
 
 #define COPY_CHUNK (1 * MiB)
-
-static bool page_is_zero(const uint8_t *p)
-{
-    static const uint8_t zeros[TARGET_PAGE_SIZE];
-    return !memcmp(p, zeros, TARGET_PAGE_SIZE);
-}
 
 static void usage(FILE *out)
 {
@@ -270,7 +266,7 @@ static bool sink_page(PageSink *ps, uint64_t off, const uint8_t *data,
         memset(page, fill, sizeof(page));
         data = page;
     }
-    if (!data || page_is_zero(data)) {
+    if (!data || buffer_is_zero(data, TARGET_PAGE_SIZE)) {
         if (test_bit(idx, ps->written)) {
             clear_bit(idx, ps->written);
             return sink_zero(ps, off, errp);
@@ -652,7 +648,8 @@ static bool to_stream(MigFile *mf, QEMUFile *f, GError **errp)
             }
             for (uint64_t q = p; q < last; q++) {
                 const uint8_t *data = buf + (q - p) * TARGET_PAGE_SIZE;
-                bool zero = !test_bit(q, bmap) || page_is_zero(data);
+                bool zero = !test_bit(q, bmap) ||
+                            buffer_is_zero(data, TARGET_PAGE_SIZE);
                 uint64_t word =
                     q * TARGET_PAGE_SIZE |
                     (zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
@@ -975,42 +972,6 @@ static int save_image_command(const char *cmd, const char *file,
 
 /* ---------------------------------------------------------------- */
 
-static bool parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    uint64_t v = g_ascii_strtoull(s, &end, 0);
-    uint64_t mul = 1;
-
-    if (errno || end == s || *s == '-') {
-        return false;
-    }
-    switch (*end) {
-    case 'k':
-    case 'K':
-        mul = KiB;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mul = MiB;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mul = GiB;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end || v > UINT64_MAX / mul) {
-        return false;
-    }
-    *out = v * mul;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -1049,7 +1010,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'f':
-            if (!parse_size(optarg, &base)) {
+            if (qemu_strtosz(optarg, NULL, &base) < 0) {
                 fprintf(stderr, "mapmig-img: invalid --offset '%s'\n", optarg);
                 return 1;
             }

@@ -14,10 +14,11 @@
  */
 #include "qemu/osdep.h"
 #include "qapi/qmp-client.h"
+#include "qemu/cutils.h"
+#include "qemu/vm-client.h"
 
 #include <math.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -150,48 +151,20 @@ static void on_signal(int sig)
 
 static pid_t spawn(char **argv, const char *log, GError **errp)
 {
-    pid_t pid = fork();
-    if (pid < 0) {
-        g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "fork: %s",
-                    g_strerror(errno));
-        return -1;
+    pid_t pid = vm_client_spawn(argv, log, 0, errp);
+
+    if (pid > 0) {
+        child_add(pid);
     }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        int nul = open("/dev/null", O_RDONLY);
-        if (nul >= 0) {
-            dup2(nul, 0);
-            close(nul);
-        }
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    child_add(pid);
     return pid;
 }
 
+/* Wait up to @timeout_ms for @pid, then kill it; its wait status. */
 static int reap(pid_t pid, int timeout_ms)
 {
     int status = -1;
-    for (int waited = 0;; waited += 10) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) {
-            break;
-        }
-        if (timeout_ms >= 0 && waited >= timeout_ms) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        g_usleep(10000);
-    }
+
+    vm_client_quit(NULL, pid, timeout_ms, &status);
     child_del(pid);
     return status;
 }
@@ -243,47 +216,26 @@ static double median(GArray *a)
     return a->len % 2 ? v[a->len / 2] : (v[a->len / 2 - 1] + v[a->len / 2]) / 2;
 }
 
-static bool parse_size(const char *s, uint64_t *out)
+/*
+ * --mem: a size as -m takes it (a bare number is MiB); the unit may be
+ * spelt out ("8GiB", "8GB").
+ */
+static bool parse_mem(const char *s, uint64_t *out)
 {
-    char *end;
-    double v = g_ascii_strtod(s, &end);
-    if (end == s || v <= 0) {
+    const char *end;
+
+    if (qemu_strtosz_suffix(s, &end, 'M', out) < 0 || !*out) {
         return false;
     }
-    switch (g_ascii_toupper(*end)) {
-    case 'K':
-        v *= KiB;
-        end++;
-        break;
-    case 'M':
-        v *= MiB;
-        end++;
-        break;
-    case 'G':
-        v *= GiB;
-        end++;
-        break;
-    case 'T':
-        v *= TiB;
-        end++;
-        break;
-    case '\0':
-        v *= MiB;
-        break; /* like -m: a bare number is MiB */
-    default:
-        return false;
+    if (end > s && g_ascii_isalpha(end[-1])) {
+        if (*end == 'i' || *end == 'I') {
+            end++;
+        }
+        if (*end == 'B' || *end == 'b') {
+            end++;
+        }
     }
-    if (*end == 'i' || *end == 'I') {
-        end++;
-    }
-    if (*end == 'B' || *end == 'b') {
-        end++;
-    }
-    if (*end) {
-        return false;
-    }
-    *out = (uint64_t)v;
-    return true;
+    return !*end;
 }
 
 /* Drop @path from the page cache (after writing it back). */
@@ -554,17 +506,12 @@ static void vm_kill(VM *vm)
     if (!vm) {
         return;
     }
-    if (vm->qmp) {
-        GError *err = NULL;
-        JsonNode *n = qmp_client_cmd(vm->qmp, "quit", NULL, &err);
-        if (n) {
-            json_node_unref(n);
-        }
-        g_clear_error(&err);
-        qmp_client_free(vm->qmp);
-    }
     if (vm->pid > 0) {
-        reap(vm->pid, 2000);
+        vm_client_quit(vm->qmp, vm->pid, 2000, NULL);
+        child_del(vm->pid);
+    }
+    if (vm->qmp) {
+        qmp_client_free(vm->qmp);
     }
     if (vm->sock) {
         unlink(vm->sock);
@@ -624,7 +571,7 @@ static VM *vm_start_full(const char *name, bool incoming, bool paused,
         vm_kill(vm);
         return NULL;
     }
-    vm->qmp = qmp_client_connect(vm->sock, 10000, errp);
+    vm->qmp = vm_client_connect(vm->sock, 10000, vm->pid, NULL, errp);
     if (!vm->qmp) {
         g_autofree char *out = NULL;
         g_file_get_contents(vm->log, &out, NULL, NULL);
@@ -644,12 +591,10 @@ static VM *vm_start(const char *name, bool incoming, GError **errp)
 
 static bool vm_cmd(VM *vm, const char *cmd, JsonObject *args, GError **errp)
 {
-    JsonNode *n = qmp_client_cmd(vm->qmp, cmd, args, errp);
-    if (!n) {
+    if (!vm_client_exec(vm->qmp, cmd, args, errp)) {
         g_prefix_error(errp, "%s: ", cmd);
         return false;
     }
-    json_node_unref(n);
     return true;
 }
 
@@ -675,10 +620,7 @@ static bool vm_configure(VM *vm, Row *r, GError **errp)
         { "multifd", r->multifd },
     };
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
-        JsonObject *o = json_object_new();
-        json_object_set_string_member(o, "capability", c[i].name);
-        json_object_set_boolean_member(o, "state", c[i].on);
-        json_array_add_object_element(caps, o);
+        vm_client_add_cap(caps, c[i].name, c[i].on);
     }
     JsonObject *args = json_object_new();
     json_object_set_array_member(args, "capabilities", caps);
@@ -749,52 +691,45 @@ typedef struct MigResult {
     uint64_t transferred;
 } MigResult;
 
+typedef struct MigWait {
+    VM *vm;
+    int64_t t0; /* now_ns() when the migration started */
+} MigWait;
+
+/* Between query-migrate replies: cancel after MIGRATE_TIMEOUT_MS. */
+static bool wait_migration_poll(void *opaque, JsonNode *reply, GError **errp)
+{
+    MigWait *w = opaque;
+
+    if ((now_ns() - w->t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
+        vm_client_cmd(w->vm->qmp, NULL, "{'execute': 'migrate_cancel'}");
+        error_setg(errp, "migration did not complete in %d s",
+                   MIGRATE_TIMEOUT_MS / 1000);
+        return false;
+    }
+    return true;
+}
+
 /* Poll query-migrate until a final state. */
 static bool wait_migration(VM *vm, int64_t t0, MigResult *res, GError **errp)
 {
-    for (;;) {
-        JsonNode *n = qmp_client_cmd(vm->qmp, "query-migrate", NULL, errp);
-        if (!n) {
-            g_prefix_error(errp, "query-migrate: ");
-            return false;
-        }
-        const char *st = qmp_get_str(n, "status");
-        if (st && !strcmp(st, "completed")) {
-            res->wall_ms = (now_ns() - t0) / 1e6;
-            res->total_ms = qmp_get_int(n, "total-time");
-            JsonObject *o = json_node_get_object(n);
-            if (json_object_has_member(o, "ram")) {
-                JsonObject *ram = json_object_get_object_member(o, "ram");
-                res->transferred = json_object_get_int_member_with_default(
-                    ram, "transferred", 0);
-                res->pps = json_object_get_int_member_with_default(
-                    ram, "pages-per-second", 0);
-            }
-            json_node_unref(n);
-            return true;
-        }
-        if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
-            const char *desc = qmp_get_str(n, "error-desc");
-            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "migration %s%s%s",
-                        st, desc ? ": " : "", desc ? desc : "");
-            json_node_unref(n);
-            return false;
-        }
-        json_node_unref(n);
-        if ((now_ns() - t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
-            GError *e = NULL;
-            JsonNode *c = qmp_client_cmd(vm->qmp, "migrate_cancel", NULL, &e);
-            if (c) {
-                json_node_unref(c);
-            }
-            g_clear_error(&e);
-            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                        "migration did not complete in %d s",
-                        MIGRATE_TIMEOUT_MS / 1000);
-            return false;
-        }
-        g_usleep(5000);
+    MigWait w = { .vm = vm, .t0 = t0 };
+    g_autoptr(JsonNode) n =
+        vm_client_poll_migration(vm->qmp, 5000, wait_migration_poll, &w, errp);
+    if (!n) {
+        return false;
     }
+    res->wall_ms = (now_ns() - t0) / 1e6;
+    res->total_ms = qmp_get_int(n, "total-time");
+    JsonObject *o = json_node_get_object(n);
+    if (json_object_has_member(o, "ram")) {
+        JsonObject *ram = json_object_get_object_member(o, "ram");
+        res->transferred =
+            json_object_get_int_member_with_default(ram, "transferred", 0);
+        res->pps =
+            json_object_get_int_member_with_default(ram, "pages-per-second", 0);
+    }
+    return true;
 }
 
 /* Turn capabilities on. */
@@ -803,42 +738,35 @@ static bool vm_caps_on(VM *vm, const char *const *names, GError **errp)
     JsonArray *caps = json_array_new();
 
     for (int i = 0; names[i]; i++) {
-        JsonObject *o = json_object_new();
-        json_object_set_string_member(o, "capability", names[i]);
-        json_object_set_boolean_member(o, "state", true);
-        json_array_add_object_element(caps, o);
+        vm_client_add_cap(caps, names[i], true);
     }
     JsonObject *args = json_object_new();
     json_object_set_array_member(args, "capabilities", caps);
     return vm_cmd(vm, "migrate-set-capabilities", args, errp);
 }
 
-/* Wait for MIGRATION with @status; fails on failed/completed first. */
+/* No MIGRATION event for MIGRATE_TIMEOUT_MS: give up. */
+static bool wait_event_timeout(void *opaque, QMPClient *c, GError **errp)
+{
+    error_setg(errp, "no MIGRATION %s event", (const char *)opaque);
+    return false;
+}
+
+/* Wait for MIGRATION with @status; fails on another final status first. */
 static bool wait_migration_event(VM *vm, const char *status, GError **errp)
 {
-    for (;;) {
-        JsonObject *ev = qmp_client_wait_event(vm->qmp, "MIGRATION",
-                                               MIGRATE_TIMEOUT_MS, errp);
-        if (!ev) {
-            if (errp && !*errp) {
-                g_set_error(errp, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                            "no MIGRATION %s event", status);
-            }
-            return false;
-        }
-        JsonObject *d = json_object_get_object_member(ev, "data");
-        g_autofree char *st =
-            g_strdup(json_object_get_string_member(d, "status"));
-        json_object_unref(ev);
-        if (!strcmp(st, status)) {
-            return true;
-        }
-        if (!strcmp(st, "failed") || !strcmp(st, "completed")) {
-            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
-                        "migration %s before %s", st, status);
-            return false;
-        }
+    g_autofree char *st = vm_client_wait_migration_event(
+        vm->qmp, status, MIGRATE_TIMEOUT_MS, wait_event_timeout, (void *)status,
+        errp);
+
+    if (!st) {
+        return false;
     }
+    if (strcmp(st, status)) {
+        error_setg(errp, "migration %s before %s", st, status);
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -1461,7 +1389,7 @@ int main(int argc, char **argv)
     } while (0)
         if (!strcmp(a, "--mem")) {
             NEED_ARG();
-            if (!parse_size(v, &opt.mem) || opt.mem < 16 * MiB) {
+            if (!parse_mem(v, &opt.mem) || opt.mem < 16 * MiB) {
                 fprintf(stderr, "bad --mem '%s'\n", v);
                 return 2;
             }

@@ -4,6 +4,7 @@
  * docs/tools/mapmig-ctl.rst.
  */
 #include "qemu/osdep.h"
+#include "io/channel-file.h"
 #include "qemu/save-image.h"
 
 #include <json-glib/json-glib.h>
@@ -282,32 +283,6 @@ uint64_t save_image_stream_offset(size_t config_len)
                     SAVE_IMAGE_STREAM_ALIGN);
 }
 
-static bool pread_all(int fd, void *buf, size_t len, uint64_t pos,
-                      const char *name, GError **errp)
-{
-    uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = pread(fd, p, len, pos);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "Could not read '%s'", name);
-            return false;
-        }
-        if (n == 0) {
-            error_setg(errp, "'%s': unexpected end of file at %" PRIu64, name,
-                       pos);
-            return false;
-        }
-        p += n;
-        pos += n;
-        len -= n;
-    }
-    return true;
-}
-
 static bool check_config(const SaveImage *img, const char *name, GError **errp)
 {
     const SaveImageHeader *h = &img->hdr;
@@ -341,6 +316,8 @@ static bool check_config(const SaveImage *img, const char *name, GError **errp)
 
 bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp)
 {
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, name)->parent;
     uint8_t buf[SAVE_IMAGE_HEADER_MAX];
     GError *err = NULL;
     struct stat st;
@@ -353,7 +330,7 @@ bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp)
     img->file_size = st.st_size;
     img->allocated = (uint64_t)st.st_blocks * 512;
     size_t n = MIN(sizeof(buf), img->file_size);
-    if (!pread_all(fd, buf, n, 0, name, errp)) {
+    if (qio_channel_pread_all(ioc, buf, n, 0, errp) < 0) {
         return false;
     }
     if (!save_image_header_parse(buf, n, &img->hdr, &err)) {
@@ -371,8 +348,8 @@ bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp)
     }
     /* The configuration lies before stream_offset, hence in the file. */
     img->config = g_malloc(h->config_len + 1);
-    if (!pread_all(fd, img->config, h->config_len, h->header_size, name,
-                   errp)) {
+    if (qio_channel_pread_all(ioc, img->config, h->config_len, h->header_size,
+                              errp) < 0) {
         save_image_clear(img);
         return false;
     }
@@ -392,21 +369,14 @@ void save_image_clear(SaveImage *img)
 bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
                              GError **errp)
 {
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, "save image")->parent;
     uint8_t buf[SAVE_IMAGE_HEADER_SIZE];
-    size_t done = 0;
 
     save_image_header_pack(h, final, buf);
-    while (done < sizeof(buf)) {
-        ssize_t n = pwrite(fd, buf + done, sizeof(buf) - done, done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO,
-                             "Could not write the save image header");
-            return false;
-        }
-        done += n;
+    if (qio_channel_pwrite_all(ioc, buf, sizeof(buf), 0, errp) < 0) {
+        error_prepend(errp, "Could not write the save image header: ");
+        return false;
     }
     return true;
 }

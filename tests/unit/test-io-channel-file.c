@@ -313,6 +313,36 @@ static void test_file_seekable_regular(void)
     tmp_file_cleanup(&t);
 }
 
+/* A borrowed fd stays open after close and unref; errors use the name. */
+static void test_file_borrowed(void)
+{
+    TmpFile t;
+    GError *err = NULL;
+    uint8_t out[100], in[100];
+
+    tmp_file_init(&t);
+    int fd = open(t.path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    fill_pattern(out, sizeof(out), 3);
+
+    QIOChannel *ioc = &qio_channel_file_new_borrowed(fd, "borrowed")->parent;
+    g_assert_cmpint(qio_channel_pwrite_all(ioc, out, sizeof(out), 10, &err), ==,
+                    0);
+    g_assert_no_error(err);
+    g_assert_cmpint(qio_channel_pread_all(ioc, in, sizeof(in), 1000, &err), ==,
+                    -1);
+    g_assert_nonnull(strstr(err->message, "'borrowed'"));
+    g_clear_error(&err);
+    g_assert_cmpint(qio_channel_close(ioc, &err), ==, 0);
+    qio_channel_unref(ioc);
+
+    g_assert_cmpint(fcntl(fd, F_GETFD), >=, 0);
+    g_assert_cmpint(pread(fd, in, sizeof(in), 10), ==, sizeof(in));
+    g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    g_assert_cmpint(close(fd), ==, 0);
+    tmp_file_cleanup(&t);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -323,5 +353,6 @@ int main(int argc, char **argv)
     g_test_add_func("/io/channel/file/readv-all-eof", test_file_readv_all_eof);
     g_test_add_func("/io/channel/file/pipe", test_file_pipe_not_seekable);
     g_test_add_func("/io/channel/file/seekable", test_file_seekable_regular);
+    g_test_add_func("/io/channel/file/borrowed", test_file_borrowed);
     return g_test_run();
 }

@@ -4,7 +4,8 @@
  *   main.c     command line, signals, finding the mapmig binary
  *   save.c     mapmig-ctl save
  *   restore.c  mapmig-ctl restore
- *   vmctl.c    QMP helpers: capabilities, waiting for a migration
+ *   vmctl.c    QMP policy: capabilities, waiting for a migration (on
+ *              the shared client of include/qemu/vm-client.h)
  *   pump.c     data pumps (pipe/file, zstd, O_DIRECT, sparse) in a thread
  *   guard.c    the guardian process that cleans up if we are killed
  *   progress.c the progress line on a terminal
@@ -14,6 +15,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/qmp-client.h"
+#include "qemu/vm-client.h"
 
 #include <signal.h>
 
@@ -44,17 +46,6 @@ char *ctl_size_str(uint64_t bytes);
 
 /* ---- vmctl.c ---- */
 
-/*
- * Connect to the QMP socket @path, retrying while it does not exist yet.
- * When @pid > 0 (a VM we started), give up early if it exits.
- */
-QMPClient *vmctl_connect(const char *path, int timeout_ms, pid_t pid,
-                         GError **errp);
-/* Execute and drop the result; false with errp on a QMP error. */
-bool vmctl_cmd(QMPClient *c, GError **errp, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-/* query-status: the run state name (g_free) and whether it runs. */
-char *vmctl_status(QMPClient *c, bool *running, GError **errp);
 /* Turn capability @name on or off. */
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp);
 

@@ -28,7 +28,7 @@ static void guard_cancel_migration(QMPClient *c)
             return;
         }
         if (!sent) {
-            vmctl_cmd(c, NULL, "{'execute': 'migrate_cancel'}");
+            vm_client_cmd(c, NULL, "{'execute': 'migrate_cancel'}");
             sent = true;
         }
         g_usleep(50 * 1000);
@@ -51,10 +51,10 @@ static void guard_recover_vm(const GuardPlan *plan)
             json_node_unref(r);
         }
     }
-    g_autofree char *st = vmctl_status(c, NULL, NULL);
+    g_autofree char *st = vm_client_status(c, NULL, NULL);
     if (plan->resume && st &&
         (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
-        vmctl_cmd(c, NULL, "{'execute': 'cont'}");
+        vm_client_cmd(c, NULL, "{'execute': 'cont'}");
     }
     if (plan->saved) {
         vmctl_restore(c, plan->saved);

@@ -10,6 +10,8 @@
  * file being compressed into another never needs two full copies.
  */
 #include "ctl.h"
+#include "io/channel-file.h"
+#include "qemu/bufferiszero.h"
 
 #include <poll.h>
 #if CONFIG_ZSTD
@@ -57,6 +59,7 @@ static bool pump_poll(Pump *p, int fd, short events, GError **errp)
 
 typedef struct Writer {
     int fd;
+    QIOChannel *ioc; /* borrows fd: file sinks write through it */
     bool direct, sparse;
     uint64_t start; /* first offset written */
     uint64_t pos;   /* file offset of buf[0] */
@@ -64,51 +67,38 @@ typedef struct Writer {
     size_t len;
 } Writer;
 
-static bool pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t pos,
-                       GError **errp)
+/* The whole range or an error naming the image. */
+static bool writer_pwrite(Writer *w, size_t off, size_t len, GError **errp)
 {
-    while (len) {
-        ssize_t n = pwrite(fd, buf, len, pos);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO,
-                             "Could not write the image");
-            return false;
-        }
-        buf += n;
-        pos += n;
-        len -= n;
+    uint64_t pos = w->pos + off;
+
+    if (qio_channel_pwrite_all(w->ioc, w->buf + off, len, pos, errp) < 0) {
+        error_prepend(errp, "Could not write the image: ");
+        return false;
     }
     return true;
-}
-
-static bool page_is_zero(const uint8_t *p, size_t len)
-{
-    return p[0] == 0 && !memcmp(p, p + 1, len - 1);
 }
 
 /* Write buf[0, len) (len aligned for O_DIRECT), skipping zero pages. */
 static bool writer_flush(Writer *w, size_t len, GError **errp)
 {
     if (!w->sparse) {
-        if (!pwrite_all(w->fd, w->buf, len, w->pos, errp)) {
+        if (!writer_pwrite(w, 0, len, errp)) {
             return false;
         }
     } else {
         for (size_t i = 0; i < len;) {
             size_t n = MIN(TARGET_PAGE_SIZE, len - i);
-            if (page_is_zero(w->buf + i, n)) {
+            if (buffer_is_zero(w->buf + i, n)) {
                 i += n;
                 continue;
             }
             size_t j = i + n;
-            while (j < len &&
-                   !page_is_zero(w->buf + j, MIN(TARGET_PAGE_SIZE, len - j))) {
+            while (j < len && !buffer_is_zero(w->buf + j,
+                                              MIN(TARGET_PAGE_SIZE, len - j))) {
                 j += MIN(TARGET_PAGE_SIZE, len - j);
             }
-            if (!pwrite_all(w->fd, w->buf + i, j - i, w->pos + i, errp)) {
+            if (!writer_pwrite(w, i, j - i, errp)) {
                 return false;
             }
             i = j;
@@ -434,11 +424,14 @@ static bool pump_run(Pump *p, GError **errp)
                  .start = p->out_pos,
                  .pos = p->out_pos };
     Reader r = { .punched = p->in_pos };
+    g_autoptr(QIOChannel) ioc = NULL;
     bool ok;
 
     if (p->sink != PUMP_SINK_PIPE) {
         wbuf = aligned_buf(PUMP_CHUNK);
         w.buf = wbuf;
+        ioc = &qio_channel_file_new_borrowed(p->out_fd, "image")->parent;
+        w.ioc = ioc;
     }
     switch (p->codec) {
 #if CONFIG_ZSTD

@@ -28,6 +28,7 @@
 
 #define RESTORE_CONNECT_MS 20000
 #define RESTORE_RUNSTATE_MS 60000
+#define RESTORE_QUIT_MS 2000 /* then SIGKILL */
 #define RESTORE_FDNAME "mapmig-ctl-restore"
 #define QEVM_MAGIC "QEVM"
 #define ZSTD_MAGIC "\x28\xb5\x2f\xfd"
@@ -341,42 +342,19 @@ static GPtrArray *restore_vm_argv(RestoreJob *j)
 }
 
 /*
- * A new session, stdin from /dev/null, output to the log: the VM does not
- * get our terminal's signals and lives on after we exit.
+ * Detached (a new session), stdin from /dev/null, output to the log: the
+ * VM does not get our terminal's signals and lives on after we exit.
  */
 static bool restore_spawn(RestoreJob *j, GError **errp)
 {
     g_autoptr(GPtrArray) argv = restore_vm_argv(j);
-    int log = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
     j->spawned = true; /* from now on the socket and log are ours */
-
-    if (log < 0) {
-        error_setg_errno(errp, errno, "Could not create '%s'", j->log_path);
-        return false;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
+    pid_t pid = vm_client_spawn((char **)argv->pdata, j->log_path,
+                                VM_CLIENT_SPAWN_DETACH, errp);
     if (pid < 0) {
-        error_setg_errno(errp, errno, "fork");
-        close(log);
         return false;
     }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        setsid();
-        signal(SIGPIPE, SIG_DFL);
-        dup2(null, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        close_range(3, ~0u, 0);
-        execv(argv->pdata[0], (char **)argv->pdata);
-        fprintf(stderr, "mapmig-ctl: could not run '%s': %s\n",
-                (char *)argv->pdata[0], g_strerror(errno));
-        _exit(127);
-    }
-    close(log);
     j->pid = pid;
     guard_set_vm_pid(&j->guard, pid);
     return true;
@@ -408,18 +386,7 @@ static void restore_kill_vm(RestoreJob *j)
     if (j->pid <= 0) {
         return;
     }
-    if (j->qmp) {
-        vmctl_cmd(j->qmp, NULL, "{'execute': 'quit'}");
-    }
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(j->pid, NULL, WNOHANG) == j->pid) {
-            j->pid = 0;
-            return;
-        }
-        g_usleep(20 * 1000);
-    }
-    kill(j->pid, SIGKILL);
-    waitpid(j->pid, NULL, 0);
+    vm_client_quit(j->qmp, j->pid, RESTORE_QUIT_MS, NULL);
     j->pid = 0;
 }
 
@@ -429,7 +396,7 @@ static void restore_kill_vm(RestoreJob *j)
  */
 static bool restore_check_ours(RestoreJob *j, GError **errp)
 {
-    g_autofree char *st = vmctl_status(j->qmp, NULL, errp);
+    g_autofree char *st = vm_client_status(j->qmp, NULL, errp);
 
     if (st && strcmp(st, "inmigrate")) {
         error_setg(errp, "'%s' answers for another VM (state '%s')",
@@ -538,7 +505,7 @@ static char *restore_wait_runstate(RestoreJob *j, GError **errp)
     int64_t deadline = qemu_clock_ms() + RESTORE_RUNSTATE_MS;
 
     for (;;) {
-        char *st = vmctl_status(j->qmp, NULL, errp);
+        char *st = vm_client_status(j->qmp, NULL, errp);
         if (!st || strcmp(st, "inmigrate")) {
             return st;
         }
@@ -626,7 +593,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
             json_node_unref(rr);
         }
     }
-    if (j->run && !vmctl_cmd(j->qmp, errp, "{'execute': 'cont'}")) {
+    if (j->run && !vm_client_cmd(j->qmp, errp, "{'execute': 'cont'}")) {
         return false;
     }
     return true;
@@ -708,7 +675,8 @@ int ctl_restore(const RestoreOptions *o)
         GuardPlan plan = { .unlink = { unl[0], unl[1] }, .rmdir = j.tmpdir };
         ok = guard_start(&j.guard, &plan, &err) && restore_spawn(&j, &err);
         if (ok) {
-            j.qmp = vmctl_connect(j.qmp_path, RESTORE_CONNECT_MS, j.pid, &err);
+            j.qmp = vm_client_connect(j.qmp_path, RESTORE_CONNECT_MS, j.pid,
+                                      &ctl_interrupted, &err);
             ok =
                 j.qmp && restore_check_ours(&j, &err) && restore_load(&j, &err);
         }

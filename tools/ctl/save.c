@@ -15,6 +15,7 @@
  *                        reader
  */
 #include "ctl.h"
+#include "io/channel-file.h"
 #include "io/dio.h"
 #include "qemu/save-image.h"
 
@@ -85,7 +86,7 @@ static bool save_check_vm(SaveJob *j, GError **errp)
         error_setg(errp, "the VM is already migrating (status %s)", ms);
         return false;
     }
-    g_autofree char *st = vmctl_status(j->qmp, &j->was_running, errp);
+    g_autofree char *st = vm_client_status(j->qmp, &j->was_running, errp);
     if (!st) {
         return false;
     }
@@ -191,35 +192,16 @@ static char *save_mktemp(SaveJob *j, int *fd, GError **errp)
     return tmpl;
 }
 
-static bool pwrite_full(int fd, const void *buf, size_t len, uint64_t pos,
-                        const char *name, GError **errp)
-{
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, pos);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "Could not write '%s'",
-                             name);
-            return false;
-        }
-        p += n;
-        pos += n;
-        len -= n;
-    }
-    return true;
-}
-
 /* Partial header, configuration, its NUL and room, up to stream_offset. */
 static bool save_write_prologue(SaveJob *j, int fd, const char *name,
                                 GError **errp)
 {
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, name)->parent;
+
     if (!save_image_write_header(fd, &j->hdr, false, errp) ||
-        !pwrite_full(fd, j->config, j->hdr.config_len + 1, j->hdr.header_size,
-                     name, errp)) {
+        qio_channel_pwrite_all(ioc, j->config, j->hdr.config_len + 1,
+                               j->hdr.header_size, errp) < 0) {
         return false;
     }
     if (ftruncate(fd, j->hdr.stream_offset) < 0) {
@@ -278,7 +260,8 @@ static bool save_prepare(SaveJob *j, GError **errp)
     if (!save_check_options(o, errp) || !save_resolve_path(j, errp)) {
         return false;
     }
-    j->qmp = vmctl_connect(o->qmp_path, SAVE_CONNECT_MS, 0, errp);
+    j->qmp = vm_client_connect(o->qmp_path, SAVE_CONNECT_MS, 0,
+                               &ctl_interrupted, errp);
     if (!j->qmp || !save_check_vm(j, errp) || !save_build_config(j, errp)) {
         return false;
     }
@@ -409,7 +392,7 @@ static bool save_migrate(SaveJob *j, GError **errp)
     }
     if (j->was_running && !o->live) {
         /* As virsh save: a consistent image of a stopped guest. */
-        if (!vmctl_cmd(j->qmp, errp, "{'execute': 'stop'}")) {
+        if (!vm_client_cmd(j->qmp, errp, "{'execute': 'stop'}")) {
             return false;
         }
         j->stopped = true;
@@ -619,7 +602,7 @@ static void save_abort(SaveJob *j)
     if (j->qmp) {
         if (j->migrating) {
             ctl_interrupted = 0; /* wait for the cancel this time */
-            vmctl_cmd(j->qmp, NULL, "{'execute': 'migrate_cancel'}");
+            vm_client_cmd(j->qmp, NULL, "{'execute': 'migrate_cancel'}");
             g_free(vmctl_wait_migration(j->qmp, NULL, NULL, NULL, false, NULL));
         }
         if (j->fd_sent) {
@@ -631,10 +614,10 @@ static void save_abort(SaveJob *j)
                 json_node_unref(r);
             }
         }
-        g_autofree char *st = vmctl_status(j->qmp, NULL, NULL);
+        g_autofree char *st = vm_client_status(j->qmp, NULL, NULL);
         if (j->was_running && st &&
             (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
-            vmctl_cmd(j->qmp, NULL, "{'execute': 'cont'}");
+            vm_client_cmd(j->qmp, NULL, "{'execute': 'cont'}");
         }
         vmctl_restore(j->qmp, &j->saved);
     }
@@ -687,7 +670,7 @@ int ctl_save(const SaveOptions *o)
         if (o->keep_vm) {
             vmctl_restore(j.qmp, &j.saved);
         } else {
-            vmctl_cmd(j.qmp, NULL, "{'execute': 'quit'}");
+            vm_client_cmd(j.qmp, NULL, "{'execute': 'quit'}");
         }
         if (!o->quiet) {
             save_summary(&j);

@@ -1,14 +1,11 @@
 /*
- * QMP helpers for mapmig-ctl: capabilities and parameters of a save or
- * restore, and waiting for a migration to end.
+ * mapmig-ctl's migration policy over QMP: the capabilities and parameters
+ * of a save or restore, and when to cancel while waiting for it.  The
+ * client itself is the tools' shared one (include/qemu/vm-client.h).
  */
 #include "ctl.h"
 
-#include <stdarg.h>
-#include <sys/wait.h>
-
 #define WAIT_TICK_MS 200
-#define CONNECT_STEP_MS 250
 
 /* The capabilities mapmig-ctl sets itself (vmctl_setup_migration). */
 static const char *const owned_caps[] = { "events", "mapped-ram", "multifd",
@@ -18,112 +15,12 @@ static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
                                             "direct-io", "multifd-compression",
                                             NULL };
 
-QMPClient *vmctl_connect(const char *path, int timeout_ms, pid_t pid,
-                         GError **errp)
-{
-    int64_t deadline = qemu_clock_ms() + timeout_ms;
-
-    for (;;) {
-        GError *err = NULL;
-        QMPClient *c = qmp_client_connect(path, CONNECT_STEP_MS, &err);
-        if (c) {
-            return c;
-        }
-        int status;
-        if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
-            g_clear_error(&err);
-            if (WIFEXITED(status)) {
-                error_setg(errp,
-                           "mapmig exited with status %d before its "
-                           "QMP socket was ready",
-                           WEXITSTATUS(status));
-            } else {
-                error_setg(errp,
-                           "mapmig was killed by signal %d before its "
-                           "QMP socket was ready",
-                           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-            }
-            return NULL;
-        }
-        if (qemu_clock_ms() >= deadline || ctl_interrupted) {
-            g_propagate_error(errp, err);
-            return NULL;
-        }
-        g_clear_error(&err);
-        g_usleep(50 * 1000);
-    }
-}
-
-bool vmctl_cmd(QMPClient *c, GError **errp, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    g_autofree char *text = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    JsonNode *r = qmp_client_cmdf(c, errp, "%s", text);
-    if (!r) {
-        return false;
-    }
-    json_node_unref(r);
-    return true;
-}
-
-char *vmctl_status(QMPClient *c, bool *running, GError **errp)
-{
-    g_autoptr(JsonNode) r =
-        qmp_client_cmdf(c, errp, "{'execute': 'query-status'}");
-    const char *s = qmp_get_str(r, "status");
-
-    if (!s) {
-        if (errp && !*errp) {
-            error_setg(errp, "query-status returned no status");
-        }
-        return NULL;
-    }
-    if (running) {
-        *running = json_object_get_boolean_member_with_default(
-            json_node_get_object(r), "running", false);
-    }
-    return g_strdup(s);
-}
-
-/* migrate-set-capabilities with one {capability, state} per entry. */
-static bool set_caps(QMPClient *c, JsonArray *caps, GError **errp)
-{
-    JsonObject *args = json_object_new();
-    json_object_set_array_member(args, "capabilities", caps);
-    JsonNode *r = qmp_client_cmd(c, "migrate-set-capabilities", args, errp);
-    if (!r) {
-        return false;
-    }
-    json_node_unref(r);
-    return true;
-}
-
-static void add_cap(JsonArray *a, const char *name, bool on)
-{
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "capability", name);
-    json_object_set_boolean_member(o, "state", on);
-    json_array_add_object_element(a, o);
-}
-
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp)
 {
     JsonArray *a = json_array_new();
-    add_cap(a, name, on);
-    return set_caps(c, a, errp);
-}
 
-static bool set_params(QMPClient *c, JsonObject *params, GError **errp)
-{
-    JsonNode *r = qmp_client_cmd(c, "migrate-set-parameters", params, errp);
-    if (!r) {
-        return false;
-    }
-    json_node_unref(r);
-    return true;
+    vm_client_add_cap(a, name, on);
+    return vm_client_set_caps(c, a, errp);
 }
 
 bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
@@ -131,15 +28,15 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     bool multifd = m->mapped && (m->channels > 1 || m->direct_io);
     JsonArray *caps = json_array_new();
 
-    add_cap(caps, "events", true);
-    add_cap(caps, "mapped-ram", m->mapped);
-    add_cap(caps, "multifd", multifd);
+    vm_client_add_cap(caps, "events", true);
+    vm_client_add_cap(caps, "mapped-ram", m->mapped);
+    vm_client_add_cap(caps, "multifd", multifd);
     for (int i = 0; m->extra_caps && m->extra_caps[i]; i++) {
         if (!g_strv_contains(owned_caps, m->extra_caps[i])) {
-            add_cap(caps, m->extra_caps[i], true);
+            vm_client_add_cap(caps, m->extra_caps[i], true);
         }
     }
-    if (!set_caps(c, caps, errp)) {
+    if (!vm_client_set_caps(c, caps, errp)) {
         error_prepend(errp, "Could not set the migration capabilities: ");
         return false;
     }
@@ -151,7 +48,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         json_object_set_int_member(p, "multifd-channels", m->channels);
         json_object_set_string_member(p, "multifd-compression", "none");
     }
-    if (!set_params(c, p, errp)) {
+    if (!vm_client_exec(c, "migrate-set-parameters", p, errp)) {
         error_prepend(errp, "Could not set the migration parameters: ");
         return false;
     }
@@ -183,13 +80,13 @@ void vmctl_restore(QMPClient *c, VmctlSaved *s)
         const char *name =
             json_object_get_string_member_with_default(o, "capability", "");
         if (g_strv_contains(owned_caps, name)) {
-            add_cap(
+            vm_client_add_cap(
                 caps, name,
                 json_object_get_boolean_member_with_default(o, "state", false));
         }
     }
     /* Best effort: the VM goes on either way. */
-    set_caps(c, caps, NULL);
+    vm_client_set_caps(c, caps, NULL);
     JsonObject *from = json_node_get_object(s->params);
     JsonObject *p = json_object_new();
     for (int i = 0; owned_params[i]; i++) {
@@ -199,19 +96,13 @@ void vmctl_restore(QMPClient *c, VmctlSaved *s)
                 json_node_copy(json_object_get_member(from, owned_params[i])));
         }
     }
-    set_params(c, p, NULL);
+    vm_client_exec(c, "migrate-set-parameters", p, NULL);
 }
 
 void vmctl_saved_clear(VmctlSaved *s)
 {
     g_clear_pointer(&s->caps, json_node_unref);
     g_clear_pointer(&s->params, json_node_unref);
-}
-
-static bool status_is_final(const char *s)
-{
-    return !g_strcmp0(s, "completed") || !g_strcmp0(s, "failed") ||
-           !g_strcmp0(s, "cancelled");
 }
 
 /* query-migrate's status and error-desc. */
@@ -234,54 +125,63 @@ char *vmctl_wait_migration(QMPClient *c, VmctlTick tick, void *opaque,
                                       abort_on_interrupt, errp);
 }
 
+/* What to do between MIGRATION events. */
+typedef struct VmctlWait {
+    VmctlTick tick;
+    void *opaque;
+    bool (*should_cancel)(void *opaque);
+    bool abort_on_interrupt;
+    bool cancel_sent;
+    bool interrupted; /* the wait ended because of ctl_interrupted */
+} VmctlWait;
+
+static bool vmctl_wait_tick(void *opaque, QMPClient *c, GError **errp)
+{
+    VmctlWait *w = opaque;
+
+    if (w->abort_on_interrupt && ctl_interrupted) {
+        w->interrupted = true;
+        error_setg(errp, "interrupted");
+        return false;
+    }
+    if (!w->cancel_sent && (ctl_interrupted || (w->should_cancel &&
+                                                w->should_cancel(w->opaque)))) {
+        w->cancel_sent = true;
+        vm_client_cmd(c, NULL, "{'execute': 'migrate_cancel'}");
+    }
+    if (w->tick) {
+        w->tick(w->opaque, c);
+    }
+    return true;
+}
+
 char *vmctl_wait_migration_until(QMPClient *c, const char *stop_at,
                                  VmctlTick tick, void *opaque,
                                  bool (*should_cancel)(void *opaque),
                                  bool abort_on_interrupt, GError **errp)
 {
-    bool cancel_sent = false;
-    char *status = NULL;
+    VmctlWait w = { .tick = tick,
+                    .opaque = opaque,
+                    .should_cancel = should_cancel,
+                    .abort_on_interrupt = abort_on_interrupt };
+    GError *err = NULL;
+    g_autofree char *st = vm_client_wait_migration_event(
+        c, stop_at, WAIT_TICK_MS, vmctl_wait_tick, &w, &err);
 
-    for (;;) {
-        GError *err = NULL;
-        JsonObject *ev =
-            qmp_client_wait_event(c, "MIGRATION", WAIT_TICK_MS, &err);
-        if (err) {
+    if (!st) {
+        if (w.interrupted) {
+            g_propagate_error(errp, err);
+        } else {
             g_propagate_prefixed_error(errp, err, "Lost the VM: ");
-            return NULL;
         }
-        if (ev) {
-            JsonObject *data = json_object_get_object_member(ev, "data");
-            const char *s = data ? json_object_get_string_member_with_default(
-                                       data, "status", "")
-                                 : "";
-            bool final = status_is_final(s);
-            bool reached = stop_at && !strcmp(s, stop_at);
-            json_object_unref(ev);
-            if (reached) {
-                return g_strdup(stop_at);
-            }
-            if (final) {
-                break;
-            }
-            continue;
-        }
-        if (abort_on_interrupt && ctl_interrupted) {
-            error_setg(errp, "interrupted");
-            return NULL;
-        }
-        if (!cancel_sent &&
-            (ctl_interrupted || (should_cancel && should_cancel(opaque)))) {
-            cancel_sent = true;
-            vmctl_cmd(c, NULL, "{'execute': 'migrate_cancel'}");
-        }
-        if (tick) {
-            tick(opaque, c);
-        }
+        return NULL;
+    }
+    if (stop_at && !strcmp(st, stop_at)) {
+        return g_steal_pointer(&st);
     }
     /* The event says what; query-migrate says why. */
     g_autofree char *desc = NULL;
-    status = query_final(c, &desc, errp);
+    char *status = query_final(c, &desc, errp);
     if (status && !strcmp(status, "failed")) {
         error_setg(errp, "%s", desc ? desc : "migration failed");
     }
