@@ -9,7 +9,7 @@
 #include "migration/ram.h"
 #include "migration/savevm.h"
 #include "qemu/save-image.h"
-#include "tools/migfile.h"
+#include "migration/migfile.h"
 
 #include <getopt.h>
 #include <sys/stat.h>

@@ -24,7 +24,7 @@
 #include "migration/ram.h"
 /* framework.h's MigrateCommon limit, unused here, shares migfile's name. */
 #undef MIG_MAX_CAPS
-#include "tools/migfile.h"
+#include "migration/migfile.h"
 
 #include <glib/gstdio.h>
 

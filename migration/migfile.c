@@ -1,7 +1,7 @@
 /*
  * migfile: a defensive reader for migration files (see migfile.h).
  */
-#include "tools/migfile.h"
+#include "migration/migfile.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
 

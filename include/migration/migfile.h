@@ -10,8 +10,8 @@
  * no length; their size comes from the VM description JSON, or failing
  * that from scanning for the section footer (see qemu72-observed.md).
  */
-#ifndef TOOLS_MIGFILE_H
-#define TOOLS_MIGFILE_H
+#ifndef MIGRATION_MIGFILE_H
+#define MIGRATION_MIGFILE_H
 
 #include "qemu/osdep.h"
 #include <json-glib/json-glib.h>
