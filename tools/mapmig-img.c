@@ -1,17 +1,18 @@
 /*
  * mapmig-img: inspect, validate, extract from and convert migration files
  * (QEMU-compatible stream and mapped-ram layouts), in the manner of
- * qemu-img.  The parsing is in migfile.c; writing reuses QEMUFile.
+ * qemu-img.  The parsing is in migration/migfile.c; writing reuses QEMUFile.
  */
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
-#include "migration/qemu-file.h"
-#include "migration/ram.h"
-#include "migration/savevm.h"
-#include "qemu/save-image.h"
+#include "migration/format.h"
 #include "migration/migfile.h"
+#include "migration/qemu-file.h"
+#include "qemu/bitmap.h"
+#include "qemu/save-image.h"
 
 #include <getopt.h>
+#include <json-glib/json-glib.h>
 #include <sys/stat.h>
 #include <time.h>
 #if CONFIG_ZSTD
@@ -544,8 +545,8 @@ static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
     qemu_put_be64(f, mf->ram_total | RAM_SAVE_FLAG_MEM_SIZE);
     for (guint i = 0; i < nb; i++) {
         MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
-        uint64_t pages = b->length / TARGET_PAGE_SIZE;
-        MappedRamHeader h;
+        uint8_t buf[MAPPED_RAM_HEADER_SIZE];
+        MappedRamLayout l;
 
         qemu_put_counted_string(f, b->name);
         qemu_put_be64(f, b->length);
@@ -557,21 +558,16 @@ static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
             error_setg(errp, "Could not get the output position");
             goto out;
         }
-        uint64_t bitmap_offset = pos + sizeof(h);
-        uint64_t pages_offset = ROUND_UP(bitmap_offset + bitmap_bytes(pages),
-                                         MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
-        h.version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION);
-        h.page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE);
-        h.bitmap_offset = GUINT64_TO_BE(bitmap_offset);
-        h.pages_offset = GUINT64_TO_BE(pages_offset);
-        qemu_put_buffer(f, &h, sizeof(h));
+        mapped_ram_layout(b->length, TARGET_PAGE_SIZE, pos, &l);
+        mapped_ram_header_pack(&l.hdr, buf);
+        qemu_put_buffer(f, buf, sizeof(buf));
         sinks[i].fd = fd;
-        sinks[i].base = pages_offset;
-        sinks[i].written = bitmap_new(pages);
-        /* bitmap_offset is kept in the sink via the header position. */
-        b->bitmap_offset = bitmap_offset;
-        b->pages_offset = pages_offset;
-        if (!qemu_set_offset(f, pages_offset + b->length, errp)) {
+        sinks[i].base = l.hdr.pages_offset;
+        sinks[i].written = bitmap_new(b->length / TARGET_PAGE_SIZE);
+        /* The bitmap is written once the second walk filled it. */
+        b->bitmap_offset = l.hdr.bitmap_offset;
+        b->pages_offset = l.hdr.pages_offset;
+        if (!qemu_set_offset(f, l.end, errp)) {
             goto out;
         }
     }

@@ -14,14 +14,14 @@
 #define MIGRATION_MIGFILE_H
 
 #include "qemu/osdep.h"
-#include <json-glib/json-glib.h>
+#include "io/channel.h"
+#include "migration/format.h"
 
 /* Limits a sane file stays within (errors otherwise). */
 #define MIG_MAX_BLOCK_LEN (UINT64_C(1) << 42) /* 4 TiB per RAM block */
 #define MIG_MAX_BLOCKS 1024
 #define MIG_MAX_SECTIONS 100000
 #define MIG_MAX_VMDESC (64 * MiB)
-#define MIG_MAX_VMSD_DEPTH 16
 #define MIG_MAX_CAPS 64
 
 typedef enum MigLayout {
@@ -67,7 +67,7 @@ typedef struct MigSection {
 } MigSection;
 
 typedef struct MigFile {
-    int fd;
+    QIOChannel *ioc; /* a QIOChannelFile, so fault injection sees reads */
     char *path;
     uint64_t base;      /* --offset: where the stream starts */
     uint64_t size;      /* st_size */
@@ -92,7 +92,7 @@ typedef struct MigFile {
     uint32_t vmdesc_len;
     char *vmdesc;           /* JSON text, NUL terminated, or NULL */
     uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
-    JsonParser *vmdesc_parser;
+    VMDesc *vmdesc_tree;    /* vmdesc parsed, or NULL */
 } MigFile;
 
 /*
