@@ -770,32 +770,19 @@ static bool probe_save_image(const char *file, SaveImage *img, bool *is_img,
 /* The VM options of the configuration, as one line (g_free). */
 static char *save_image_args(const SaveImage *img)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
+    SaveImageConfig cfg;
     GString *s = g_string_new(NULL);
 
-    if (json_parser_load_from_data(p, img->config, -1, NULL)) {
-        JsonObject *root = json_node_get_object(json_parser_get_root(p));
-        JsonNode *vm = json_object_get_member(root, "vm");
-        JsonNode *args =
-            vm && JSON_NODE_HOLDS_OBJECT(vm)
-                ? json_object_get_member(json_node_get_object(vm), "args")
-                : NULL;
-        JsonArray *a = args && JSON_NODE_HOLDS_ARRAY(args)
-                           ? json_node_get_array(args)
-                           : NULL;
-        for (guint i = 0; a && i < json_array_get_length(a); i++) {
-            JsonNode *e = json_array_get_element(a, i);
-            if (JSON_NODE_HOLDS_VALUE(e) &&
-                json_node_get_value_type(e) == G_TYPE_STRING) {
-                const char *v = json_node_get_string(e);
-                bool plain =
-                    *v && strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                    "0123456789-_=,.:/+@%") == strlen(v);
-                g_autofree char *q = plain ? g_strdup(v) : g_shell_quote(v);
-                g_string_append_printf(s, "%s%s", i ? " " : "", q);
-            }
+    if (save_image_config_parse(img->config, &cfg, NULL)) {
+        for (guint i = 0; cfg.vm_args[i]; i++) {
+            const char *v = cfg.vm_args[i];
+            bool plain = *v && strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-_=,.:/+@%") == strlen(v);
+            g_autofree char *q = plain ? g_strdup(v) : g_shell_quote(v);
+            g_string_append_printf(s, "%s%s", i ? " " : "", q);
         }
+        save_image_config_clear(&cfg);
     }
     return g_string_free(s, false);
 }
