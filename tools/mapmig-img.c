@@ -239,7 +239,7 @@ static void info_json(MigFile *mf, const SaveImage *img)
 
 /* A RAM image of one block in a file at @base (extract: 0). */
 typedef struct PageSink {
-    int fd;
+    QIOChannel *ioc; /* a file channel, not owned */
     uint64_t base;
     unsigned long *written; /* pages holding non-zero data */
 } PageSink;
@@ -249,12 +249,14 @@ static bool sink_zero(PageSink *ps, uint64_t off, GError **errp)
     static const uint8_t zeros[TARGET_PAGE_SIZE];
     uint64_t pos = ps->base + off;
 
-    if (fallocate(ps->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
+    if (fallocate(qio_channel_get_fd(ps->ioc),
+                  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
                   TARGET_PAGE_SIZE) == 0) {
         return true;
     }
-    if (pwrite(ps->fd, zeros, TARGET_PAGE_SIZE, pos) != TARGET_PAGE_SIZE) {
-        error_setg_errno(errp, errno, "Could not write zeros");
+    if (qio_channel_pwrite_all(ps->ioc, zeros, TARGET_PAGE_SIZE, pos, errp) <
+        0) {
+        error_prepend(errp, "Could not write zeros");
         return false;
     }
     return true;
@@ -278,17 +280,10 @@ static bool sink_page(PageSink *ps, uint64_t off, const uint8_t *data,
         }
         return true;
     }
-    for (size_t done = 0; done < TARGET_PAGE_SIZE;) {
-        ssize_t n = pwrite(ps->fd, data + done, TARGET_PAGE_SIZE - done,
-                           ps->base + off + done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, errno, "Could not write page data");
-            return false;
-        }
-        done += n;
+    if (qio_channel_pwrite_all(ps->ioc, data, TARGET_PAGE_SIZE, ps->base + off,
+                               errp) < 0) {
+        error_prepend(errp, "Could not write page data");
+        return false;
     }
     set_bit(idx, ps->written);
     return true;
@@ -312,7 +307,7 @@ static bool extract_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
     }
     if (!x->sink.written) {
         x->sink.written = bitmap_new(b->length / TARGET_PAGE_SIZE);
-        if (ftruncate(x->sink.fd, b->length) < 0) {
+        if (ftruncate(qio_channel_get_fd(x->sink.ioc), b->length) < 0) {
             error_setg_errno(errp, errno, "Could not size the output");
             return false;
         }
@@ -352,19 +347,22 @@ static bool copy_mapped_block(MigFile *mf, MigBlock *b, PageSink *ps,
     return true;
 }
 
-static int open_output(const char *path, GError **errp)
+static QIOChannel *open_output(const char *path, GError **errp)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not create '%s'", path);
+        return NULL;
     }
-    return fd;
+    QIOChannelFile *fioc = qio_channel_file_new_fd(fd);
+    qio_channel_set_name(&fioc->parent, path);
+    return &fioc->parent;
 }
 
 static bool cmd_extract(const char *file, uint64_t base, const char *block,
                         const char *out, GError **errp)
 {
-    ExtractCtx x = { .block = block, .sink.fd = -1 };
+    ExtractCtx x = { .block = block };
     bool ok = false;
 
     /* Validate and find the block before creating the output. */
@@ -392,11 +390,12 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
                    block, file);
         return false;
     }
-    x.sink.fd = open_output(out, errp);
-    if (x.sink.fd < 0) {
+    x.sink.ioc = open_output(out, errp);
+    if (!x.sink.ioc) {
         return false;
     }
-    if (ftruncate(x.sink.fd, pb->length) < 0) {
+    int fd = qio_channel_get_fd(x.sink.ioc);
+    if (ftruncate(fd, pb->length) < 0) {
         error_setg_errno(errp, errno, "Could not size '%s'", out);
         goto out;
     }
@@ -409,16 +408,16 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
             migfile_open(file, base, extract_page, &x, errp);
         ok = mf != NULL;
     }
-    if (ok && fsync(x.sink.fd) < 0) {
+    if (ok && fsync(fd) < 0) {
         error_setg_errno(errp, errno, "Could not write '%s'", out);
         ok = false;
     }
 out:
     g_free(x.sink.written);
-    if (close(x.sink.fd) < 0 && ok) {
-        error_setg_errno(errp, errno, "Could not close '%s'", out);
+    if (qio_channel_close(x.sink.ioc, ok ? errp : NULL) < 0) {
         ok = false;
     }
+    qio_channel_unref(x.sink.ioc);
     if (!ok) {
         unlink(out);
     }
@@ -538,7 +537,7 @@ static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
 {
     guint nb = mf->blocks->len;
     g_autofree PageSink *sinks = g_new0(PageSink, nb);
-    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
+    QIOChannel *ioc = qemu_file_get_ioc(f);
     bool ok = false;
 
     put_ram_header(mf, f, QEMU_VM_SECTION_START);
@@ -561,7 +560,7 @@ static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
         mapped_ram_layout(b->length, TARGET_PAGE_SIZE, pos, &l);
         mapped_ram_header_pack(&l.hdr, buf);
         qemu_put_buffer(f, buf, sizeof(buf));
-        sinks[i].fd = fd;
+        sinks[i].ioc = ioc;
         sinks[i].base = l.hdr.pages_offset;
         sinks[i].written = bitmap_new(b->length / TARGET_PAGE_SIZE);
         /* The bitmap is written once the second walk filled it. */
