@@ -156,6 +156,18 @@ static void img_json_bool(JsonBuilder *jb, const char *name, bool v)
 
 static void save_image_info_json(JsonBuilder *jb, const SaveImage *img);
 
+/* Print what @jb built, pretty, on stdout. */
+static void print_json(JsonBuilder *jb)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(jb);
+
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, true);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
 static void info_json(MigFile *mf, const SaveImage *img)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
@@ -225,13 +237,7 @@ static void info_json(MigFile *mf, const SaveImage *img)
         save_image_info_json(jb, img);
     }
     json_builder_end_object(jb);
-
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(jb);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, true);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
+    print_json(jb);
 }
 
 /* ---------------------------------------------------------------- */
@@ -924,12 +930,7 @@ static int save_image_command(const char *cmd, const char *file,
             img_json_str(jb, "filename", file);
             save_image_info_json(jb, img);
             json_builder_end_object(jb);
-            g_autoptr(JsonGenerator) gen = json_generator_new();
-            g_autoptr(JsonNode) root = json_builder_get_root(jb);
-            json_generator_set_root(gen, root);
-            json_generator_set_pretty(gen, true);
-            g_autofree char *text = json_generator_to_data(gen, NULL);
-            printf("%s\n", text);
+            print_json(jb);
         } else {
             printf("file: %s\n", file);
             save_image_info_human(img);
