@@ -7,6 +7,49 @@
 
 #include <json-glib/json-glib.h>
 
+void mig_stream_put_header(QEMUFile *f)
+{
+    qemu_put_be32(f, QEMU_VM_FILE_MAGIC);
+    qemu_put_be32(f, QEMU_VM_FILE_VERSION);
+}
+
+void mig_stream_put_configuration(QEMUFile *f, const char *machine,
+                                  const char *const *caps, size_t ncaps)
+{
+    qemu_put_byte(f, QEMU_VM_CONFIGURATION);
+    qemu_put_be32(f, strlen(machine));
+    qemu_put_buffer(f, machine, strlen(machine));
+    if (!ncaps) {
+        return;
+    }
+    qemu_put_byte(f, QEMU_VM_SUBSECTION);
+    qemu_put_counted_string(f, "configuration/capabilities");
+    qemu_put_be32(f, 1); /* the subsection's version */
+    qemu_put_be32(f, ncaps);
+    for (size_t i = 0; i < ncaps; i++) {
+        qemu_put_counted_string(f, caps[i]);
+    }
+}
+
+void mig_stream_put_section_header(QEMUFile *f, uint8_t type,
+                                   uint32_t section_id, const char *idstr,
+                                   uint32_t instance_id, uint32_t version_id)
+{
+    qemu_put_byte(f, type);
+    qemu_put_be32(f, section_id);
+    if (type == QEMU_VM_SECTION_FULL || type == QEMU_VM_SECTION_START) {
+        qemu_put_counted_string(f, idstr);
+        qemu_put_be32(f, instance_id);
+        qemu_put_be32(f, version_id);
+    }
+}
+
+void mig_stream_put_section_footer(QEMUFile *f, uint32_t section_id)
+{
+    qemu_put_byte(f, QEMU_VM_SECTION_FOOTER);
+    qemu_put_be32(f, section_id);
+}
+
 void mapped_ram_header_pack(const MappedRamHeader *h,
                             uint8_t buf[MAPPED_RAM_HEADER_SIZE])
 {

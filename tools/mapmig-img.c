@@ -466,36 +466,20 @@ static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
     if (to == MIG_LAYOUT_MAPPED_RAM) {
         g_ptr_array_add(caps, (char *)"mapped-ram");
     }
-    qemu_put_byte(f, QEMU_VM_CONFIGURATION);
-    qemu_put_be32(f, strlen(mf->machine));
-    qemu_put_buffer(f, mf->machine, strlen(mf->machine));
-    if (caps->len) {
-        qemu_put_byte(f, QEMU_VM_SUBSECTION);
-        qemu_put_counted_string(f, "configuration/capabilities");
-        qemu_put_be32(f, 1);
-        qemu_put_be32(f, caps->len);
-        for (guint i = 0; i < caps->len; i++) {
-            qemu_put_counted_string(f, g_ptr_array_index(caps, i));
-        }
-    }
+    mig_stream_put_configuration(f, mf->machine,
+                                 (const char *const *)caps->pdata, caps->len);
     qemu_put_buffer(f, mf->other_config->data, mf->other_config->len);
 }
 
 static void put_ram_header(MigFile *mf, QEMUFile *f, uint8_t type)
 {
-    qemu_put_byte(f, type);
-    qemu_put_be32(f, mf->ram_section_id);
-    if (type == QEMU_VM_SECTION_START) {
-        qemu_put_counted_string(f, "ram");
-        qemu_put_be32(f, mf->ram_instance_id);
-        qemu_put_be32(f, mf->ram_version_id);
-    }
+    mig_stream_put_section_header(f, type, mf->ram_section_id, "ram",
+                                  mf->ram_instance_id, mf->ram_version_id);
 }
 
 static void put_footer(MigFile *mf, QEMUFile *f)
 {
-    qemu_put_byte(f, QEMU_VM_SECTION_FOOTER);
-    qemu_put_be32(f, mf->ram_section_id);
+    mig_stream_put_section_footer(f, mf->ram_section_id);
 }
 
 /* The sections after the RAM ones, EOF and the vmdesc, verbatim. */
@@ -725,8 +709,7 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
     QEMUFile *f = qemu_file_new_output(&fioc->parent);
     qio_channel_unref(&fioc->parent);
 
-    qemu_put_be32(f, QEMU_VM_FILE_MAGIC);
-    qemu_put_be32(f, QEMU_VM_FILE_VERSION);
+    mig_stream_put_header(f);
     put_configuration(mf, f, to);
     bool ok = to == MIG_LAYOUT_MAPPED_RAM
                   ? to_mapped_ram(mf, file, base, f, errp)

@@ -25,6 +25,7 @@
 #define MIGRATION_FORMAT_H
 
 #include "qemu/osdep.h"
+#include "migration/qemu-file.h"
 
 /* Stream header: be32 magic ("QEVM"), be32 version. */
 #define QEMU_VM_FILE_MAGIC 0x5145564d
@@ -61,6 +62,33 @@
 #define RAM_SAVE_FLAG_HOOK 0x80
 #define RAM_SAVE_FLAG_COMPRESS_PAGE 0x100
 #define RAM_SAVE_FLAG_MULTIFD_FLUSH 0x200
+
+/*
+ * Stream writers: the framing every writer of a stream (savevm.c,
+ * mapmig-img convert) puts around its data.  Errors go to the QEMUFile.
+ */
+
+/* The file header: magic and version. */
+void mig_stream_put_header(QEMUFile *f);
+
+/*
+ * The configuration section: the machine type and, if @ncaps, the
+ * "configuration/capabilities" subsection naming @caps (the capabilities
+ * both sides must have set alike).
+ */
+void mig_stream_put_configuration(QEMUFile *f, const char *machine,
+                                  const char *const *caps, size_t ncaps);
+
+/*
+ * A section header of @type; START and FULL sections also carry the
+ * handler's @idstr, @instance_id and @version_id (others ignore them).
+ */
+void mig_stream_put_section_header(QEMUFile *f, uint8_t type,
+                                   uint32_t section_id, const char *idstr,
+                                   uint32_t instance_id, uint32_t version_id);
+
+/* The footer that closes section @section_id. */
+void mig_stream_put_section_footer(QEMUFile *f, uint32_t section_id);
 
 /* mapped-ram */
 #define MAPPED_RAM_HDR_VERSION 1
