@@ -1,8 +1,11 @@
 /*
  * migfile: a defensive reader for QEMU-compatible migration files, for
- * mapmig-img.  Nothing read from the file is trusted: every length and
- * offset is checked against the file size and fixed limits before it is
- * used, and nothing is allocated from an unchecked length.
+ * mapmig-img, the fuzzers and anything else that inspects a file without
+ * loading it (the loader itself is savevm.c).  Nothing read from the file
+ * is trusted: every length and offset is checked against the file size
+ * and fixed limits before it is used, and nothing is allocated from an
+ * unchecked length.  The format itself (constants, the mapped-ram header
+ * checks, the VM description) is migration/format.h's.
  *
  * The parser walks the whole stream once (header, configuration, the
  * "ram" section in the stream or the mapped-ram layout, device sections,

@@ -21,7 +21,8 @@
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
-#include "migration/ram.h"
+#include "migration/format.h"
+#include "qemu/bitmap.h"
 /* framework.h's MigrateCommon limit, unused here, shares migfile's name. */
 #undef MIG_MAX_CAPS
 #include "migration/migfile.h"
