@@ -23,7 +23,6 @@
 
 #include <sys/stat.h>
 
-#define RAM_SECTION_VERSION 4
 /* Max bytes per pwritev/preadv batch on the mapped-ram path. */
 #define RAM_RUN_MAX_BYTES (4 * MiB)
 /* Check the clock and the rate limit every this many pages. */
@@ -304,30 +303,27 @@ static void mapped_ram_save_page(QEMUFile *f, PageRun *run, RAMBlock *rb,
 
 static void mapped_ram_setup_block(QEMUFile *f, RAMBlock *rb)
 {
-    uint64_t bitmap_size = bitmap_bytes(ramblock_nr_pages(rb));
-    off_t pos = qemu_get_offset(f);
-    MappedRamHeader h;
+    uint8_t buf[MAPPED_RAM_HEADER_SIZE];
+    MappedRamLayout l;
 
+    mapped_ram_layout(rb->used_length, TARGET_PAGE_SIZE, qemu_get_offset(f),
+                      &l);
     if (migrate_ram_is_ignored(rb)) {
         /* As QEMU 11: offsets 0 mark a block whose pages are not here. */
-        h = (MappedRamHeader){ .version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION),
-                               .page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE) };
-        qemu_put_buffer(f, &h, sizeof(h));
-        ram_account(sizeof(h));
+        l.hdr.bitmap_offset = l.hdr.pages_offset = 0;
+        mapped_ram_header_pack(&l.hdr, buf);
+        qemu_put_buffer(f, buf, sizeof(buf));
+        ram_account(sizeof(buf));
         return;
     }
-    rb->bitmap_offset = pos + sizeof(h);
-    rb->pages_offset = ROUND_UP(rb->bitmap_offset + bitmap_size,
-                                MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
-    h.version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION);
-    h.page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE);
-    h.bitmap_offset = GUINT64_TO_BE(rb->bitmap_offset);
-    h.pages_offset = GUINT64_TO_BE(rb->pages_offset);
-    qemu_put_buffer(f, &h, sizeof(h));
-    ram_account(sizeof(h));
+    rb->bitmap_offset = l.hdr.bitmap_offset;
+    rb->pages_offset = l.hdr.pages_offset;
+    mapped_ram_header_pack(&l.hdr, buf);
+    qemu_put_buffer(f, buf, sizeof(buf));
+    ram_account(sizeof(buf));
     /* The stream goes on after the pages region. */
     GError *err = NULL;
-    if (!qemu_set_offset(f, rb->pages_offset + rb->used_length, &err)) {
+    if (!qemu_set_offset(f, l.end, &err)) {
         qemu_file_set_error_obj(f, -EIO, err);
     }
 }
@@ -543,57 +539,6 @@ static off_t file_size_of(QEMUFile *f)
     return fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : -1;
 }
 
-/* Check a mapped-ram header against the block and the file. */
-static bool mapped_ram_check_header(RAMBlock *rb, const MappedRamHeader *h,
-                                    off_t header_pos, off_t fsize,
-                                    GError **errp)
-{
-    uint64_t bitmap_size = bitmap_bytes(ramblock_nr_pages(rb));
-
-    if (h->version > MAPPED_RAM_HDR_VERSION || h->version == 0) {
-        error_setg(errp,
-                   "Migration mapped-ram capability version not "
-                   "supported (%u)",
-                   h->version);
-        return false;
-    }
-    if (h->page_size != TARGET_PAGE_SIZE) {
-        error_setg(
-            errp,
-            "Mapped-ram block %s: page size %" PRIu64 " differs from %llu",
-            rb->idstr, h->page_size, (unsigned long long)TARGET_PAGE_SIZE);
-        return false;
-    }
-    if (h->pages_offset % TARGET_PAGE_SIZE) {
-        error_setg(errp,
-                   "Error reading ramblock %s pages, region has bad "
-                   "alignment",
-                   rb->idstr);
-        return false;
-    }
-    if (h->bitmap_offset < (uint64_t)header_pos + sizeof(*h) ||
-        h->bitmap_offset > UINT64_MAX - bitmap_size ||
-        h->bitmap_offset + bitmap_size > h->pages_offset) {
-        error_setg(errp,
-                   "Mapped-ram block %s: bitmap region [0x%" PRIx64
-                   ", +0x%" PRIx64 ") overlaps the header or the pages "
-                   "region at 0x%" PRIx64,
-                   rb->idstr, h->bitmap_offset, bitmap_size, h->pages_offset);
-        return false;
-    }
-    if (h->pages_offset > UINT64_MAX - rb->used_length ||
-        h->pages_offset + rb->used_length > (uint64_t)fsize) {
-        error_setg(errp,
-                   "Mapped-ram block %s: pages region [0x%" PRIx64
-                   ", +0x%" PRIx64 ") lies beyond the end of the file "
-                   "(size 0x%llx)",
-                   rb->idstr, h->pages_offset, rb->used_length,
-                   (long long)fsize);
-        return false;
-    }
-    return true;
-}
-
 /* Read present pages with preadv straight into guest RAM. */
 static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
                                   const unsigned long *bmap, GError **errp)
@@ -663,6 +608,7 @@ static void mapped_ram_clear_absent(RAMBlock *rb, const unsigned long *bmap)
 
 static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
 {
+    uint8_t buf[MAPPED_RAM_HEADER_SIZE];
     MappedRamHeader h;
     off_t pos = qemu_get_offset(f);
     off_t fsize = file_size_of(f);
@@ -671,22 +617,24 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
         error_setg(errp, "Mapped-ram needs a seekable file");
         return false;
     }
-    if (qemu_get_buffer(f, &h, sizeof(h)) != sizeof(h)) {
+    if (qemu_get_buffer(f, buf, sizeof(buf)) != sizeof(buf)) {
         error_setg(errp,
                    "Could not read whole mapped-ram migration header "
                    "for ramblock %s",
                    rb->idstr);
         return false;
     }
-    h.version = GUINT32_FROM_BE(h.version);
-    h.page_size = GUINT64_FROM_BE(h.page_size);
-    h.bitmap_offset = GUINT64_FROM_BE(h.bitmap_offset);
-    h.pages_offset = GUINT64_FROM_BE(h.pages_offset);
-    if (migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) && !h.bitmap_offset &&
-        !h.pages_offset) {
+    mapped_ram_header_unpack(buf, &h);
+    if (migrate_cap(MIGRATION_CAPABILITY_X_IGNORE_SHARED) &&
+        mapped_ram_header_is_ignored(&h)) {
         return mapped_ram_ignored_block(rb, errp);
     }
-    if (!mapped_ram_check_header(rb, &h, pos, fsize, errp)) {
+    MappedRamExpect e = { .name = rb->idstr,
+                          .length = rb->used_length,
+                          .page_size = TARGET_PAGE_SIZE,
+                          .header_offset = pos,
+                          .file_size = fsize };
+    if (!mapped_ram_header_check(&h, &e, NULL, errp)) {
         return false;
     }
     rb->bitmap_offset = h.bitmap_offset;

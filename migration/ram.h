@@ -5,32 +5,13 @@
 #ifndef MIGRATION_RAM_H
 #define MIGRATION_RAM_H
 
+#include "migration/format.h"
 #include "migration/qemu-file.h"
 #include "qemu/bufferiszero.h" /* users of ram.h test pages */
 #include "system/ramblock.h"
 
-#define RAM_SAVE_FLAG_FULL 0x01 /* obsolete */
-#define RAM_SAVE_FLAG_ZERO 0x02
-#define RAM_SAVE_FLAG_MEM_SIZE 0x04
-#define RAM_SAVE_FLAG_PAGE 0x08
-#define RAM_SAVE_FLAG_EOS 0x10
-#define RAM_SAVE_FLAG_CONTINUE 0x20
-#define RAM_SAVE_FLAG_XBZRLE 0x40
-#define RAM_SAVE_FLAG_HOOK 0x80
-#define RAM_SAVE_FLAG_COMPRESS_PAGE 0x100
-#define RAM_SAVE_FLAG_MULTIFD_FLUSH 0x200
-
-#define MAPPED_RAM_HDR_VERSION 1
-#define MAPPED_RAM_FILE_OFFSET_ALIGNMENT 0x100000
+/* Bytes per read when loading a mapped-ram block's pages. */
 #define MAPPED_RAM_LOAD_BUF_SIZE 0x100000
-
-/* On-disk header before each block's bitmap (big-endian, packed). */
-typedef struct MappedRamHeader {
-    uint32_t version;
-    uint64_t page_size;
-    uint64_t bitmap_offset;
-    uint64_t pages_offset;
-} QEMU_PACKED MappedRamHeader;
 
 /* Counters for query-migrate; updated atomically by their writers. */
 typedef struct RAMStats {

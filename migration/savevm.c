@@ -65,19 +65,13 @@ void savevm_skip_section_id(void)
 
 static void save_section_header(QEMUFile *f, SaveStateEntry *se, uint8_t type)
 {
-    qemu_put_byte(f, type);
-    qemu_put_be32(f, se->section_id);
-    if (type == QEMU_VM_SECTION_FULL || type == QEMU_VM_SECTION_START) {
-        qemu_put_counted_string(f, se->idstr);
-        qemu_put_be32(f, se->instance_id);
-        qemu_put_be32(f, se->version_id);
-    }
+    mig_stream_put_section_header(f, type, se->section_id, se->idstr,
+                                  se->instance_id, se->version_id);
 }
 
 static void save_section_footer(QEMUFile *f, SaveStateEntry *se)
 {
-    qemu_put_byte(f, QEMU_VM_SECTION_FOOTER);
-    qemu_put_be32(f, se->section_id);
+    mig_stream_put_section_footer(f, se->section_id);
 }
 
 /* Capabilities the destination must have set identically. */
@@ -88,34 +82,20 @@ static const MigrationCapability validated_caps[] = {
 
 static void save_configuration(QEMUFile *f)
 {
-    const char *machine = machine_type_name();
-    uint32_t count = 0;
+    const char *caps[ARRAY_SIZE(validated_caps)];
+    size_t count = 0;
 
-    qemu_put_byte(f, QEMU_VM_CONFIGURATION);
-    qemu_put_be32(f, strlen(machine));
-    qemu_put_buffer(f, machine, strlen(machine));
-    for (size_t i = 0; i < ARRAY_SIZE(validated_caps); i++) {
-        count += migrate_cap(validated_caps[i]);
-    }
-    if (!count) {
-        return;
-    }
-    qemu_put_byte(f, QEMU_VM_SUBSECTION);
-    qemu_put_counted_string(f, "configuration/capabilities");
-    qemu_put_be32(f, 1);
-    qemu_put_be32(f, count);
     for (size_t i = 0; i < ARRAY_SIZE(validated_caps); i++) {
         if (migrate_cap(validated_caps[i])) {
-            qemu_put_counted_string(
-                f, migration_capability_name(validated_caps[i]));
+            caps[count++] = migration_capability_name(validated_caps[i]);
         }
     }
+    mig_stream_put_configuration(f, machine_type_name(), caps, count);
 }
 
 void qemu_savevm_state_header(QEMUFile *f)
 {
-    qemu_put_be32(f, QEMU_VM_FILE_MAGIC);
-    qemu_put_be32(f, QEMU_VM_FILE_VERSION);
+    mig_stream_put_header(f);
     save_configuration(f);
 }
 

@@ -2,10 +2,9 @@
  * VMState: encode, decode and describe device state as QEMU does.
  */
 #include "qemu/osdep.h"
+#include "migration/format.h"
 #include "migration/qemu-file.h"
 #include "migration/vmstate.h"
-
-#define QEMU_VM_SUBSECTION 0x05
 
 static size_t field_size(const VMStateField *fld)
 {

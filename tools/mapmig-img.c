@@ -1,19 +1,20 @@
 /*
  * mapmig-img: inspect, validate, extract from and convert migration files
  * (QEMU-compatible stream and mapped-ram layouts), in the manner of
- * qemu-img.  The parsing is in migfile.c; writing reuses QEMUFile.
+ * qemu-img.  The parsing is in migration/migfile.c; writing reuses QEMUFile.
  */
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
+#include "migration/format.h"
+#include "migration/migfile.h"
 #include "migration/qemu-file.h"
-#include "migration/ram.h"
-#include "migration/savevm.h"
+#include "qemu/bitmap.h"
 #include "qemu/bufferiszero.h"
 #include "qemu/cutils.h"
 #include "qemu/save-image.h"
-#include "tools/migfile.h"
 
 #include <getopt.h>
+#include <json-glib/json-glib.h>
 #include <sys/stat.h>
 #include <time.h>
 #if CONFIG_ZSTD
@@ -151,6 +152,18 @@ static void img_json_bool(JsonBuilder *jb, const char *name, bool v)
 
 static void save_image_info_json(JsonBuilder *jb, const SaveImage *img);
 
+/* Print what @jb built, pretty, on stdout. */
+static void print_json(JsonBuilder *jb)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(jb);
+
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, true);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
 static void info_json(MigFile *mf, const SaveImage *img)
 {
     g_autoptr(JsonBuilder) jb = json_builder_new();
@@ -220,13 +233,7 @@ static void info_json(MigFile *mf, const SaveImage *img)
         save_image_info_json(jb, img);
     }
     json_builder_end_object(jb);
-
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(jb);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, true);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
+    print_json(jb);
 }
 
 /* ---------------------------------------------------------------- */
@@ -234,7 +241,7 @@ static void info_json(MigFile *mf, const SaveImage *img)
 
 /* A RAM image of one block in a file at @base (extract: 0). */
 typedef struct PageSink {
-    int fd;
+    QIOChannel *ioc; /* a file channel, not owned */
     uint64_t base;
     unsigned long *written; /* pages holding non-zero data */
 } PageSink;
@@ -244,12 +251,14 @@ static bool sink_zero(PageSink *ps, uint64_t off, GError **errp)
     static const uint8_t zeros[TARGET_PAGE_SIZE];
     uint64_t pos = ps->base + off;
 
-    if (fallocate(ps->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
+    if (fallocate(qio_channel_get_fd(ps->ioc),
+                  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
                   TARGET_PAGE_SIZE) == 0) {
         return true;
     }
-    if (pwrite(ps->fd, zeros, TARGET_PAGE_SIZE, pos) != TARGET_PAGE_SIZE) {
-        error_setg_errno(errp, errno, "Could not write zeros");
+    if (qio_channel_pwrite_all(ps->ioc, zeros, TARGET_PAGE_SIZE, pos, errp) <
+        0) {
+        error_prepend(errp, "Could not write zeros");
         return false;
     }
     return true;
@@ -273,17 +282,10 @@ static bool sink_page(PageSink *ps, uint64_t off, const uint8_t *data,
         }
         return true;
     }
-    for (size_t done = 0; done < TARGET_PAGE_SIZE;) {
-        ssize_t n = pwrite(ps->fd, data + done, TARGET_PAGE_SIZE - done,
-                           ps->base + off + done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, errno, "Could not write page data");
-            return false;
-        }
-        done += n;
+    if (qio_channel_pwrite_all(ps->ioc, data, TARGET_PAGE_SIZE, ps->base + off,
+                               errp) < 0) {
+        error_prepend(errp, "Could not write page data");
+        return false;
     }
     set_bit(idx, ps->written);
     return true;
@@ -307,7 +309,7 @@ static bool extract_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
     }
     if (!x->sink.written) {
         x->sink.written = bitmap_new(b->length / TARGET_PAGE_SIZE);
-        if (ftruncate(x->sink.fd, b->length) < 0) {
+        if (ftruncate(qio_channel_get_fd(x->sink.ioc), b->length) < 0) {
             error_setg_errno(errp, errno, "Could not size the output");
             return false;
         }
@@ -347,19 +349,22 @@ static bool copy_mapped_block(MigFile *mf, MigBlock *b, PageSink *ps,
     return true;
 }
 
-static int open_output(const char *path, GError **errp)
+static QIOChannel *open_output(const char *path, GError **errp)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not create '%s'", path);
+        return NULL;
     }
-    return fd;
+    QIOChannelFile *fioc = qio_channel_file_new_fd(fd);
+    qio_channel_set_name(&fioc->parent, path);
+    return &fioc->parent;
 }
 
 static bool cmd_extract(const char *file, uint64_t base, const char *block,
                         const char *out, GError **errp)
 {
-    ExtractCtx x = { .block = block, .sink.fd = -1 };
+    ExtractCtx x = { .block = block };
     bool ok = false;
 
     /* Validate and find the block before creating the output. */
@@ -387,11 +392,12 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
                    block, file);
         return false;
     }
-    x.sink.fd = open_output(out, errp);
-    if (x.sink.fd < 0) {
+    x.sink.ioc = open_output(out, errp);
+    if (!x.sink.ioc) {
         return false;
     }
-    if (ftruncate(x.sink.fd, pb->length) < 0) {
+    int fd = qio_channel_get_fd(x.sink.ioc);
+    if (ftruncate(fd, pb->length) < 0) {
         error_setg_errno(errp, errno, "Could not size '%s'", out);
         goto out;
     }
@@ -404,16 +410,16 @@ static bool cmd_extract(const char *file, uint64_t base, const char *block,
             migfile_open(file, base, extract_page, &x, errp);
         ok = mf != NULL;
     }
-    if (ok && fsync(x.sink.fd) < 0) {
+    if (ok && fsync(fd) < 0) {
         error_setg_errno(errp, errno, "Could not write '%s'", out);
         ok = false;
     }
 out:
     g_free(x.sink.written);
-    if (close(x.sink.fd) < 0 && ok) {
-        error_setg_errno(errp, errno, "Could not close '%s'", out);
+    if (qio_channel_close(x.sink.ioc, ok ? errp : NULL) < 0) {
         ok = false;
     }
+    qio_channel_unref(x.sink.ioc);
     if (!ok) {
         unlink(out);
     }
@@ -456,36 +462,20 @@ static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
     if (to == MIG_LAYOUT_MAPPED_RAM) {
         g_ptr_array_add(caps, (char *)"mapped-ram");
     }
-    qemu_put_byte(f, QEMU_VM_CONFIGURATION);
-    qemu_put_be32(f, strlen(mf->machine));
-    qemu_put_buffer(f, mf->machine, strlen(mf->machine));
-    if (caps->len) {
-        qemu_put_byte(f, QEMU_VM_SUBSECTION);
-        qemu_put_counted_string(f, "configuration/capabilities");
-        qemu_put_be32(f, 1);
-        qemu_put_be32(f, caps->len);
-        for (guint i = 0; i < caps->len; i++) {
-            qemu_put_counted_string(f, g_ptr_array_index(caps, i));
-        }
-    }
+    mig_stream_put_configuration(f, mf->machine,
+                                 (const char *const *)caps->pdata, caps->len);
     qemu_put_buffer(f, mf->other_config->data, mf->other_config->len);
 }
 
 static void put_ram_header(MigFile *mf, QEMUFile *f, uint8_t type)
 {
-    qemu_put_byte(f, type);
-    qemu_put_be32(f, mf->ram_section_id);
-    if (type == QEMU_VM_SECTION_START) {
-        qemu_put_counted_string(f, "ram");
-        qemu_put_be32(f, mf->ram_instance_id);
-        qemu_put_be32(f, mf->ram_version_id);
-    }
+    mig_stream_put_section_header(f, type, mf->ram_section_id, "ram",
+                                  mf->ram_instance_id, mf->ram_version_id);
 }
 
 static void put_footer(MigFile *mf, QEMUFile *f)
 {
-    qemu_put_byte(f, QEMU_VM_SECTION_FOOTER);
-    qemu_put_be32(f, mf->ram_section_id);
+    mig_stream_put_section_footer(f, mf->ram_section_id);
 }
 
 /* The sections after the RAM ones, EOF and the vmdesc, verbatim. */
@@ -533,15 +523,15 @@ static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
 {
     guint nb = mf->blocks->len;
     g_autofree PageSink *sinks = g_new0(PageSink, nb);
-    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
+    QIOChannel *ioc = qemu_file_get_ioc(f);
     bool ok = false;
 
     put_ram_header(mf, f, QEMU_VM_SECTION_START);
     qemu_put_be64(f, mf->ram_total | RAM_SAVE_FLAG_MEM_SIZE);
     for (guint i = 0; i < nb; i++) {
         MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
-        uint64_t pages = b->length / TARGET_PAGE_SIZE;
-        MappedRamHeader h;
+        uint8_t buf[MAPPED_RAM_HEADER_SIZE];
+        MappedRamLayout l;
 
         qemu_put_counted_string(f, b->name);
         qemu_put_be64(f, b->length);
@@ -553,21 +543,16 @@ static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
             error_setg(errp, "Could not get the output position");
             goto out;
         }
-        uint64_t bitmap_offset = pos + sizeof(h);
-        uint64_t pages_offset = ROUND_UP(bitmap_offset + bitmap_bytes(pages),
-                                         MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
-        h.version = GUINT32_TO_BE(MAPPED_RAM_HDR_VERSION);
-        h.page_size = GUINT64_TO_BE(TARGET_PAGE_SIZE);
-        h.bitmap_offset = GUINT64_TO_BE(bitmap_offset);
-        h.pages_offset = GUINT64_TO_BE(pages_offset);
-        qemu_put_buffer(f, &h, sizeof(h));
-        sinks[i].fd = fd;
-        sinks[i].base = pages_offset;
-        sinks[i].written = bitmap_new(pages);
-        /* bitmap_offset is kept in the sink via the header position. */
-        b->bitmap_offset = bitmap_offset;
-        b->pages_offset = pages_offset;
-        if (!qemu_set_offset(f, pages_offset + b->length, errp)) {
+        mapped_ram_layout(b->length, TARGET_PAGE_SIZE, pos, &l);
+        mapped_ram_header_pack(&l.hdr, buf);
+        qemu_put_buffer(f, buf, sizeof(buf));
+        sinks[i].ioc = ioc;
+        sinks[i].base = l.hdr.pages_offset;
+        sinks[i].written = bitmap_new(b->length / TARGET_PAGE_SIZE);
+        /* The bitmap is written once the second walk filled it. */
+        b->bitmap_offset = l.hdr.bitmap_offset;
+        b->pages_offset = l.hdr.pages_offset;
+        if (!qemu_set_offset(f, l.end, errp)) {
             goto out;
         }
     }
@@ -721,8 +706,7 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
     QEMUFile *f = qemu_file_new_output(&fioc->parent);
     qio_channel_unref(&fioc->parent);
 
-    qemu_put_be32(f, QEMU_VM_FILE_MAGIC);
-    qemu_put_be32(f, QEMU_VM_FILE_VERSION);
+    mig_stream_put_header(f);
     put_configuration(mf, f, to);
     bool ok = to == MIG_LAYOUT_MAPPED_RAM
                   ? to_mapped_ram(mf, file, base, f, errp)
@@ -771,32 +755,19 @@ static bool probe_save_image(const char *file, SaveImage *img, bool *is_img,
 /* The VM options of the configuration, as one line (g_free). */
 static char *save_image_args(const SaveImage *img)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
+    SaveImageConfig cfg;
     GString *s = g_string_new(NULL);
 
-    if (json_parser_load_from_data(p, img->config, -1, NULL)) {
-        JsonObject *root = json_node_get_object(json_parser_get_root(p));
-        JsonNode *vm = json_object_get_member(root, "vm");
-        JsonNode *args =
-            vm && JSON_NODE_HOLDS_OBJECT(vm)
-                ? json_object_get_member(json_node_get_object(vm), "args")
-                : NULL;
-        JsonArray *a = args && JSON_NODE_HOLDS_ARRAY(args)
-                           ? json_node_get_array(args)
-                           : NULL;
-        for (guint i = 0; a && i < json_array_get_length(a); i++) {
-            JsonNode *e = json_array_get_element(a, i);
-            if (JSON_NODE_HOLDS_VALUE(e) &&
-                json_node_get_value_type(e) == G_TYPE_STRING) {
-                const char *v = json_node_get_string(e);
-                bool plain =
-                    *v && strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                    "0123456789-_=,.:/+@%") == strlen(v);
-                g_autofree char *q = plain ? g_strdup(v) : g_shell_quote(v);
-                g_string_append_printf(s, "%s%s", i ? " " : "", q);
-            }
+    if (save_image_config_parse(img->config, &cfg, NULL)) {
+        for (guint i = 0; cfg.vm_args[i]; i++) {
+            const char *v = cfg.vm_args[i];
+            bool plain = *v && strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-_=,.:/+@%") == strlen(v);
+            g_autofree char *q = plain ? g_strdup(v) : g_shell_quote(v);
+            g_string_append_printf(s, "%s%s", i ? " " : "", q);
         }
+        save_image_config_clear(&cfg);
     }
     return g_string_free(s, false);
 }
@@ -939,12 +910,7 @@ static int save_image_command(const char *cmd, const char *file,
             img_json_str(jb, "filename", file);
             save_image_info_json(jb, img);
             json_builder_end_object(jb);
-            g_autoptr(JsonGenerator) gen = json_generator_new();
-            g_autoptr(JsonNode) root = json_builder_get_root(jb);
-            json_generator_set_root(gen, root);
-            json_generator_set_pretty(gen, true);
-            g_autofree char *text = json_generator_to_data(gen, NULL);
-            printf("%s\n", text);
+            print_json(jb);
         } else {
             printf("file: %s\n", file);
             save_image_info_human(img);

@@ -152,4 +152,25 @@ void save_image_clear(SaveImage *img);
 bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
                              GError **errp);
 
+/*
+ * What a save image's configuration says.  mapmig-ctl save writes
+ * {"vm": {"args": [...], ...}, "save": {"channels": N, "capabilities":
+ * [...], ...}}; other members are information only.
+ */
+typedef struct SaveImageConfig {
+    char **vm_args;   /* vm.args: the VM's command-line options */
+    int64_t channels; /* save.channels: channels of the save, 1 if absent */
+    char **caps;      /* save.capabilities: the names that are strings */
+} SaveImageConfig;
+
+/*
+ * Parse the configuration text @json (NUL terminated) into @cfg (free
+ * with save_image_config_clear).  Returns false with one phrase in *errp
+ * if it is not a JSON object, has no vm.args list or a non-string in it.
+ * Trusts nothing: the text comes from the file.
+ */
+bool save_image_config_parse(const char *json, SaveImageConfig *cfg,
+                             GError **errp);
+void save_image_config_clear(SaveImageConfig *cfg);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * Fuzz mapmig-img's file parser (tools/migfile.c): migfile_open() walks
+ * Fuzz mapmig-img's file parser (migration/migfile.c): migfile_open() walks
  * the input as a migration file of either layout — header, configuration
  * subsections, the RAM block list, mapped-ram headers and bitmaps, page
  * records, device sections sized from the VM description JSON or by the
@@ -10,7 +10,7 @@
  */
 #include "qemu/osdep.h"
 #include "tests/fuzz/fuzz.h"
-#include "tools/migfile.h"
+#include "migration/migfile.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

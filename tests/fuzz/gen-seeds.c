@@ -21,10 +21,11 @@
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
-#include "migration/ram.h"
+#include "migration/format.h"
+#include "qemu/bitmap.h"
 /* framework.h's MigrateCommon limit, unused here, shares migfile's name. */
 #undef MIG_MAX_CAPS
-#include "tools/migfile.h"
+#include "migration/migfile.h"
 
 #include <glib/gstdio.h>
 
@@ -182,17 +183,18 @@ static GByteArray *compact(const char *path)
     for (guint i = 0; i < mf->blocks->len; i++) {
         MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
         uint64_t bm_bytes = bitmap_bytes(b->length / TARGET_PAGE_SIZE);
-        MappedRamHeader h;
+        uint8_t buf[MAPPED_RAM_HEADER_SIZE];
 
         append_file(out, in, cur, b->header_pos);
-        uint64_t bitmap_offset = out->len + sizeof(h);
+        uint64_t bitmap_offset = out->len + sizeof(buf);
         uint64_t pages_offset =
             ROUND_UP(bitmap_offset + bm_bytes, TARGET_PAGE_SIZE);
-        h.version = GUINT32_TO_BE(b->mr_version);
-        h.page_size = GUINT64_TO_BE(b->page_size);
-        h.bitmap_offset = GUINT64_TO_BE(bitmap_offset);
-        h.pages_offset = GUINT64_TO_BE(pages_offset);
-        g_byte_array_append(out, (uint8_t *)&h, sizeof(h));
+        MappedRamHeader h = { .version = b->mr_version,
+                              .page_size = b->page_size,
+                              .bitmap_offset = bitmap_offset,
+                              .pages_offset = pages_offset };
+        mapped_ram_header_pack(&h, buf);
+        g_byte_array_append(out, buf, sizeof(buf));
         append_file(out, in, b->bitmap_offset, b->bitmap_offset + bm_bytes);
         pad_to(out, TARGET_PAGE_SIZE);
         g_assert_cmpuint(out->len, ==, pages_offset);

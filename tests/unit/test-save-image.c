@@ -337,6 +337,61 @@ static void test_read_short_file(void)
     g_rmdir(dir);
 }
 
+/* The configuration: what restore and mapmig-img take from it. */
+static void test_config_parse(void)
+{
+    SaveImageConfig cfg;
+    GError *err = NULL;
+
+    g_assert_true(save_image_config_parse(
+        "{\"vm\": {\"args\": [\"-m\", \"64M\"], \"machine\": \"mini\"},"
+        " \"save\": {\"channels\": 4,"
+        " \"capabilities\": [\"mapped-ram\", 7, \"multifd\"]}}",
+        &cfg, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(g_strv_length(cfg.vm_args), ==, 2);
+    g_assert_cmpstr(cfg.vm_args[1], ==, "64M");
+    g_assert_cmpint(cfg.channels, ==, 4);
+    g_assert_cmpuint(g_strv_length(cfg.caps), ==, 2); /* 7 is skipped */
+    g_assert_cmpstr(cfg.caps[1], ==, "multifd");
+    save_image_config_clear(&cfg);
+    g_assert_null(cfg.vm_args);
+
+    /* no "save": one channel, no capabilities */
+    g_assert_true(
+        save_image_config_parse("{\"vm\": {\"args\": []}}", &cfg, &err));
+    g_assert_cmpint(cfg.channels, ==, 1);
+    g_assert_cmpuint(g_strv_length(cfg.vm_args), ==, 0);
+    g_assert_cmpuint(g_strv_length(cfg.caps), ==, 0);
+    save_image_config_clear(&cfg);
+}
+
+static void test_config_rejects(void)
+{
+    static const struct {
+        const char *json;
+        const char *error;
+    } cases[] = {
+        { "{\"vm\": {}}", "no vm.args list" },
+        { "{\"vm\": {\"args\": {}}}", "no vm.args list" },
+        { "{\"vm\": [1]}", "no vm.args list" },
+        { "{\"vm\": {\"args\": [\"-S\", 3]}}", "vm.args[1] is not a string" },
+        { "[1]", "not a JSON object" },
+        { "{\"vm\":", "" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        SaveImageConfig cfg;
+        GError *err = NULL;
+
+        g_assert_false(save_image_config_parse(cases[i].json, &cfg, &err));
+        g_assert_nonnull(err);
+        g_assert_nonnull(strstr(err->message, cases[i].error));
+        g_assert_null(cfg.vm_args);
+        g_error_free(err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -355,5 +410,7 @@ int main(int argc, char **argv)
     g_test_add_func("/save-image/read/truncated", test_read_truncated);
     g_test_add_func("/save-image/read/bad-config", test_read_bad_config);
     g_test_add_func("/save-image/read/short-file", test_read_short_file);
+    g_test_add_func("/save-image/config/parse", test_config_parse);
+    g_test_add_func("/save-image/config/rejects", test_config_rejects);
     return g_test_run();
 }

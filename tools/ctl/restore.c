@@ -18,6 +18,7 @@
  */
 #include "ctl.h"
 #include "io/dio.h"
+#include "migration/format.h"
 #include "qemu/save-image.h"
 
 #include <signal.h>
@@ -30,7 +31,6 @@
 #define RESTORE_RUNSTATE_MS 60000
 #define RESTORE_QUIT_MS 2000 /* then SIGKILL */
 #define RESTORE_FDNAME "mapmig-ctl-restore"
-#define QEVM_MAGIC "QEVM"
 #define ZSTD_MAGIC "\x28\xb5\x2f\xfd"
 
 typedef struct RestoreJob {
@@ -68,61 +68,31 @@ typedef struct RestoreJob {
 /* args: the VM's options; save.channels/capabilities: how it was saved. */
 static bool restore_parse_config(RestoreJob *j, GError **errp)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
+    SaveImageConfig cfg;
 
-    if (!json_parser_load_from_data(p, j->img.config, -1, errp)) {
+    if (!save_image_config_parse(j->img.config, &cfg, errp)) {
+        error_prepend(errp, "'%s'", j->path);
         return false;
     }
-    JsonObject *root = json_node_get_object(json_parser_get_root(p));
-    JsonNode *vm = json_object_get_member(root, "vm");
-    JsonNode *args =
-        vm && JSON_NODE_HOLDS_OBJECT(vm)
-            ? json_object_get_member(json_node_get_object(vm), "args")
-            : NULL;
-    if (!args || !JSON_NODE_HOLDS_ARRAY(args)) {
-        error_setg(errp, "'%s': the configuration has no vm.args list",
-                   j->path);
-        return false;
-    }
-    JsonArray *a = json_node_get_array(args);
-    guint n = json_array_get_length(a);
-    j->vm_args = g_new0(char *, n + 1);
-    for (guint i = 0; i < n; i++) {
-        JsonNode *e = json_array_get_element(a, i);
-        if (!JSON_NODE_HOLDS_VALUE(e) ||
-            json_node_get_value_type(e) != G_TYPE_STRING) {
-            error_setg(errp, "'%s': vm.args[%u] is not a string", j->path, i);
-            return false;
-        }
-        const char *arg = json_node_get_string(e);
+    for (int i = 0; cfg.vm_args[i]; i++) {
+        const char *arg = cfg.vm_args[i];
         const char *opt = arg[0] == '-' ? arg + 1 + (arg[1] == '-') : NULL;
         if (opt && save_image_option_is_per_instance(opt)) {
             error_setg(errp,
                        "'%s': the configuration has option '%s', which "
                        "belongs to one VM process (not restoring that)",
                        j->path, arg);
+            save_image_config_clear(&cfg);
             return false;
         }
-        j->vm_args[i] = g_strdup(arg);
     }
+    j->vm_args = g_steal_pointer(&cfg.vm_args);
+    j->saved_channels = cfg.channels;
     j->caps = g_ptr_array_new_with_free_func(g_free);
-    JsonNode *save = json_object_get_member(root, "save");
-    if (save && JSON_NODE_HOLDS_OBJECT(save)) {
-        JsonObject *so = json_node_get_object(save);
-        j->saved_channels =
-            json_object_get_int_member_with_default(so, "channels", 1);
-        JsonNode *caps = json_object_get_member(so, "capabilities");
-        JsonArray *ca = caps && JSON_NODE_HOLDS_ARRAY(caps)
-                            ? json_node_get_array(caps)
-                            : NULL;
-        for (guint i = 0; ca && i < json_array_get_length(ca); i++) {
-            JsonNode *e = json_array_get_element(ca, i);
-            if (JSON_NODE_HOLDS_VALUE(e) &&
-                json_node_get_value_type(e) == G_TYPE_STRING) {
-                g_ptr_array_add(j->caps, g_strdup(json_node_get_string(e)));
-            }
-        }
+    for (int i = 0; cfg.caps[i]; i++) {
+        g_ptr_array_add(j->caps, g_strdup(cfg.caps[i]));
     }
+    save_image_config_clear(&cfg);
     for (int i = 0; j->o->extra_caps && j->o->extra_caps[i]; i++) {
         g_ptr_array_add(j->caps, g_strdup(j->o->extra_caps[i]));
     }
@@ -138,7 +108,8 @@ static bool restore_check_stream_start(RestoreJob *j, GError **errp)
 {
     const SaveImageHeader *h = &j->img.hdr;
     bool zstd = save_image_format_is_zstd(h->format);
-    const char *want = zstd ? ZSTD_MAGIC : QEVM_MAGIC;
+    uint32_t qevm = GUINT32_TO_BE(QEMU_VM_FILE_MAGIC);
+    const void *want = zstd ? (const void *)ZSTD_MAGIC : &qevm;
     char magic[4];
 
     if (pread(j->fd, magic, 4, h->stream_offset) != 4 ||

@@ -1,8 +1,11 @@
 /*
  * migfile: a defensive reader for QEMU-compatible migration files, for
- * mapmig-img.  Nothing read from the file is trusted: every length and
- * offset is checked against the file size and fixed limits before it is
- * used, and nothing is allocated from an unchecked length.
+ * mapmig-img, the fuzzers and anything else that inspects a file without
+ * loading it (the loader itself is savevm.c).  Nothing read from the file
+ * is trusted: every length and offset is checked against the file size
+ * and fixed limits before it is used, and nothing is allocated from an
+ * unchecked length.  The format itself (constants, the mapped-ram header
+ * checks, the VM description) is migration/format.h's.
  *
  * The parser walks the whole stream once (header, configuration, the
  * "ram" section in the stream or the mapped-ram layout, device sections,
@@ -10,18 +13,18 @@
  * no length; their size comes from the VM description JSON, or failing
  * that from scanning for the section footer (see qemu72-observed.md).
  */
-#ifndef TOOLS_MIGFILE_H
-#define TOOLS_MIGFILE_H
+#ifndef MIGRATION_MIGFILE_H
+#define MIGRATION_MIGFILE_H
 
 #include "qemu/osdep.h"
-#include <json-glib/json-glib.h>
+#include "io/channel.h"
+#include "migration/format.h"
 
 /* Limits a sane file stays within (errors otherwise). */
 #define MIG_MAX_BLOCK_LEN (UINT64_C(1) << 42) /* 4 TiB per RAM block */
 #define MIG_MAX_BLOCKS 1024
 #define MIG_MAX_SECTIONS 100000
 #define MIG_MAX_VMDESC (64 * MiB)
-#define MIG_MAX_VMSD_DEPTH 16
 #define MIG_MAX_CAPS 64
 
 typedef enum MigLayout {
@@ -67,7 +70,7 @@ typedef struct MigSection {
 } MigSection;
 
 typedef struct MigFile {
-    int fd;
+    QIOChannel *ioc; /* a QIOChannelFile, so fault injection sees reads */
     char *path;
     uint64_t base;      /* --offset: where the stream starts */
     uint64_t size;      /* st_size */
@@ -92,7 +95,7 @@ typedef struct MigFile {
     uint32_t vmdesc_len;
     char *vmdesc;           /* JSON text, NUL terminated, or NULL */
     uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
-    JsonParser *vmdesc_parser;
+    VMDesc *vmdesc_tree;    /* vmdesc parsed, or NULL */
 } MigFile;
 
 /*

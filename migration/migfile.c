@@ -1,9 +1,10 @@
 /*
  * migfile: a defensive reader for migration files (see migfile.h).
  */
-#include "tools/migfile.h"
-#include "migration/ram.h"
-#include "migration/savevm.h"
+#include "migration/migfile.h"
+#include "io/channel-file.h"
+#include "migration/format.h"
+#include "qemu/bitmap.h"
 
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -43,7 +44,7 @@ static void G_GNUC_PRINTF(3, 4)
 bool migfile_pread(MigFile *mf, void *buf, size_t len, uint64_t pos,
                    GError **errp)
 {
-    uint8_t *p = buf;
+    g_autoptr(GError) err = NULL;
 
     if (pos > mf->size || len > mf->size - pos) {
         fail(errp, pos,
@@ -52,19 +53,9 @@ bool migfile_pread(MigFile *mf, void *buf, size_t len, uint64_t pos,
              len, mf->size);
         return false;
     }
-    while (len) {
-        ssize_t n = pread(mf->fd, p, len, pos);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            fail(errp, pos, "read error: %s",
-                 n < 0 ? g_strerror(errno) : "unexpected end of file");
-            return false;
-        }
-        p += n;
-        pos += n;
-        len -= n;
+    if (qio_channel_pread_all(mf->ioc, buf, len, pos, &err) < 0) {
+        fail(errp, pos, "read error: %s", err->message);
+        return false;
     }
     return true;
 }
@@ -350,66 +341,42 @@ unsigned long *migfile_read_bitmap(MigFile *mf, MigBlock *b, GError **errp)
 
 static bool mapped_ram_block(Reader *r, MigFile *mf, MigBlock *b, GError **errp)
 {
+    uint8_t buf[MAPPED_RAM_HEADER_SIZE];
     MappedRamHeader h;
+    size_t field;
 
     b->header_pos = r->pos;
-    if (!rd(r, &h, sizeof(h), "a mapped-ram header", errp)) {
+    if (!rd(r, buf, sizeof(buf), "a mapped-ram header", errp)) {
         return false;
     }
-    b->mr_version = GUINT32_FROM_BE(h.version);
-    b->page_size = GUINT64_FROM_BE(h.page_size);
-    b->bitmap_offset = GUINT64_FROM_BE(h.bitmap_offset);
-    b->pages_offset = GUINT64_FROM_BE(h.pages_offset);
+    mapped_ram_header_unpack(buf, &h);
+    b->mr_version = h.version;
+    b->page_size = h.page_size;
+    b->bitmap_offset = h.bitmap_offset;
+    b->pages_offset = h.pages_offset;
 
-    if (b->mr_version == 0 || b->mr_version > MAPPED_RAM_HDR_VERSION) {
-        fail(errp, b->header_pos,
-             "block %s: mapped-ram header version %u "
-             "not supported",
-             b->name, b->mr_version);
+    if (!mapped_ram_header_check_version(&h, errp)) {
+        error_prepend(errp, "offset 0x%" PRIx64 ": block %s", b->header_pos,
+                      b->name);
         return false;
     }
-    if (mf->ignore_shared && !b->bitmap_offset && !b->pages_offset) {
+    if (mf->ignore_shared && mapped_ram_header_is_ignored(&h)) {
         b->ignored = true; /* no bitmap and no pages; r->pos is right */
         return true;
     }
-    if (b->page_size != TARGET_PAGE_SIZE) {
-        fail(errp, b->header_pos + 4,
-             "block %s: mapped-ram page size %" PRIu64 " is not %llu", b->name,
-             b->page_size, (unsigned long long)TARGET_PAGE_SIZE);
+    MappedRamExpect e = {
+        .name = b->name,
+        .length = b->length,
+        .page_size = TARGET_PAGE_SIZE,
+        .header_offset = b->header_pos,
+        .file_size = mf->size,
+    };
+    if (!mapped_ram_header_check(&h, &e, &field, errp)) {
+        error_prepend(errp, "offset 0x%" PRIx64, b->header_pos + field);
         return false;
     }
     uint64_t pages = b->length / b->page_size;
     uint64_t bm_bytes = bitmap_bytes(pages);
-    if (b->bitmap_offset < b->header_pos + sizeof(h) ||
-        b->bitmap_offset > mf->size || bm_bytes > mf->size - b->bitmap_offset) {
-        fail(errp, b->header_pos + 12,
-             "block %s: bitmap region [0x%" PRIx64 ", +0x%" PRIx64
-             ") is not inside the file after its header "
-             "(file size 0x%" PRIx64 ")",
-             b->name, b->bitmap_offset, bm_bytes, mf->size);
-        return false;
-    }
-    if (b->pages_offset % b->page_size) {
-        fail(errp, b->header_pos + 20,
-             "block %s: pages region 0x%" PRIx64 " has bad alignment", b->name,
-             b->pages_offset);
-        return false;
-    }
-    if (b->pages_offset < b->bitmap_offset + bm_bytes) {
-        fail(errp, b->header_pos + 20,
-             "block %s: pages region 0x%" PRIx64
-             " overlaps the bitmap [0x%" PRIx64 ", +0x%" PRIx64 ")",
-             b->name, b->pages_offset, b->bitmap_offset, bm_bytes);
-        return false;
-    }
-    if (b->pages_offset > mf->size || b->length > mf->size - b->pages_offset) {
-        fail(errp, b->header_pos + 20,
-             "block %s: pages region [0x%" PRIx64 ", +0x%" PRIx64
-             ") lies beyond the end of the file (size 0x%" PRIx64
-             "): the file is truncated",
-             b->name, b->pages_offset, b->length, mf->size);
-        return false;
-    }
     /* The region was bounded by the file size above. */
     g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, errp);
     if (!bmap) {
@@ -666,17 +633,14 @@ static void vmdesc_locate(MigFile *mf)
                                (uint32_t)tail[j + 2] << 16 |
                                (uint32_t)tail[j + 3] << 8 | tail[j + 4];
                 if (len == n - j - 5) {
-                    JsonParser *p = json_parser_new();
-                    if (json_parser_load_from_data(p, (char *)tail + j + 5, len,
-                                                   NULL) &&
-                        JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
-                        mf->vmdesc_parser = p;
+                    VMDesc *d = vmdesc_parse((char *)tail + j + 5, len, NULL);
+                    if (d) {
+                        mf->vmdesc_tree = d;
                         mf->vmdesc_offset = mf->size - n + j;
                         mf->vmdesc_len = len;
                         mf->vmdesc = g_strndup((char *)tail + j + 5, len);
                         return;
                     }
-                    g_object_unref(p);
                 }
             }
             if (j == 0) {
@@ -689,105 +653,12 @@ static void vmdesc_locate(MigFile *mf)
     }
 }
 
-static bool vmsd_size(JsonObject *o, int depth, uint64_t limit, uint64_t *out)
-{
-    uint64_t total = 0;
-
-    if (depth > MIG_MAX_VMSD_DEPTH) {
-        return false;
-    }
-    if (json_object_has_member(o, "fields")) {
-        JsonNode *fn = json_object_get_member(o, "fields");
-        if (!JSON_NODE_HOLDS_ARRAY(fn)) {
-            return false;
-        }
-        JsonArray *fields = json_node_get_array(fn);
-        for (guint i = 0; i < json_array_get_length(fields); i++) {
-            JsonNode *n = json_array_get_element(fields, i);
-            if (!JSON_NODE_HOLDS_OBJECT(n)) {
-                return false;
-            }
-            JsonObject *f = json_node_get_object(n);
-            JsonNode *sz = json_object_get_member(f, "size");
-            if (!sz || json_node_get_value_type(sz) != G_TYPE_INT64) {
-                return false;
-            }
-            int64_t size = json_node_get_int(sz), count = 1;
-            JsonNode *al = json_object_get_member(f, "array_len");
-            if (al) {
-                if (json_node_get_value_type(al) != G_TYPE_INT64) {
-                    return false;
-                }
-                count = json_node_get_int(al);
-            }
-            if (size < 0 || count < 0 || (uint64_t)size > limit ||
-                (uint64_t)count > limit ||
-                (count && (uint64_t)size > (limit - total) / count)) {
-                return false;
-            }
-            total += size * count;
-        }
-    }
-    if (json_object_has_member(o, "subsections")) {
-        JsonNode *sn = json_object_get_member(o, "subsections");
-        if (!JSON_NODE_HOLDS_ARRAY(sn)) {
-            return false;
-        }
-        JsonArray *subs = json_node_get_array(sn);
-        for (guint i = 0; i < json_array_get_length(subs); i++) {
-            JsonNode *n = json_array_get_element(subs, i);
-            uint64_t s;
-            if (!JSON_NODE_HOLDS_OBJECT(n)) {
-                return false;
-            }
-            JsonObject *so = json_node_get_object(n);
-            const char *name = json_object_get_string_member_with_default(
-                so, "vmsd_name", NULL);
-            if (!name || strlen(name) > 255 ||
-                !vmsd_size(so, depth + 1, limit, &s)) {
-                return false;
-            }
-            /* 0x05, counted name, be32 version, then the fields. */
-            uint64_t add = 1 + 1 + strlen(name) + 4;
-            if (s > limit - total || add > limit - total - s) {
-                return false;
-            }
-            total += add + s;
-        }
-    }
-    *out = total;
-    return true;
-}
-
 /* Size of a device section body according to the vmdesc, if described. */
-static bool vmdesc_section_size(MigFile *mf, const MigSection *s,
-                                uint64_t *size)
+static bool vmdesc_body_size(MigFile *mf, const MigSection *s, uint64_t *size)
 {
-    if (!mf->vmdesc_parser) {
-        return false;
-    }
-    JsonObject *root =
-        json_node_get_object(json_parser_get_root(mf->vmdesc_parser));
-    JsonNode *dn = json_object_get_member(root, "devices");
-    if (!dn || !JSON_NODE_HOLDS_ARRAY(dn)) {
-        return false;
-    }
-    JsonArray *devs = json_node_get_array(dn);
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonNode *n = json_array_get_element(devs, i);
-        if (!JSON_NODE_HOLDS_OBJECT(n)) {
-            continue;
-        }
-        JsonObject *d = json_node_get_object(n);
-        const char *name =
-            json_object_get_string_member_with_default(d, "name", "");
-        int64_t inst =
-            json_object_get_int_member_with_default(d, "instance_id", -1);
-        if (!strcmp(name, s->idstr) && inst == s->instance_id) {
-            return vmsd_size(d, 0, mf->size, size);
-        }
-    }
-    return false;
+    return mf->vmdesc_tree &&
+           vmdesc_section_size(mf->vmdesc_tree, s->idstr, s->instance_id,
+                               mf->size, size);
 }
 
 static bool is_footer_at(MigFile *mf, uint64_t pos, uint32_t id)
@@ -847,7 +718,7 @@ static bool device_body(Reader *r, MigFile *mf, MigSection *s, GError **errp)
 {
     uint64_t size;
 
-    if (vmdesc_section_size(mf, s, &size) && size <= mf->size &&
+    if (vmdesc_body_size(mf, s, &size) && size <= mf->size &&
         r->pos <= mf->size - size &&
         is_footer_at(mf, r->pos + size, s->section_id)) {
         s->size_from_vmdesc = true;
@@ -927,7 +798,7 @@ static bool parse_section(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
                 fail(errp, s.offset, "second RAM setup section");
                 return false;
             }
-            if (s.version_id != 4) {
+            if (s.version_id != RAM_SECTION_VERSION) {
                 fail(errp, s.offset, "unsupported ram section version %u",
                      s.version_id);
                 return false;
@@ -981,7 +852,7 @@ static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
     if (r->pos == mf->size) {
         /* suppress_vmdesc: legal.  Forget a false positive of the scan. */
         g_clear_pointer(&mf->vmdesc, g_free);
-        g_clear_object(&mf->vmdesc_parser);
+        g_clear_pointer(&mf->vmdesc_tree, vmdesc_free);
         mf->vmdesc_offset = 0;
         mf->vmdesc_len = 0;
         return true;
@@ -1077,19 +948,19 @@ MigFile *migfile_open(const char *path, uint64_t base, MigPageFn fn,
     g_autoptr(MigFile) mf = g_new0(MigFile, 1);
     struct stat st;
 
-    mf->fd = -1;
     mf->path = g_strdup(path);
     mf->caps = g_ptr_array_new_with_free_func(g_free);
     mf->other_config = g_byte_array_new();
     mf->blocks = g_array_new(false, true, sizeof(MigBlock));
     mf->sections = g_array_new(false, true, sizeof(MigSection));
     mf->base = base;
-    mf->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (mf->fd < 0) {
-        error_setg_errno(errp, errno, "Could not open '%s'", path);
+    QIOChannelFile *fioc =
+        qio_channel_file_new_path(path, O_RDONLY | O_CLOEXEC, 0, errp);
+    if (!fioc) {
         return NULL;
     }
-    if (fstat(mf->fd, &st) < 0) {
+    mf->ioc = &fioc->parent;
+    if (fstat(fioc->fd, &st) < 0) {
         error_setg_errno(errp, errno, "Could not stat '%s'", path);
         return NULL;
     }
@@ -1120,8 +991,8 @@ void migfile_free(MigFile *mf)
     if (!mf) {
         return;
     }
-    if (mf->fd >= 0) {
-        close(mf->fd);
+    if (mf->ioc) {
+        qio_channel_unref(mf->ioc);
     }
     if (mf->blocks) {
         for (guint i = 0; i < mf->blocks->len; i++) {
@@ -1142,7 +1013,7 @@ void migfile_free(MigFile *mf)
     if (mf->other_config) {
         g_byte_array_free(mf->other_config, true);
     }
-    g_clear_object(&mf->vmdesc_parser);
+    g_clear_pointer(&mf->vmdesc_tree, vmdesc_free);
     g_free(mf->vmdesc);
     g_free(mf->path);
     g_free(mf);
