@@ -201,24 +201,48 @@ static int socket_connect_unix(const char *addr, const SocketAddr *sa,
     return fd;
 }
 
-static int socket_connect_tcp(const char *addr, const SocketAddr *sa,
-                              GError **errp)
+/* Connect @fd to @ai; 0 or -1 with errno set. */
+static int socket_tcp_connect_ai(int fd, const struct addrinfo *ai, int num)
 {
-    struct addrinfo *res = socket_addr_resolve(addr, sa, false, errp);
+    return socket_connect_fd(fd, ai->ai_addr, ai->ai_addrlen);
+}
+
+/* Bind @fd to @ai and listen with a backlog of @num; 0 or -1 and errno. */
+static int socket_tcp_listen_ai(int fd, const struct addrinfo *ai, int num)
+{
+    int one = 1;
+
+    /* Let a restarted destination reuse a port still in TIME_WAIT. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        return -1;
+    }
+    return listen(fd, num);
+}
+
+/*
+ * Try every address @addr resolves to, as QEMU's inet_connect and
+ * inet_listen do, until @setup works on a socket for one of them.
+ */
+static int
+socket_tcp_open(const char *addr, const SocketAddr *sa, bool passive, int num,
+                int (*setup)(int fd, const struct addrinfo *ai, int num),
+                GError **errp)
+{
+    struct addrinfo *res = socket_addr_resolve(addr, sa, passive, errp);
     int err = EADDRNOTAVAIL;
     int fd = -1;
 
     if (!res) {
         return -1;
     }
-    /* Try every address the name resolves to, as QEMU's inet_connect. */
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             err = errno;
             continue;
         }
-        if (socket_connect_fd(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        if (setup(fd, ai, num) == 0) {
             break;
         }
         err = errno;
@@ -227,9 +251,16 @@ static int socket_connect_tcp(const char *addr, const SocketAddr *sa,
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        error_setg_errno(errp, err, "Failed to connect to '%s'", addr);
+        error_setg_errno(errp, err, "Failed to %s '%s'",
+                         passive ? "listen on" : "connect to", addr);
     }
     return fd;
+}
+
+static int socket_connect_tcp(const char *addr, const SocketAddr *sa,
+                              GError **errp)
+{
+    return socket_tcp_open(addr, sa, false, 0, socket_tcp_connect_ai, errp);
 }
 
 QIOChannelSocket *qio_channel_socket_connect_sync(const char *addr,
@@ -317,35 +348,7 @@ static int socket_listen_unix(const char *addr, const SocketAddr *sa, int num,
 static int socket_listen_tcp(const char *addr, const SocketAddr *sa, int num,
                              GError **errp)
 {
-    struct addrinfo *res = socket_addr_resolve(addr, sa, true, errp);
-    int err = EADDRNOTAVAIL;
-    int fd = -1;
-    int one = 1;
-
-    if (!res) {
-        return -1;
-    }
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        /* Let a restarted destination reuse a port still in TIME_WAIT. */
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, num) == 0) {
-            break;
-        }
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        error_setg_errno(errp, err, "Failed to listen on '%s'", addr);
-    }
-    return fd;
+    return socket_tcp_open(addr, sa, true, num, socket_tcp_listen_ai, errp);
 }
 
 QIOChannelSocket *qio_channel_socket_listen_sync(const char *addr, int num,

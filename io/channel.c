@@ -206,8 +206,10 @@ ssize_t qio_channel_pwritev(QIOChannel *ioc, const struct iovec *iov,
     return ioc->klass->io_pwritev(ioc, iov, niov, offset, errp);
 }
 
-int qio_channel_preadv_all(QIOChannel *ioc, const struct iovec *iov,
-                           size_t niov, off_t offset, GError **errp)
+/* Positioned I/O until every byte moved; end of file is an error. */
+static int qio_channel_pv_all(QIOChannel *ioc, bool is_write,
+                              const struct iovec *iov, size_t niov,
+                              off_t offset, GError **errp)
 {
     if (!qio_channel_check_seekable(ioc, errp)) {
         return -1;
@@ -216,7 +218,9 @@ int qio_channel_preadv_all(QIOChannel *ioc, const struct iovec *iov,
     struct iovec *cur = iov_advance(copy, &niov, 0);
 
     while (niov > 0) {
-        ssize_t n = ioc->klass->io_preadv(ioc, cur, niov, offset, errp);
+        ssize_t n = is_write
+                        ? ioc->klass->io_pwritev(ioc, cur, niov, offset, errp)
+                        : ioc->klass->io_preadv(ioc, cur, niov, offset, errp);
         if (n < 0) {
             return -1;
         }
@@ -231,24 +235,16 @@ int qio_channel_preadv_all(QIOChannel *ioc, const struct iovec *iov,
     return 0;
 }
 
+int qio_channel_preadv_all(QIOChannel *ioc, const struct iovec *iov,
+                           size_t niov, off_t offset, GError **errp)
+{
+    return qio_channel_pv_all(ioc, false, iov, niov, offset, errp);
+}
+
 int qio_channel_pwritev_all(QIOChannel *ioc, const struct iovec *iov,
                             size_t niov, off_t offset, GError **errp)
 {
-    if (!qio_channel_check_seekable(ioc, errp)) {
-        return -1;
-    }
-    g_autofree struct iovec *copy = iov_dup(iov, niov);
-    struct iovec *cur = iov_advance(copy, &niov, 0);
-
-    while (niov > 0) {
-        ssize_t n = ioc->klass->io_pwritev(ioc, cur, niov, offset, errp);
-        if (n < 0) {
-            return -1;
-        }
-        offset += n;
-        cur = iov_advance(cur, &niov, n);
-    }
-    return 0;
+    return qio_channel_pv_all(ioc, true, iov, niov, offset, errp);
 }
 
 int qio_channel_pread_all(QIOChannel *ioc, void *buf, size_t len, off_t offset,

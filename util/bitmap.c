@@ -1,14 +1,15 @@
 #include "qemu/osdep.h"
 #include "qemu/bitmap.h"
 
-uint64_t find_next_bit(const unsigned long *addr, uint64_t size,
-                       uint64_t offset)
+/* The first bit from @offset on that differs from @skip's (0 or ~0). */
+static uint64_t find_next(const unsigned long *addr, uint64_t size,
+                          uint64_t offset, unsigned long skip)
 {
     if (offset >= size) {
         return size;
     }
     uint64_t w = BIT_WORD(offset);
-    unsigned long word = addr[w] & (~0UL << (offset % BITS_PER_LONG));
+    unsigned long word = (addr[w] ^ skip) & (~0UL << (offset % BITS_PER_LONG));
 
     for (;;) {
         if (word) {
@@ -18,29 +19,20 @@ uint64_t find_next_bit(const unsigned long *addr, uint64_t size,
         if (++w >= BITS_TO_LONGS(size)) {
             return size;
         }
-        word = addr[w];
+        word = addr[w] ^ skip;
     }
+}
+
+uint64_t find_next_bit(const unsigned long *addr, uint64_t size,
+                       uint64_t offset)
+{
+    return find_next(addr, size, offset, 0);
 }
 
 uint64_t find_next_zero_bit(const unsigned long *addr, uint64_t size,
                             uint64_t offset)
 {
-    if (offset >= size) {
-        return size;
-    }
-    uint64_t w = BIT_WORD(offset);
-    unsigned long word = ~addr[w] & (~0UL << (offset % BITS_PER_LONG));
-
-    for (;;) {
-        if (word) {
-            uint64_t bit = w * BITS_PER_LONG + __builtin_ctzl(word);
-            return MIN(bit, size);
-        }
-        if (++w >= BITS_TO_LONGS(size)) {
-            return size;
-        }
-        word = ~addr[w];
-    }
+    return find_next(addr, size, offset, ~0UL);
 }
 
 uint64_t bitmap_count_one(const unsigned long *addr, uint64_t nbits)
