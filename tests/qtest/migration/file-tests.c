@@ -174,6 +174,7 @@ static void test_precopy_file_mapped_ram_hmp(void)
     g_autofree char *st = NULL;
 
     migrate_start(&from, &to, &start);
+    migrate_fill_ram(from, true, 1);
     out = qtest_hmp(from, "migrate_set_capability fixed-ram on");
     g_assert_cmpstr(out, ==, "");
     g_free(out);

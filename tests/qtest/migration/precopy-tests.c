@@ -152,8 +152,8 @@ static void test_cancel(void)
 
     migrate_start(&from, &to, &start);
     migrate_set_capability(from, "events", true);
-    /* Non-zero pages, so the bandwidth limit really slows the stream. */
-    qtest_memset(from, 0, 0x55, 64 * MiB);
+    /* Real data, so the bandwidth limit really slows the stream. */
+    migrate_fill_ram(from, true, 1);
     migrate_incoming_qmp(to, uri);
     migrate_set_parameter_int(from, "max-bandwidth", 1 * MiB);
     migrate_qmp(from, uri);
