@@ -577,7 +577,8 @@ char *migrate_file_sha256(const char *path)
 /* ---- registration ---- */
 
 typedef struct MigrationTest {
-    void (*fn)(const void *data);
+    void (*fn)(void);                  /* a plain test, or */
+    void (*fn_data)(const void *data); /* a case of a table */
     const void *data;
     const char *accel;
 } MigrationTest;
@@ -597,7 +598,11 @@ static void run_test(gconstpointer opaque)
     g_assert_no_error(err);
     qtest_install_abort_handler();
     qtest_add_abort_dir(tmpfs);
-    t->fn(t->data);
+    if (t->fn_data) {
+        t->fn_data(t->data);
+    } else {
+        t->fn();
+    }
     qtest_remove_abort_dir(tmpfs);
     qtest_rmdir_files(tmpfs);
     g_free(tmpfs);
@@ -605,13 +610,12 @@ static void run_test(gconstpointer opaque)
     migrate_accel = "soft";
 }
 
-static void migration_test_add_accel(const char *path, void (*fn)(const void *),
-                                     const void *data, const char *accel)
+static void migration_test_add_accel(const char *path,
+                                     const MigrationTest *proto,
+                                     const char *accel)
 {
-    MigrationTest *t = g_new(MigrationTest, 1);
+    MigrationTest *t = g_memdup2(proto, sizeof(*t));
 
-    t->fn = fn;
-    t->data = data;
     t->accel = accel;
     g_test_add_data_func_full(path, t, run_test, g_free);
 }
@@ -623,38 +627,44 @@ static char *kvm_path(const char *path)
     return g_strdup_printf("/migration/kvm%s", rest);
 }
 
-/* Plain test functions ride on the data variant: @data is the function. */
-static void run_plain(const void *data)
+static void migration_test_add_both(const char *path,
+                                    const MigrationTest *proto, bool accels)
 {
-    void (*fn)(void) = (void (*)(void))data;
+    migration_test_add_accel(path, proto, "soft");
+    if (accels) {
+        g_autofree char *kpath = kvm_path(path);
 
-    fn();
+        migration_test_add_accel(kpath, proto, "kvm");
+    }
 }
 
 void migration_test_add(const char *path, void (*fn)(void))
 {
-    migration_test_add_accel(path, run_plain, (const void *)fn, "soft");
+    MigrationTest t = { .fn = fn };
+
+    migration_test_add_accel(path, &t, "soft");
 }
 
 void migration_test_add_kvm(const char *path, void (*fn)(void))
 {
-    migration_test_add_accel(path, run_plain, (const void *)fn, "kvm");
+    MigrationTest t = { .fn = fn };
+
+    migration_test_add_accel(path, &t, "kvm");
 }
 
 void migration_test_add_accels(const char *path, void (*fn)(void))
 {
-    migration_test_add_data(path, run_plain, (const void *)fn, true);
+    MigrationTest t = { .fn = fn };
+
+    migration_test_add_both(path, &t, true);
 }
 
 void migration_test_add_data(const char *path, void (*fn)(const void *),
                              const void *data, bool accels)
 {
-    migration_test_add_accel(path, fn, data, "soft");
-    if (accels) {
-        g_autofree char *kpath = kvm_path(path);
+    MigrationTest t = { .fn_data = fn, .data = data };
 
-        migration_test_add_accel(kpath, fn, data, "kvm");
-    }
+    migration_test_add_both(path, &t, accels);
 }
 
 static void run_case(const void *data)
