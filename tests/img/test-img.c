@@ -740,6 +740,14 @@ static void cleanup_dir(void)
     rmdir(tmpdir);
 }
 
+/* A failed assertion: the scratch files (in memory) go too. */
+static void on_abort(int sig)
+{
+    cleanup_dir();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -761,6 +769,7 @@ int main(int argc, char **argv)
         tmpdir = g_dir_make_tmp("mapmig-img-XXXXXX", NULL);
     }
     g_assert_nonnull(tmpdir);
+    signal(SIGABRT, on_abort);
 
     g_test_add_func("/img/options", test_options);
     g_test_add_data_func("/img/stream/info-check-extract", GINT_TO_POINTER(0),
