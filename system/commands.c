@@ -6,6 +6,7 @@
 #include "accel/accel.h"
 #include "hw/workload.h"
 #include "monitor/monitor.h"
+#include "system/ram-pattern.h"
 #include "system/runstate.h"
 #include "system/system.h"
 #include "system/vm-config.h"
@@ -98,6 +99,93 @@ static JsonNode *qmp_x_query_ram_digest(Monitor *mon, JsonObject *args,
     return n;
 }
 
+/* Which blocks x-fill-ram writes, from its arguments. */
+typedef struct FillRamArgs {
+    const char *block; /* NULL: every block */
+    bool has_visible;  /* filter on guest visibility */
+    bool guest_visible;
+    int64_t offset;
+    int64_t generation;
+    int64_t zero_stride;
+} FillRamArgs;
+
+static bool fill_ram_parse(JsonObject *args, FillRamArgs *fa, GError **errp)
+{
+    *fa = (FillRamArgs){ 0 };
+    if (!qmp_arg_str(args, "block", false, &fa->block, errp) ||
+        !qmp_arg_bool(args, "guest-visible", false, &fa->guest_visible, errp) ||
+        !qmp_arg_int(args, "offset", false, &fa->offset, errp) ||
+        !qmp_arg_int(args, "generation", false, &fa->generation, errp) ||
+        !qmp_arg_int(args, "zero-stride", false, &fa->zero_stride, errp)) {
+        return false;
+    }
+    fa->has_visible = json_object_has_member(args, "guest-visible");
+    if (fa->offset < 0 || fa->offset % TARGET_PAGE_SIZE) {
+        error_setg(errp, "Parameter 'offset' must be a non-negative "
+                         "multiple of the page size");
+        return false;
+    }
+    if (fa->zero_stride < 0) {
+        error_setg(errp, "Parameter 'zero-stride' must not be negative");
+        return false;
+    }
+    if (fa->block && !qemu_ram_block_by_name(fa->block)) {
+        error_setg(errp, "RAM block '%s' not found", fa->block);
+        return false;
+    }
+    return true;
+}
+
+static bool fill_ram_wants(const FillRamArgs *fa, RAMBlock *rb)
+{
+    if (fa->block && strcmp(fa->block, rb->idstr)) {
+        return false;
+    }
+    return !fa->has_visible || fa->guest_visible == (rb->gpa != UINT64_MAX);
+}
+
+/*
+ * Test-only: write the pattern of include/system/ram-pattern.h into RAM
+ * blocks, including those the guest cannot address (qtest cannot write
+ * them), so migration tests move data that tells every page apart.
+ */
+static JsonNode *qmp_x_fill_ram(Monitor *mon, JsonObject *args, GError **errp)
+{
+    FillRamArgs fa;
+    JsonArray *arr;
+    RAMBlock *rb;
+
+    if (!fill_ram_parse(args, &fa, errp)) {
+        return NULL;
+    }
+    if (runstate_get() == RUN_STATE_INMIGRATE) {
+        error_setg(errp, "RAM belongs to the incoming migration");
+        return NULL;
+    }
+    arr = json_array_new();
+    RAMBLOCK_FOREACH(rb) {
+        RamPatternStats st = { 0 };
+        JsonObject *o;
+
+        if (!fill_ram_wants(&fa, rb)) {
+            continue;
+        }
+        if (!ram_pattern_fill_block(rb, fa.offset, fa.generation,
+                                    fa.zero_stride, &st, errp)) {
+            json_array_unref(arr);
+            return NULL;
+        }
+        o = json_object_new();
+        json_object_set_string_member(o, "id", rb->idstr);
+        json_object_set_int_member(o, "pages", st.pages);
+        json_object_set_int_member(o, "zero-pages", st.zero_pages);
+        json_array_add_object_element(arr, o);
+    }
+    JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+    json_node_take_array(n, arr);
+    return n;
+}
+
 static JsonNode *qmp_x_query_workload(Monitor *mon, JsonObject *args,
                                       GError **errp)
 {
@@ -183,6 +271,7 @@ void system_register_commands(void)
     qmp_register_command("cont", qmp_cont, 0);
     qmp_register_command("quit", qmp_quit, 0);
     qmp_register_command("x-query-ram-digest", qmp_x_query_ram_digest, 0);
+    qmp_register_command("x-fill-ram", qmp_x_fill_ram, 0);
     qmp_register_command("x-query-workload", qmp_x_query_workload, 0);
     accel_register_commands();
     vm_config_register_commands();

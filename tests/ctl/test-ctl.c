@@ -187,6 +187,24 @@ static void vm_quit(Vm *vm)
     g_clear_pointer(&vm->sock, g_free);
 }
 
+/*
+ * x-fill-ram's test pattern (docs/interop/qmp.rst): every page distinct,
+ * some zero, in the blocks the guest cannot address (vga.vram, pc.rom)
+ * and, with @guest_ram, in the guest's RAM too (not under the ab
+ * workload, which checks its own memory).
+ */
+static void vm_fill(Vm *vm, bool guest_ram)
+{
+    for (int visible = 0; visible <= guest_ram; visible++) {
+        g_autoptr(JsonNode) r =
+            vm_cmd(vm,
+                   "{'execute': 'x-fill-ram', 'arguments': "
+                   "{'guest-visible': %s, 'generation': 1, 'zero-stride': 7}}",
+                   visible ? "true" : "false");
+        g_assert_cmpuint(json_array_get_length(json_node_get_array(r)), >, 0);
+    }
+}
+
 /* Let the workload put data in RAM (it dirties pages at full speed). */
 static void vm_let_run(Vm *vm, unsigned ms)
 {
@@ -327,6 +345,16 @@ static void assert_contains(const char *s, const char *sub)
     }
 }
 
+/* @r exited with @status, saying @msg (if given) on stderr; frees @r. */
+static void run_expect(Run r, int status, const char *msg)
+{
+    g_assert_cmpint(r.status, ==, status);
+    if (msg) {
+        assert_contains(r.err, msg);
+    }
+    run_clear(&r);
+}
+
 /*
  * How many files in @img's directory belong to a save to @img: the image
  * itself and mapmig-ctl's temporary files (".NAME.XXXXXX").
@@ -404,26 +432,21 @@ static void test_roundtrip(gconstpointer data)
         return;
     }
     vm_start(&src, "stress,share=25");
+    vm_fill(&src, true);
     vm_let_run(&src, 200);
-    Run r = ctl_save(&src, img, opts);
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&src, img, opts), 0, NULL);
     /* The source is saved, stopped, and stays so with --keep-vm. */
     g_autofree char *st = vm_status(&src);
     g_assert_cmpstr(st, ==, "postmigrate");
     g_autofree char *want = vm_digests(&src);
 
-    r = run_tool(img_bin, "check", img, NULL);
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(run_tool(img_bin, "check", img, NULL), 0, NULL);
 
     /* Restore as saved (the default channels), or with other channels. */
     g_autofree char *ropts =
         g_strdup_printf("--paused%s%s", t->bypass ? " --bypass-cache" : "",
                         t->channels > 1 ? " --parallel-channels 2" : "");
-    r = ctl_restore(&dst, img, ropts);
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, ropts), 0, NULL);
     g_autofree char *dst_st = vm_status(&dst);
     g_assert_cmpstr(dst_st, ==, "paused");
     g_autofree char *got = vm_digests(&dst);
@@ -463,6 +486,7 @@ static void test_roundtrip_running(void)
     Vm src = { 0 }, dst = { 0 };
 
     vm_start(&src, "ab");
+    vm_fill(&src, false);
     vm_let_run(&src, 300);
     Run r = ctl_save(&src, img, "--compress zstd");
     g_assert_cmpint(r.status, ==, 0);
@@ -472,10 +496,7 @@ static void test_roundtrip_running(void)
     qmp_client_free(src.qmp);
     g_free(src.sock);
 
-    r = ctl_restore(&dst, img, "");
-    g_assert_cmpint(r.status, ==, 0);
-    assert_contains(r.err, "running");
-    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, ""), 0, "running");
     g_autofree char *st = vm_status(&dst);
     g_assert_cmpstr(st, ==, "running");
     check_ab_goes_on(&dst, ab_passes(&dst));
@@ -490,15 +511,11 @@ static void test_saved_paused(void)
     Vm src = { 0 }, dst = { 0 };
 
     vm_start(&src, "idle");
-    Run r = ctl_save(&src, img, "-q --paused --layout stream");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&src, img, "-q --paused --layout stream"), 0, NULL);
     vm_reap(&src, WAIT_MS);
     qmp_client_free(src.qmp);
     g_free(src.sock);
-    r = ctl_restore(&dst, img, "-q");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, "-q"), 0, NULL);
     g_autofree char *st = vm_status(&dst);
     g_assert_cmpstr(st, ==, "paused");
     vm_quit(&dst);
@@ -532,13 +549,11 @@ static void test_img_info(void)
     Vm vm = { 0 };
 
     vm_start(&vm, "idle");
-    Run r = ctl_save(&vm, img, "-q --parallel-channels 2");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&vm, img, "-q --parallel-channels 2"), 0, NULL);
     vm_reap(&vm, WAIT_MS);
     qmp_client_free(vm.qmp);
     g_free(vm.sock);
-    r = run_tool(img_bin, "info", img, NULL);
+    Run r = run_tool(img_bin, "info", img, NULL);
     g_assert_cmpint(r.status, ==, 0);
     assert_contains(r.out, "save image: version 1, format mapped");
     assert_contains(r.out, "-m 64M -name ctl-test -workload idle");
@@ -579,9 +594,7 @@ static char *good_image(const char *name, const char *opts)
 
     vm_start(&vm, "stress,share=10");
     vm_let_run(&vm, 100);
-    Run r = ctl_save(&vm, img, opts);
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&vm, img, opts), 0, NULL);
     vm_quit(&vm);
     return img;
 }
@@ -612,91 +625,54 @@ static void write_header(const char *path, const SaveImageHeader *h, bool final)
     write_at(path, buf, sizeof(buf), 0);
 }
 
-/* Both restore and mapmig-img check refuse @img with @msg. */
-static void expect_refused(const char *img, const char *msg)
+static void damage_magic(const char *img)
 {
-    Vm vm = { 0 };
-    Run r = ctl_restore(&vm, img, "-q");
-
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, msg);
-    run_clear(&r);
-    r = run_tool(img_bin, "check", img, NULL);
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, msg);
-    run_clear(&r);
-    unlink(img);
-}
-
-static void test_bad_magic(void)
-{
-    g_autofree char *img = good_image("bad.img", "-q");
     write_at(img, "XXXX", 4, 0);
-    /* mapmig-img then looks for a migration stream and finds none. */
-    Vm vm = { 0 };
-    Run r = ctl_restore(&vm, img, "-q");
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, "not a mapmig save image (bad magic)");
-    run_clear(&r);
-    unlink(img);
 }
 
-static void test_corrupt_header(void)
+static void damage_header(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     write_at(img, "\x07", 1, 41); /* config_len */
-    expect_refused(img, "header checksum mismatch");
 }
 
-static void test_partial_image(void)
+static void damage_final_flag(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     SaveImageHeader h = read_header(img);
     write_header(img, &h, false);
-    expect_refused(img, "incomplete save image");
 }
 
-static void test_unknown_features(void)
+static void damage_features(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     SaveImageHeader h = read_header(img);
     h.incompat_features = 0x4;
     write_header(img, &h, true);
-    expect_refused(img, "unsupported features 0x4");
 }
 
-static void test_newer_version(void)
+static void damage_version(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     SaveImageHeader h = read_header(img);
     h.version = 2;
     write_header(img, &h, true);
-    expect_refused(img, "unsupported save image version 2");
 }
 
-static void test_truncated(void)
+static void damage_truncate(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q --layout stream");
     struct stat st;
     g_assert_cmpint(stat(img, &st), ==, 0);
     g_assert_cmpint(truncate(img, st.st_size / 2), ==, 0);
-    expect_refused(img, "is truncated");
 }
 
-static void test_corrupt_config(void)
+static void damage_config(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     write_at(img, "#", 1, SAVE_IMAGE_HEADER_SIZE + 5);
-    expect_refused(img, "configuration checksum mismatch");
 }
 
 /*
  * A configuration that would give the new VM a pid file, a monitor or an
- * -incoming of its own (a crafted image) is refused.
+ * -incoming of its own (a crafted image), with valid checksums.
  */
-static void test_config_per_instance(void)
+static void damage_per_instance(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     SaveImageHeader h = read_header(img);
     const char *config = "{\"vm\": {\"args\": [\"-m\", \"64M\", "
                          "\"-pidfile\", \"/tmp/owned\"]}}";
@@ -705,38 +681,70 @@ static void test_config_per_instance(void)
     h.config_crc = save_image_crc32c(0, config, h.config_len);
     write_at(img, config, h.config_len + 1, h.header_size);
     write_header(img, &h, true);
-    Vm vm = { 0 };
-    Run r = ctl_restore(&vm, img, "-q");
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, "has option '-pidfile'");
-    run_clear(&r);
-    unlink(img);
 }
 
 /* The header is fine, the data is not: found before or while loading. */
-static void test_corrupt_stream_start(void)
+static void damage_stream_start(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q");
     SaveImageHeader h = read_header(img);
     write_at(img, "QEVX", 4, h.stream_offset);
-    Vm vm = { 0 };
-    Run r = ctl_restore(&vm, img, "-q");
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, "no migration stream at offset");
-    run_clear(&r);
-    unlink(img);
 }
 
-static void test_corrupt_zstd(void)
+static void damage_zstd_middle(const char *img)
 {
-    g_autofree char *img = good_image("bad.img", "-q --layout stream "
-                                                 "--compress zstd");
     SaveImageHeader h = read_header(img);
     uint8_t junk[64];
     memset(junk, 0xa5, sizeof(junk));
     write_at(img, junk, sizeof(junk), h.stream_offset + h.stream_length / 2);
+}
+
+/* A good image, damaged one way, refused with a clear error and no VM. */
+typedef struct DamageCase {
+    const char *path;
+    const char *save_opts; /* how the good image is saved */
+    void (*damage)(const char *img);
+    const char *msg; /* in restore's error */
+    /* mapmig-img check refuses it with the same message. */
+    bool img_check;
+} DamageCase;
+
+static const DamageCase damage_cases[] = {
+    /* mapmig-img then looks for a migration stream and finds none. */
+    { "/ctl/restore/bad-magic", "-q", damage_magic,
+      "not a mapmig save image (bad magic)", false },
+    { "/ctl/restore/corrupt-header", "-q", damage_header,
+      "header checksum mismatch", true },
+    { "/ctl/restore/partial", "-q", damage_final_flag, "incomplete save image",
+      true },
+    { "/ctl/restore/unknown-features", "-q", damage_features,
+      "unsupported features 0x4", true },
+    { "/ctl/restore/newer-version", "-q", damage_version,
+      "unsupported save image version 2", true },
+    { "/ctl/restore/truncated", "-q --layout stream", damage_truncate,
+      "is truncated", true },
+    { "/ctl/restore/corrupt-config", "-q", damage_config,
+      "configuration checksum mismatch", true },
+    { "/ctl/restore/corrupt-stream", "-q", damage_stream_start,
+      "no migration stream at offset", false },
+    { "/ctl/restore/per-instance-option", "-q", damage_per_instance,
+      "has option '-pidfile'", false },
     /* A VM is started, fed, and killed: the error is zstd's. */
-    expect_refused(img, "corrupt compressed data");
+    { "/ctl/restore/corrupt-zstd", "-q --layout stream --compress zstd",
+      damage_zstd_middle, "corrupt compressed data", true },
+};
+
+static void test_damaged(gconstpointer data)
+{
+    const DamageCase *c = data;
+    g_autofree char *img = good_image("bad.img", c->save_opts);
+    Vm vm = { 0 };
+
+    c->damage(img);
+    run_expect(ctl_restore(&vm, img, "-q"), 1, c->msg);
+    if (c->img_check) {
+        run_expect(run_tool(img_bin, "check", img, NULL), 1, c->msg);
+    }
+    unlink(img);
 }
 
 /* --qmp never replaces a file nor takes a live VM's socket. */
@@ -747,20 +755,16 @@ static void test_restore_qmp_guard(void)
     Vm vm = { 0 };
 
     g_assert_true(g_file_set_contents(file, "keep me", -1, NULL));
-    Run r = run_tool(ctl_bin, "restore", img, "--qmp", file, NULL);
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, "exists and is not a socket");
-    run_clear(&r);
+    run_expect(run_tool(ctl_bin, "restore", img, "--qmp", file, NULL), 1,
+               "exists and is not a socket");
     g_autofree char *text = NULL;
     g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
     g_assert_cmpstr(text, ==, "keep me");
     unlink(file);
 
     vm_start(&vm, "idle");
-    r = run_tool(ctl_bin, "restore", img, "--qmp", vm.sock, NULL);
-    g_assert_cmpint(r.status, ==, 1);
-    assert_contains(r.err, "QMP socket of a running VM");
-    run_clear(&r);
+    run_expect(run_tool(ctl_bin, "restore", img, "--qmp", vm.sock, NULL), 1,
+               "QMP socket of a running VM");
     g_autofree char *st = vm_status(&vm);
     g_assert_cmpstr(st, ==, "running");
     vm_quit(&vm);
@@ -811,9 +815,7 @@ static void test_enospc(void)
 
     /* The previous image: an idle VM saves in almost no space. */
     vm_start(&vm, "idle");
-    Run r = ctl_save(&vm, img, "-q");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&vm, img, "-q"), 0, NULL);
     vm_quit(&vm);
     g_autofree char *before = file_sha256(img);
     g_assert_nonnull(before);
@@ -822,20 +824,17 @@ static void test_enospc(void)
     vm_start(&vm, "stress,share=50");
     vm_wait_writes(&vm, 30000000);
     for (size_t i = 0; i < ARRAY_SIZE(layouts); i++) {
-        r = ctl_save(&vm, img, layouts[i]);
-        g_assert_cmpint(r.status, ==, 1);
-        assert_contains(r.err, "No space left on device");
+        Run r = ctl_save(&vm, img, layouts[i]);
+
         assert_contains(r.err, "the VM runs again");
-        run_clear(&r);
+        run_expect(r, 1, "No space left on device");
         g_autofree char *st = vm_status(&vm);
         g_assert_cmpstr(st, ==, "running");
         g_autofree char *after = file_sha256(img);
         g_assert_cmpstr(after, ==, before);
         g_assert_cmpint(files_for(img), ==, 1);
         /* The old image is still sound. */
-        r = run_tool(img_bin, "check", img, NULL);
-        g_assert_cmpint(r.status, ==, 0);
-        run_clear(&r);
+        run_expect(run_tool(img_bin, "check", img, NULL), 0, NULL);
     }
     vm_quit(&vm);
     unmount_small(dir);
@@ -857,9 +856,7 @@ static void test_compress_in_place(void)
     /* ~22 MiB of data that does not compress: one copy fits, two not. */
     vm_start(&vm, "stress,share=35");
     vm_wait_writes(&vm, 30000000);
-    Run r = ctl_save(&vm, img, "-q --keep-vm --compress zstd");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&vm, img, "-q --keep-vm --compress zstd"), 0, NULL);
     g_autofree char *want = vm_digests(&vm);
     vm_quit(&vm);
     SaveImageHeader h = read_header(img);
@@ -871,14 +868,10 @@ static void test_compress_in_place(void)
 
     /* Restore decompresses beside the image: move it out of the tmpfs. */
     g_autofree char *copy = scratch("inplace.img");
-    r = run_tool("cp", "--sparse=always", img, copy, NULL);
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(run_tool("cp", "--sparse=always", img, copy, NULL), 0, NULL);
     unmount_small(dir);
     Vm dst = { 0 };
-    r = ctl_restore(&dst, copy, "-q --paused");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_restore(&dst, copy, "-q --paused"), 0, NULL);
     g_autofree char *got = vm_digests(&dst);
     g_assert_cmpstr(got, ==, want);
     vm_quit(&dst);
@@ -999,28 +992,29 @@ static void interrupted_save(int sig, const char *opts)
     unlink(img);
 }
 
-/* The VM was stopped for the save: it must run again. */
-static void test_sigint_stream(void)
-{
-    interrupted_save(SIGINT, "-q --layout stream --max-bandwidth 4M");
-}
+/* A save interrupted midway by a signal to mapmig-ctl. */
+typedef struct InterruptCase {
+    const char *path;
+    int sig;
+    const char *save_opts;
+} InterruptCase;
 
-static void test_sigterm_zstd(void)
-{
-    interrupted_save(SIGTERM,
-                     "-q --layout stream --compress zstd --max-bandwidth 4M");
-}
+static const InterruptCase interrupt_cases[] = {
+    /* The VM was stopped for the save: it must run again. */
+    { "/ctl/save/sigint", SIGINT, "-q --layout stream --max-bandwidth 4M" },
+    { "/ctl/save/sigterm-zstd", SIGTERM,
+      "-q --layout stream --compress zstd --max-bandwidth 4M" },
+    { "/ctl/save/sigkill", SIGKILL, "-q --layout stream --max-bandwidth 4M" },
+    /* A live mapped save: the guardian cancels the migration. */
+    { "/ctl/save/sigkill-mapped-live", SIGKILL,
+      "-q --layout mapped --parallel-channels 2 --live --max-bandwidth 4M" },
+};
 
-static void test_sigkill_stream(void)
+static void test_interrupted(gconstpointer data)
 {
-    interrupted_save(SIGKILL, "-q --layout stream --max-bandwidth 4M");
-}
+    const InterruptCase *c = data;
 
-/* A live mapped save: the guardian cancels the migration. */
-static void test_sigkill_mapped_live(void)
-{
-    interrupted_save(SIGKILL, "-q --layout mapped --parallel-channels 2 "
-                              "--live --max-bandwidth 4M");
+    interrupted_save(c->sig, c->save_opts);
 }
 
 /*
@@ -1105,17 +1099,14 @@ static void test_restore_lazy(gconstpointer data)
     Vm src = { 0 }, dst = { 0 };
 
     vm_start(&src, "stress,share=25");
+    vm_fill(&src, true);
     vm_let_run(&src, 200);
     g_autofree char *opts = g_strdup_printf("-q --keep-vm %s", save_opts);
-    Run r = ctl_save(&src, img, opts);
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&src, img, opts), 0, NULL);
     g_autofree char *want = vm_digests(&src);
 
-    r = ctl_restore(&dst, img, "--lazy --paused");
-    g_assert_cmpint(r.status, ==, 0);
-    assert_contains(r.err, "lazy: resumed after");
-    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, "--lazy --paused"), 0,
+               "lazy: resumed after");
     g_autofree char *st = vm_status(&dst);
     g_assert_cmpstr(st, ==, "paused");
     wait_lazy_loaded(&dst);
@@ -1139,18 +1130,14 @@ static void test_restore_lazy_running(void)
     Vm src = { 0 }, dst = { 0 };
 
     vm_start(&src, "ab");
+    vm_fill(&src, false);
     vm_let_run(&src, 300);
-    Run r = ctl_save(&src, img, "-q --parallel-channels 2");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
+    run_expect(ctl_save(&src, img, "-q --parallel-channels 2"), 0, NULL);
     g_assert_true(vm_reap(&src, WAIT_MS));
     qmp_client_free(src.qmp);
     g_free(src.sock);
 
-    r = ctl_restore(&dst, img, "--lazy");
-    g_assert_cmpint(r.status, ==, 0);
-    assert_contains(r.err, "running");
-    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, "--lazy"), 0, "running");
     int64_t passes = ab_passes(&dst);
     wait_lazy_loaded(&dst);
     check_ab_goes_on(&dst, passes);
@@ -1165,10 +1152,8 @@ static void test_restore_lazy_stream(void)
     Vm src = { 0 }, dst = { 0 };
 
     vm_start(&src, "idle");
-    Run r = ctl_save(&src, img, "-q --keep-vm --layout stream");
-    g_assert_cmpint(r.status, ==, 0);
-    run_clear(&r);
-    r = ctl_restore(&dst, img, "--lazy");
+    run_expect(ctl_save(&src, img, "-q --keep-vm --layout stream"), 0, NULL);
+    Run r = ctl_restore(&dst, img, "--lazy");
     g_assert_cmpint(r.status, !=, 0);
     assert_contains(r.err, "lazy restore needs an image of the mapped layout");
     run_clear(&r);
@@ -1234,17 +1219,10 @@ int main(int argc, char **argv)
     g_test_add_func("/ctl/img-info", test_img_info);
     g_test_add_func("/ctl/save/refuse-stream-channels",
                     test_refuse_stream_channels);
-    g_test_add_func("/ctl/restore/bad-magic", test_bad_magic);
-    g_test_add_func("/ctl/restore/corrupt-header", test_corrupt_header);
-    g_test_add_func("/ctl/restore/partial", test_partial_image);
-    g_test_add_func("/ctl/restore/unknown-features", test_unknown_features);
-    g_test_add_func("/ctl/restore/newer-version", test_newer_version);
-    g_test_add_func("/ctl/restore/truncated", test_truncated);
-    g_test_add_func("/ctl/restore/corrupt-config", test_corrupt_config);
-    g_test_add_func("/ctl/restore/corrupt-stream", test_corrupt_stream_start);
-    g_test_add_func("/ctl/restore/per-instance-option",
-                    test_config_per_instance);
-    g_test_add_func("/ctl/restore/corrupt-zstd", test_corrupt_zstd);
+    for (size_t i = 0; i < ARRAY_SIZE(damage_cases); i++) {
+        g_test_add_data_func(damage_cases[i].path, &damage_cases[i],
+                             test_damaged);
+    }
     g_test_add_func("/ctl/restore/qmp-guard", test_restore_qmp_guard);
     g_test_add_func("/ctl/restore/sigkill", test_restore_sigkill);
     g_test_add_data_func("/ctl/restore/lazy/mapped", "--layout mapped",
@@ -1256,10 +1234,10 @@ int main(int argc, char **argv)
                     test_restore_lazy_stream);
     g_test_add_func("/ctl/save/enospc", test_enospc);
     g_test_add_func("/ctl/save/compress-in-place", test_compress_in_place);
-    g_test_add_func("/ctl/save/sigint", test_sigint_stream);
-    g_test_add_func("/ctl/save/sigterm-zstd", test_sigterm_zstd);
-    g_test_add_func("/ctl/save/sigkill", test_sigkill_stream);
-    g_test_add_func("/ctl/save/sigkill-mapped-live", test_sigkill_mapped_live);
+    for (size_t i = 0; i < ARRAY_SIZE(interrupt_cases); i++) {
+        g_test_add_data_func(interrupt_cases[i].path, &interrupt_cases[i],
+                             test_interrupted);
+    }
     int ret = g_test_run();
     cleanup();
     return ret;

@@ -112,6 +112,14 @@ static void wait_migration(Vm *vm)
     g_assert_not_reached();
 }
 
+/* Migrate to @uri and wait until it completed. */
+static void vm_migrate(Vm *vm, const char *uri)
+{
+    json_node_unref(
+        cmd(vm, "{'execute': 'migrate', 'arguments': {'uri': '%s'}}", uri));
+    wait_migration(vm);
+}
+
 /* "id=sha;id=sha;" of x-query-ram-digest; *pcram gets pc.ram's. */
 static char *ram_digests(Vm *vm, char **pcram)
 {
@@ -139,25 +147,28 @@ static void set_mapped_ram(Vm *vm)
            "{'capabilities': [{'capability': 'mapped-ram', 'state': true}]}}");
 }
 
-/* Save a stopped VM that ran the stress workload (non-zero RAM). */
+/*
+ * Save a stopped VM whose every block holds x-fill-ram's pattern (every
+ * page distinct, some zero; docs/interop/qmp.rst), written over what the
+ * stress workload left.
+ */
 static void save_vm(bool mapped, const char *path, char **digests, char **pcram)
 {
     static const char *const extra[] = { "-workload", "stress", NULL };
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
     Vm vm;
 
     vm_start(&vm, extra);
     g_usleep(300 * 1000);
     cmd_ok(&vm, "{'execute': 'stop'}");
+    cmd_ok(&vm, "{'execute': 'x-fill-ram', 'arguments': "
+                "{'generation': 1, 'zero-stride': 7}}");
     if (mapped) {
         set_mapped_ram(&vm);
     }
     cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
                 "{'max-bandwidth': 0}}");
-    json_node_unref(cmd(&vm,
-                        "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'file:%s'}}",
-                        path));
-    wait_migration(&vm);
+    vm_migrate(&vm, uri);
     *digests = ram_digests(&vm, pcram);
     vm_stop(&vm);
 }
@@ -290,14 +301,9 @@ static void test_layout(bool mapped)
     unlink(ram);
 }
 
-static void test_stream(void)
+static void test_layout_data(gconstpointer data)
 {
-    test_layout(false);
-}
-
-static void test_mapped(void)
-{
-    test_layout(true);
+    test_layout(GPOINTER_TO_INT(data));
 }
 
 static void test_convert(void)
@@ -339,19 +345,28 @@ static void test_convert(void)
     unlink(ms);
 }
 
-static void check_damaged(const char *orig, const char *dmg, gsize len,
+/* @len bytes of @data to @path, replacing it (no fsync: scratch). */
+static void write_scratch(const char *path, const char *data, gsize len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(write(fd, data, len), ==, (gssize)len);
+    close(fd);
+}
+
+/* @orig's first @len bytes, with bit 6 of byte @flip flipped if >= 0. */
+static void check_damaged(char *orig, gsize size, const char *dmg, gsize len,
                           gssize flip)
 {
-    g_autofree char *data = NULL;
-    gsize size;
-    GError *e = NULL;
-
-    g_assert_true(g_file_get_contents(orig, &data, &size, &e));
     g_assert_cmpuint(len, <=, size);
     if (flip >= 0) {
-        data[flip] ^= 0x40;
+        orig[flip] ^= 0x40;
     }
-    g_assert_true(g_file_set_contents(dmg, data, len, &e));
+    write_scratch(dmg, orig, len);
+    if (flip >= 0) {
+        orig[flip] ^= 0x40;
+    }
     g_autofree char *out = NULL, *err = NULL;
     int rc = run_img(&out, &err, "check", dmg, NULL);
     /* Sanitizer builds: a report must fail the test, not pass as exit 1. */
@@ -375,22 +390,23 @@ static void test_damaged(void)
 {
     need_files();
     g_autofree char *dmg = g_build_filename(tmpdir, "damaged.sav", NULL);
-    struct stat st;
 
     for (int l = 0; l < 2; l++) {
-        const char *orig = l ? files.mapped : files.stream;
-        g_assert_cmpint(stat(orig, &st), ==, 0);
-        gsize size = st.st_size;
+        const char *path = l ? files.mapped : files.stream;
+        g_autofree char *orig = NULL;
+        gsize size;
+
+        g_assert_true(g_file_get_contents(path, &orig, &size, NULL));
         /* truncations: header, RAM section, devices, EOF, vmdesc */
         gsize cuts[] = { 0,        3,          9,          40,      size / 3,
                          size / 2, size - 600, size - 100, size - 1 };
         for (size_t i = 0; i < G_N_ELEMENTS(cuts); i++) {
-            check_damaged(orig, dmg, cuts[i], -1);
+            check_damaged(orig, size, dmg, cuts[i], -1);
         }
         /* bit flips in framing: magic, version, config, first records */
         gssize flips[] = { 0, 7, 8, 12, 17, 21, 30, 40 };
         for (size_t i = 0; i < G_N_ELEMENTS(flips); i++) {
-            check_damaged(orig, dmg, size, flips[i]);
+            check_damaged(orig, size, dmg, size, flips[i]);
         }
     }
     unlink(dmg);
@@ -452,15 +468,13 @@ static void test_ignore_shared(void)
     g_autofree char *out = NULL, *err = NULL;
     Vm vm;
 
+    g_autofree char *uri = g_strdup_printf("file:%s", sav);
+
     vm_start(&vm, extra);
     cmd_ok(&vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
                 "{'capabilities': [{'capability': 'mapped-ram', 'state': true},"
                 " {'capability': 'x-ignore-shared', 'state': true}]}}");
-    json_node_unref(cmd(&vm,
-                        "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'file:%s'}}",
-                        sav));
-    wait_migration(&vm);
+    vm_migrate(&vm, uri);
     vm_stop(&vm);
 
     g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
@@ -477,22 +491,12 @@ static void test_ignore_shared(void)
 
 /* ---- QEMU 7.2 interoperability ---- */
 
-static void test_qemu72(void)
-{
-    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
-    if (!qemu) {
-        g_test_skip("qemu-system-x86_64 is not installed");
-        return;
-    }
-    g_autofree char *mem = g_build_filename(tmpdir, "qemu-mem0", NULL);
-    g_autofree char *sav = g_build_filename(tmpdir, "qemu.sav", NULL);
-    g_autofree char *raw = g_build_filename(tmpdir, "qemu-mem0.raw", NULL);
-    g_autofree char *sock = g_build_filename(tmpdir, "qemu.sock", NULL);
-    const gsize size = 32 * MiB;
-    g_autofree uint8_t *pat = g_malloc0(size);
-    GError *err = NULL;
+#define SEABIOS "/usr/share/seabios/bios-256k.bin"
 
-    /* Uniform, zero and varied pages: PAGE and ZERO records. */
+/* Uniform, zero and varied pages: PAGE and ZERO records. */
+static void fill_uniform_varied(uint8_t *pat, gsize size)
+{
+    memset(pat, 0, size);
     for (gsize p = 0; p < size / 4096; p++) {
         uint8_t *pg = pat + p * 4096;
         if (p % 5 == 0) {
@@ -503,75 +507,7 @@ static void test_qemu72(void)
             }
         }
     }
-    g_assert_true(g_file_set_contents(mem, (char *)pat, size, &err));
-
-    g_autofree char *obj = g_strdup_printf(
-        "memory-backend-file,id=mem0,size=32M,mem-path=%s,share=on", mem);
-    g_autofree char *qmparg =
-        g_strdup_printf("unix:%s,server=on,wait=off", sock);
-    const char *argv[] = {
-        qemu,      "-M",   "none",        "-m",
-        "32M",     "-S",   "-nodefaults", "-nographic",
-        "-object", obj,    "-machine",    "memory-backend=mem0",
-        "-qmp",    qmparg, NULL,
-    };
-    Vm vm;
-    int devnull = open("/dev/null", O_RDWR);
-    g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv, NULL,
-                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                         &vm.pid, devnull, -1, -1, &err));
-    close(devnull);
-    g_assert_no_error(err);
-    vm.qmp = qmp_client_connect(sock, 10000, &err);
-    g_assert_no_error(err);
-    cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
-                "{'max-bandwidth': 1099511627776}}");
-    json_node_unref(cmd(&vm,
-                        "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'exec:cat > %s'}}",
-                        sav));
-    wait_migration(&vm);
-    vm_stop(&vm);
-
-    g_autofree char *out = NULL;
-    g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
-    g_assert_nonnull(strstr(out, "machine type: none"));
-    g_assert_nonnull(strstr(out, "mem0"));
-    g_assert_nonnull(strstr(out, "timer"));
-    g_assert_nonnull(strstr(out, "globalstate"));
-    g_assert_null(strstr(out, "footer scan"));
-    assert_check_ok(sav);
-    g_assert_cmpint(
-        run_img(NULL, NULL, "extract", sav, "--block", "mem0", "-o", raw, NULL),
-        ==, 0);
-    g_autofree char *a = file_sha256(raw);
-    g_autofree char *b =
-        g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat, size);
-    g_assert_cmpstr(a, ==, b);
-
-    /* and through the mapped-ram layout and back */
-    g_autofree char *m = g_build_filename(tmpdir, "qemu-m.sav", NULL);
-    g_autofree char *s = g_build_filename(tmpdir, "qemu-s.sav", NULL);
-    g_assert_cmpint(
-        run_img(NULL, NULL, "convert", sav, "-O", "mapped-ram", m, NULL), ==,
-        0);
-    assert_check_ok(m);
-    g_assert_cmpint(run_img(NULL, NULL, "convert", m, "-O", "stream", s, NULL),
-                    ==, 0);
-    assert_check_ok(s);
-    g_assert_cmpint(
-        run_img(NULL, NULL, "extract", s, "--block", "mem0", "-o", raw, NULL),
-        ==, 0);
-    g_autofree char *c = file_sha256(raw);
-    g_assert_cmpstr(c, ==, b);
-    unlink(mem);
-    unlink(sav);
-    unlink(raw);
-    unlink(m);
-    unlink(s);
 }
-
-#define SEABIOS "/usr/share/seabios/bios-256k.bin"
 
 /* Every fourth page zero, the rest distinct 8-byte words. */
 static void fill_words(uint8_t *buf, gsize size)
@@ -611,6 +547,130 @@ static void qemu_spawn(Vm *vm, const char *qemu, const char *const *args)
     g_assert_no_error(err);
 }
 
+/* @raw's sha256 is @want's. */
+static void assert_extract(const char *sav, const char *block, const char *raw,
+                           const char *want)
+{
+    g_assert_cmpint(
+        run_img(NULL, NULL, "extract", sav, "--block", block, "-o", raw, NULL),
+        ==, 0);
+    g_autofree char *got = file_sha256(raw);
+    g_assert_cmpstr(got, ==, want);
+}
+
+/*
+ * A QEMU 7.2 guest, stopped, saves with exec:cat; its main RAM is block
+ * mem0, a shared file holding a pattern.  mapmig-img reads the file.
+ */
+typedef struct QemuSaveCase {
+    const char *path;
+    /* QEMU's options; "@OBJ@" is mem0's -object. */
+    const char *args[12];
+    gsize size;
+    void (*pattern)(uint8_t *buf, gsize size);
+    const char *info[5]; /* what mapmig-img info says */
+    const char *needs;   /* a file the case needs, or NULL */
+    /* A block that must come out as the file @block_file. */
+    const char *block;
+    const char *block_file;
+    /* Also through the mapped-ram layout and back. */
+    bool convert;
+} QemuSaveCase;
+
+static const QemuSaveCase qemu_save_cases[] = {
+    { .path = "/img/qemu72/none",
+      .args = { "-M", "none", "-m", "32M", "-S", "-object", "@OBJ@", "-machine",
+                "memory-backend=mem0" },
+      .size = 32 * MiB,
+      .pattern = fill_uniform_varied,
+      .info = { "machine type: none", "mem0", "timer", "globalstate" },
+      .convert = true },
+    /*
+     * -M pc: 30 device sections the tool only knows from the VM
+     * description, several RAM blocks; the BIOS ROM block comes out byte
+     * for byte too.
+     */
+    { .path = "/img/qemu72/pc",
+      .args = { "-M", "pc", "-m", "64M", "-S", "-object", "@OBJ@", "-machine",
+                "memory-backend=mem0", "-bios", SEABIOS },
+      .size = 64 * MiB,
+      .pattern = fill_words,
+      .info = { "machine type: pc-i440fx-7.2", "mem0", "pc.bios", "piix4_pm" },
+      .needs = SEABIOS,
+      .block = "pc.bios",
+      .block_file = SEABIOS },
+};
+
+static void test_qemu_save(gconstpointer data)
+{
+    const QemuSaveCase *c = data;
+    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
+    if (!qemu) {
+        g_test_skip("qemu-system-x86_64 is not installed");
+        return;
+    }
+    if (c->needs && !g_file_test(c->needs, G_FILE_TEST_EXISTS)) {
+        g_autofree char *why = g_strdup_printf("%s is not installed", c->needs);
+        g_test_skip(why);
+        return;
+    }
+    g_autofree char *mem = g_build_filename(tmpdir, "qemu-mem0", NULL);
+    g_autofree char *sav = g_build_filename(tmpdir, "qemu.sav", NULL);
+    g_autofree char *raw = g_build_filename(tmpdir, "qemu-mem0.raw", NULL);
+    g_autofree char *uri = g_strdup_printf("exec:cat > %s", sav);
+    g_autofree char *obj =
+        g_strdup_printf("memory-backend-file,id=mem0,size=%" G_GSIZE_FORMAT
+                        ",mem-path=%s,share=on",
+                        c->size, mem);
+    g_autofree uint8_t *pat = g_malloc(c->size);
+    const char *args[G_N_ELEMENTS(c->args) + 1] = { NULL };
+    Vm vm;
+
+    c->pattern(pat, c->size);
+    g_assert_true(g_file_set_contents(mem, (char *)pat, c->size, NULL));
+    for (size_t i = 0; c->args[i]; i++) {
+        args[i] = strcmp(c->args[i], "@OBJ@") ? c->args[i] : obj;
+    }
+    qemu_spawn(&vm, qemu, args);
+    cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
+                "{'max-bandwidth': 1099511627776}}");
+    vm_migrate(&vm, uri);
+    vm_stop(&vm);
+
+    g_autofree char *out = NULL;
+    g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
+    for (size_t i = 0; c->info[i]; i++) {
+        g_assert_nonnull(strstr(out, c->info[i]));
+    }
+    g_assert_null(strstr(out, "footer scan"));
+    assert_check_ok(sav);
+    g_autofree char *want =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat, c->size);
+    assert_extract(sav, "mem0", raw, want);
+    if (c->block) {
+        g_autofree char *block_want = file_sha256(c->block_file);
+        assert_extract(sav, c->block, raw, block_want);
+    }
+    if (c->convert) {
+        g_autofree char *m = g_build_filename(tmpdir, "qemu-m.sav", NULL);
+        g_autofree char *s = g_build_filename(tmpdir, "qemu-s.sav", NULL);
+
+        g_assert_cmpint(
+            run_img(NULL, NULL, "convert", sav, "-O", "mapped-ram", m, NULL),
+            ==, 0);
+        assert_check_ok(m);
+        g_assert_cmpint(
+            run_img(NULL, NULL, "convert", m, "-O", "stream", s, NULL), ==, 0);
+        assert_check_ok(s);
+        assert_extract(s, "mem0", raw, want);
+        unlink(m);
+        unlink(s);
+    }
+    unlink(mem);
+    unlink(sav);
+    unlink(raw);
+}
+
 /*
  * QEMU 7.2 has no mapped-ram: a mapmig mapped-ram file converted to the
  * stream layout loads into it, and QEMU ends with the guest's RAM.
@@ -624,6 +684,7 @@ static void test_qemu72_from_mapped_ram(void)
     }
     g_autofree char *mem = g_build_filename(tmpdir, "guest-ram", NULL);
     g_autofree char *mr = g_build_filename(tmpdir, "mr.sav", NULL);
+    g_autofree char *mr_uri = g_strdup_printf("file:%s", mr);
     g_autofree char *st = g_build_filename(tmpdir, "mr-stream.sav", NULL);
     g_autofree char *dump = g_build_filename(tmpdir, "pmemsave", NULL);
     /* share=off: mapmig's RAM starts as the file, named "ram" as -m's. */
@@ -642,11 +703,7 @@ static void test_qemu72_from_mapped_ram(void)
     g_assert_true(g_file_set_contents(mem, (char *)pat, size, NULL));
     vm_start(&vm, mapmig_args);
     set_mapped_ram(&vm);
-    json_node_unref(cmd(&vm,
-                        "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'file:%s'}}",
-                        mr));
-    wait_migration(&vm);
+    vm_migrate(&vm, mr_uri);
     vm_stop(&vm);
     g_assert_cmpint(
         run_img(NULL, NULL, "convert", mr, "-O", "stream", st, NULL), ==, 0);
@@ -672,78 +729,6 @@ static void test_qemu72_from_mapped_ram(void)
     unlink(dump);
 }
 
-/*
- * QEMU 7.2 -M pc: 30 device sections the tool only knows from the VM
- * description, several RAM blocks.  The main RAM (a shared file with a
- * pattern, block mem0) and the BIOS ROM block come out byte for byte.
- */
-static void test_qemu72_pc(void)
-{
-    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
-    if (!qemu) {
-        g_test_skip("qemu-system-x86_64 is not installed");
-        return;
-    }
-    if (!g_file_test(SEABIOS, G_FILE_TEST_EXISTS)) {
-        g_test_skip(SEABIOS " (Debian's seabios) is not installed");
-        return;
-    }
-    g_autofree char *sav = g_build_filename(tmpdir, "qemu-pc.sav", NULL);
-    g_autofree char *raw = g_build_filename(tmpdir, "qemu-pc.raw", NULL);
-    g_autofree char *mem = g_build_filename(tmpdir, "qemu-pc-mem0", NULL);
-    g_autofree char *obj = g_strdup_printf(
-        "memory-backend-file,id=mem0,size=64M,mem-path=%s,share=on", mem);
-    const gsize size = 64 * MiB;
-    g_autofree uint8_t *pat = g_malloc(size);
-
-    fill_words(pat, size);
-    g_assert_true(g_file_set_contents(mem, (char *)pat, size, NULL));
-    const char *const args[] = {
-        "-M",    "pc",       "-m",
-        "64M",   "-S",       "-object",
-        obj,     "-machine", "memory-backend=mem0",
-        "-bios", SEABIOS,    NULL,
-    };
-    Vm vm;
-
-    qemu_spawn(&vm, qemu, args);
-    cmd_ok(&vm, "{'execute': 'migrate-set-parameters', 'arguments': "
-                "{'max-bandwidth': 1099511627776}}");
-    json_node_unref(cmd(&vm,
-                        "{'execute': 'migrate', 'arguments': "
-                        "{'uri': 'exec:cat > %s'}}",
-                        sav));
-    wait_migration(&vm);
-    vm_stop(&vm);
-
-    g_autofree char *out = NULL;
-    g_assert_cmpint(run_img(&out, NULL, "info", sav, NULL), ==, 0);
-    g_assert_nonnull(strstr(out, "machine type: pc-i440fx-7.2"));
-    g_assert_nonnull(strstr(out, "mem0"));
-    g_assert_nonnull(strstr(out, "pc.bios"));
-    g_assert_nonnull(strstr(out, "piix4_pm"));
-    g_assert_null(strstr(out, "footer scan"));
-    assert_check_ok(sav);
-
-    g_assert_cmpint(
-        run_img(NULL, NULL, "extract", sav, "--block", "mem0", "-o", raw, NULL),
-        ==, 0);
-    g_autofree char *got = file_sha256(raw);
-    g_autofree char *want =
-        g_compute_checksum_for_data(G_CHECKSUM_SHA256, pat, size);
-    g_assert_cmpstr(got, ==, want);
-
-    g_assert_cmpint(run_img(NULL, NULL, "extract", sav, "--block", "pc.bios",
-                            "-o", raw, NULL),
-                    ==, 0);
-    g_autofree char *bios = file_sha256(raw);
-    g_autofree char *bios_want = file_sha256(SEABIOS);
-    g_assert_cmpstr(bios, ==, bios_want);
-    unlink(sav);
-    unlink(raw);
-    unlink(mem);
-}
-
 static void cleanup_dir(void)
 {
     g_autoptr(GDir) d = g_dir_open(tmpdir, 0, NULL);
@@ -753,6 +738,14 @@ static void cleanup_dir(void)
         unlink(p);
     }
     rmdir(tmpdir);
+}
+
+/* A failed assertion: the scratch files (in memory) go too. */
+static void on_abort(int sig)
+{
+    cleanup_dir();
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int main(int argc, char **argv)
@@ -765,18 +758,32 @@ int main(int argc, char **argv)
         g_printerr("MAPMIG_BINARY and MAPMIG_IMG must be set\n");
         return 1;
     }
-    tmpdir = g_dir_make_tmp("mapmig-img-XXXXXX", NULL);
+    /*
+     * Scratch files in memory when possible: the saved files hold data in
+     * every page, and a disk would make each save wait for its sync.
+     */
+    if (!g_getenv("TMPDIR") && g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)) {
+        tmpdir = g_strdup("/dev/shm/mapmig-img-XXXXXX");
+        tmpdir = g_mkdtemp(tmpdir);
+    } else {
+        tmpdir = g_dir_make_tmp("mapmig-img-XXXXXX", NULL);
+    }
     g_assert_nonnull(tmpdir);
+    signal(SIGABRT, on_abort);
 
     g_test_add_func("/img/options", test_options);
-    g_test_add_func("/img/stream/info-check-extract", test_stream);
-    g_test_add_func("/img/mapped-ram/info-check-extract", test_mapped);
+    g_test_add_data_func("/img/stream/info-check-extract", GINT_TO_POINTER(0),
+                         test_layout_data);
+    g_test_add_data_func("/img/mapped-ram/info-check-extract",
+                         GINT_TO_POINTER(1), test_layout_data);
     g_test_add_func("/img/convert/roundtrip-load", test_convert);
     g_test_add_func("/img/check/damaged", test_damaged);
     g_test_add_func("/img/offset", test_offset);
     g_test_add_func("/img/mapped-ram/ignore-shared", test_ignore_shared);
-    g_test_add_func("/img/qemu72/none", test_qemu72);
-    g_test_add_func("/img/qemu72/pc", test_qemu72_pc);
+    for (size_t i = 0; i < G_N_ELEMENTS(qemu_save_cases); i++) {
+        g_test_add_data_func(qemu_save_cases[i].path, &qemu_save_cases[i],
+                             test_qemu_save);
+    }
     g_test_add_func("/img/qemu72/from-mapped-ram", test_qemu72_from_mapped_ram);
     int rc = g_test_run();
     cleanup_dir();

@@ -87,6 +87,124 @@ static void test_workload_ab_qtest(void)
     qtest_quit(s);
 }
 
+/* ---- x-fill-ram (test data for the migration tests) ---- */
+
+/* Pages x-fill-ram leaves zero among @pages with zero-stride 7. */
+static int64_t fill_zero_pages(int64_t pages)
+{
+    int64_t n = 0;
+
+    for (int64_t p = 0; p < pages; p++) {
+        n += p % 7 == 6 || (p / 7) % 8 == 7;
+    }
+    return n;
+}
+
+/* id -> pages written, checking zero-pages on the way. */
+static GHashTable *fill_ram(QTestState *s, const char *args)
+{
+    g_autoptr(JsonNode) r =
+        qtest_qmp(s, "{'execute': 'x-fill-ram', 'arguments': {%s}}", args);
+    JsonArray *a = json_node_get_array(r);
+    GHashTable *h =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    g_assert_nonnull(a);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        int64_t pages = json_object_get_int_member(o, "pages");
+
+        g_hash_table_insert(h, g_strdup(json_object_get_string_member(o, "id")),
+                            GINT_TO_POINTER((int)pages));
+    }
+    return h;
+}
+
+static void test_fill_ram(void)
+{
+    QTestState *s = qtest_init("-m 16M");
+    g_autoptr(GHashTable) zero = qtest_ram_digests(s);
+    g_autoptr(GHashTable) g1 = NULL, g1again = NULL, g2 = NULL;
+    g_autoptr(GHashTable) h = NULL;
+    GHashTableIter it;
+    gpointer k, v;
+    char *desc;
+
+    /* Every block, the ones qtest cannot reach included. */
+    h = fill_ram(s, "'generation': 1, 'zero-stride': 7");
+    g_assert_cmpint(g_hash_table_size(h), ==, 3);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(h, "pc.ram")), ==,
+                    16 * MiB / 4096);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(h, "pc.rom")), ==, 32);
+    g1 = qtest_ram_digests(s);
+    g_hash_table_iter_init(&it, zero);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        g_assert_cmpstr(v, !=, g_hash_table_lookup(g1, k));
+    }
+    {
+        g_autoptr(JsonNode) r = qtest_qmp(
+            s, "{'execute': 'x-fill-ram', 'arguments': "
+               "{'block': 'pc.ram', 'generation': 1, 'zero-stride': 7}}");
+        JsonObject *o =
+            json_array_get_object_element(json_node_get_array(r), 0);
+
+        g_assert_cmpint(json_object_get_int_member(o, "zero-pages"), ==,
+                        fill_zero_pages(16 * MiB / 4096));
+    }
+    /* The page index first; zero pages alone and in runs. */
+    g_assert_cmphex(qtest_readq(s, 5 * 4096), ==, 5);
+    g_assert_cmphex(qtest_readq(s, 5 * 4096 + 8), !=, 0);
+    g_assert_cmphex(qtest_readq(s, 6 * 4096), ==, 0);
+    g_assert_cmphex(qtest_readq(s, 49 * 4096 + 4088), ==, 0);
+    g_assert_cmphex(qtest_readq(s, 56 * 4096), ==, 56);
+    /* Two pages never alike: the same word of pages 5 and 12 differs. */
+    g_assert_cmphex(qtest_readq(s, 5 * 4096 + 64), !=,
+                    qtest_readq(s, 12 * 4096 + 64));
+
+    /* Deterministic per generation, different across generations. */
+    g_hash_table_unref(fill_ram(s, "'generation': 1, 'zero-stride': 7"));
+    g1again = qtest_ram_digests(s);
+    g_assert_true(qtest_ram_digests_check(g1, g1again));
+    g_hash_table_unref(fill_ram(s, "'generation': 2, 'zero-stride': 7"));
+    g2 = qtest_ram_digests(s);
+    g_hash_table_iter_init(&it, g1);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        g_assert_cmpstr(v, !=, g_hash_table_lookup(g2, k));
+    }
+
+    /* Filters: guest visibility, one block, an offset. */
+    g_hash_table_unref(h);
+    h = fill_ram(s, "'guest-visible': false");
+    g_assert_cmpint(g_hash_table_size(h), ==, 2);
+    g_assert_false(g_hash_table_contains(h, "pc.ram"));
+    g_hash_table_unref(h);
+    h = fill_ram(s, "'guest-visible': true, 'offset': 8388608");
+    g_assert_cmpint(g_hash_table_size(h), ==, 1);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(h, "pc.ram")), ==,
+                    8 * MiB / 4096);
+
+    desc = qtest_qmp_expect_error(s, "{'execute': 'x-fill-ram', "
+                                     "'arguments': {'offset': 100}}");
+    g_assert_nonnull(strstr(desc, "offset"));
+    g_free(desc);
+    desc = qtest_qmp_expect_error(s, "{'execute': 'x-fill-ram', "
+                                     "'arguments': {'block': 'nope'}}");
+    g_assert_nonnull(strstr(desc, "nope"));
+    g_free(desc);
+    desc = qtest_qmp_expect_error(s, "{'execute': 'x-fill-ram', "
+                                     "'arguments': {'zero-stride': -1}}");
+    g_assert_nonnull(strstr(desc, "zero-stride"));
+    g_free(desc);
+    qtest_quit(s);
+
+    /* A destination's RAM belongs to the incoming migration. */
+    s = qtest_init("-m 16M -incoming defer");
+    desc = qtest_qmp_expect_error(s, "{'execute': 'x-fill-ram'}");
+    g_assert_nonnull(strstr(desc, "incoming"));
+    g_free(desc);
+    qtest_quit(s);
+}
+
 /* ---- QMP ---- */
 
 static void test_qmp_errors(void)
@@ -496,6 +614,7 @@ int main(int argc, char **argv)
     g_test_add_func("/misc/workload/stress", test_workload_stress);
     g_test_add_func("/misc/workload/ab/qtest", test_workload_ab_qtest);
     g_test_add_func("/misc/qmp/errors", test_qmp_errors);
+    g_test_add_func("/misc/qmp/x-fill-ram", test_fill_ram);
     g_test_add_func("/misc/qmp/two-clients", test_qmp_two_clients);
     g_test_add_func("/misc/hmp", test_hmp);
     g_test_add_func("/misc/cmdline/unknown-option",

@@ -14,128 +14,7 @@ static char *migfile_path(void)
     return g_strdup_printf("%s/%s", tmpfs, FILE_TEST_FILENAME);
 }
 
-/* ---- mapped-ram ---- */
-
-static void test_precopy_file_mapped_ram(void)
-{
-    MigrateCommon args = {
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram" },
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_precopy_file_mapped_ram_live(void)
-{
-    MigrateCommon args = {
-        .start.workload = "stress,share=10",
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram" },
-        .live = true,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_precopy_file_offset_mapped_ram(void)
-{
-    MigrateCommon args = {
-        .connect_uri = FILE_URI ",offset=0x100000",
-        .load_after_save = true,
-        .caps = { "mapped-ram" },
-    };
-
-    test_precopy_common(&args);
-}
-
-/* ---- multifd + mapped-ram ---- */
-
-static void multifd_channels(int src, int dst, bool live)
-{
-    MigrateCommon args = {
-        .start.workload = live ? "stress,share=10" : NULL,
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .multifd_channels_src = src,
-        .multifd_channels_dst = dst,
-        .live = live,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_multifd_file_mapped_ram_1(void)
-{
-    multifd_channels(1, 1, false);
-}
-
-static void test_multifd_file_mapped_ram_4(void)
-{
-    multifd_channels(4, 4, false);
-}
-
-static void test_multifd_file_mapped_ram_16(void)
-{
-    multifd_channels(16, 16, false);
-}
-
-static void test_multifd_file_mapped_ram_live(void)
-{
-    multifd_channels(4, 4, true);
-}
-
-/* The guest checks its own memory after a live multifd save/restore. */
-static void test_multifd_file_mapped_ram_ab_live(void)
-{
-    MigrateCommon args = {
-        .start.workload = "ab",
-        .start.mem = "16M",
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .live = true,
-        .check_ab = true,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_multifd_file_mapped_ram_4to2(void)
-{
-    multifd_channels(4, 2, false);
-}
-
 /* ---- refusals ---- */
-
-static void test_precopy_unix_mapped_ram_refused(void)
-{
-    MigrateCommon args = {
-        .connect_uri = "unix:@TMP@/migsocket",
-        .caps = { "mapped-ram" },
-        .result = MIG_TEST_QMP_ERROR,
-        .error_substr = "seekable",
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_multifd_file_no_mapped_ram(void)
-{
-    MigrateCommon args = {
-        .connect_uri = FILE_URI,
-        .caps = { "multifd" },
-        .result = MIG_TEST_QMP_ERROR,
-        .error_substr = "mapped-ram",
-    };
-
-    test_precopy_common(&args);
-}
 
 /* The error must name the capability and say the two sides differ. */
 static void mismatch_end_hook(QTestState *from, QTestState *to, void *opaque)
@@ -146,21 +25,6 @@ static void mismatch_end_hook(QTestState *from, QTestState *to, void *opaque)
     g_assert_nonnull(desc);
     g_assert_nonnull(strstr(desc, "mapped-ram"));
     g_assert_nonnull(strstr(desc, "destination"));
-}
-
-/* The destination lacks mapped-ram: the load must fail, loudly. */
-static void test_precopy_file_mapped_ram_dst_mismatch(void)
-{
-    MigrateCommon args = {
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .src_only_caps = { "mapped-ram" },
-        .end_hook = mismatch_end_hook,
-        .result = MIG_TEST_FAIL_DEST,
-        .error_substr = "mapped-ram",
-    };
-
-    test_precopy_common(&args);
 }
 
 /* ---- HMP with the fixed-ram alias ---- */
@@ -174,6 +38,7 @@ static void test_precopy_file_mapped_ram_hmp(void)
     g_autofree char *st = NULL;
 
     migrate_start(&from, &to, &start);
+    migrate_fill_ram(from, true, 1);
     out = qtest_hmp(from, "migrate_set_capability fixed-ram on");
     g_assert_cmpstr(out, ==, "");
     g_free(out);
@@ -261,38 +126,94 @@ static void test_precopy_file_mapped_ram_live_size(void)
     qtest_quit(from);
 }
 
+/* ---- the case table ---- */
+
+#define MULTIFD_CHANNELS(src, dst)                                      \
+    .caps = { "mapped-ram", "multifd" }, .multifd_channels_src = (src), \
+    .multifd_channels_dst = (dst)
+
+static const MigrateCase file_cases[] = {
+    /* mapped-ram */
+    { .path = "/migration/precopy/file/mapped-ram",
+      .accels = true,
+      .args = { .connect_uri = FILE_URI,
+                .load_after_save = true,
+                .caps = { "mapped-ram" } } },
+    { .path = "/migration/precopy/file/mapped-ram/live",
+      .accels = true,
+      .args = { .start.workload = "stress,share=10",
+                .connect_uri = FILE_URI,
+                .load_after_save = true,
+                .caps = { "mapped-ram" },
+                .live = true } },
+    { .path = "/migration/precopy/file/offset/mapped-ram",
+      .args = { .connect_uri = FILE_URI ",offset=0x100000",
+                .load_after_save = true,
+                .caps = { "mapped-ram" } } },
+    /* multifd + mapped-ram */
+    { .path = "/migration/multifd/file/mapped-ram/channels/1",
+      .args = { .connect_uri = FILE_URI,
+                .load_after_save = true,
+                MULTIFD_CHANNELS(1, 1) } },
+    { .path = "/migration/multifd/file/mapped-ram/channels/4",
+      .accels = true,
+      .args = { .connect_uri = FILE_URI,
+                .load_after_save = true,
+                MULTIFD_CHANNELS(4, 4) } },
+    { .path = "/migration/multifd/file/mapped-ram/channels/16",
+      .args = { .connect_uri = FILE_URI,
+                .load_after_save = true,
+                MULTIFD_CHANNELS(16, 16) } },
+    { .path = "/migration/multifd/file/mapped-ram/channels/4to2",
+      .args = { .connect_uri = FILE_URI,
+                .load_after_save = true,
+                MULTIFD_CHANNELS(4, 2) } },
+    { .path = "/migration/multifd/file/mapped-ram/live",
+      .accels = true,
+      .args = { .start.workload = "stress,share=10",
+                .connect_uri = FILE_URI,
+                .load_after_save = true,
+                MULTIFD_CHANNELS(4, 4),
+                .live = true } },
+    /* The guest checks its own memory after a live multifd save/restore. */
+    { .path = "/migration/multifd/file/mapped-ram/ab/live",
+      .accels = true,
+      .args = { .start = { .workload = "ab", .mem = "16M" },
+                .connect_uri = FILE_URI,
+                .load_after_save = true,
+                MULTIFD_CHANNELS(4, 4),
+                .live = true,
+                .check_ab = true } },
+    /* refusals */
+    { .path = "/migration/precopy/unix/mapped-ram/refused",
+      .args = { .connect_uri = "unix:@TMP@/migsocket",
+                .caps = { "mapped-ram" },
+                .result = MIG_TEST_QMP_ERROR,
+                .error_substr = "seekable" } },
+    { .path = "/migration/multifd/file/no-mapped-ram/refused",
+      .args = { .connect_uri = FILE_URI,
+                .caps = { "multifd" },
+                .result = MIG_TEST_QMP_ERROR,
+                .error_substr = "mapped-ram" } },
+    /* The destination lacks mapped-ram: the load must fail, loudly. */
+    { .path = "/migration/precopy/file/mapped-ram/dst-mismatch",
+      .args = { .connect_uri = FILE_URI,
+                .load_after_save = true,
+                .src_only_caps = { "mapped-ram" },
+                .end_hook = mismatch_end_hook,
+                .result = MIG_TEST_FAIL_DEST,
+                .error_substr = "mapped-ram" } },
+};
+
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add_accels("/migration/precopy/file/mapped-ram",
-                              test_precopy_file_mapped_ram);
-    migration_test_add_accels("/migration/precopy/file/mapped-ram/live",
-                              test_precopy_file_mapped_ram_live);
-    migration_test_add("/migration/precopy/file/offset/mapped-ram",
-                       test_precopy_file_offset_mapped_ram);
-    migration_test_add("/migration/multifd/file/mapped-ram/channels/1",
-                       test_multifd_file_mapped_ram_1);
-    migration_test_add_accels("/migration/multifd/file/mapped-ram/channels/4",
-                              test_multifd_file_mapped_ram_4);
-    migration_test_add("/migration/multifd/file/mapped-ram/channels/16",
-                       test_multifd_file_mapped_ram_16);
-    migration_test_add_accels("/migration/multifd/file/mapped-ram/live",
-                              test_multifd_file_mapped_ram_live);
-    migration_test_add("/migration/multifd/file/mapped-ram/channels/4to2",
-                       test_multifd_file_mapped_ram_4to2);
-    migration_test_add("/migration/precopy/unix/mapped-ram/refused",
-                       test_precopy_unix_mapped_ram_refused);
-    migration_test_add("/migration/multifd/file/no-mapped-ram/refused",
-                       test_multifd_file_no_mapped_ram);
-    migration_test_add("/migration/precopy/file/mapped-ram/dst-mismatch",
-                       test_precopy_file_mapped_ram_dst_mismatch);
+    migration_test_add_cases(file_cases, G_N_ELEMENTS(file_cases));
     migration_test_add("/migration/precopy/file/mapped-ram/hmp",
                        test_precopy_file_mapped_ram_hmp);
     migration_test_add("/migration/precopy/file/mapped-ram/sparse",
                        test_precopy_file_mapped_ram_sparse);
     migration_test_add("/migration/precopy/file/mapped-ram/live/size",
                        test_precopy_file_mapped_ram_live_size);
-    migration_test_add_accels("/migration/multifd/file/mapped-ram/ab/live",
-                              test_multifd_file_mapped_ram_ab_live);
     return migration_test_run();
 }

@@ -236,6 +236,45 @@ void wait_for_incoming_done(QTestState *to)
     }
 }
 
+#define KVM_GUEST_RESERVED (2 * MiB)
+
+static uint64_t fill_ram_qmp(QTestState *who, bool guest_visible,
+                             uint64_t offset, int64_t generation)
+{
+    g_autoptr(JsonNode) r =
+        qtest_qmp(who,
+                  "{'execute': 'x-fill-ram', 'arguments': "
+                  "{'guest-visible': %s, 'offset': %" PRIu64
+                  ", 'generation': %" PRId64 ", 'zero-stride': %d}}",
+                  guest_visible ? "true" : "false", offset, generation,
+                  MIG_FILL_ZERO_STRIDE);
+    JsonArray *a = json_node_get_array(r);
+    uint64_t pages = 0;
+
+    g_assert_nonnull(a);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+
+        g_assert_cmpint(json_object_get_int_member(o, "zero-pages"), <=,
+                        json_object_get_int_member(o, "pages"));
+        pages += json_object_get_int_member(o, "pages");
+    }
+    return pages;
+}
+
+uint64_t migrate_fill_ram(QTestState *who, bool guest_ram, int64_t generation)
+{
+    uint64_t pages = fill_ram_qmp(who, false, 0, generation);
+
+    if (guest_ram) {
+        bool kvm = !strcmp(migrate_accel, "kvm");
+
+        pages +=
+            fill_ram_qmp(who, true, kvm ? KVM_GUEST_RESERVED : 0, generation);
+    }
+    return pages;
+}
+
 static void set_caps(QTestState *who, const char *const *caps)
 {
     for (int i = 0; i < MIG_MAX_CAPS && caps[i]; i++) {
@@ -297,6 +336,15 @@ void test_precopy_common(MigrateCommon *args)
         migrate_set_parameter_int(to, "multifd-channels",
                                   args->multifd_channels_dst);
     }
+    if (!args->no_fill) {
+        /* The ab workload checks its own memory: leave it alone. */
+        bool ab = args->start.workload &&
+                  g_str_has_prefix(args->start.workload, "ab");
+
+        uint64_t pages = migrate_fill_ram(from, !ab, 1);
+
+        g_assert_true(ab || pages > 0);
+    }
     if (args->start_hook) {
         data = args->start_hook(from, to);
     }
@@ -308,7 +356,12 @@ void test_precopy_common(MigrateCommon *args)
         qtest_qmp_assert_success(from, "{'execute': 'stop'}");
         g_assert_false(qtest_is_running(from));
     }
-    if (args->stop_src || idle_src) {
+    /*
+     * What the source held, for the checks that it is intact after a
+     * failure and that a stopped source did not change (a digest of all
+     * RAM costs time: only where one of those checks runs).
+     */
+    if (args->stop_src || (idle_src && args->result != MIG_TEST_SUCCEED)) {
         before = qtest_ram_digests(from);
     }
     if (args->live) {
@@ -524,13 +577,15 @@ char *migrate_file_sha256(const char *path)
 /* ---- registration ---- */
 
 typedef struct MigrationTest {
-    void (*fn)(void);
+    void (*fn)(void);                  /* a plain test, or */
+    void (*fn_data)(const void *data); /* a case of a table */
+    const void *data;
     const char *accel;
 } MigrationTest;
 
-static void run_test(gconstpointer data)
+static void run_test(gconstpointer opaque)
 {
-    const MigrationTest *t = data;
+    const MigrationTest *t = opaque;
     g_autoptr(GError) err = NULL;
     const char *why;
 
@@ -543,7 +598,11 @@ static void run_test(gconstpointer data)
     g_assert_no_error(err);
     qtest_install_abort_handler();
     qtest_add_abort_dir(tmpfs);
-    t->fn();
+    if (t->fn_data) {
+        t->fn_data(t->data);
+    } else {
+        t->fn();
+    }
     qtest_remove_abort_dir(tmpfs);
     qtest_rmdir_files(tmpfs);
     g_free(tmpfs);
@@ -551,33 +610,77 @@ static void run_test(gconstpointer data)
     migrate_accel = "soft";
 }
 
-static void migration_test_add_accel(const char *path, void (*fn)(void),
+static void migration_test_add_accel(const char *path,
+                                     const MigrationTest *proto,
                                      const char *accel)
 {
-    MigrationTest *t = g_new(MigrationTest, 1);
+    MigrationTest *t = g_memdup2(proto, sizeof(*t));
 
-    t->fn = fn;
     t->accel = accel;
     g_test_add_data_func_full(path, t, run_test, g_free);
 }
 
+static char *kvm_path(const char *path)
+{
+    const char *rest = g_str_has_prefix(path, "/migration/") ? path + 10 : path;
+
+    return g_strdup_printf("/migration/kvm%s", rest);
+}
+
+static void migration_test_add_both(const char *path,
+                                    const MigrationTest *proto, bool accels)
+{
+    migration_test_add_accel(path, proto, "soft");
+    if (accels) {
+        g_autofree char *kpath = kvm_path(path);
+
+        migration_test_add_accel(kpath, proto, "kvm");
+    }
+}
+
 void migration_test_add(const char *path, void (*fn)(void))
 {
-    migration_test_add_accel(path, fn, "soft");
+    MigrationTest t = { .fn = fn };
+
+    migration_test_add_accel(path, &t, "soft");
 }
 
 void migration_test_add_kvm(const char *path, void (*fn)(void))
 {
-    migration_test_add_accel(path, fn, "kvm");
+    MigrationTest t = { .fn = fn };
+
+    migration_test_add_accel(path, &t, "kvm");
 }
 
 void migration_test_add_accels(const char *path, void (*fn)(void))
 {
-    const char *rest = g_str_has_prefix(path, "/migration/") ? path + 10 : path;
-    g_autofree char *kvm_path = g_strdup_printf("/migration/kvm%s", rest);
+    MigrationTest t = { .fn = fn };
 
-    migration_test_add_accel(path, fn, "soft");
-    migration_test_add_accel(kvm_path, fn, "kvm");
+    migration_test_add_both(path, &t, true);
+}
+
+void migration_test_add_data(const char *path, void (*fn)(const void *),
+                             const void *data, bool accels)
+{
+    MigrationTest t = { .fn_data = fn, .data = data };
+
+    migration_test_add_both(path, &t, accels);
+}
+
+static void run_case(const void *data)
+{
+    const MigrateCase *c = data;
+    MigrateCommon args = c->args;
+
+    test_precopy_common(&args);
+}
+
+void migration_test_add_cases(const MigrateCase *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        migration_test_add_data(cases[i].path, run_case, &cases[i],
+                                cases[i].accels);
+    }
 }
 
 void migration_test_init(int *argc, char ***argv)

@@ -81,6 +81,12 @@ typedef struct MigrateCommon {
     bool live;
     /* ab workload: check the destination runs it without errors. */
     bool check_ab;
+    /*
+     * Leave the source's RAM as the guest made it.  By default the
+     * framework fills it with migrate_fill_ram() first (the guest's RAM
+     * only when the workload does not check its own memory, as ab does).
+     */
+    bool no_fill;
 } MigrateCommon;
 
 /* Replace @TMP@ and @PORT@ (caller frees). */
@@ -140,6 +146,19 @@ void migrate_check_no_leak(QTestState *who, MigResources before);
 bool migrate_dir_supports_odirect(const char *dir);
 char *migrate_file_sha256(const char *path);
 
+/*
+ * Test data: x-fill-ram's pattern with a zero page in every
+ * MIG_FILL_ZERO_STRIDE and runs of zero pages (docs/interop/qmp.rst).
+ */
+#define MIG_FILL_ZERO_STRIDE 7
+/*
+ * Fill @who's RAM with generation @generation of the pattern: every
+ * block the guest cannot address (vga.vram, pc.rom) and, when
+ * @guest_ram, the guest's RAM too, from 2 MiB on under KVM (the guest's
+ * code and page tables are below).  Returns the pages written.
+ */
+uint64_t migrate_fill_ram(QTestState *who, bool guest_ram, int64_t generation);
+
 /* Run a whole migration test case. */
 void test_precopy_common(MigrateCommon *args);
 
@@ -153,6 +172,21 @@ void migration_test_add(const char *path, void (*fn)(void));
 void migration_test_add_accels(const char *path, void (*fn)(void));
 /* Register @fn on KVM only (@path as given; skipped without KVM). */
 void migration_test_add_kvm(const char *path, void (*fn)(void));
+/*
+ * Case tables: register @fn(@data) at @path (soft accelerator), and with
+ * @accels also under /migration/kvm/... as migration_test_add_accels().
+ * @data must outlive the test run (a static table entry).
+ */
+void migration_test_add_data(const char *path, void (*fn)(const void *),
+                             const void *data, bool accels);
+/* A case table entry that is just a MigrateCommon, run as is. */
+typedef struct MigrateCase {
+    const char *path;
+    bool accels; /* also on KVM, under /migration/kvm/... */
+    MigrateCommon args;
+} MigrateCase;
+/* Register every case of @cases[@n] with test_precopy_common(). */
+void migration_test_add_cases(const MigrateCase *cases, size_t n);
 /* Wait until the ab workload of @who has made more than @passes passes. */
 void wait_for_ab_passes(QTestState *who, int64_t passes);
 /* Check @who's serial log: ab markers 'B', no 'E' (failed self-check). */

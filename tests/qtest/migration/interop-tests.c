@@ -88,6 +88,41 @@ static void qemu_unlimited_bandwidth(QemuPeer *q)
                                      "1099511627776}}"));
 }
 
+/* QEMU migrates to @uri at full speed; the migration completes. */
+static void qemu_migrate_to(QemuPeer *q, const char *uri)
+{
+    g_autofree char *st = NULL;
+
+    qemu_unlimited_bandwidth(q);
+    json_node_unref(qemu_peer_qmp(
+        q, "{'execute': 'migrate', 'arguments': {'uri': '%s'}}", uri));
+    st = qemu_peer_wait_migration(q);
+    g_assert_cmpstr(st, ==, "completed");
+}
+
+/* QEMU, started with -incoming defer, loads the stream in @path. */
+static void qemu_load_file(QemuPeer *q, const char *path)
+{
+    g_autofree char *in = g_strdup_printf("exec:cat %s", path);
+    g_autofree char *st = NULL;
+
+    json_node_unref(qemu_peer_qmp(
+        q, "{'execute': 'migrate-incoming', 'arguments': {'uri': '%s'}}", in));
+    st = qemu_peer_wait_migration(q);
+    g_assert_cmpstr(st, ==, "completed");
+}
+
+/* mapmig saves to file:@path at full speed, then quits. */
+static void mapmig_save_file(QTestState *from, const char *path)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+
+    migrate_set_parameter_int(from, "max-bandwidth", 0);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    qtest_quit(from);
+}
+
 /* sha256 of QEMU's guest-physical [0, GUEST_SIZE) through pmemsave. */
 static char *qemu_ram_sha256(QemuPeer *q)
 {
@@ -128,30 +163,26 @@ static char *mapmig_fill_pattern(QTestState *s, unsigned seed)
 /* ---- QEMU 7.2 saves, mapmig loads ---- */
 
 /* QEMU, stopped, writes its stream with exec:cat; mapmig loads the file. */
-static void test_qemu_to_mapmig_file(void)
+static void qemu_to_mapmig_file(unsigned seed)
 {
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *ram = scratch("qemu-ram");
     g_autofree char *mig = scratch(FILE_TEST_FILENAME);
-    g_autofree char *out = NULL, *st = NULL, *sha = NULL;
+    g_autofree char *out = NULL, *sha = NULL;
     QemuPeer *q;
     QTestState *to;
 
     if (!bin) {
         return;
     }
-    interop_pattern_file(ram, GUEST_SIZE, 11);
+    interop_pattern_file(ram, GUEST_SIZE, seed);
     sha = interop_file_sha256(ram);
     q = qemu_start_patterned(bin, ram);
     if (!q) {
         return;
     }
-    qemu_unlimited_bandwidth(q);
     out = g_strdup_printf("exec:cat > %s", mig);
-    json_node_unref(qemu_peer_qmp(
-        q, "{'execute': 'migrate', 'arguments': {'uri': '%s'}}", out));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
+    qemu_migrate_to(q, out);
     qemu_peer_stop(q);
 
     to = qtest_initf(MAPMIG_NONE " -S -incoming file:%s", mig);
@@ -168,19 +199,19 @@ static void test_qemu_to_mapmig_file(void)
  * QEMU runs ("cont") and migrates over a unix socket to a listening
  * mapmig started without -S, which ends running with QEMU's RAM.
  */
-static void test_qemu_to_mapmig_unix(void)
+static void qemu_to_mapmig_unix(unsigned seed)
 {
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *ram = scratch("qemu-ram");
     g_autofree char *sock = scratch("mig.sock");
-    g_autofree char *st = NULL, *sha = NULL;
+    g_autofree char *sha = NULL;
     QemuPeer *q;
     QTestState *to;
 
     if (!bin) {
         return;
     }
-    interop_pattern_file(ram, GUEST_SIZE, 12);
+    interop_pattern_file(ram, GUEST_SIZE, seed);
     sha = interop_file_sha256(ram);
     to = qtest_initf(MAPMIG_NONE " -incoming defer");
     q = qemu_start_patterned(bin, ram);
@@ -191,11 +222,7 @@ static void test_qemu_to_mapmig_unix(void)
     g_autofree char *uri = g_strdup_printf("unix:%s", sock);
     migrate_incoming_qmp(to, uri);
     json_node_unref(qemu_peer_qmp(q, "{'execute': 'cont'}"));
-    qemu_unlimited_bandwidth(q);
-    json_node_unref(qemu_peer_qmp(
-        q, "{'execute': 'migrate', 'arguments': {'uri': 'unix:%s'}}", sock));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
+    qemu_migrate_to(q, uri);
     wait_for_migration_complete(to);
     wait_for_incoming_done(to);
     g_autoptr(GHashTable) d = qtest_ram_digests(to);
@@ -212,11 +239,10 @@ static void test_qemu_to_mapmig_unix(void)
 /* ---- mapmig saves, QEMU 7.2 loads ---- */
 
 /* mapmig, paused, saves to file:; QEMU loads it with exec:cat. */
-static void test_mapmig_to_qemu_file(void)
+static void mapmig_to_qemu_file(unsigned seed)
 {
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *mig = scratch(FILE_TEST_FILENAME);
-    g_autofree char *uri = NULL, *in = NULL, *st = NULL;
     g_autofree char *sha = NULL, *qsha = NULL, *qstate = NULL;
     QTestState *from;
     QemuPeer *q;
@@ -225,22 +251,14 @@ static void test_mapmig_to_qemu_file(void)
         return;
     }
     from = qtest_init(MAPMIG_NONE " -S");
-    sha = mapmig_fill_pattern(from, 21);
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    uri = g_strdup_printf("file:%s", mig);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    qtest_quit(from);
+    sha = mapmig_fill_pattern(from, seed);
+    mapmig_save_file(from, mig);
 
     q = qemu_start_plain_incoming(bin);
     if (!q) {
         return;
     }
-    in = g_strdup_printf("exec:cat %s", mig);
-    json_node_unref(qemu_peer_qmp(
-        q, "{'execute': 'migrate-incoming', 'arguments': {'uri': '%s'}}", in));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
+    qemu_load_file(q, mig);
     qstate = qemu_peer_wait_incoming(q);
     g_assert_cmpstr(qstate, ==, "prelaunch");
     qsha = qemu_ram_sha256(q);
@@ -253,7 +271,7 @@ static void test_mapmig_to_qemu_file(void)
  * them dirty) while it migrates live over a unix socket to QEMU; after a
  * few passes it converges and QEMU ends with mapmig's final RAM.
  */
-static void test_mapmig_to_qemu_unix_live(void)
+static void mapmig_to_qemu_unix_live(unsigned seed)
 {
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *sock = scratch("mig.sock");
@@ -273,7 +291,7 @@ static void test_mapmig_to_qemu_unix_live(void)
     json_node_unref(qemu_peer_qmp(
         q, "{'execute': 'migrate-incoming', 'arguments': {'uri': '%s'}}", uri));
     from = qtest_init(MAPMIG_NONE);
-    g_free(mapmig_fill_pattern(from, 31));
+    g_free(mapmig_fill_pattern(from, seed));
     migrate_ensure_non_converge(from);
     migrate_qmp(from, uri);
     /* Dirty pages while the passes go on. */
@@ -326,12 +344,12 @@ static char *mapmig_mem0_opts(const char *ram)
  * block's address and no page follows; mapmig maps the same file and
  * loads the device state only.
  */
-static void test_qemu_to_mapmig_ignore_shared(void)
+static void qemu_to_mapmig_ignore_shared(unsigned seed)
 {
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *ram = scratch("shared-ram");
     g_autofree char *mig = scratch(FILE_TEST_FILENAME);
-    g_autofree char *out = NULL, *st = NULL, *sha = NULL, *opts = NULL;
+    g_autofree char *out = NULL, *sha = NULL, *opts = NULL;
     g_autofree char *uri = NULL;
     QemuPeer *q;
     QTestState *to;
@@ -339,19 +357,15 @@ static void test_qemu_to_mapmig_ignore_shared(void)
     if (!bin) {
         return;
     }
-    interop_pattern_file(ram, GUEST_SIZE, 51);
+    interop_pattern_file(ram, GUEST_SIZE, seed);
     sha = interop_file_sha256(ram);
     q = qemu_start_mem0(bin, ram, false);
     if (!q) {
         return;
     }
     qemu_set_ignore_shared(q);
-    qemu_unlimited_bandwidth(q);
     out = g_strdup_printf("exec:cat > %s", mig);
-    json_node_unref(qemu_peer_qmp(
-        q, "{'execute': 'migrate', 'arguments': {'uri': '%s'}}", out));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
+    qemu_migrate_to(q, out);
     qemu_peer_stop(q);
     g_test_message("QEMU's file: %" PRIu64 " bytes", file_size(mig));
     g_assert_cmpuint(file_size(mig), <, 64 * KiB);
@@ -370,32 +384,29 @@ static void test_qemu_to_mapmig_ignore_shared(void)
 }
 
 /* mapmig saves with x-ignore-shared; QEMU 7.2 maps the file and loads. */
-static void test_mapmig_to_qemu_ignore_shared(void)
+static void mapmig_to_qemu_ignore_shared(unsigned seed)
 {
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *ram = scratch("shared-ram");
     g_autofree char *mig = scratch(FILE_TEST_FILENAME);
-    g_autofree char *in = NULL, *st = NULL, *sha = NULL, *opts = NULL;
-    g_autofree char *uri = NULL, *qsha = NULL;
+    g_autofree char *sha = NULL, *opts = NULL, *qsha = NULL;
     QemuPeer *q;
     QTestState *from;
 
     if (!bin) {
         return;
     }
-    interop_pattern_file(ram, GUEST_SIZE, 52);
+    interop_pattern_file(ram, GUEST_SIZE, seed);
     opts = mapmig_mem0_opts(ram);
     from = qtest_initf("%s -S", opts);
     /* Through the shared mapping: the file changes too. */
     qtest_memset(from, 4 * MiB, 0xa5, 256 * KiB);
     migrate_set_capability(from, "x-ignore-shared", true);
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    uri = g_strdup_printf("file:%s", mig);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    g_autoptr(GHashTable) d = qtest_ram_digests(from);
-    sha = g_strdup(strchr(g_hash_table_lookup(d, "mem0"), ':') + 1);
-    qtest_quit(from);
+    {
+        g_autoptr(GHashTable) d = qtest_ram_digests(from);
+        sha = g_strdup(strchr(g_hash_table_lookup(d, "mem0"), ':') + 1);
+    }
+    mapmig_save_file(from, mig);
     g_assert_cmpuint(file_size(mig), <, 64 * KiB);
 
     q = qemu_start_mem0(bin, ram, true);
@@ -403,11 +414,7 @@ static void test_mapmig_to_qemu_ignore_shared(void)
         return;
     }
     qemu_set_ignore_shared(q);
-    in = g_strdup_printf("exec:cat %s", mig);
-    json_node_unref(qemu_peer_qmp(
-        q, "{'execute': 'migrate-incoming', 'arguments': {'uri': '%s'}}", in));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
+    qemu_load_file(q, mig);
     qsha = qemu_ram_sha256(q);
     g_assert_cmpstr(qsha, ==, sha);
     qemu_peer_stop(q);
@@ -419,17 +426,12 @@ static bool qemu_save_patterned(const char *bin, const char *ram,
                                 const char *path)
 {
     g_autofree char *out = g_strdup_printf("exec:cat > %s", path);
-    g_autofree char *st = NULL;
     QemuPeer *q = qemu_start_patterned(bin, ram);
 
     if (!q) {
         return false;
     }
-    qemu_unlimited_bandwidth(q);
-    json_node_unref(qemu_peer_qmp(
-        q, "{'execute': 'migrate', 'arguments': {'uri': '%s'}}", out));
-    st = qemu_peer_wait_migration(q);
-    g_assert_cmpstr(st, ==, "completed");
+    qemu_migrate_to(q, out);
     qemu_peer_stop(q);
     return true;
 }
@@ -559,66 +561,70 @@ static void assert_same_file(const char *qpath, const char *mpath)
  * and varied pages as PAGE records, the same sections and VM
  * description).
  */
-static void same_bytes(bool patterned)
+static void same_bytes(unsigned seed)
 {
+    bool patterned = seed != 0;
     g_autofree char *bin = qemu_peer_binary();
     g_autofree char *ram = scratch("qemu-ram");
     g_autofree char *qpath = scratch("qemu.sav");
     g_autofree char *mpath = scratch("mapmig.sav");
-    g_autofree char *uri = NULL;
     QTestState *from;
 
     if (!bin) {
         return;
     }
     if (patterned) {
-        interop_pattern_file(ram, GUEST_SIZE, 41);
+        interop_pattern_file(ram, GUEST_SIZE, seed);
     }
     if (!qemu_save_patterned(bin, patterned ? ram : NULL, qpath)) {
         return;
     }
     from = qtest_init(MAPMIG_NONE " -S");
     if (patterned) {
-        g_free(mapmig_fill_pattern(from, 41));
+        g_free(mapmig_fill_pattern(from, seed));
     }
-    migrate_set_parameter_int(from, "max-bandwidth", 0);
-    uri = g_strdup_printf("file:%s", mpath);
-    migrate_qmp(from, uri);
-    wait_for_migration_complete(from);
-    qtest_quit(from);
+    mapmig_save_file(from, mpath);
     assert_same_file(qpath, mpath);
 }
 
-static void test_same_bytes_zero(void)
-{
-    same_bytes(false);
-}
+/*
+ * The cases: a direction, a transport and a RAM kind each; the seed of
+ * interop_pattern_fill() gives each its own RAM (0: all zero).
+ */
+typedef struct InteropCase {
+    const char *path;
+    void (*fn)(unsigned seed);
+    unsigned seed;
+} InteropCase;
 
-static void test_same_bytes_pattern(void)
+#define INTEROP "/migration/interop/qemu-7.2"
+
+static const InteropCase interop_cases[] = {
+    { INTEROP "/qemu-to-mapmig/file", qemu_to_mapmig_file, 11 },
+    { INTEROP "/qemu-to-mapmig/unix", qemu_to_mapmig_unix, 12 },
+    { INTEROP "/mapmig-to-qemu/file", mapmig_to_qemu_file, 21 },
+    { INTEROP "/mapmig-to-qemu/unix-live", mapmig_to_qemu_unix_live, 31 },
+    { INTEROP "/qemu-to-mapmig/ignore-shared", qemu_to_mapmig_ignore_shared,
+      51 },
+    { INTEROP "/mapmig-to-qemu/ignore-shared", mapmig_to_qemu_ignore_shared,
+      52 },
+    { INTEROP "/same-bytes/zero", same_bytes, 0 },
+    { INTEROP "/same-bytes/pattern", same_bytes, 41 },
+};
+
+static void run_interop_case(const void *data)
 {
-    same_bytes(true);
+    const InteropCase *c = data;
+
+    c->fn(c->seed);
 }
 
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add("/migration/interop/qemu-7.2/qemu-to-mapmig/file",
-                       test_qemu_to_mapmig_file);
-    migration_test_add("/migration/interop/qemu-7.2/qemu-to-mapmig/unix",
-                       test_qemu_to_mapmig_unix);
-    migration_test_add("/migration/interop/qemu-7.2/mapmig-to-qemu/file",
-                       test_mapmig_to_qemu_file);
-    migration_test_add("/migration/interop/qemu-7.2/mapmig-to-qemu/unix-live",
-                       test_mapmig_to_qemu_unix_live);
-    migration_test_add(
-        "/migration/interop/qemu-7.2/qemu-to-mapmig/ignore-shared",
-        test_qemu_to_mapmig_ignore_shared);
-    migration_test_add(
-        "/migration/interop/qemu-7.2/mapmig-to-qemu/ignore-shared",
-        test_mapmig_to_qemu_ignore_shared);
-    migration_test_add("/migration/interop/qemu-7.2/same-bytes/zero",
-                       test_same_bytes_zero);
-    migration_test_add("/migration/interop/qemu-7.2/same-bytes/pattern",
-                       test_same_bytes_pattern);
+    for (size_t i = 0; i < G_N_ELEMENTS(interop_cases); i++) {
+        migration_test_add_data(interop_cases[i].path, run_interop_case,
+                                &interop_cases[i], false);
+    }
     return migration_test_run();
 }

@@ -55,13 +55,22 @@ static void fill_file(const char *path, uint64_t len, uint8_t byte)
     g_assert_true(g_file_set_contents(path, buf, len, &err));
 }
 
-/* -object ... -machine memory-backend=mem0 (g_free). */
-static char *backend_opts(const char *kind, const char *extra)
+/*
+ * -object ... -machine memory-backend=mem0 for @spec, "KIND[,PROPS]",
+ * where @SRC@ and @DST@ in PROPS stand for ctx's files (g_free).
+ */
+static char *backend_opts(const char *spec)
 {
+    g_auto(GStrv) kind = g_strsplit(spec, ",", 2);
+    g_auto(GStrv) a = g_strsplit(kind[1] ? kind[1] : "", "@SRC@", -1);
+    g_autofree char *t = g_strjoinv(ctx.src_file ? ctx.src_file : "", a);
+    g_auto(GStrv) b = g_strsplit(t, "@DST@", -1);
+    g_autofree char *props = g_strjoinv(ctx.dst_file ? ctx.dst_file : "", b);
+
     return g_strdup_printf("-object memory-backend-%s,id=mem0,size=%" PRIu64
                            "%s%s -machine memory-backend=mem0",
-                           kind, (uint64_t)GUEST_SIZE, extra ? "," : "",
-                           extra ? extra : "");
+                           kind[0], (uint64_t)GUEST_SIZE, *props ? "," : "",
+                           props);
 }
 
 /* The SHA-256 of block @id in a qtest_ram_digests() table. */
@@ -116,43 +125,43 @@ static MigrateStart none_start(const char *src_opts, const char *dst_opts,
     };
 }
 
+/* ---- files the backends map ---- */
+
 /*
- * Non-zero RAM before a live migration: zero pages cost nothing, so the
- * first pass over an empty guest would end before the workload dirtied
- * enough to keep the migration iterating.  The first 2 MiB hold the KVM
- * guest's code and page tables (on -accel kvm): left alone.
+ * Files for a private or shared file backend on each side: the source's
+ * holds a pattern, the destination's 0xee everywhere, so pages the
+ * stream leaves out (zero on the source) must be cleared by the loader.
  */
-static void fill_ram(QTestState *s)
+static void prepare_two_files(void)
 {
-    for (uint64_t off = 2 * MiB; off < GUEST_SIZE; off += MiB) {
-        qtest_memset(s, off, 0x11 + off / MiB, MiB);
-    }
+    ctx.src_file = scratch("src-ram");
+    ctx.dst_file = scratch("dst-ram");
+    interop_pattern_file(ctx.src_file, GUEST_SIZE, 1);
+    fill_file(ctx.dst_file, GUEST_SIZE, 0xee);
+    ctx.src_file_sha = interop_file_sha256(ctx.src_file);
 }
 
-static void *start_fill(QTestState *from, QTestState *to)
+/* One file both guests share (x-ignore-shared). */
+static void prepare_shared_file(void)
 {
-    fill_ram(from);
-    return NULL;
+    ctx.src_file = scratch("guest-ram");
+    interop_pattern_file(ctx.src_file, GUEST_SIZE, 3);
 }
 
-/* ---- one backend kind each ---- */
-
-static void test_ram_prealloc(void)
+/* A file mapmig creates (its size is the backend's). */
+static void prepare_new_file(void)
 {
-    g_autofree char *opts = backend_opts("ram", "prealloc=on");
-    MigrateCommon args = {
-        .start = none_start(opts, opts, "stress,share=10"),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .start_hook = start_fill,
-        .live = true,
-        .end_hook = end_check_mem0,
-    };
-
-    test_precopy_common(&args);
-    ctx_reset();
+    ctx.src_file = scratch("guest-ram");
 }
+
+/* The template the destination clones. */
+static void prepare_template(void)
+{
+    ctx.src_file = scratch("template-ram");
+    interop_pattern_file(ctx.src_file, GUEST_SIZE, 5);
+}
+
+/* ---- checks ---- */
 
 /*
  * share=off: the guest starts with the file's bytes, its writes stay
@@ -166,40 +175,11 @@ static void end_file_private(QTestState *from, QTestState *to, void *opaque)
 
     check_mem0(from, to);
     g_assert_cmpstr(now, ==, ctx.src_file_sha);
-    /* The workload wrote RAM, not the file. */
+    /* The guest's RAM was written, not the file. */
     g_assert_cmpstr(digest_of(src, "mem0"), !=, ctx.src_file_sha);
 }
 
-static void test_file_private(void)
-{
-    ctx.src_file = scratch("src-ram");
-    ctx.dst_file = scratch("dst-ram");
-    interop_pattern_file(ctx.src_file, GUEST_SIZE, 1);
-    fill_file(ctx.dst_file, GUEST_SIZE, 0xee);
-    ctx.src_file_sha = interop_file_sha256(ctx.src_file);
-
-    g_autofree char *p1 = g_strdup_printf("mem-path=%s", ctx.src_file);
-    g_autofree char *p2 = g_strdup_printf("mem-path=%s", ctx.dst_file);
-    g_autofree char *src = backend_opts("file", p1);
-    g_autofree char *dst = backend_opts("file", p2);
-    MigrateCommon args = {
-        .start = none_start(src, dst, "stress,share=10"),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .live = true,
-        .end_hook = end_file_private,
-    };
-
-    test_precopy_common(&args);
-    ctx_reset();
-}
-
-/*
- * share=on without x-ignore-shared: the pages travel, and each file is
- * its guest's memory.  The destination file starts as 0xee everywhere,
- * so the pages mapped-ram leaves out (zero on the source) must be
- * cleared by the loader.
- */
+/* share=on without x-ignore-shared: the pages travel, each file is RAM. */
 static void end_file_shared(QTestState *from, QTestState *to, void *opaque)
 {
     g_autoptr(GHashTable) src = qtest_ram_digests(from);
@@ -210,123 +190,6 @@ static void end_file_shared(QTestState *from, QTestState *to, void *opaque)
     g_assert_cmpstr(src_sha, ==, digest_of(src, "mem0"));
     g_assert_cmpstr(dst_sha, ==, digest_of(src, "mem0"));
 }
-
-static void test_file_shared_mapped_ram(void)
-{
-    ctx.src_file = scratch("src-ram");
-    ctx.dst_file = scratch("dst-ram");
-    interop_pattern_file(ctx.src_file, GUEST_SIZE, 1);
-    fill_file(ctx.dst_file, GUEST_SIZE, 0xee);
-
-    g_autofree char *p1 = g_strdup_printf("mem-path=%s,share=on", ctx.src_file);
-    g_autofree char *p2 = g_strdup_printf("mem-path=%s,share=on", ctx.dst_file);
-    g_autofree char *src = backend_opts("file", p1);
-    g_autofree char *dst = backend_opts("file", p2);
-    MigrateCommon args = {
-        .start = none_start(src, dst, "stress,share=10"),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .live = true,
-        .end_hook = end_file_shared,
-    };
-
-    test_precopy_common(&args);
-    ctx_reset();
-}
-
-static void test_memfd_unix_multifd(void)
-{
-    g_autofree char *opts = backend_opts("memfd", NULL);
-    MigrateCommon args = {
-        .start = none_start(opts, opts, "stress,share=10"),
-        .connect_uri = UNIX_URI,
-        .caps = { "multifd" },
-        .start_hook = start_fill,
-        .live = true,
-        .end_hook = end_check_mem0,
-    };
-
-    test_precopy_common(&args);
-    ctx_reset();
-}
-
-/* ---- hugepages ---- */
-
-/* Skips the test unless @pages free 2 MiB hugepages exist. */
-static bool hugepages_available(uint64_t pages)
-{
-    g_autofree char *s = NULL;
-    const char *path =
-        "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
-
-    if (!g_file_get_contents(path, &s, NULL, NULL)) {
-        g_test_skip("this kernel has no 2 MiB hugepages");
-        return false;
-    }
-    if (g_ascii_strtoull(s, NULL, 10) < pages) {
-        g_autofree char *why = g_strdup_printf(
-            "needs %" PRIu64 " free 2 MiB hugepages, the host has %s "
-            "(echo 64 > /proc/sys/vm/nr_hugepages)",
-            pages, g_strstrip(s));
-        g_test_skip(why);
-        return false;
-    }
-    return true;
-}
-
-static void *start_direct_io(QTestState *from, QTestState *to)
-{
-    fill_ram(from);
-    qtest_qmp_assert_success(from, "{'execute': 'migrate-set-parameters', "
-                                   "'arguments': {'direct-io': true}}");
-    qtest_qmp_assert_success(to, "{'execute': 'migrate-set-parameters', "
-                                 "'arguments': {'direct-io': true}}");
-    return NULL;
-}
-
-/*
- * Hugepage-backed RAM (memfd, hugetlb=on) saved and restored through
- * mapped-ram, 4 multifd channels and O_DIRECT: the file keeps 4 KiB
- * target pages, the guest RAM is 2 MiB host pages.
- */
-static void test_hugetlb_memfd_dio(void)
-{
-    g_autofree char *opts = backend_opts("memfd", "hugetlb=on");
-    g_autofree char *dir = g_strdup("/var/tmp/mapmig-huge-XXXXXX");
-    char *old = tmpfs;
-
-    if (!hugepages_available(2 * GUEST_SIZE / HUGEPAGE_SIZE)) {
-        return;
-    }
-    if (!g_mkdtemp(dir) || !migrate_dir_supports_odirect(dir)) {
-        g_test_skip("/var/tmp does not support O_DIRECT");
-        rmdir(dir);
-        return;
-    }
-    qtest_add_abort_dir(dir);
-    tmpfs = dir;
-    ctx.expect_hugepages = true;
-    MigrateCommon args = {
-        .start = none_start(opts, opts, "stress,share=10"),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .start_hook = start_direct_io,
-        .live = true,
-        .end_hook = end_check_mem0,
-    };
-
-    test_precopy_common(&args);
-    tmpfs = old;
-    qtest_remove_abort_dir(dir);
-    qtest_rmdir_files(dir);
-    ctx_reset();
-}
-
-/* ---- x-ignore-shared ---- */
 
 /*
  * Both sides map the same shared file: only device state travels, the
@@ -345,91 +208,6 @@ static void end_ignore_shared(QTestState *from, QTestState *to, void *opaque)
                    file_size(mig), (uint64_t)GUEST_SIZE);
     /* Headers and device state only: no page of mem0 is in there. */
     g_assert_cmpuint(file_size(mig), <, 64 * KiB);
-}
-
-/* hugetlbfs has no write(): mapmig creates that file, the guest fills it. */
-static void ignore_shared(const char *mem_dir, bool mapped_ram, bool prefill)
-{
-    ctx.src_file = g_strdup_printf("%s/guest-ram", mem_dir);
-    if (prefill) {
-        interop_pattern_file(ctx.src_file, GUEST_SIZE, 3);
-    }
-
-    g_autofree char *p = g_strdup_printf("mem-path=%s,share=on", ctx.src_file);
-    g_autofree char *opts = backend_opts("file", p);
-    MigrateCommon args = {
-        .start = none_start(opts, opts, "stress,share=10"),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "x-ignore-shared", mapped_ram ? "mapped-ram" : NULL,
-                  mapped_ram ? "multifd" : NULL },
-        /*
-         * The guest runs, but nothing of its RAM is dirty for the
-         * migration, so it converges at once (no .live iterations).
-         */
-        .end_hook = end_ignore_shared,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_ignore_shared_stream(void)
-{
-    ignore_shared(tmpfs, false, true);
-    ctx_reset();
-}
-
-static void test_ignore_shared_mapped_ram(void)
-{
-    ignore_shared(tmpfs, true, true);
-    ctx_reset();
-}
-
-/* The same on hugetlbfs: one set of hugepages both guests share. */
-static void test_ignore_shared_hugetlbfs(void)
-{
-    g_autofree char *dir = scratch("hugetlbfs");
-
-    if (!hugepages_available(GUEST_SIZE / HUGEPAGE_SIZE)) {
-        return;
-    }
-    g_assert_cmpint(mkdir(dir, 0700), ==, 0);
-    if (mount("hugetlbfs", dir, "hugetlbfs", 0, "pagesize=2M") < 0) {
-        g_autofree char *why =
-            g_strdup_printf("cannot mount hugetlbfs: %s", g_strerror(errno));
-        rmdir(dir);
-        g_test_skip(why);
-        return;
-    }
-    ctx.expect_hugepages = true;
-    ignore_shared(dir, true, false);
-    unlink(ctx.src_file);
-    g_assert_cmpint(umount(dir), ==, 0);
-    g_assert_cmpint(rmdir(dir), ==, 0);
-    ctx_reset();
-}
-
-/*
- * The source skips its shared file; a destination with anonymous memory
- * would lose the guest's RAM, so it refuses the file.
- */
-static void test_ignore_shared_private_dest(void)
-{
-    ctx.src_file = scratch("guest-ram");
-    g_autofree char *p = g_strdup_printf("mem-path=%s,share=on", ctx.src_file);
-    g_autofree char *src = backend_opts("file", p);
-    g_autofree char *dst = backend_opts("ram", NULL);
-    MigrateCommon args = {
-        .start = none_start(src, dst, NULL),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "x-ignore-shared", "mapped-ram" },
-        .result = MIG_TEST_FAIL_DEST,
-        .error_substr = "is not in the file (x-ignore-shared)",
-    };
-
-    test_precopy_common(&args);
-    ctx_reset();
 }
 
 /*
@@ -458,25 +236,213 @@ static void end_template(QTestState *from, QTestState *to, void *opaque)
     g_assert_cmpstr(after, ==, sha);
 }
 
-static void test_ignore_shared_template(void)
+static void *start_direct_io(QTestState *from, QTestState *to)
 {
-    ctx.src_file = scratch("template-ram");
-    interop_pattern_file(ctx.src_file, GUEST_SIZE, 5);
-    g_autofree char *p1 = g_strdup_printf("mem-path=%s,share=on", ctx.src_file);
-    g_autofree char *p2 = g_strdup_printf("mem-path=%s", ctx.src_file);
-    g_autofree char *src = backend_opts("file", p1);
-    g_autofree char *dst = backend_opts("file", p2);
-    MigrateCommon args = {
-        .start = none_start(src, dst, NULL),
-        .connect_uri = FILE_URI,
-        .load_after_save = true,
-        .caps = { "x-ignore-shared", "mapped-ram" },
-        .start_hook = start_template,
-        .end_hook = end_template,
-    };
+    qtest_qmp_assert_success(from, "{'execute': 'migrate-set-parameters', "
+                                   "'arguments': {'direct-io': true}}");
+    qtest_qmp_assert_success(to, "{'execute': 'migrate-set-parameters', "
+                                 "'arguments': {'direct-io': true}}");
+    return NULL;
+}
 
+/* ---- the case table ---- */
+
+/*
+ * A -M none guest whose main RAM is the backend mem0, 32 MiB.  The
+ * framework fills mem0 (and nothing else exists) before migrating.
+ */
+typedef struct MemoryCase {
+    const char *path;
+    bool accels; /* also on KVM, under /migration/kvm/... */
+    /* "KIND[,PROPS]" of mem0 (see backend_opts()). */
+    const char *src_backend;
+    const char *dst_backend; /* NULL: as the source */
+    void (*prepare)(void);   /* files the backends name */
+    bool hugepages;          /* info ramblock shows 2 MiB pages */
+    MigrateCommon args;      /* .start.workload: both sides' */
+} MemoryCase;
+
+#define STRESS .start.workload = "stress,share=10"
+#define FILE_MIGRATION .connect_uri = FILE_URI, .load_after_save = true
+
+static const MemoryCase memory_cases[] = {
+    /* one backend kind each */
+    { .path = "/migration/memory/ram/prealloc/mapped-ram",
+      .accels = true,
+      .src_backend = "ram,prealloc=on",
+      .args = { STRESS, FILE_MIGRATION, .caps = { "mapped-ram", "multifd" },
+                .live = true, .end_hook = end_check_mem0 } },
+    { .path = "/migration/memory/file/private/stream",
+      .accels = true,
+      .src_backend = "file,mem-path=@SRC@",
+      .dst_backend = "file,mem-path=@DST@",
+      .prepare = prepare_two_files,
+      .args = { STRESS, FILE_MIGRATION, .live = true,
+                .end_hook = end_file_private } },
+    { .path = "/migration/memory/file/shared/mapped-ram",
+      .accels = true,
+      .src_backend = "file,mem-path=@SRC@,share=on",
+      .dst_backend = "file,mem-path=@DST@,share=on",
+      .prepare = prepare_two_files,
+      .args = { STRESS, FILE_MIGRATION, .caps = { "mapped-ram", "multifd" },
+                .live = true, .end_hook = end_file_shared } },
+    { .path = "/migration/memory/memfd/unix/multifd",
+      .accels = true,
+      .src_backend = "memfd",
+      .args = { STRESS, .connect_uri = UNIX_URI, .caps = { "multifd" },
+                .live = true, .end_hook = end_check_mem0 } },
+    /*
+     * x-ignore-shared: the guest runs, but nothing of its RAM is dirty
+     * for the migration, so it converges at once (no .live iterations).
+     */
+    { .path = "/migration/memory/ignore-shared/file/stream",
+      .accels = true,
+      .src_backend = "file,mem-path=@SRC@,share=on",
+      .prepare = prepare_shared_file,
+      .args = { STRESS, FILE_MIGRATION, .caps = { "x-ignore-shared" },
+                .end_hook = end_ignore_shared } },
+    { .path = "/migration/memory/ignore-shared/file/mapped-ram",
+      .accels = true,
+      .src_backend = "file,mem-path=@SRC@,share=on",
+      .prepare = prepare_shared_file,
+      .args = { STRESS, FILE_MIGRATION,
+                .caps = { "x-ignore-shared", "mapped-ram", "multifd" },
+                .end_hook = end_ignore_shared } },
+    /*
+     * The source skips its shared file; a destination with anonymous
+     * memory would lose the guest's RAM, so it refuses the file.
+     */
+    { .path = "/migration/memory/ignore-shared/private-destination",
+      .src_backend = "file,mem-path=@SRC@,share=on",
+      .dst_backend = "ram",
+      .prepare = prepare_new_file,
+      .args = { FILE_MIGRATION, .caps = { "x-ignore-shared", "mapped-ram" },
+                .result = MIG_TEST_FAIL_DEST,
+                .error_substr = "is not in the file (x-ignore-shared)" } },
+    { .path = "/migration/memory/ignore-shared/template-clone",
+      .accels = true,
+      .src_backend = "file,mem-path=@SRC@,share=on",
+      .dst_backend = "file,mem-path=@SRC@",
+      .prepare = prepare_template,
+      .args = { FILE_MIGRATION, .caps = { "x-ignore-shared", "mapped-ram" },
+                .start_hook = start_template, .end_hook = end_template } },
+};
+
+/*
+ * The same on hugetlbfs (ctx.src_file set by the test): one set of
+ * hugepages both guests share.  hugetlbfs has no write(): mapmig
+ * creates that file, the guest fills it.
+ */
+static const MemoryCase ignore_shared_hugetlbfs = {
+    .src_backend = "file,mem-path=@SRC@,share=on",
+    .hugepages = true,
+    .args = { STRESS, FILE_MIGRATION,
+              .caps = { "x-ignore-shared", "mapped-ram", "multifd" },
+              .end_hook = end_ignore_shared },
+};
+
+/*
+ * Hugepage-backed RAM (memfd, hugetlb=on) saved and restored through
+ * mapped-ram, 4 multifd channels and O_DIRECT: the file keeps 4 KiB
+ * target pages, the guest RAM is 2 MiB host pages.
+ */
+static const MemoryCase hugetlb_memfd_dio = {
+    .src_backend = "memfd,hugetlb=on",
+    .hugepages = true,
+    .args = { STRESS, FILE_MIGRATION, .caps = { "mapped-ram", "multifd" },
+              .multifd_channels_src = 4, .multifd_channels_dst = 4,
+              .start_hook = start_direct_io, .live = true,
+              .end_hook = end_check_mem0 },
+};
+
+static void memory_case_run(const MemoryCase *c)
+{
+    MigrateCommon args = c->args;
+
+    if (c->prepare) {
+        c->prepare();
+    }
+    ctx.expect_hugepages = c->hugepages;
+    g_autofree char *src = backend_opts(c->src_backend);
+    g_autofree char *dst =
+        backend_opts(c->dst_backend ? c->dst_backend : c->src_backend);
+    args.start = none_start(src, dst, c->args.start.workload);
     test_precopy_common(&args);
     ctx_reset();
+}
+
+static void run_memory_case(const void *data)
+{
+    memory_case_run(data);
+}
+
+/* ---- hugepages ---- */
+
+/* Skips the test unless @pages free 2 MiB hugepages exist. */
+static bool hugepages_available(uint64_t pages)
+{
+    g_autofree char *s = NULL;
+    const char *path =
+        "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
+
+    if (!g_file_get_contents(path, &s, NULL, NULL)) {
+        g_test_skip("this kernel has no 2 MiB hugepages");
+        return false;
+    }
+    if (g_ascii_strtoull(s, NULL, 10) < pages) {
+        g_autofree char *why = g_strdup_printf(
+            "needs %" PRIu64 " free 2 MiB hugepages, the host has %s "
+            "(echo 64 > /proc/sys/vm/nr_hugepages)",
+            pages, g_strstrip(s));
+        g_test_skip(why);
+        return false;
+    }
+    return true;
+}
+
+static void test_hugetlb_memfd_dio(void)
+{
+    g_autofree char *dir = g_strdup("/var/tmp/mapmig-huge-XXXXXX");
+    char *old = tmpfs;
+
+    if (!hugepages_available(2 * GUEST_SIZE / HUGEPAGE_SIZE)) {
+        return;
+    }
+    if (!g_mkdtemp(dir) || !migrate_dir_supports_odirect(dir)) {
+        g_test_skip("/var/tmp does not support O_DIRECT");
+        rmdir(dir);
+        return;
+    }
+    qtest_add_abort_dir(dir);
+    tmpfs = dir;
+    memory_case_run(&hugetlb_memfd_dio);
+    tmpfs = old;
+    qtest_remove_abort_dir(dir);
+    qtest_rmdir_files(dir);
+}
+
+static void test_ignore_shared_hugetlbfs(void)
+{
+    g_autofree char *dir = scratch("hugetlbfs");
+    g_autofree char *file = NULL;
+
+    if (!hugepages_available(GUEST_SIZE / HUGEPAGE_SIZE)) {
+        return;
+    }
+    g_assert_cmpint(mkdir(dir, 0700), ==, 0);
+    if (mount("hugetlbfs", dir, "hugetlbfs", 0, "pagesize=2M") < 0) {
+        g_autofree char *why =
+            g_strdup_printf("cannot mount hugetlbfs: %s", g_strerror(errno));
+        rmdir(dir);
+        g_test_skip(why);
+        return;
+    }
+    file = g_strdup_printf("%s/guest-ram", dir);
+    ctx.src_file = g_strdup(file);
+    memory_case_run(&ignore_shared_hugetlbfs);
+    unlink(file);
+    g_assert_cmpint(umount(dir), ==, 0);
+    g_assert_cmpint(rmdir(dir), ==, 0);
 }
 
 /* ---- command line ---- */
@@ -557,7 +523,7 @@ static void test_qemu_file_backend_to_mapmig(void)
     g_autofree char *ram = scratch("qemu-ram");
     g_autofree char *mig = scratch(FILE_TEST_FILENAME);
     g_autofree char *obj = NULL, *out = NULL, *st = NULL, *sha = NULL;
-    g_autofree char *opts = backend_opts("ram", NULL);
+    g_autofree char *opts = backend_opts("ram");
     QemuPeer *q;
     QTestState *to;
 
@@ -597,27 +563,15 @@ static void test_qemu_file_backend_to_mapmig(void)
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add_accels("/migration/memory/ram/prealloc/mapped-ram",
-                              test_ram_prealloc);
-    migration_test_add_accels("/migration/memory/file/private/stream",
-                              test_file_private);
-    migration_test_add_accels("/migration/memory/file/shared/mapped-ram",
-                              test_file_shared_mapped_ram);
-    migration_test_add_accels("/migration/memory/memfd/unix/multifd",
-                              test_memfd_unix_multifd);
+    for (size_t i = 0; i < G_N_ELEMENTS(memory_cases); i++) {
+        migration_test_add_data(memory_cases[i].path, run_memory_case,
+                                &memory_cases[i], memory_cases[i].accels);
+    }
     migration_test_add_accels("/migration/memory/hugetlb/memfd/mapped-ram/dio",
                               test_hugetlb_memfd_dio);
-    migration_test_add_accels("/migration/memory/ignore-shared/file/stream",
-                              test_ignore_shared_stream);
-    migration_test_add_accels("/migration/memory/ignore-shared/file/mapped-ram",
-                              test_ignore_shared_mapped_ram);
     migration_test_add_accels(
         "/migration/memory/ignore-shared/hugetlbfs/mapped-ram",
         test_ignore_shared_hugetlbfs);
-    migration_test_add("/migration/memory/ignore-shared/private-destination",
-                       test_ignore_shared_private_dest);
-    migration_test_add_accels("/migration/memory/ignore-shared/template-clone",
-                              test_ignore_shared_template);
     migration_test_add("/migration/memory/cmdline-errors", test_cmdline_errors);
     migration_test_add("/migration/memory/qemu-7.2/file-backend-to-mapmig",
                        test_qemu_file_backend_to_mapmig);

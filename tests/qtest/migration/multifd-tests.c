@@ -95,8 +95,9 @@ static guint query_fdsets_len(QTestState *who)
 
 /* ---- direct-io with every engine ---- */
 
-static void dio_engine(const char *engine)
+static void dio_engine(const void *data)
 {
+    const char *engine = data;
     g_autofree char *old = dio_scratch_begin();
     g_autofree char *uri = NULL;
     g_autoptr(GHashTable) before = NULL;
@@ -110,6 +111,7 @@ static void dio_engine(const char *engine)
     }
     uri = migrate_expand_uri(FILE_URI, 0);
     migrate_start(&from, &to, &start);
+    migrate_fill_ram(from, true, 1);
     qtest_msleep(100); /* let stress dirty some pages */
     qtest_qmp_assert_success(from, "{'execute': 'stop'}");
     before = qtest_ram_digests(from);
@@ -163,21 +165,6 @@ out:
     dio_scratch_end(g_steal_pointer(&old));
 }
 
-static void test_multifd_file_mapped_ram_dio_psync(void)
-{
-    dio_engine("psync");
-}
-
-static void test_multifd_file_mapped_ram_dio_io_uring(void)
-{
-    dio_engine("io-uring");
-}
-
-static void test_multifd_file_mapped_ram_dio_libaio(void)
-{
-    dio_engine("libaio");
-}
-
 /* ---- fd sets ---- */
 
 static void *fdset_dio_start_hook(QTestState *from, QTestState *to)
@@ -195,28 +182,6 @@ static void *fdset_dio_start_hook(QTestState *from, QTestState *to)
     g_assert_cmpuint(query_fdsets_len(from), ==, 1);
     g_assert_cmpuint(query_fdsets_len(to), ==, 1);
     return NULL;
-}
-
-static void test_multifd_file_mapped_ram_fdset_dio(void)
-{
-    g_autofree char *old = dio_scratch_begin();
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .start.workload = "stress,share=20",
-        .connect_uri = "file:/dev/fdset/1",
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .start_hook = fdset_dio_start_hook,
-        .stop_src = true,
-    };
-
-    if (!old) {
-        return;
-    }
-    test_precopy_common(&args);
-    dio_scratch_end(g_steal_pointer(&old));
 }
 
 #define FILE_OFFSET 0x1000
@@ -255,19 +220,6 @@ static void fdset_offset_end_hook(QTestState *from, QTestState *to,
     g_assert_cmphex(GUINT64_FROM_BE(be) >> 32, ==, QEMU_VM_FILE_MAGIC);
 }
 
-static void test_precopy_file_offset_fdset(void)
-{
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = "file:/dev/fdset/3,offset=0x1000",
-        .load_after_save = true,
-        .start_hook = fdset_offset_start_hook,
-        .end_hook = fdset_offset_end_hook,
-    };
-
-    test_precopy_common(&args);
-}
-
 static void *fdset_start_hook(QTestState *from, QTestState *to)
 {
     g_autofree char *path = migfile_path();
@@ -288,50 +240,12 @@ static void fdset_end_hook(QTestState *from, QTestState *to, void *opaque)
     }
 }
 
-static void test_multifd_file_mapped_ram_fdset(void)
-{
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = "file:/dev/fdset/2",
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .start_hook = fdset_start_hook,
-        .end_hook = fdset_end_hook,
-    };
-
-    test_precopy_common(&args);
-}
-
 /* ---- direct-io refusals ---- */
 
 static void *dio_src_start_hook(QTestState *from, QTestState *to)
 {
     set_bool_param(from, "direct-io", true);
-    /* Some RAM content, so an unchanged digest means something. */
-    qtest_memset(from, 0x100000, 0x3c, 4 * MiB);
     return NULL;
-}
-
-static void test_dio_no_multifd_refused(void)
-{
-    g_autofree char *old = dio_scratch_begin();
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = FILE_URI,
-        .caps = { "mapped-ram" },
-        .start_hook = dio_src_start_hook,
-        .stop_src = true,
-        .result = MIG_TEST_QMP_ERROR,
-        .error_substr = "direct-io needs the mapped-ram and multifd",
-    };
-
-    if (!old) {
-        return;
-    }
-    test_precopy_common(&args);
-    dio_scratch_end(g_steal_pointer(&old));
 }
 
 static void test_dio_unix_refused(void)
@@ -349,6 +263,8 @@ static void test_dio_unix_refused(void)
     migrate_start(&from, NULL, &start);
     migrate_set_capability(from, "mapped-ram", true);
     migrate_set_capability(from, "multifd", true);
+    /* RAM content, so an unchanged digest means something. */
+    migrate_fill_ram(from, true, 1);
     dio_src_start_hook(from, NULL);
     qtest_qmp_assert_success(from, "{'execute': 'stop'}");
     before = qtest_ram_digests(from);
@@ -369,213 +285,203 @@ static void test_dio_unix_refused(void)
     g_assert_nonnull(strstr(desc, "extra fds"));
 }
 
-static void test_dio_misaligned_offset_refused(void)
-{
-    g_autofree char *old = dio_scratch_begin();
-    MigrateCommon args = {
-        .start.mem = "64M",
-        /*
-         * 0x100: below any file system's DIO alignment (>= 512).  The
-         * usual example, 0x200, is aligned on ext4 over a 512-byte
-         * logical-block disk (statx reports dio_offset_align 512).
-         */
-        .connect_uri = FILE_URI ",offset=0x100",
-        .caps = { "mapped-ram", "multifd" },
-        .start_hook = dio_src_start_hook,
-        .stop_src = true,
-        .result = MIG_TEST_QMP_ERROR,
-        .error_substr = "alignment",
-    };
-
-    if (!old) {
-        return;
-    }
-    test_precopy_common(&args);
-    dio_scratch_end(g_steal_pointer(&old));
-}
-
-/* The aligned counterpart of the above works. */
-static void test_dio_aligned_offset(void)
-{
-    g_autofree char *old = dio_scratch_begin();
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = FILE_URI ",offset=0x100000",
-        .load_after_save = true,
-        .caps = { "mapped-ram", "multifd" },
-        .start_hook = dio_src_start_hook,
-        .stop_src = true,
-    };
-
-    if (!old) {
-        return;
-    }
-    test_precopy_common(&args);
-    dio_scratch_end(g_steal_pointer(&old));
-}
-
-static void test_dio_tmpfs_refused(void)
-{
-    g_autofree char *dir = g_strdup("/dev/shm/mapmig-dio-XXXXXX");
-    g_autofree char *old = NULL;
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = FILE_URI,
-        .caps = { "mapped-ram", "multifd" },
-        .start_hook = dio_src_start_hook,
-        .stop_src = true,
-        .result = MIG_TEST_QMP_ERROR,
-        .error_substr = "O_DIRECT",
-    };
-
-    if (!g_mkdtemp(dir)) {
-        g_test_skip("cannot create a directory in /dev/shm");
-        return;
-    }
-    if (migrate_dir_supports_odirect(dir)) {
-        rmdir(dir);
-        g_test_skip("this kernel's tmpfs supports O_DIRECT (>= 6.6)");
-        return;
-    }
-    qtest_add_abort_dir(dir);
-    old = tmpfs;
-    tmpfs = g_steal_pointer(&dir);
-    test_precopy_common(&args);
-    dio_scratch_end(g_steal_pointer(&old));
-}
-
 /* ---- multifd over sockets ---- */
 
 static void *zstd_start_hook(QTestState *from, QTestState *to)
 {
     migrate_set_parameter_str(from, "multifd-compression", "zstd");
     migrate_set_parameter_str(to, "multifd-compression", "zstd");
-    /* Compressible, non-zero data. */
-    qtest_memset(from, 0x200000, 0x77, 8 * MiB);
     return NULL;
 }
 
-static void *data_start_hook(QTestState *from, QTestState *to)
+/* ---- the case table ---- */
+
+/* Where @TMP@ points while a case runs. */
+typedef enum {
+    SCRATCH_DEFAULT, /* the framework's per-test directory */
+    SCRATCH_DIO,     /* /var/tmp (skip unless it does O_DIRECT) */
+    SCRATCH_TMPFS,   /* /dev/shm (skip if it does O_DIRECT, >= 6.6) */
+} Scratch;
+
+typedef struct MultifdCase {
+    const char *path;
+    bool accels; /* also on KVM, under /migration/kvm/... */
+    Scratch scratch;
+    MigrateCommon args;
+} MultifdCase;
+
+/* /dev/shm as @TMP@ for a case that needs tmpfs without O_DIRECT. */
+static char *tmpfs_scratch_begin(void)
 {
-    qtest_memset(from, 0x200000, 0x5a, 8 * MiB);
-    return NULL;
+    g_autofree char *dir = g_strdup("/dev/shm/mapmig-dio-XXXXXX");
+    char *old;
+
+    if (!g_mkdtemp(dir)) {
+        g_test_skip("cannot create a directory in /dev/shm");
+        return NULL;
+    }
+    if (migrate_dir_supports_odirect(dir)) {
+        rmdir(dir);
+        g_test_skip("this kernel's tmpfs supports O_DIRECT (>= 6.6)");
+        return NULL;
+    }
+    qtest_add_abort_dir(dir);
+    old = tmpfs;
+    tmpfs = g_steal_pointer(&dir);
+    return old;
 }
 
-static void test_multifd_tcp_plain_none(void)
+static void run_multifd_case(const void *data)
 {
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = "tcp:127.0.0.1:@PORT@",
-        .caps = { "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .start_hook = data_start_hook,
-    };
+    const MultifdCase *c = data;
+    MigrateCommon args = c->args;
+    g_autofree char *old = NULL;
 
+    if (c->scratch != SCRATCH_DEFAULT) {
+        old = c->scratch == SCRATCH_DIO ? dio_scratch_begin()
+                                        : tmpfs_scratch_begin();
+        if (!old) {
+            return;
+        }
+    }
     test_precopy_common(&args);
+    if (old) {
+        dio_scratch_end(g_steal_pointer(&old));
+    }
 }
 
-static void test_multifd_tcp_plain_zstd(void)
-{
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = "tcp:127.0.0.1:@PORT@",
-        .caps = { "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .start_hook = zstd_start_hook,
-    };
+#define MULTIFD_4 .multifd_channels_src = 4, .multifd_channels_dst = 4
+#define MULTIFD_UNIX(n)                                            \
+    {                                                              \
+        .start.mem = "64M", .connect_uri = "unix:@TMP@/migsocket", \
+        .caps = { "multifd" }, .multifd_channels_src = (n),        \
+        .multifd_channels_dst = (n),                               \
+    }
 
-    test_precopy_common(&args);
-}
+static const MultifdCase multifd_cases[] = {
+    /* fd sets */
+    { .path = "/migration/multifd/file/mapped-ram/fdset/dio",
+      .scratch = SCRATCH_DIO,
+      .args = { .start = { .mem = "64M", .workload = "stress,share=20" },
+                .connect_uri = "file:/dev/fdset/1",
+                .load_after_save = true,
+                .caps = { "mapped-ram", "multifd" },
+                MULTIFD_4,
+                .start_hook = fdset_dio_start_hook,
+                .stop_src = true } },
+    { .path = "/migration/precopy/file/offset/fdset",
+      .scratch = SCRATCH_DEFAULT,
+      .args = { .start.mem = "64M",
+                .connect_uri = "file:/dev/fdset/3,offset=0x1000",
+                .load_after_save = true,
+                .start_hook = fdset_offset_start_hook,
+                .end_hook = fdset_offset_end_hook } },
+    { .path = "/migration/multifd/file/mapped-ram/fdset",
+      .scratch = SCRATCH_DEFAULT,
+      .args = { .start.mem = "64M",
+                .connect_uri = "file:/dev/fdset/2",
+                .load_after_save = true,
+                .caps = { "mapped-ram", "multifd" },
+                MULTIFD_4,
+                .start_hook = fdset_start_hook,
+                .end_hook = fdset_end_hook } },
+    /* direct-io refusals, and the aligned offset that works */
+    { .path = "/migration/multifd/file/mapped-ram/dio/no-multifd",
+      .scratch = SCRATCH_DIO,
+      .args = { .start.mem = "64M",
+                .connect_uri = FILE_URI,
+                .caps = { "mapped-ram" },
+                .start_hook = dio_src_start_hook,
+                .stop_src = true,
+                .result = MIG_TEST_QMP_ERROR,
+                .error_substr =
+                    "direct-io needs the mapped-ram and multifd" } },
+    /*
+     * 0x100: below any file system's DIO alignment (>= 512).  The usual
+     * example, 0x200, is aligned on ext4 over a 512-byte logical-block
+     * disk (statx reports dio_offset_align 512).
+     */
+    { .path = "/migration/multifd/file/mapped-ram/dio/offset/bad",
+      .scratch = SCRATCH_DIO,
+      .args = { .start.mem = "64M",
+                .connect_uri = FILE_URI ",offset=0x100",
+                .caps = { "mapped-ram", "multifd" },
+                .start_hook = dio_src_start_hook,
+                .stop_src = true,
+                .result = MIG_TEST_QMP_ERROR,
+                .error_substr = "alignment" } },
+    { .path = "/migration/multifd/file/mapped-ram/dio/offset",
+      .scratch = SCRATCH_DIO,
+      .args = { .start.mem = "64M",
+                .connect_uri = FILE_URI ",offset=0x100000",
+                .load_after_save = true,
+                .caps = { "mapped-ram", "multifd" },
+                .start_hook = dio_src_start_hook,
+                .stop_src = true } },
+    { .path = "/migration/multifd/file/mapped-ram/dio/tmpfs",
+      .scratch = SCRATCH_TMPFS,
+      .args = { .start.mem = "64M",
+                .connect_uri = FILE_URI,
+                .caps = { "mapped-ram", "multifd" },
+                .start_hook = dio_src_start_hook,
+                .stop_src = true,
+                .result = MIG_TEST_QMP_ERROR,
+                .error_substr = "O_DIRECT" } },
+    /* multifd over sockets */
+    { .path = "/migration/multifd/tcp/plain/none",
+      .scratch = SCRATCH_DEFAULT,
+      .args = { .start.mem = "64M",
+                .connect_uri = "tcp:127.0.0.1:@PORT@",
+                .caps = { "multifd" },
+                MULTIFD_4 } },
+    { .path = "/migration/multifd/tcp/plain/zstd",
+      .scratch = SCRATCH_DEFAULT,
+      .args = { .start.mem = "64M",
+                .connect_uri = "tcp:127.0.0.1:@PORT@",
+                .caps = { "multifd" },
+                MULTIFD_4,
+                .start_hook = zstd_start_hook } },
+    { "/migration/multifd/unix/plain", true, SCRATCH_DEFAULT, MULTIFD_UNIX(2) },
+    { "/migration/multifd/unix/plain/channels/1", false, SCRATCH_DEFAULT,
+      MULTIFD_UNIX(1) },
+    { "/migration/multifd/unix/plain/channels/4", false, SCRATCH_DEFAULT,
+      MULTIFD_UNIX(4) },
+    { "/migration/multifd/unix/plain/channels/16", false, SCRATCH_DEFAULT,
+      MULTIFD_UNIX(16) },
+    { .path = "/migration/multifd/unix/stress/live",
+      .accels = true,
+      .scratch = SCRATCH_DEFAULT,
+      .args = { .start = { .mem = "64M", .workload = "stress,share=10" },
+                .connect_uri = "unix:@TMP@/migsocket",
+                .caps = { "multifd" },
+                MULTIFD_4,
+                .live = true } },
+};
 
-static void multifd_unix(int channels)
-{
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .connect_uri = "unix:@TMP@/migsocket",
-        .caps = { "multifd" },
-        .multifd_channels_src = channels,
-        .multifd_channels_dst = channels,
-        .start_hook = data_start_hook,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_multifd_unix_plain(void)
-{
-    multifd_unix(2);
-}
-
-static void test_multifd_unix_plain_1(void)
-{
-    multifd_unix(1);
-}
-
-static void test_multifd_unix_plain_4(void)
-{
-    multifd_unix(4);
-}
-
-static void test_multifd_unix_plain_16(void)
-{
-    multifd_unix(16);
-}
-
-static void test_multifd_unix_stress_live(void)
-{
-    MigrateCommon args = {
-        .start.mem = "64M",
-        .start.workload = "stress,share=10",
-        .connect_uri = "unix:@TMP@/migsocket",
-        .caps = { "multifd" },
-        .multifd_channels_src = 4,
-        .multifd_channels_dst = 4,
-        .live = true,
-    };
-
-    test_precopy_common(&args);
-}
+/* direct-io saves and restores with each I/O engine (dio_engine()). */
+static const struct {
+    const char *path;
+    const char *engine;
+    bool accels;
+} dio_engine_cases[] = {
+    { "/migration/multifd/file/mapped-ram/dio/psync", "psync", true },
+    { "/migration/multifd/file/mapped-ram/dio/io-uring", "io-uring", false },
+    { "/migration/multifd/file/mapped-ram/dio/libaio", "libaio", false },
+};
 
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add_accels("/migration/multifd/file/mapped-ram/dio/psync",
-                              test_multifd_file_mapped_ram_dio_psync);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/io-uring",
-                       test_multifd_file_mapped_ram_dio_io_uring);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/libaio",
-                       test_multifd_file_mapped_ram_dio_libaio);
-    migration_test_add("/migration/multifd/file/mapped-ram/fdset/dio",
-                       test_multifd_file_mapped_ram_fdset_dio);
-    migration_test_add("/migration/precopy/file/offset/fdset",
-                       test_precopy_file_offset_fdset);
-    migration_test_add("/migration/multifd/file/mapped-ram/fdset",
-                       test_multifd_file_mapped_ram_fdset);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/no-multifd",
-                       test_dio_no_multifd_refused);
+    for (size_t i = 0; i < G_N_ELEMENTS(dio_engine_cases); i++) {
+        migration_test_add_data(dio_engine_cases[i].path, dio_engine,
+                                dio_engine_cases[i].engine,
+                                dio_engine_cases[i].accels);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(multifd_cases); i++) {
+        migration_test_add_data(multifd_cases[i].path, run_multifd_case,
+                                &multifd_cases[i], multifd_cases[i].accels);
+    }
     migration_test_add("/migration/multifd/unix/dio/refused",
                        test_dio_unix_refused);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/offset/bad",
-                       test_dio_misaligned_offset_refused);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/offset",
-                       test_dio_aligned_offset);
-    migration_test_add("/migration/multifd/file/mapped-ram/dio/tmpfs",
-                       test_dio_tmpfs_refused);
-    migration_test_add("/migration/multifd/tcp/plain/none",
-                       test_multifd_tcp_plain_none);
-    migration_test_add("/migration/multifd/tcp/plain/zstd",
-                       test_multifd_tcp_plain_zstd);
-    migration_test_add_accels("/migration/multifd/unix/plain",
-                              test_multifd_unix_plain);
-    migration_test_add("/migration/multifd/unix/plain/channels/1",
-                       test_multifd_unix_plain_1);
-    migration_test_add("/migration/multifd/unix/plain/channels/4",
-                       test_multifd_unix_plain_4);
-    migration_test_add("/migration/multifd/unix/plain/channels/16",
-                       test_multifd_unix_plain_16);
-    migration_test_add_accels("/migration/multifd/unix/stress/live",
-                              test_multifd_unix_stress_live);
     return migration_test_run();
 }

@@ -11,16 +11,6 @@
 
 /* ---- file: ---- */
 
-static void test_precopy_file(void)
-{
-    MigrateCommon args = {
-        .connect_uri = "file:@TMP@/" FILE_TEST_FILENAME,
-        .load_after_save = true,
-    };
-
-    test_precopy_common(&args);
-}
-
 #define FILE_OFFSET 0x1000
 #define HEADER_BYTE 0xa5
 
@@ -55,49 +45,7 @@ static void file_offset_end_hook(QTestState *from, QTestState *to, void *opaque)
     g_assert_cmphex(GUINT64_FROM_BE(be) >> 32, ==, QEMU_VM_FILE_MAGIC);
 }
 
-static void test_precopy_file_offset(void)
-{
-    MigrateCommon args = {
-        .connect_uri = "file:@TMP@/" FILE_TEST_FILENAME ",offset=0x1000",
-        .load_after_save = true,
-        .start_hook = file_offset_start_hook,
-        .end_hook = file_offset_end_hook,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_precopy_file_offset_bad(void)
-{
-    /* The offset must be a number; "0x20M" is not. */
-    MigrateCommon args = {
-        .connect_uri = "file:@TMP@/" FILE_TEST_FILENAME ",offset=0x20M",
-        .result = MIG_TEST_QMP_ERROR,
-        .error_substr = "file URI has bad offset",
-    };
-
-    test_precopy_common(&args);
-}
-
-/* ---- sockets ---- */
-
-static void test_precopy_unix_plain(void)
-{
-    MigrateCommon args = {
-        .connect_uri = "unix:@TMP@/migsocket",
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_precopy_tcp_plain(void)
-{
-    MigrateCommon args = {
-        .connect_uri = "tcp:127.0.0.1:@PORT@",
-    };
-
-    test_precopy_common(&args);
-}
+/* ---- fd: ---- */
 
 static void *fd_start_hook(QTestState *from, QTestState *to)
 {
@@ -119,28 +67,6 @@ static void *fd_start_hook(QTestState *from, QTestState *to)
     return NULL;
 }
 
-static void test_precopy_fd(void)
-{
-    MigrateCommon args = {
-        .listen_uri = "defer",
-        .connect_uri = "fd:fd-mig",
-        .start_hook = fd_start_hook,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_precopy_exec(void)
-{
-    MigrateCommon args = {
-        .connect_uri = "exec:cat > @TMP@/" FILE_TEST_FILENAME,
-        .listen_uri = "exec:cat @TMP@/" FILE_TEST_FILENAME,
-        .load_after_save = true,
-    };
-
-    test_precopy_common(&args);
-}
-
 /* ---- cancel and failures ---- */
 
 static void test_cancel(void)
@@ -152,8 +78,8 @@ static void test_cancel(void)
 
     migrate_start(&from, &to, &start);
     migrate_set_capability(from, "events", true);
-    /* Non-zero pages, so the bandwidth limit really slows the stream. */
-    qtest_memset(from, 0, 0x55, 64 * MiB);
+    /* Real data, so the bandwidth limit really slows the stream. */
+    migrate_fill_ram(from, true, 1);
     migrate_incoming_qmp(to, uri);
     migrate_set_parameter_int(from, "max-bandwidth", 1 * MiB);
     migrate_qmp(from, uri);
@@ -266,56 +192,7 @@ static void test_bad_dest_paused(void)
     bad_dest(true);
 }
 
-static void test_precopy_unix_autostart(void)
-{
-    MigrateCommon args = {
-        .start.target_no_S = true,
-        .connect_uri = "unix:@TMP@/migsocket",
-    };
-
-    test_precopy_common(&args);
-}
-
-/* ---- live guests ---- */
-
-static void test_precopy_unix_stress_live(void)
-{
-    MigrateCommon args = {
-        .start.workload = "stress,share=10",
-        .connect_uri = "unix:@TMP@/migsocket",
-        .live = true,
-    };
-
-    test_precopy_common(&args);
-}
-
-static void test_precopy_unix_ab_live(void)
-{
-    MigrateCommon args = {
-        .start.workload = "ab",
-        .start.mem = "16M",
-        .connect_uri = "unix:@TMP@/migsocket",
-        .live = true,
-        .check_ab = true,
-    };
-
-    test_precopy_common(&args);
-}
-
-/* A guest saved while it runs resumes its own self-check on restore. */
-static void test_precopy_file_ab_live(void)
-{
-    MigrateCommon args = {
-        .start.workload = "ab",
-        .start.mem = "16M",
-        .connect_uri = "file:@TMP@/" FILE_TEST_FILENAME,
-        .load_after_save = true,
-        .live = true,
-        .check_ab = true,
-    };
-
-    test_precopy_common(&args);
-}
+/* ---- accelerators ---- */
 
 /*
  * The two accelerators' guests are different programs: a stream of one
@@ -350,44 +227,74 @@ static void test_accel_mismatch_kvm_to_soft(void)
     accel_mismatch("kvm", "soft");
 }
 
-static void test_precopy_unix_paused_src(void)
-{
-    MigrateCommon args = {
-        .start.workload = "stress,share=10",
-        .start.target_no_S = true,
-        .connect_uri = "unix:@TMP@/migsocket",
-        .stop_src = true,
-    };
+/* ---- the case table ---- */
 
-    test_precopy_common(&args);
-}
+#define FILE_URI "file:@TMP@/" FILE_TEST_FILENAME
+#define UNIX_URI "unix:@TMP@/migsocket"
+
+static const MigrateCase precopy_cases[] = {
+    { .path = "/migration/precopy/file",
+      .accels = true,
+      .args = { .connect_uri = FILE_URI, .load_after_save = true } },
+    { .path = "/migration/precopy/file/offset",
+      .args = { .connect_uri = FILE_URI ",offset=0x1000",
+                .load_after_save = true,
+                .start_hook = file_offset_start_hook,
+                .end_hook = file_offset_end_hook } },
+    /* The offset must be a number; "0x20M" is not. */
+    { .path = "/migration/precopy/file/offset/bad",
+      .args = { .connect_uri = FILE_URI ",offset=0x20M",
+                .result = MIG_TEST_QMP_ERROR,
+                .error_substr = "file URI has bad offset" } },
+    { .path = "/migration/precopy/unix/plain",
+      .args = { .connect_uri = UNIX_URI } },
+    { .path = "/migration/precopy/tcp/plain",
+      .args = { .connect_uri = "tcp:127.0.0.1:@PORT@" } },
+    { .path = "/migration/precopy/fd",
+      .args = { .listen_uri = "defer",
+                .connect_uri = "fd:fd-mig",
+                .start_hook = fd_start_hook } },
+    { .path = "/migration/precopy/exec",
+      .args = { .connect_uri = "exec:cat > @TMP@/" FILE_TEST_FILENAME,
+                .listen_uri = "exec:cat @TMP@/" FILE_TEST_FILENAME,
+                .load_after_save = true } },
+    { .path = "/migration/precopy/unix/autostart",
+      .accels = true,
+      .args = { .start.target_no_S = true, .connect_uri = UNIX_URI } },
+    /* live guests */
+    { .path = "/migration/precopy/unix/stress/live",
+      .accels = true,
+      .args = { .start.workload = "stress,share=10",
+                .connect_uri = UNIX_URI,
+                .live = true } },
+    { .path = "/migration/precopy/unix/ab/live",
+      .accels = true,
+      .args = { .start = { .workload = "ab", .mem = "16M" },
+                .connect_uri = UNIX_URI,
+                .live = true,
+                .check_ab = true } },
+    { .path = "/migration/precopy/unix/paused-src",
+      .accels = true,
+      .args = { .start = { .workload = "stress,share=10", .target_no_S = true },
+                .connect_uri = UNIX_URI,
+                .stop_src = true } },
+    /* A guest saved while it runs resumes its own self-check on restore. */
+    { .path = "/migration/precopy/file/ab/live",
+      .accels = true,
+      .args = { .start = { .workload = "ab", .mem = "16M" },
+                .connect_uri = FILE_URI,
+                .load_after_save = true,
+                .live = true,
+                .check_ab = true } },
+};
 
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
-    migration_test_add_accels("/migration/precopy/file", test_precopy_file);
-    migration_test_add("/migration/precopy/file/offset",
-                       test_precopy_file_offset);
-    migration_test_add("/migration/precopy/file/offset/bad",
-                       test_precopy_file_offset_bad);
-    migration_test_add("/migration/precopy/unix/plain",
-                       test_precopy_unix_plain);
-    migration_test_add("/migration/precopy/tcp/plain", test_precopy_tcp_plain);
-    migration_test_add("/migration/precopy/fd", test_precopy_fd);
-    migration_test_add("/migration/precopy/exec", test_precopy_exec);
+    migration_test_add_cases(precopy_cases, G_N_ELEMENTS(precopy_cases));
     migration_test_add("/migration/cancel", test_cancel);
     migration_test_add("/migration/bad_dest", test_bad_dest);
     migration_test_add("/migration/bad_dest/paused", test_bad_dest_paused);
-    migration_test_add_accels("/migration/precopy/unix/autostart",
-                              test_precopy_unix_autostart);
-    migration_test_add_accels("/migration/precopy/unix/stress/live",
-                              test_precopy_unix_stress_live);
-    migration_test_add_accels("/migration/precopy/unix/ab/live",
-                              test_precopy_unix_ab_live);
-    migration_test_add_accels("/migration/precopy/unix/paused-src",
-                              test_precopy_unix_paused_src);
-    migration_test_add_accels("/migration/precopy/file/ab/live",
-                              test_precopy_file_ab_live);
     migration_test_add_kvm("/migration/kvm/accel-mismatch/soft-to-kvm",
                            test_accel_mismatch_soft_to_kvm);
     migration_test_add_kvm("/migration/kvm/accel-mismatch/kvm-to-soft",
