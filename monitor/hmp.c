@@ -265,18 +265,7 @@ const MonitorOps hmp_monitor_ops = {
 
 bool monitor_init_hmp(const char *spec, GError **errp)
 {
-    if (!strcmp(spec, "stdio")) {
-        monitor_new(&hmp_monitor_ops, STDIN_FILENO, STDOUT_FILENO, false);
-        return true;
-    }
-    if (!g_str_has_prefix(spec, "unix:")) {
-        error_setg(errp,
-                   "HMP monitor '%s' not supported (use stdio or "
-                   "unix:PATH,server=on,wait=off)",
-                   spec);
-        return false;
-    }
-    return monitor_listen(spec, &hmp_monitor_ops, errp);
+    return monitor_init_spec(spec, &hmp_monitor_ops, errp);
 }
 
 void hmp_register_builtin_commands(void)

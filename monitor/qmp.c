@@ -329,7 +329,7 @@ const MonitorOps qmp_monitor_ops = {
 
 bool monitor_init_qmp(const char *spec, GError **errp)
 {
-    return monitor_listen(spec, &qmp_monitor_ops, errp);
+    return monitor_init_spec(spec, &qmp_monitor_ops, errp);
 }
 
 /* ---- built-in commands ---- */

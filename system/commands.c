@@ -68,7 +68,7 @@ static JsonNode *qmp_cont(Monitor *mon, JsonObject *args, GError **errp)
 
 static JsonNode *qmp_quit(Monitor *mon, JsonObject *args, GError **errp)
 {
-    qemu_system_shutdown_request();
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
     return NULL;
 }
 
@@ -160,7 +160,7 @@ static void hmp_cont(Monitor *mon, int argc, char **argv)
 
 static void hmp_quit(Monitor *mon, int argc, char **argv)
 {
-    qemu_system_shutdown_request();
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
 }
 
 void system_register_commands(void)
