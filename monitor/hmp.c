@@ -115,9 +115,42 @@ static void hmp_help(Monitor *mon, int argc, char **argv)
     }
 }
 
+/*
+ * The most arguments @cmd's usage string allows: one per word ("[-d] uri"
+ * is two), unlimited after "...", unchecked without a usage string.
+ */
+static int hmp_max_args(const HmpCommand *cmd)
+{
+    g_auto(GStrv) words = NULL;
+
+    if (!cmd->args || strstr(cmd->args, "...")) {
+        return INT_MAX;
+    }
+    words = g_strsplit_set(cmd->args, " \t", -1);
+    int n = 0;
+    for (int i = 0; words[i]; i++) {
+        n += *words[i] != '\0';
+    }
+    return n;
+}
+
+/* As QEMU: extra words are an error, with a pointer to help. */
+static bool hmp_check_args(Monitor *mon, const HmpCommand *cmd,
+                           const char *help_name, int argc)
+{
+    if (argc - 1 <= hmp_max_args(cmd)) {
+        return true;
+    }
+    monitor_printf(mon, "%s: extraneous characters at the end of line\n",
+                   cmd->name);
+    monitor_printf(mon, "Try \"help %s\" for more information\n", help_name);
+    return false;
+}
+
 static void hmp_info(Monitor *mon, int argc, char **argv)
 {
     const HmpCommand *cmd;
+    g_autofree char *help_name = NULL;
 
     if (argc < 2) {
         hmp_list_info(mon);
@@ -128,8 +161,18 @@ static void hmp_info(Monitor *mon, int argc, char **argv)
         monitor_printf(mon, "unknown info command: '%s'\n", argv[1]);
         return;
     }
+    help_name = g_strdup_printf("info %s", cmd->name);
+    if (!hmp_check_args(mon, cmd, help_name, argc - 1)) {
+        return;
+    }
     /* The sub-command sees itself as argv[0]. */
     cmd->fn(mon, argc - 1, argv + 1);
+}
+
+static void hmp_info_version(Monitor *mon, int argc, char **argv)
+{
+    /* QEMU prints its version and package; ours is "mapmig". */
+    monitor_printf(mon, "%s (mapmig)\n", MAPMIG_VERSION);
 }
 
 static void hmp_execute_line(Monitor *mon, const char *line)
@@ -150,7 +193,32 @@ static void hmp_execute_line(Monitor *mon, const char *line)
         monitor_printf(mon, "unknown command: '%s'\n", argv[0]);
         return;
     }
+    /* "info" checks its sub-command's arguments instead. */
+    if (cmd->fn != hmp_info &&
+        !hmp_check_args(mon, cmd, cmd->name, g_strv_length(argv))) {
+        return;
+    }
     cmd->fn(mon, g_strv_length(argv), argv);
+}
+
+char *hmp_execute_captured(const char *line)
+{
+    Monitor *mon = g_new0(Monitor, 1);
+    char *out;
+
+    /* Not listed, no fds: output lands in ->capture, input never comes. */
+    mon->refcnt = 1;
+    mon->ops = &hmp_monitor_ops;
+    mon->in_fd = -1;
+    mon->out_fd = -1;
+    mon->outbuf = g_byte_array_new();
+    mon->capture = g_string_new(NULL);
+    g_queue_init(&mon->recv_fds);
+    hmp_execute_line(mon, line);
+    out = g_string_free(g_steal_pointer(&mon->capture), FALSE);
+    mon->closed = true;
+    monitor_unref(mon);
+    return out;
 }
 
 /* Queued in place of a line that could not be kept. */
@@ -283,6 +351,14 @@ void hmp_register_builtin_commands(void)
         .fn = hmp_info,
     };
 
+    static const HmpCommand info_version = {
+        .name = "version",
+        .args = "",
+        .help = "show the version of QEMU",
+        .fn = hmp_info_version,
+    };
+
     hmp_register_command(&help);
     hmp_register_command(&info);
+    hmp_register_info_command(&info_version);
 }

@@ -54,6 +54,7 @@ struct Monitor {
     GByteArray *outbuf; /* not yet written */
     GQueue recv_fds;    /* SCM_RIGHTS fds, oldest first */
     int suspend_cnt;
+    GString *capture; /* human-monitor-command: output goes here */
 
     /* QMP */
     bool qmp_negotiated;
@@ -105,6 +106,13 @@ GPtrArray *hmp_list_info_commands(void);
 
 /* Events: deliver a ready JSON line to negotiated QMP clients. */
 void qmp_deliver_event(Monitor *mon, const char *line, size_t len);
+
+/*
+ * human-monitor-command: run one HMP line on a monitor of its own and
+ * return what it printed (g_free).  Commands that would wait (migrate
+ * without -d) do not: that monitor cannot be suspended.
+ */
+char *hmp_execute_captured(const char *line);
 
 extern const MonitorOps qmp_monitor_ops;
 extern const MonitorOps hmp_monitor_ops;

@@ -182,6 +182,9 @@ static void monitor_free(Monitor *mon)
     if (mon->linebuf) {
         g_byte_array_unref(mon->linebuf);
     }
+    if (mon->capture) {
+        g_string_free(mon->capture, TRUE);
+    }
     g_free(mon);
 }
 
@@ -270,6 +273,10 @@ static gboolean monitor_can_write(gint fd, GIOCondition cond, gpointer opaque)
 
 void monitor_write(Monitor *mon, const char *buf, size_t len)
 {
+    if (mon->capture) {
+        g_string_append_len(mon->capture, buf, len);
+        return;
+    }
     if (mon->closed || !len) {
         return;
     }
@@ -584,7 +591,8 @@ void monitor_printf(Monitor *mon, const char *fmt, ...)
     g_autofree char *text = NULL;
     g_autoptr(GString) out = NULL;
 
-    if (!mon || mon->closed || mon->ops->kind != MONITOR_KIND_HMP) {
+    if (!mon || (mon->closed && !mon->capture) ||
+        mon->ops->kind != MONITOR_KIND_HMP) {
         /* QMP has no free-form output channel. */
         return;
     }
@@ -612,7 +620,7 @@ void hmp_handle_error(Monitor *mon, GError *err)
 
 bool monitor_suspend(Monitor *mon)
 {
-    if (mon->ops->kind != MONITOR_KIND_HMP) {
+    if (mon->ops->kind != MONITOR_KIND_HMP || mon->capture) {
         return false;
     }
     if (mon->suspend_cnt++ == 0) {

@@ -20,6 +20,19 @@ static JsonNode *qmp_query_status(Monitor *mon, JsonObject *args, GError **errp)
     return n;
 }
 
+/* As QEMU: {"name": NAME} with -name, else {}. */
+static JsonNode *qmp_query_name(Monitor *mon, JsonObject *args, GError **errp)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+    if (current_machine && current_machine->name) {
+        json_object_set_string_member(o, "name", current_machine->name);
+    }
+    json_node_take_object(n, o);
+    return n;
+}
+
 static bool do_stop(GError **errp)
 {
     if (runstate_get() == RUN_STATE_INMIGRATE) {
@@ -179,6 +192,7 @@ void system_register_commands(void)
     };
 
     qmp_register_command("query-status", qmp_query_status, 0);
+    qmp_register_command("query-name", qmp_query_name, 0);
     qmp_register_command("stop", qmp_stop, 0);
     qmp_register_command("cont", qmp_cont, 0);
     qmp_register_command("quit", qmp_quit, 0);
