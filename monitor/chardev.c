@@ -15,9 +15,10 @@
 #include "monitor/chardev.h"
 #include "qemu/cutils.h"
 
-static GHashTable *chardevs; /* id -> ChardevSpec */
-static bool stdio_claimed;   /* a spec owns stdin/stdout */
-static bool stdio_forbidden; /* -daemonize */
+static GHashTable *chardevs;   /* id -> ChardevSpec */
+static bool stdio_claimed;     /* a spec owns stdin/stdout */
+static unsigned stdio_gen = 1; /* the claim's number; a release ends it */
+static bool stdio_forbidden;   /* -daemonize */
 
 static ChardevSpec *chardev_spec_new(ChardevKind kind, const char *label)
 {
@@ -255,12 +256,13 @@ static bool chardev_check(ChardevSpec *cs, GError **errp)
         }
         return true;
     }
+    if (!cs->host) {
+        error_setg(errp, "chardev: socket: no host given");
+        return false;
+    }
     if (!cs->port) {
         error_setg(errp, "chardev: socket: no port given");
         return false;
-    }
-    if (!cs->host) {
-        cs->host = g_strdup("");
     }
     return true;
 }
@@ -332,12 +334,12 @@ bool chardev_claim_stdio(ChardevSpec *cs, GError **errp)
         error_setg(errp, "cannot use stdio with -daemonize");
         return false;
     }
-    if (stdio_claimed && !cs->owns_stdio) {
+    if (stdio_claimed && cs->stdio_claim != stdio_gen) {
         error_setg(errp, "cannot use stdio by multiple character devices");
         return false;
     }
     stdio_claimed = true;
-    cs->owns_stdio = true;
+    cs->stdio_claim = stdio_gen;
     return true;
 }
 
@@ -349,6 +351,7 @@ void chardev_forbid_stdio(void)
 void chardev_release_stdio(void)
 {
     stdio_claimed = false;
+    stdio_gen++;
 }
 
 /* ---- sockets ---- */

@@ -38,8 +38,8 @@ typedef struct ChardevSpec {
     bool server;
     bool wait;
     bool nodelay;
-    bool in_use;     /* claimed by a front end (-mon, ...) */
-    bool owns_stdio; /* its claim on stdio succeeded */
+    bool in_use;          /* claimed by a front end (-mon, ...) */
+    unsigned stdio_claim; /* the stdio claim it holds (chardev.c) */
 } ChardevSpec;
 
 /*
