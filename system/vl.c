@@ -164,6 +164,37 @@ static bool parse_machine_opts(MachineState *ms, const char *arg, GError **errp)
     return true;
 }
 
+/*
+ * -name [guest=]NAME[,debug-threads=on|off], libvirt's form included.
+ * Threads are always named (g_thread_new), so debug-threads changes
+ * nothing.
+ */
+static bool parse_name_opts(MachineState *ms, const char *arg, GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+
+    for (int i = 0; parts[i]; i++) {
+        const char *p = parts[i];
+        bool b;
+
+        if (g_str_has_prefix(p, "guest=") || (i == 0 && !strchr(p, '='))) {
+            g_free(ms->name);
+            ms->name = g_strdup(strchr(p, '=') ? strchr(p, '=') + 1 : p);
+        } else if (g_str_has_prefix(p, "debug-threads=")) {
+            if (!qemu_parse_bool(p + strlen("debug-threads="), &b)) {
+                error_setg(errp, "Parameter 'debug-threads' expects 'on' or "
+                                 "'off'");
+                return false;
+            }
+        } else {
+            g_autofree char *key = g_strndup(p, strcspn(p, "="));
+            error_setg(errp, "-name: Invalid parameter '%s'", key);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* "help" lists the choices of -M, -object, -accel and -chardev. */
 static bool parse_help_arg(VMOptions *o, const char *opt, const char *arg)
 {
@@ -223,8 +254,7 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
         g_free(o->machine.accel);
         o->machine.accel = list;
     } else if (!strcmp(opt, "name")) {
-        g_free(o->machine.name);
-        o->machine.name = g_strdup(arg);
+        return parse_name_opts(&o->machine, arg, errp);
     } else if (!strcmp(opt, "qmp")) {
         g_ptr_array_add(o->qmp, g_strdup(arg));
         o->default_monitor = false;
