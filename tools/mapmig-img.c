@@ -976,8 +976,7 @@ static int save_image_command(const char *cmd, const char *file,
     }
     if (!strcmp(cmd, "check")) {
         if (!check_compressed(file, img, &err)) {
-            /* check reports on stdout, as qemu-img check does. */
-            printf("ERROR %s\n", err->message);
+            fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
             g_error_free(err);
             return 1;
         }
@@ -1124,12 +1123,9 @@ int main(int argc, char **argv)
     SaveImage img = { 0 };
     bool is_img;
     if (!probe_save_image(file, &img, &is_img, &err)) {
-        /* check's findings are its report (stdout); others' errors. */
-        if (!strcmp(cmd, "check")) {
-            printf("ERROR %s\n", err->message);
-        } else {
-            fprintf(stderr, "mapmig-img: %s\n", err->message);
-        }
+        /* check's verdict keeps its "ERROR" word (docs/tools). */
+        fprintf(stderr, "mapmig-img: %s%s\n",
+                strcmp(cmd, "check") ? "" : "ERROR ", err->message);
         g_error_free(err);
         return 1;
     }
@@ -1166,7 +1162,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "check")) {
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
         if (!mf) {
-            printf("ERROR %s\n", err->message);
+            fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
             g_error_free(err);
             return 1;
         }
