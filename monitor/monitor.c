@@ -6,8 +6,6 @@
 
 #include <stdarg.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <glib-unix.h>
 
 #include "qemu/cutils.h"

@@ -638,6 +638,7 @@ static void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->monitors, true);
     g_ptr_array_free(o->mons, true);
     g_ptr_array_free(o->monitor_specs, true);
+    chardev_remove_all(); /* -chardev, when start-up stopped early */
     chardev_spec_free(o->serial_cs);
     g_free(o->logfile);
     g_free(o->qtest);
