@@ -450,6 +450,43 @@ static void test_qmp_stdio(void)
                     "host-qmp-quit");
 }
 
+/* A signal ends the VM as QEMU's does: SHUTDOWN says so. */
+static void test_shutdown_signal(void)
+{
+    g_autofree char *cmd =
+        g_strdup_printf("%s -m 16M -S -qmp stdio", qtest_binary());
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *line = NULL;
+    GOutputStream *in;
+    g_autoptr(GDataInputStream) out = NULL;
+    const char *neg = "{'execute': 'qmp_capabilities'}\n";
+
+    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    p = g_subprocess_newv(
+        (const char *const *)argv,
+        G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err);
+    g_assert_no_error(err);
+    in = g_subprocess_get_stdin_pipe(p);
+    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+    g_assert_true(
+        g_output_stream_write_all(in, neg, strlen(neg), NULL, NULL, &err));
+    g_free(g_data_input_stream_read_line(out, NULL, NULL, &err)); /* hello */
+    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
+    g_assert_cmpstr(line, ==, "{\"return\": {}}\r");
+    g_clear_pointer(&line, g_free);
+    g_subprocess_send_signal(p, SIGTERM);
+    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(line);
+    g_assert_nonnull(strstr(line, "\"event\": \"SHUTDOWN\", \"data\": "
+                                  "{\"guest\": false, \"reason\": "
+                                  "\"host-signal\"}"));
+    g_assert_true(g_subprocess_wait_check(p, NULL, &err));
+    g_assert_no_error(err);
+}
+
 /* HMP on stdio, and -nographic's mon:stdio. */
 static void test_hmp_stdio(void)
 {
@@ -839,6 +876,7 @@ int main(int argc, char **argv)
     g_test_add_func("/misc/cmdline/libvirt", test_libvirt_cmdline);
     g_test_add_func("/misc/cmdline/nodefaults", test_nodefaults);
     g_test_add_func("/misc/qmp/stdio", test_qmp_stdio);
+    g_test_add_func("/misc/qmp/shutdown-signal", test_shutdown_signal);
     g_test_add_func("/misc/hmp/stdio", test_hmp_stdio);
     g_test_add_func("/misc/serial/socket", test_serial_socket);
     g_test_add_func("/misc/accel/errors", test_accel_errors);
