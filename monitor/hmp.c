@@ -116,29 +116,46 @@ static void hmp_help(Monitor *mon, int argc, char **argv)
 }
 
 /*
- * The most arguments @cmd's usage string allows: one per word ("[-d] uri"
- * is two), unlimited after "...", unchecked without a usage string.
+ * Whether @argv fits @cmd's usage string: "[-d]" words are flags that may
+ * appear, every other word is one argument ("[-d] uri" takes one); "..."
+ * means any number; no usage string, no check.
  */
-static int hmp_max_args(const HmpCommand *cmd)
+static bool hmp_args_fit(const HmpCommand *cmd, int argc, char **argv)
 {
     g_auto(GStrv) words = NULL;
+    g_autoptr(GPtrArray) flags = g_ptr_array_new_with_free_func(g_free);
+    int max = 0, given = 0;
 
     if (!cmd->args || strstr(cmd->args, "...")) {
-        return INT_MAX;
+        return true;
     }
     words = g_strsplit_set(cmd->args, " \t", -1);
-    int n = 0;
     for (int i = 0; words[i]; i++) {
-        n += *words[i] != '\0';
+        const char *w = words[i];
+        size_t len = strlen(w);
+
+        if (len > 3 && w[0] == '[' && w[1] == '-' && w[len - 1] == ']') {
+            g_ptr_array_add(flags, g_strndup(w + 1, len - 2));
+        } else if (len) {
+            max++;
+        }
     }
-    return n;
+    for (int i = 1; i < argc; i++) {
+        bool is_flag = false;
+
+        for (guint f = 0; f < flags->len && !is_flag; f++) {
+            is_flag = !strcmp(argv[i], flags->pdata[f]);
+        }
+        given += !is_flag;
+    }
+    return given <= max;
 }
 
 /* As QEMU: extra words are an error, with a pointer to help. */
 static bool hmp_check_args(Monitor *mon, const HmpCommand *cmd,
-                           const char *help_name, int argc)
+                           const char *help_name, int argc, char **argv)
 {
-    if (argc - 1 <= hmp_max_args(cmd)) {
+    if (hmp_args_fit(cmd, argc, argv)) {
         return true;
     }
     monitor_printf(mon, "%s: extraneous characters at the end of line\n",
@@ -162,7 +179,7 @@ static void hmp_info(Monitor *mon, int argc, char **argv)
         return;
     }
     help_name = g_strdup_printf("info %s", cmd->name);
-    if (!hmp_check_args(mon, cmd, help_name, argc - 1)) {
+    if (!hmp_check_args(mon, cmd, help_name, argc - 1, argv + 1)) {
         return;
     }
     /* The sub-command sees itself as argv[0]. */
@@ -195,7 +212,7 @@ static void hmp_execute_line(Monitor *mon, const char *line)
     }
     /* "info" checks its sub-command's arguments instead. */
     if (cmd->fn != hmp_info &&
-        !hmp_check_args(mon, cmd, cmd->name, g_strv_length(argv))) {
+        !hmp_check_args(mon, cmd, cmd->name, g_strv_length(argv), argv)) {
         return;
     }
     cmd->fn(mon, g_strv_length(argv), argv);

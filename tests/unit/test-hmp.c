@@ -135,6 +135,14 @@ static void test_extra_args(void)
         { "help x_echo x_error\n",
           "help: extraneous characters at the end of line\r\n"
           "Try \"help help\" for more information\r\n" },
+        /* "[-d] uri": the flag does not count as the argument. */
+        { "x_flag -d u\n", "[-d][u]\r\n" },
+        { "x_flag u\n", "[u]\r\n" },
+        { "x_flag u v\n", "x_flag: extraneous characters at the end of line\r\n"
+                          "Try \"help x_flag\" for more information\r\n" },
+        { "x_flag u -d v\n",
+          "x_flag: extraneous characters at the end of line\r\n"
+          "Try \"help x_flag\" for more information\r\n" },
         /* "[args...]" takes any number; no usage string is unchecked. */
         { "x_echo 1 2 3 4 5\n", "[1][2][3][4][5]\r\n" },
         { "info version\n", "0.1.0 (mapmig)\r\n" },
@@ -200,6 +208,7 @@ int main(int argc, char **argv)
 {
     static const HmpCommand cmds[] = {
         { "x_echo", "[args...]", "echo the args", hmp_x_echo },
+        { "x_flag", "[-d] uri", "a flag and an argument", hmp_x_echo },
         { "x_error", "", "fail", hmp_x_error },
         { "x_wait", NULL, "suspend for a while", hmp_x_wait },
     };
