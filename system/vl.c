@@ -52,7 +52,7 @@ static void help(void)
            "  -accel kvm[,device=PATH]|soft   accelerator (kvm:soft or\n"
            "                      repeated -accel: first that works)\n"
            "  -S                  do not start vCPUs at start-up\n"
-           "  -name NAME          VM name\n"
+           "  -name [guest=]NAME[,debug-threads=on|off]   VM name\n"
            "  -qmp DEV            QMP monitor on a character device "
            "(repeatable)\n"
            "  -monitor DEV|none   HMP monitor on a character device\n"
