@@ -350,12 +350,13 @@ static bool parse_mem(const char *s, uint64_t *out)
  * that no step finds another's pages cached (root only; without it, or
  * with --no-drop-caches, each file is still dropped by drop_cache()).
  */
+static bool caches_refused;
+
 static void drop_caches_all(void)
 {
-    static bool refused;
     int fd;
 
-    if (opt.no_drop_caches || refused) {
+    if (opt.no_drop_caches || caches_refused) {
         return;
     }
     sync();
@@ -365,7 +366,7 @@ static void drop_caches_all(void)
                 "note: cannot drop the page cache (/proc/sys/vm/drop_caches: "
                 "%s); only the benchmark's own files are dropped\n",
                 strerror(errno));
-        refused = true;
+        caches_refused = true;
     }
     if (fd >= 0) {
         close(fd);
@@ -1361,8 +1362,9 @@ static bool qemu_probe(const char *bin, GError **errp)
     g_autofree char *out = NULL;
     int status;
 
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &out, NULL, &status, errp)) {
+    if (!g_spawn_sync(NULL, (char **)argv, NULL,
+                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                      NULL, &out, NULL, &status, errp)) {
         return false;
     }
     if (!g_spawn_check_wait_status(status, errp)) {
@@ -1771,12 +1773,12 @@ static void print_machine(FILE *out, const char *pfx)
         sysfs_choice("/sys/kernel/mm/transparent_hugepage/enabled");
     g_autofree char *thp_defrag =
         sysfs_choice("/sys/kernel/mm/transparent_hugepage/defrag");
-    fprintf(out,
-            "%sTHP: enabled %s, defrag %s; page cache %s before every "
-            "step\n",
-            pfx, thp, thp_defrag,
+    fprintf(out, "%sTHP: enabled %s, defrag %s; page cache: %s\n", pfx, thp,
+            thp_defrag,
             opt.no_drop_caches ? "not dropped (--no-drop-caches)"
-                               : "dropped (drop_caches)");
+            : caches_refused   ? "not droppable, only the benchmark's "
+                                 "files are dropped"
+                               : "dropped before every step");
     fprintf(out, "%sdirectory: %s: %s, %.1f GiB free\n", pfx, opt.dir, fs,
             free_space(opt.dir) / (double)GiB);
     if (content_path[0]) {
