@@ -2316,6 +2316,7 @@ static bool sitting_prepare(GError **errp)
             g_ptr_array_add(floor_rows, &floors[i]);
         }
     }
+    drop_caches_all(); /* learn now whether it is allowed */
     if (opt.qemu && !qemu_probe(opt.qemu_bin, errp)) {
         g_prefix_error(errp, "--qemu: %s (apt-get install qemu-system-x86): ",
                        opt.qemu_bin);
