@@ -2298,12 +2298,35 @@ static void csv_floor(FloorRow *f, int rep, const char *error)
 /* ------------------------------------------------------------------ */
 /* The sitting */
 
+/* MemAvailable of /proc/meminfo in bytes; 0 if unknown. */
+static uint64_t mem_available(void)
+{
+    g_autofree char *mi = NULL;
+    unsigned long long kb = 0;
+    char *p;
+
+    if (g_file_get_contents("/proc/meminfo", &mi, NULL, NULL) &&
+        (p = strstr(mi, "MemAvailable:"))) {
+        sscanf(p, "MemAvailable: %llu", &kb);
+    }
+    return kb * KiB;
+}
+
 /*
  * Before any row: QEMU's version, the shared guest content, the floor
  * rows and the CSV file.
  */
 static bool sitting_prepare(GError **errp)
 {
+    /* source RAM (or the content file) + a destination, at the peak */
+    uint64_t avail = mem_available();
+    if (avail && avail < 2 * opt.mem + 512 * MiB) {
+        fprintf(stderr,
+                "warning: %.1f GiB of memory available, the sitting needs "
+                "about %.1f GiB (the source's RAM and a destination's)\n",
+                avail / (double)GiB, (2 * opt.mem + 512 * MiB) / (double)GiB);
+    }
+
     floor_rows = g_ptr_array_new();
     if (!opt.no_floor) {
         static FloorRow floors[] = {
