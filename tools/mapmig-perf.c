@@ -2360,6 +2360,10 @@ static bool sitting_prepare(GError **errp)
                             "RAM is mapped, not populated\n");
         }
     }
+    /* Start QEMU's source now: the header then says which accel it got. */
+    if (opt.qemu && !qemu_source_get(errp)) {
+        return false;
+    }
     if (opt.csv_path) {
         csv_open(errp);
         return csv_out != NULL;
