@@ -6,9 +6,12 @@
  * with --live, running) guest whose RAM is filled by the stress workload,
  * restores it into a fresh destination process, verifies the RAM digests
  * and measures wall time, query-migrate's total-time and the CPU seconds of
- * the process doing the work.  fio runs on the same directory before and
- * after each configuration group (same size, bs=1M, same direct/buffered
- * mode, numjobs = channels), and each row shows its ratio to fio's median.
+ * the process doing the work.  fio runs on the same directory (same size,
+ * bs=1M, same direct/buffered mode, numjobs = channels), and each row shows
+ * its ratio to fio's median.  With --qemu, QEMU 7.2's classic save and load
+ * (exec:cat) of the same guest content run beside them; a floor row times
+ * the first touch of fresh memory.  Repetitions are interleaved (A B C A B
+ * C ...) so that every row sees the same machine.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -19,6 +22,8 @@
 
 #include <math.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -30,6 +35,10 @@
 #define FIO_PREFIX "mapmig-perf-fio"
 #define MIGRATE_TIMEOUT_MS (600 * 1000)
 #define FILL_TIMEOUT_MS (120 * 1000)
+#define START_TIMEOUT_MS (300 * 1000)
+#define QEMU_BINARY "qemu-system-x86_64"
+/* QEMU 7.2's "no limit": max-bandwidth 0 is not unlimited everywhere. */
+#define QEMU_MAX_BANDWIDTH (1ULL << 40)
 
 /* ------------------------------------------------------------------ */
 /* Options */
@@ -52,7 +61,13 @@ static struct {
     bool no_verify;
     bool lazy; /* also restore mapped-ram files with lazy-restore */
     int smp;
-    char *accel; /* soft|kvm: -accel of both VMs */
+    char *accel;    /* soft|kvm: -accel of both VMs */
+    bool qemu;      /* add QEMU's classic save/load rows */
+    char *qemu_bin; /* qemu-system-x86_64 */
+    bool populate;  /* source RAM populated (prealloc=on) */
+    char *csv_path; /* one line per row and repetition */
+    bool no_floor;
+    bool no_drop_caches;
 } opt = {
     .mem = 4 * GiB,
     .dirty = 90,
@@ -67,6 +82,8 @@ static struct {
 static volatile pid_t children[MAX_CHILDREN];
 static char *tmpdir;
 static char save_path[PATH_MAX];
+/* The guest content both sources map (--populate, --qemu), on tmpfs. */
+static char content_path[PATH_MAX];
 static char fio_paths[64][PATH_MAX];
 static int n_fio_paths;
 
@@ -101,6 +118,9 @@ static void kill_all_children(void)
     }
     if (save_path[0]) {
         unlink(save_path);
+    }
+    if (content_path[0]) {
+        unlink(content_path);
     }
     for (int i = 0; i < n_fio_paths; i++) {
         unlink(fio_paths[i]);
@@ -137,8 +157,12 @@ static void on_signal(int sig)
     if (tmpdir) {
         /* Best effort; the names are known. */
         char p[PATH_MAX];
-        static const char *names[] = { "src.sock", "dst.sock", "src.log",
-                                       "dst.log",  "fio.json", "fio.log" };
+        static const char *names[] = {
+            "src.sock",      "dst.sock",      "src.log",      "dst.log",
+            "fio.json",      "fio.log",       "lazy.sock",    "lazy.log",
+            "qemu-src.sock", "qemu-dst.sock", "qemu-src.log", "qemu-dst.log",
+            "qemu.done",     "pmem.fifo",
+        };
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
             snprintf(p, sizeof(p), "%s/%s", tmpdir, names[i]);
             unlink(p);
@@ -159,14 +183,28 @@ static pid_t spawn(char **argv, const char *log, GError **errp)
     return pid;
 }
 
-/* Wait up to @timeout_ms for @pid, then kill it; its wait status. */
-static int reap(pid_t pid, int timeout_ms)
+/*
+ * Wait up to @timeout_ms for @pid, then kill it; its wait status, and its
+ * resource usage in @ru (the CPU time of a tool we started).
+ */
+static int reap(pid_t pid, int timeout_ms, struct rusage *ru)
 {
+    int64_t waited_ms = 0;
     int status = -1;
+    pid_t r;
 
-    vm_client_quit(NULL, pid, timeout_ms, &status);
+    memset(ru, 0, sizeof(*ru));
+    while ((r = wait4(pid, &status, WNOHANG, ru)) == 0 &&
+           waited_ms < timeout_ms) {
+        g_usleep(10000);
+        waited_ms += 10;
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        r = wait4(pid, &status, 0, ru);
+    }
     child_del(pid);
-    return status;
+    return r == pid ? status : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -200,20 +238,89 @@ static double proc_cpu_s(pid_t pid)
     return (double)(ut + st) / sysconf(_SC_CLK_TCK);
 }
 
+static double tv_s(struct timeval tv)
+{
+    return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* utime + stime of the calling thread, in seconds. */
+static double thread_cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_THREAD, &ru);
+    return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+}
+
+/*
+ * Samples: one double per repetition (index = repetition), NAN until
+ * measured or when that run failed.
+ */
+static GArray *darray(void)
+{
+    GArray *a = g_array_sized_new(false, false, sizeof(double), opt.repeat);
+    double nan = NAN;
+
+    for (int i = 0; i < opt.repeat; i++) {
+        g_array_append_val(a, nan);
+    }
+    return a;
+}
+
+static void sample_set(GArray *a, int rep, double v)
+{
+    g_array_index(a, double, rep) = v;
+}
+
+static double sample_get(GArray *a, int rep)
+{
+    return a && rep >= 0 && (guint)rep < a->len ? g_array_index(a, double, rep)
+                                                : NAN;
+}
+
+static guint sample_count(GArray *a)
+{
+    guint n = 0;
+
+    for (guint i = 0; a && i < a->len; i++) {
+        n += !isnan(g_array_index(a, double, i));
+    }
+    return n;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static double median(GArray *a)
+/* Median of the measured samples, and their minimum and maximum. */
+static double stats(GArray *a, double *lo, double *hi)
 {
-    if (!a || !a->len) {
+    guint n = 0;
+    g_autofree double *v = g_new(double, a ? a->len + 1 : 1);
+
+    for (guint i = 0; a && i < a->len; i++) {
+        double x = g_array_index(a, double, i);
+        if (!isnan(x)) {
+            v[n++] = x;
+        }
+    }
+    if (!n) {
+        *lo = *hi = NAN;
         return NAN;
     }
-    g_autofree double *v = g_memdup2(a->data, a->len * sizeof(double));
-    qsort(v, a->len, sizeof(double), cmp_double);
-    return a->len % 2 ? v[a->len / 2] : (v[a->len / 2 - 1] + v[a->len / 2]) / 2;
+    qsort(v, n, sizeof(double), cmp_double);
+    *lo = v[0];
+    *hi = v[n - 1];
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double median(GArray *a)
+{
+    double lo, hi;
+
+    return stats(a, &lo, &hi);
 }
 
 /*
@@ -236,6 +343,34 @@ static bool parse_mem(const char *s, uint64_t *out)
         }
     }
     return !*end;
+}
+
+/*
+ * Before every timed step: write back and drop the whole page cache, so
+ * that no step finds another's pages cached (root only; without it, or
+ * with --no-drop-caches, each file is still dropped by drop_cache()).
+ */
+static bool caches_refused;
+
+static void drop_caches_all(void)
+{
+    int fd;
+
+    if (opt.no_drop_caches || caches_refused) {
+        return;
+    }
+    sync();
+    fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+    if (fd < 0 || write(fd, "3", 1) != 1) {
+        fprintf(stderr,
+                "note: cannot drop the page cache (/proc/sys/vm/drop_caches: "
+                "%s); only the benchmark's own files are dropped\n",
+                strerror(errno));
+        caches_refused = true;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
 }
 
 /* Drop @path from the page cache (after writing it back). */
@@ -268,11 +403,14 @@ typedef struct FioRow {
     char *label;
     GArray *write_bw; /* bytes/s, double */
     GArray *read_bw;
+    GArray *write_cpu, *read_cpu; /* fio's user+sys seconds */
+    int last_rep;                 /* the repetition it last ran in */
     char *error;
 } FioRow;
 
 typedef struct Row {
     char *label;
+    bool qemu; /* QEMU's classic exec:cat save and load */
     bool mapped, multifd, dio;
     int channels;
     const char *engine;
@@ -280,6 +418,7 @@ typedef struct Row {
     GArray *save_wall_ms, *save_total_ms, *save_sync_ms, *save_cpu;
     GArray *restore_wall_ms, *restore_total_ms, *restore_cpu;
     GArray *save_pps;
+    GArray *save_mbps, *restore_mbps; /* guest RAM / (wall [+ fsync]) */
     /* --lazy: migrate-incoming to postcopy-active, and to completed */
     GArray *lazy_resume_ms, *lazy_total_ms, *lazy_cpu;
     char *lazy_stats; /* of the last lazy run */
@@ -288,14 +427,20 @@ typedef struct Row {
     char *error;
 } Row;
 
+/* First touch of fresh anonymous memory: the floor of every restore. */
+typedef struct FloorRow {
+    const char *label;
+    bool thp; /* MADV_HUGEPAGE, else MADV_NOHUGEPAGE (4 KiB pages) */
+    GArray *ms, *cpu;
+    char *error;
+} FloorRow;
+
 static GPtrArray *rows;
 static GPtrArray *fio_rows;
+static GPtrArray *floor_rows;
 static bool have_fio;
-
-static GArray *darray(void)
-{
-    return g_array_new(false, false, sizeof(double));
-}
+static Row *qemu_row;
+static FILE *csv_out; /* --csv FILE */
 
 static Row *row_new(const char *label)
 {
@@ -311,6 +456,8 @@ static Row *row_new(const char *label)
     r->restore_total_ms = darray();
     r->restore_cpu = darray();
     r->save_pps = darray();
+    r->save_mbps = darray();
+    r->restore_mbps = darray();
     r->lazy_resume_ms = darray();
     r->lazy_total_ms = darray();
     r->lazy_cpu = darray();
@@ -337,6 +484,9 @@ static FioRow *fio_row_get(int numjobs, const char *engine, bool direct)
                         direct ? "direct=1" : "buffered", engine, numjobs);
     f->write_bw = darray();
     f->read_bw = darray();
+    f->write_cpu = darray();
+    f->read_cpu = darray();
+    f->last_rep = -1;
     g_ptr_array_add(fio_rows, f);
     return f;
 }
@@ -361,7 +511,7 @@ static const char *fio_engine_name(const char *engine)
 }
 
 static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
-                        GError **errp)
+                        double *cpu_s, GError **errp)
 {
     g_autofree char *json_path = g_build_filename(tmpdir, "fio.json", NULL);
     g_autofree char *log = g_build_filename(tmpdir, "fio.log", NULL);
@@ -405,12 +555,15 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
     }
 
     unlink(json_path);
+    drop_caches_all();
     pid_t pid = spawn((char **)av->pdata, log, errp);
     g_ptr_array_free(av, true);
     if (pid < 0) {
         return false;
     }
-    int st = reap(pid, MIGRATE_TIMEOUT_MS);
+    struct rusage ru;
+    int st = reap(pid, MIGRATE_TIMEOUT_MS, &ru);
+    *cpu_s = tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         g_autofree char *out = NULL;
         g_file_get_contents(log, &out, NULL, NULL);
@@ -460,20 +613,27 @@ static bool run_fio_one(FioRow *f, bool write, uint64_t size, double *bw,
     return sum > 0;
 }
 
-static void run_fio(FioRow *f, uint64_t size)
+static void csv_fio(FioRow *f, int rep, const char *error);
+
+/* fio's write then read for repetition @rep (once per repetition). */
+static void run_fio(FioRow *f, int rep, uint64_t size)
 {
-    if (!have_fio || !f) {
+    if (!have_fio || !f || f->last_rep == rep) {
         return;
     }
     GError *err = NULL;
-    double wbw = 0, rbw = 0;
+    double wbw = 0, rbw = 0, wcpu = 0, rcpu = 0;
 
-    if (run_fio_one(f, true, size, &wbw, &err)) {
-        g_array_append_val(f->write_bw, wbw);
-        if (run_fio_one(f, false, size, &rbw, &err)) {
-            g_array_append_val(f->read_bw, rbw);
+    f->last_rep = rep;
+    if (run_fio_one(f, true, size, &wbw, &wcpu, &err)) {
+        sample_set(f->write_bw, rep, wbw);
+        sample_set(f->write_cpu, rep, wcpu);
+        if (run_fio_one(f, false, size, &rbw, &rcpu, &err)) {
+            sample_set(f->read_bw, rep, rbw);
+            sample_set(f->read_cpu, rep, rcpu);
         }
     }
+    csv_fio(f, rep, err ? err->message : NULL);
     if (err) {
         fprintf(stderr, "  [%s] FAILED: %s\n", f->label, err->message);
         if (!f->error) {
@@ -488,6 +648,117 @@ static void run_fio(FioRow *f, uint64_t size)
         unlink(fio_paths[j]);
     }
     n_fio_paths = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The guest content both sources map (--populate, --qemu) */
+
+static char *content_sha; /* sha256 of the whole guest RAM; NULL: not kept */
+
+static uint64_t xorshift64(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static bool pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+    while (len) {
+        ssize_t n = pwrite(fd, buf, len, off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        buf = (const char *)buf + n;
+        len -= n;
+        off += n;
+    }
+    return true;
+}
+
+/* Fill one MiB of guest RAM; whether any page holds data. */
+static bool content_chunk(uint8_t *buf, size_t len, uint64_t *seed)
+{
+    bool data = false;
+
+    for (size_t pg = 0; pg < len; pg += 4096) {
+        uint64_t *w = (uint64_t *)(buf + pg);
+        if (xorshift64(seed) % 100 >= (uint64_t)opt.dirty) {
+            memset(w, 0, 4096);
+            continue;
+        }
+        for (size_t i = 0; i < 4096 / sizeof(*w); i++) {
+            w[i] = xorshift64(seed);
+        }
+        data = true;
+    }
+    return data;
+}
+
+/*
+ * Write the guest RAM image on tmpfs (it is memory, and drop_caches leaves
+ * it alone): --dirty % of the 4 KiB pages random, picked at random with a
+ * fixed seed, the rest zero.  Both VMMs' sources map it share=on, so they
+ * save the same bytes.
+ */
+static bool content_make(GError **errp)
+{
+    const char *dir =
+        g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : tmpdir;
+    g_autoptr(GChecksum) sum =
+        opt.no_verify ? NULL : g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree uint8_t *buf = g_malloc(MiB);
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    struct statfs sf;
+    bool ok = true;
+    int fd;
+
+    snprintf(content_path, sizeof(content_path), "%s/mapmig-perf-ram-XXXXXX",
+             dir);
+    fd = g_mkstemp_full(content_path, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error_setg(errp, "%s: %s", content_path, strerror(errno));
+        content_path[0] = 0;
+        return false;
+    }
+    if (statfs(dir, &sf) == 0 && sf.f_type != 0x01021994 /* TMPFS_MAGIC */) {
+        fprintf(stderr,
+                "warning: %s is not tmpfs: the guest RAM file is "
+                "page cache, which drop_caches evicts\n",
+                dir);
+    }
+    for (uint64_t off = 0; ok && off < opt.mem; off += MiB) {
+        size_t len = MIN(MiB, opt.mem - off);
+        bool data = content_chunk(buf, len, &seed);
+        if (sum) {
+            g_checksum_update(sum, buf, len);
+        }
+        ok = !data || pwrite_all(fd, buf, len, off);
+    }
+    ok = ok && ftruncate(fd, opt.mem) == 0;
+    if (!ok) {
+        error_setg(errp, "writing %s: %s", content_path, strerror(errno));
+    }
+    close(fd);
+    if (ok && sum) {
+        content_sha = g_strdup(g_checksum_get_string(sum));
+    }
+    return ok;
+}
+
+/* An x-query-ram-digest reply holds the content's digest. */
+static bool content_check(const char *digest, GError **errp)
+{
+    if (content_sha && !strstr(digest, content_sha)) {
+        error_setg(errp, "the source's RAM is not the guest content (%s)",
+                   digest);
+        return false;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -531,47 +802,44 @@ static char *workload_spec(void)
     return g_strdup_printf("stress,share=%d", opt.dirty);
 }
 
-static VM *vm_start_full(const char *name, bool incoming, bool paused,
-                         GError **errp)
+/*
+ * The -object of a VM's RAM when the guest content is the shared file
+ * (--populate, --qemu): a source maps the file, a destination gets fresh
+ * anonymous RAM.  Both name the block mem0, as a stream requires.
+ */
+static char *content_object(bool incoming)
+{
+    if (incoming) {
+        return g_strdup_printf("memory-backend-ram,id=mem0,size=%" PRIu64,
+                               opt.mem);
+    }
+    return g_strdup_printf(
+        "memory-backend-file,id=mem0,size=%" PRIu64 ",mem-path=%s,share=on%s",
+        opt.mem, content_path, opt.populate ? ",prealloc=on" : "");
+}
+
+/* A new VM's socket and log paths in tmpdir. */
+static VM *vm_new(const char *name)
 {
     VM *vm = g_new0(VM, 1);
+
     vm->sock = g_strdup_printf("%s/%s.sock", tmpdir, name);
     vm->log = g_strdup_printf("%s/%s.log", tmpdir, name);
     unlink(vm->sock);
+    return vm;
+}
 
-    g_autofree char *mem = g_strdup_printf("%" PRIu64 "M", opt.mem / MiB);
-    g_autofree char *smp = g_strdup_printf("%d", opt.smp);
-    g_autofree char *qmp =
-        g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
-    g_autofree char *wl = workload_spec();
-    char *argv[16];
-    int i = 0;
-    argv[i++] = opt.mapmig;
-    argv[i++] = "-accel";
-    argv[i++] = opt.accel ? opt.accel : "soft";
-    argv[i++] = "-m";
-    argv[i++] = mem;
-    argv[i++] = "-smp";
-    argv[i++] = smp;
-    if (paused) {
-        argv[i++] = "-S";
-    }
-    argv[i++] = "-qmp";
-    argv[i++] = qmp;
-    argv[i++] = "-workload";
-    argv[i++] = wl;
-    if (incoming) {
-        argv[i++] = "-incoming";
-        argv[i++] = "defer";
-    }
-    argv[i] = NULL;
-
+/* Start @argv as @vm and connect to its QMP socket. */
+static bool vm_launch(VM *vm, char **argv, GError **errp)
+{
     vm->pid = spawn(argv, vm->log, errp);
     if (vm->pid < 0) {
         vm_kill(vm);
-        return NULL;
+        return false;
     }
-    vm->qmp = vm_client_connect(vm->sock, 10000, vm->pid, NULL, errp);
+    /* prealloc=on of a large guest happens before QMP is up */
+    vm->qmp =
+        vm_client_connect(vm->sock, START_TIMEOUT_MS, vm->pid, NULL, errp);
     if (!vm->qmp) {
         g_autofree char *out = NULL;
         g_file_get_contents(vm->log, &out, NULL, NULL);
@@ -579,9 +847,56 @@ static VM *vm_start_full(const char *name, bool incoming, bool paused,
             g_prefix_error(errp, "%s: ", g_strstrip(out));
         }
         vm_kill(vm);
-        return NULL;
+        return false;
     }
-    return vm;
+    return true;
+}
+
+static VM *vm_start_full(const char *name, bool incoming, bool paused,
+                         GError **errp)
+{
+    VM *vm = vm_new(name);
+    g_autofree char *mem = g_strdup_printf("%" PRIu64 "M", opt.mem / MiB);
+    g_autofree char *smp = g_strdup_printf("%d", opt.smp);
+    g_autofree char *qmp =
+        g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
+    g_autofree char *wl = workload_spec();
+    g_autofree char *obj = content_path[0] ? content_object(incoming) : NULL;
+    char *argv[20];
+    int i = 0;
+    argv[i++] = opt.mapmig;
+    argv[i++] = "-accel";
+    argv[i++] = opt.accel ? opt.accel : "soft";
+    if (obj) {
+        /* -M none: RAM and no vCPU, as QEMU's side */
+        argv[i++] = "-M";
+        argv[i++] = "none";
+        argv[i++] = "-object";
+        argv[i++] = obj;
+        argv[i++] = "-machine";
+        argv[i++] = "memory-backend=mem0";
+    } else {
+        argv[i++] = "-m";
+        argv[i++] = mem;
+        argv[i++] = "-smp";
+        argv[i++] = smp;
+    }
+    if (paused) {
+        argv[i++] = "-S";
+    }
+    argv[i++] = "-qmp";
+    argv[i++] = qmp;
+    if (!obj) {
+        argv[i++] = "-workload";
+        argv[i++] = wl;
+    }
+    if (incoming) {
+        argv[i++] = "-incoming";
+        argv[i++] = "defer";
+    }
+    argv[i] = NULL;
+
+    return vm_launch(vm, argv, errp) ? vm : NULL;
 }
 
 static VM *vm_start(const char *name, bool incoming, GError **errp)
@@ -774,7 +1089,8 @@ static bool wait_migration_event(VM *vm, const char *status, GError **errp)
  * run from then on) and to completed.  With --live the destination runs
  * its workload meanwhile (no -S), so its RAM is not compared.
  */
-static bool run_lazy(Row *r, const char *uri, const char *digest, GError **errp)
+static bool run_lazy(Row *r, int rep, const char *uri, const char *digest,
+                     GError **errp)
 {
     static const char *const caps[] = { "events", "lazy-restore", NULL };
     MigResult load = { 0 };
@@ -782,6 +1098,7 @@ static bool run_lazy(Row *r, const char *uri, const char *digest, GError **errp)
     bool ok = false;
 
     drop_cache(save_path, &sync_ms);
+    drop_caches_all();
     VM *dst = vm_start_full("lazy", true, !opt.live, errp);
     if (!dst) {
         g_prefix_error(errp, "lazy destination: ");
@@ -833,9 +1150,9 @@ static bool run_lazy(Row *r, const char *uri, const char *digest, GError **errp)
             goto out;
         }
     }
-    g_array_append_val(r->lazy_resume_ms, resume_ms);
-    g_array_append_val(r->lazy_total_ms, load.wall_ms);
-    g_array_append_val(r->lazy_cpu, load.cpu_s);
+    sample_set(r->lazy_resume_ms, rep, resume_ms);
+    sample_set(r->lazy_total_ms, rep, load.wall_ms);
+    sample_set(r->lazy_cpu, rep, load.cpu_s);
     if (!opt.csv) {
         fprintf(stderr,
                 "  [%s] lazy restore: resumable after %.1f ms, loaded "
@@ -870,21 +1187,22 @@ static VM *source_get(GError **errp)
     if (!opt.csv) {
         fprintf(stderr,
                 "starting source: %" PRIu64 " MiB, %d%% of pages "
-                "with data (stress workload)...\n",
-                opt.mem / MiB, opt.dirty);
+                "with data (%s)...\n",
+                opt.mem / MiB, opt.dirty,
+                content_path[0] ? content_path : "stress workload");
     }
     source = vm_start("src", false, errp);
     if (!source) {
         return NULL;
     }
-    if (!vm_fill(source, errp)) {
+    if (!content_path[0] && !vm_fill(source, errp)) {
         vm_kill(source);
         source = NULL;
         return NULL;
     }
     if (!opt.live && !opt.no_verify) {
         source->digest = vm_digest(source, errp);
-        if (!source->digest) {
+        if (!source->digest || !content_check(source->digest, errp)) {
             vm_kill(source);
             source = NULL;
             return NULL;
@@ -893,7 +1211,38 @@ static VM *source_get(GError **errp)
     return source;
 }
 
-static bool run_once(Row *r, GError **errp)
+static double mbps(double ms);
+static void csv_row(Row *r, int rep, const char *error);
+
+/* Record one repetition's save and restore. */
+static void row_record(Row *r, int rep, const MigResult *save, double sync_ms,
+                       const MigResult *load)
+{
+    sample_set(r->save_wall_ms, rep, save->wall_ms);
+    sample_set(r->save_total_ms, rep, save->total_ms);
+    sample_set(r->save_sync_ms, rep, sync_ms);
+    sample_set(r->save_cpu, rep, save->cpu_s);
+    sample_set(r->save_pps, rep, save->pps);
+    sample_set(r->save_mbps, rep, mbps(save->wall_ms + sync_ms));
+    sample_set(r->restore_wall_ms, rep, load->wall_ms);
+    sample_set(r->restore_total_ms, rep, load->total_ms);
+    sample_set(r->restore_cpu, rep, load->cpu_s);
+    sample_set(r->restore_mbps, rep, mbps(load->wall_ms));
+}
+
+/* The save file's size and allocation. */
+static void row_file_stats(Row *r, uint64_t transferred)
+{
+    struct stat stbuf;
+
+    if (stat(save_path, &stbuf) == 0) {
+        r->file_size = stbuf.st_size;
+        r->file_alloc = (uint64_t)stbuf.st_blocks * 512;
+    }
+    r->transferred = transferred;
+}
+
+static bool run_once(Row *r, int rep, GError **errp)
 {
     g_autofree char *uri = g_strdup_printf("file:%s", save_path);
     MigResult save = { 0 }, load = { 0 };
@@ -922,6 +1271,7 @@ static bool run_once(Row *r, GError **errp)
     /* Save */
     JsonObject *args = json_object_new();
     json_object_set_string_member(args, "uri", uri);
+    drop_caches_all();
     double cpu0 = proc_cpu_s(src->pid);
     int64_t t0 = now_ns();
     if (!vm_cmd(src, "migrate", args, errp) ||
@@ -932,13 +1282,7 @@ static bool run_once(Row *r, GError **errp)
     save.cpu_s = proc_cpu_s(src->pid) - cpu0;
     /* Durable and out of the page cache, for a cold restore. */
     drop_cache(save_path, &sync_ms);
-
-    struct stat stbuf;
-    if (stat(save_path, &stbuf) == 0) {
-        r->file_size = stbuf.st_size;
-        r->file_alloc = (uint64_t)stbuf.st_blocks * 512;
-    }
-    r->transferred = save.transferred;
+    row_file_stats(r, save.transferred);
     if (opt.live && !opt.no_verify) {
         /* The source stays stopped (postmigrate) with what it saved. */
         g_free(src->digest);
@@ -960,6 +1304,7 @@ static bool run_once(Row *r, GError **errp)
     }
     args = json_object_new();
     json_object_set_string_member(args, "uri", uri);
+    drop_caches_all();
     cpu0 = proc_cpu_s(dst->pid);
     t0 = now_ns();
     if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
@@ -981,17 +1326,10 @@ static bool run_once(Row *r, GError **errp)
         }
     }
 
-    g_array_append_val(r->save_wall_ms, save.wall_ms);
-    g_array_append_val(r->save_total_ms, save.total_ms);
-    g_array_append_val(r->save_sync_ms, sync_ms);
-    g_array_append_val(r->save_cpu, save.cpu_s);
-    g_array_append_val(r->save_pps, save.pps);
-    g_array_append_val(r->restore_wall_ms, load.wall_ms);
-    g_array_append_val(r->restore_total_ms, load.total_ms);
-    g_array_append_val(r->restore_cpu, load.cpu_s);
+    row_record(r, rep, &save, sync_ms, &load);
     vm_kill(dst);
     dst = NULL;
-    if (opt.lazy && r->mapped && !run_lazy(r, uri, src->digest, errp)) {
+    if (opt.lazy && r->mapped && !run_lazy(r, rep, uri, src->digest, errp)) {
         g_prefix_error(errp, "lazy restore: ");
         goto out;
     }
@@ -1009,6 +1347,335 @@ out:
     }
     unlink(save_path);
     return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* QEMU 7.2's classic save and load (--qemu) */
+
+static char *qemu_version; /* "7.2.22 (Debian ...)" */
+static char *qemu_accel;   /* what QEMU's -accel kvm -accel tcg picked */
+
+/* Whether @bin runs; its --version line in qemu_version. */
+static bool qemu_probe(const char *bin, GError **errp)
+{
+    const char *argv[] = { bin, "--version", NULL };
+    g_autofree char *out = NULL;
+    int status;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL,
+                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                      NULL, &out, NULL, &status, errp)) {
+        return false;
+    }
+    if (!g_spawn_check_wait_status(status, errp)) {
+        g_prefix_error(errp, "%s --version: ", bin);
+        return false;
+    }
+    const char *v = strstr(out, "version ");
+    qemu_version = g_strndup(v ? v + 8 : out, strcspn(v ? v + 8 : out, "\n"));
+    return true;
+}
+
+/*
+ * QEMU -M none (RAM, no vCPU: it migrates all the same), KVM if it can,
+ * else TCG.  A source maps the guest content, a destination gets fresh
+ * anonymous RAM, as mapmig's.
+ */
+static VM *qemu_start(const char *name, bool incoming, GError **errp)
+{
+    VM *vm = vm_new(name);
+    g_autofree char *qmp =
+        g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
+    g_autofree char *obj = content_object(incoming);
+    char *argv[] = {
+        opt.qemu_bin,
+        "-nodefaults",
+        "-display",
+        "none",
+        "-S",
+        "-qmp",
+        qmp,
+        "-M",
+        "none",
+        "-accel",
+        "kvm",
+        "-accel",
+        "tcg",
+        "-object",
+        obj,
+        "-machine",
+        "memory-backend=mem0",
+        incoming ? "-incoming" : NULL,
+        "defer",
+        NULL,
+    };
+
+    if (!vm_launch(vm, argv, errp)) {
+        g_prefix_error(errp, "QEMU: ");
+        return NULL;
+    }
+    if (!vm_client_cmd(vm->qmp, errp,
+                       "{'execute': 'migrate-set-parameters', 'arguments': "
+                       "{'max-bandwidth': %llu}}",
+                       QEMU_MAX_BANDWIDTH)) {
+        vm_kill(vm);
+        return NULL;
+    }
+    if (!qemu_accel) {
+        g_autoptr(JsonNode) k =
+            qmp_client_cmd(vm->qmp, "query-kvm", NULL, NULL);
+        qemu_accel =
+            g_strdup(k && json_object_get_boolean_member_with_default(
+                              json_node_get_object(k), "enabled", false)
+                         ? "kvm"
+                         : "tcg");
+    }
+    return vm;
+}
+
+static VM *qemu_source;
+
+/* The QEMU source, started once, paused and ready for another save. */
+static VM *qemu_source_get(GError **errp)
+{
+    if (qemu_source) {
+        GError *e = NULL;
+        g_autofree char *st = vm_client_status(qemu_source->qmp, NULL, &e);
+        if (st && strcmp(st, "postmigrate")) {
+            return qemu_source;
+        }
+        /* QEMU refuses to save from postmigrate; cont + stop re-arms it. */
+        if (st && vm_client_cmd(qemu_source->qmp, &e, "{'execute': 'cont'}") &&
+            vm_client_cmd(qemu_source->qmp, &e, "{'execute': 'stop'}")) {
+            return qemu_source;
+        }
+        fprintf(stderr, "  QEMU source unusable (%s); starting a new one\n",
+                e ? e->message : "?");
+        g_clear_error(&e);
+        vm_kill(qemu_source);
+    }
+    qemu_source = qemu_start("qemu-src", false, errp);
+    return qemu_source;
+}
+
+/* Hash QEMU's pmemsave of guest RAM as it streams through a FIFO. */
+static gpointer qemu_pmem_hash(gpointer path)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree uint8_t *buf = g_malloc(MiB);
+    uint64_t total = 0;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        return NULL;
+    }
+    while ((n = read(fd, buf, MiB)) > 0 || (n < 0 && errno == EINTR)) {
+        if (n > 0) {
+            g_checksum_update(sum, buf, n);
+            total += n;
+        }
+    }
+    close(fd);
+    return n == 0 && total == opt.mem ? g_strdup(g_checksum_get_string(sum))
+                                      : NULL;
+}
+
+/* The sha256 of QEMU's guest RAM, without a copy of it on disk. */
+static char *qemu_ram_sha256(VM *vm, GError **errp)
+{
+    g_autofree char *fifo = g_build_filename(tmpdir, "pmem.fifo", NULL);
+    JsonObject *args = json_object_new();
+    GThread *t;
+    bool ok;
+
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) < 0) {
+        error_setg(errp, "mkfifo %s: %s", fifo, strerror(errno));
+        json_object_unref(args);
+        return NULL;
+    }
+    t = g_thread_new("pmem-hash", qemu_pmem_hash, fifo);
+    json_object_set_int_member(args, "val", 0);
+    json_object_set_int_member(args, "size", opt.mem);
+    json_object_set_string_member(args, "filename", fifo);
+    ok = vm_cmd(vm, "pmemsave", args, errp);
+    if (!ok) {
+        /* Let the reader's open() return, then see EOF. */
+        for (int i = 0; i < 1000; i++) {
+            int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+                break;
+            }
+            g_usleep(1000);
+        }
+    }
+    char *sha = g_thread_join(t);
+    unlink(fifo);
+    if (ok && !sha) {
+        error_setg(errp, "pmemsave: short read of guest RAM");
+    }
+    if (!ok) {
+        g_clear_pointer(&sha, g_free);
+    }
+    return sha;
+}
+
+/* Wait up to a minute for @path: the writer (cat) finished. */
+static bool wait_for_file(const char *path, GError **errp)
+{
+    for (int i = 0; i < 60000; i++) {
+        if (access(path, F_OK) == 0) {
+            return true;
+        }
+        g_usleep(1000);
+    }
+    error_setg(errp, "%s did not appear: the exec: writer did not finish",
+               path);
+    return false;
+}
+
+/*
+ * QEMU's classic save to exec:cat (then fsync, as mapmig's file: save is
+ * durable at completed) and load from exec:cat of the same file.
+ */
+static bool run_qemu_once(Row *r, int rep, GError **errp)
+{
+    g_autofree char *done = g_build_filename(tmpdir, "qemu.done", NULL);
+    g_autofree char *qsave = g_shell_quote(save_path);
+    g_autofree char *qdone = g_shell_quote(done);
+    g_autofree char *out_uri =
+        g_strdup_printf("exec:cat > %s && : > %s", qsave, qdone);
+    g_autofree char *in_uri = g_strdup_printf("exec:cat %s", qsave);
+    MigResult save = { 0 }, load = { 0 };
+    double sync_ms = 0;
+    VM *src = qemu_source_get(errp);
+    VM *dst = NULL;
+    bool ok = false;
+
+    if (!src) {
+        return false;
+    }
+    unlink(save_path);
+    unlink(done);
+
+    /* Save: until cat has written everything, then fsync. */
+    JsonObject *args = json_object_new();
+    json_object_set_string_member(args, "uri", out_uri);
+    drop_caches_all();
+    double cpu0 = proc_cpu_s(src->pid);
+    int64_t t0 = now_ns();
+    if (!vm_cmd(src, "migrate", args, errp) ||
+        !wait_migration(src, t0, &save, errp) || !wait_for_file(done, errp)) {
+        g_prefix_error(errp, "QEMU save: ");
+        goto out;
+    }
+    save.wall_ms = (now_ns() - t0) / 1e6;
+    save.cpu_s = proc_cpu_s(src->pid) - cpu0;
+    drop_cache(save_path, &sync_ms);
+    row_file_stats(r, save.transferred);
+
+    /* Load */
+    dst = qemu_start("qemu-dst", true, errp);
+    if (!dst) {
+        goto out;
+    }
+    args = json_object_new();
+    json_object_set_string_member(args, "uri", in_uri);
+    drop_caches_all();
+    cpu0 = proc_cpu_s(dst->pid);
+    t0 = now_ns();
+    if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
+        !wait_migration(dst, t0, &load, errp)) {
+        g_prefix_error(errp, "QEMU load: ");
+        goto out;
+    }
+    load.cpu_s = proc_cpu_s(dst->pid) - cpu0;
+
+    if (!opt.no_verify && content_sha) {
+        g_autofree char *sha = qemu_ram_sha256(dst, errp);
+        if (!sha) {
+            goto out;
+        }
+        if (strcmp(sha, content_sha)) {
+            error_setg(errp, "QEMU's RAM after the load is not the guest "
+                             "content");
+            goto out;
+        }
+    }
+    row_record(r, rep, &save, sync_ms, &load);
+    if (!opt.csv) {
+        fprintf(stderr,
+                "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
+                "restore %.0f ms (%.2f CPU s), file %.0f MiB allocated\n",
+                r->label, save.wall_ms, sync_ms, save.cpu_s, load.wall_ms,
+                load.cpu_s, r->file_alloc / (double)MiB);
+    }
+    ok = true;
+out:
+    vm_kill(dst);
+    unlink(save_path);
+    unlink(done);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* The floor: first touch of fresh anonymous memory */
+
+static void csv_floor(FloorRow *f, int rep, const char *error);
+
+/*
+ * Fault in guest-RAM-sized fresh anonymous memory, one write per 4 KiB,
+ * with 4 KiB pages or with THP: what any restore pays for its memory
+ * before it copies a byte.  The CPU time is this thread's.
+ */
+static bool run_floor(FloorRow *f, int rep, GError **errp)
+{
+    const size_t align = 2 * MiB;
+    size_t len = opt.mem + align;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (base == MAP_FAILED) {
+        error_setg(errp, "mmap %zu bytes: %s", len, strerror(errno));
+        return false;
+    }
+    volatile char *p = (char *)ROUND_UP((uintptr_t)base, align);
+    if (madvise((void *)p, opt.mem, f->thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)) {
+        error_setg(errp, "madvise: %s", strerror(errno));
+        munmap(base, len);
+        return false;
+    }
+    drop_caches_all();
+    double cpu0 = thread_cpu_s();
+    int64_t t0 = now_ns();
+    for (uint64_t off = 0; off < opt.mem; off += 4096) {
+        p[off] = 1;
+    }
+    double ms = (now_ns() - t0) / 1e6;
+    double cpu = thread_cpu_s() - cpu0;
+    munmap(base, len);
+    sample_set(f->ms, rep, ms);
+    sample_set(f->cpu, rep, cpu);
+    if (!opt.csv) {
+        fprintf(stderr, "  [%s] %.0f ms, %.2f CPU s\n", f->label, ms, cpu);
+    }
+    return true;
+}
+
+static void floor_step(FloorRow *f, int rep)
+{
+    GError *err = NULL;
+
+    if (!run_floor(f, rep, &err)) {
+        fprintf(stderr, "  [%s] FAILED: %s\n", f->label, err->message);
+        if (!f->error) {
+            f->error = g_strdup(err->message);
+        }
+    }
+    csv_floor(f, rep, err ? err->message : NULL);
+    g_clear_error(&err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1070,6 +1737,20 @@ static uint64_t free_space(const char *dir)
     return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+/* The bracketed choice of a sysfs setting such as THP's "enabled". */
+static char *sysfs_choice(const char *path)
+{
+    g_autofree char *s = NULL;
+    char *l, *r;
+
+    if (!g_file_get_contents(path, &s, NULL, NULL)) {
+        return g_strdup("unknown");
+    }
+    l = strchr(s, '[');
+    r = l ? strchr(l, ']') : NULL;
+    return r ? g_strndup(l + 1, r - l - 1) : g_strdup(g_strstrip(s));
+}
+
 static void print_machine(FILE *out, const char *pfx)
 {
     g_autofree char *cpuinfo = NULL;
@@ -1088,13 +1769,38 @@ static void print_machine(FILE *out, const char *pfx)
     fprintf(out, "%smachine: %s, %ld cores, %.1f GiB RAM, kernel %s %s\n", pfx,
             model ? model : "unknown CPU", sysconf(_SC_NPROCESSORS_ONLN),
             ram / GiB, u.sysname, u.release);
+    g_autofree char *thp =
+        sysfs_choice("/sys/kernel/mm/transparent_hugepage/enabled");
+    g_autofree char *thp_defrag =
+        sysfs_choice("/sys/kernel/mm/transparent_hugepage/defrag");
+    fprintf(out, "%sTHP: enabled %s, defrag %s; page cache: %s\n", pfx, thp,
+            thp_defrag,
+            opt.no_drop_caches ? "not dropped (--no-drop-caches)"
+            : caches_refused   ? "not droppable, only the benchmark's "
+                                 "files are dropped"
+                               : "dropped before every step");
     fprintf(out, "%sdirectory: %s: %s, %.1f GiB free\n", pfx, opt.dir, fs,
             free_space(opt.dir) / (double)GiB);
-    fprintf(out,
-            "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
-            "%d vCPU (%s), %s save, %d repeat(s), medians\n",
-            pfx, opt.mem / MiB, opt.dirty, opt.smp,
-            opt.accel ? opt.accel : "soft", opt.live ? "live" : "paused",
+    if (content_path[0]) {
+        fprintf(out,
+                "%sguest: %" PRIu64 " MiB RAM, -M none, %d%% of pages "
+                "random, the rest zero, in %s (share=on%s); destinations: "
+                "fresh anonymous RAM\n",
+                pfx, opt.mem / MiB, opt.dirty, content_path,
+                opt.populate ? ", prealloc=on" : ", not populated");
+    } else {
+        fprintf(out,
+                "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
+                "%d vCPU (%s), %s save\n",
+                pfx, opt.mem / MiB, opt.dirty, opt.smp,
+                opt.accel ? opt.accel : "soft", opt.live ? "live" : "paused");
+    }
+    if (opt.qemu) {
+        fprintf(out, "%sQEMU: %s %s, accel %s\n", pfx, opt.qemu_bin,
+                qemu_version ? qemu_version : "?",
+                qemu_accel ? qemu_accel : "kvm, else tcg");
+    }
+    fprintf(out, "%s%d repetition(s), interleaved; median (min-max)\n", pfx,
             opt.repeat);
 }
 
@@ -1144,7 +1850,7 @@ static void print_lazy_table(void)
         if (opt.csv) {
             printf("\"%s\",%s,%s,%s,%s,%.2f,%u\n", r->label, a, b, c, d,
                    median(r->lazy_cpu) / (opt.mem / (double)GiB),
-                   r->lazy_total_ms->len);
+                   sample_count(r->lazy_total_ms));
         } else {
             printf("%-44s | %10s | %14s | %13s | %10s\n", r->label, a, b, c, d);
         }
@@ -1157,123 +1863,264 @@ static void print_lazy_table(void)
     }
 }
 
-static void print_table(void)
+/* "median (min-max)" of @a times @k, or the median alone for one sample. */
+static void fmt_stat(char *buf, size_t len, GArray *a, double k, int prec)
 {
-    static const char *hdr[] = {
-        "configuration",  "save MB/s",    "save ms",    "fsync ms",
-        "save CPU s/GiB", "restore MB/s", "restore ms", "restore CPU s/GiB",
-        "save/fio",       "restore/fio",
+    double lo, hi, med = stats(a, &lo, &hi);
+
+    if (isnan(med) || sample_count(a) < 2) {
+        fmt_num(buf, len, med * k, prec);
+    } else {
+        snprintf(buf, len, "%.*f (%.*f-%.*f)", prec, med * k, prec, lo * k,
+                 prec, hi * k);
+    }
+}
+
+/* One line of the table: samples per repetition, medians of times. */
+typedef struct TableLine {
+    const char *label, *suffix;
+    GArray *save_mbps, *save_cpu, *restore_mbps, *restore_cpu; /* borrowed */
+    double save_ms, sync_ms, restore_ms;
+    const char *sync_text; /* instead of sync_ms */
+    double vs[4];          /* save/fio, restore/fio, save/QEMU, restore/QEMU */
+} TableLine;
+
+static const char *const table_hdr[] = {
+    "configuration",  "save MB/s",    "save ms",    "fsync ms",
+    "save CPU s/GiB", "restore MB/s", "restore ms", "restore CPU s/GiB",
+    "save/fio",       "restore/fio",  "save/QEMU",  "restore/QEMU",
+};
+enum { NCOL = ARRAY_SIZE(table_hdr) };
+
+static int table_ncol(void)
+{
+    return opt.qemu ? NCOL : NCOL - 2;
+}
+
+static void table_add(GPtrArray *cells, const TableLine *l)
+{
+    double gib = opt.mem / (double)GiB;
+    char v[NCOL][96];
+
+    snprintf(v[0], sizeof(v[0]), "%s%s", l->label, l->suffix ? l->suffix : "");
+    fmt_stat(v[1], sizeof(v[1]), l->save_mbps, 1, 0);
+    fmt_num(v[2], sizeof(v[2]), l->save_ms, 0);
+    if (l->sync_text) {
+        snprintf(v[3], sizeof(v[3]), "%s", l->sync_text);
+    } else {
+        fmt_num(v[3], sizeof(v[3]), l->sync_ms, 0);
+    }
+    fmt_stat(v[4], sizeof(v[4]), l->save_cpu, 1 / gib, 2);
+    fmt_stat(v[5], sizeof(v[5]), l->restore_mbps, 1, 0);
+    fmt_num(v[6], sizeof(v[6]), l->restore_ms, 0);
+    fmt_stat(v[7], sizeof(v[7]), l->restore_cpu, 1 / gib, 2);
+    for (int i = 0; i < 4; i++) {
+        fmt_num(v[8 + i], sizeof(v[8 + i]), l->vs[i], 2);
+    }
+    for (int c = 0; c < table_ncol(); c++) {
+        g_ptr_array_add(cells, g_strdup(v[c]));
+    }
+}
+
+/* @a's samples times @k, in a new array. */
+static GArray *scaled(GArray *a, double k)
+{
+    GArray *b = darray();
+
+    for (int i = 0; i < opt.repeat; i++) {
+        sample_set(b, i, sample_get(a, i) * k);
+    }
+    return b;
+}
+
+static double fio_mbps(FioRow *f, bool write)
+{
+    return f ? median(write ? f->write_bw : f->read_bw) / 1e6 : NAN;
+}
+
+/* A mapmig or QEMU row. */
+static void table_add_row(GPtrArray *cells, Row *r)
+{
+    double smb = median(r->save_mbps), rmb = median(r->restore_mbps);
+    double qs = qemu_row ? median(qemu_row->save_mbps) : NAN;
+    double qr = qemu_row ? median(qemu_row->restore_mbps) : NAN;
+    TableLine l = {
+        .label = r->label,
+        .suffix = sample_count(r->save_wall_ms)
+                      ? (r->failures ? " (some runs FAILED)" : "")
+                      : " FAILED",
+        .save_mbps = r->save_mbps,
+        .save_cpu = r->save_cpu,
+        .restore_mbps = r->restore_mbps,
+        .restore_cpu = r->restore_cpu,
+        .save_ms = median(r->save_wall_ms),
+        .sync_ms = median(r->save_sync_ms),
+        .restore_ms = median(r->restore_wall_ms),
+        .vs = { smb / fio_mbps(r->fio, true), rmb / fio_mbps(r->fio, false),
+                smb / qs, rmb / qr },
     };
-    enum { NCOL = ARRAY_SIZE(hdr) };
-    GPtrArray *cells = g_ptr_array_new_with_free_func(g_free);
+    table_add(cells, &l);
+}
+
+static void table_add_fio(GPtrArray *cells, FioRow *f)
+{
+    double fw = median(f->write_bw), fr = median(f->read_bw);
+    g_autoptr(GArray) w = scaled(f->write_bw, 1e-6);
+    g_autoptr(GArray) rd = scaled(f->read_bw, 1e-6);
+    bool ok = sample_count(f->write_bw);
+    TableLine l = {
+        .label = f->label,
+        .suffix = ok ? "" : " FAILED",
+        .save_mbps = w,
+        .save_cpu = f->write_cpu,
+        .restore_mbps = rd,
+        .restore_cpu = f->read_cpu,
+        .save_ms = fw > 0 ? opt.mem / fw * 1e3 : NAN,
+        .sync_text = f->key.direct ? "-" : "incl.",
+        .restore_ms = fr > 0 ? opt.mem / fr * 1e3 : NAN,
+        .vs = { ok ? 1 : NAN, ok ? 1 : NAN, NAN, NAN },
+    };
+    table_add(cells, &l);
+}
+
+static void table_add_floor(GPtrArray *cells, FloorRow *f)
+{
+    g_autoptr(GArray) rate = darray();
+    g_autoptr(GArray) none = darray();
+
+    for (int i = 0; i < opt.repeat; i++) {
+        sample_set(rate, i, mbps(sample_get(f->ms, i)));
+    }
+    TableLine l = {
+        .label = f->label,
+        .suffix = sample_count(f->ms) ? "" : " FAILED",
+        .save_mbps = none,
+        .save_cpu = none,
+        .restore_mbps = rate,
+        .restore_cpu = f->cpu,
+        .save_ms = NAN,
+        .sync_text = "-",
+        .restore_ms = median(f->ms),
+        .vs = { NAN, NAN, NAN, NAN },
+    };
+    table_add(cells, &l);
+}
+
+/* The old --csv summary (medians), on stdout instead of the table. */
+static void print_csv_summary(void)
+{
     double gib = opt.mem / (double)GiB;
 
+    print_machine(stdout, "# ");
+    printf("configuration,save_MBps,save_ms,save_total_time_ms,fsync_ms,"
+           "save_cpu_s_per_GiB,save_pages_per_s,restore_MBps,restore_ms,"
+           "restore_total_time_ms,restore_cpu_s_per_GiB,save_vs_fio,"
+           "restore_vs_fio,file_size,file_allocated,transferred,runs,"
+           "error,save_vs_qemu,restore_vs_qemu\n");
     for (guint i = 0; i < rows->len; i++) {
         Row *r = rows->pdata[i];
-        char v[NCOL][64];
-        double sw = median(r->save_wall_ms), sy = median(r->save_sync_ms);
-        double rw = median(r->restore_wall_ms);
-        double fw = r->fio ? median(r->fio->write_bw) : NAN;
-        double fr = r->fio ? median(r->fio->read_bw) : NAN;
-        double smb = mbps(sw + sy), rmb = mbps(rw);
-
-        snprintf(v[0], 64, "%s%s", r->label,
-                 r->save_wall_ms->len
-                     ? (r->failures ? " (some runs FAILED)" : "")
-                     : " FAILED");
-        fmt_num(v[1], 64, smb, 0);
-        fmt_num(v[2], 64, sw, 0);
-        fmt_num(v[3], 64, sy, 0);
-        fmt_num(v[4], 64, median(r->save_cpu) / gib, 2);
-        fmt_num(v[5], 64, rmb, 0);
-        fmt_num(v[6], 64, rw, 0);
-        fmt_num(v[7], 64, median(r->restore_cpu) / gib, 2);
-        fmt_num(v[8], 64, smb * 1e6 / fw, 2);
-        fmt_num(v[9], 64, rmb * 1e6 / fr, 2);
-        for (int c = 0; c < NCOL; c++) {
-            g_ptr_array_add(cells, g_strdup(v[c]));
+        double smb = median(r->save_mbps), rmb = median(r->restore_mbps);
+        double v[] = {
+            smb,
+            median(r->save_wall_ms),
+            median(r->save_total_ms),
+            median(r->save_sync_ms),
+            median(r->save_cpu) / gib,
+            median(r->save_pps),
+            rmb,
+            median(r->restore_wall_ms),
+            median(r->restore_total_ms),
+            median(r->restore_cpu) / gib,
+            smb / fio_mbps(r->fio, true),
+            rmb / fio_mbps(r->fio, false),
+        };
+        static const int prec[] = { 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 2, 2 };
+        char c[ARRAY_SIZE(v)][32], q[2][32];
+        for (size_t k = 0; k < ARRAY_SIZE(v); k++) {
+            fmt_num(c[k], sizeof(c[k]), v[k], prec[k]);
         }
+        fmt_num(q[0], sizeof(q[0]),
+                qemu_row ? smb / median(qemu_row->save_mbps) : NAN, 2);
+        fmt_num(q[1], sizeof(q[1]),
+                qemu_row ? rmb / median(qemu_row->restore_mbps) : NAN, 2);
+        printf("\"%s\",%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%" PRIu64 ",%" PRIu64
+               ",%" PRIu64 ",%u,\"%s\",%s,%s\n",
+               r->label, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8],
+               c[9], c[10], c[11], r->file_size, r->file_alloc, r->transferred,
+               sample_count(r->save_wall_ms), r->error ? r->error : "", q[0],
+               q[1]);
     }
     for (guint i = 0; i < fio_rows->len; i++) {
         FioRow *f = fio_rows->pdata[i];
-        char v[NCOL][64];
         double fw = median(f->write_bw), fr = median(f->read_bw);
-        snprintf(v[0], 64, "%s%s", f->label, f->write_bw->len ? "" : " FAILED");
-        fmt_num(v[1], 64, fw / 1e6, 0);
-        fmt_num(v[2], 64, fw > 0 ? opt.mem / fw * 1e3 : NAN, 0);
-        snprintf(v[3], 64, "%s", f->key.direct ? "-" : "incl.");
-        snprintf(v[4], 64, "-");
-        fmt_num(v[5], 64, fr / 1e6, 0);
-        fmt_num(v[6], 64, fr > 0 ? opt.mem / fr * 1e3 : NAN, 0);
-        snprintf(v[7], 64, "-");
-        snprintf(v[8], 64, "1.00");
-        snprintf(v[9], 64, "1.00");
-        if (!f->write_bw->len) {
-            snprintf(v[8], 64, "-");
-            snprintf(v[9], 64, "-");
-        }
-        for (int c = 0; c < NCOL; c++) {
-            g_ptr_array_add(cells, g_strdup(v[c]));
-        }
+        char c[4][32];
+        fmt_num(c[0], sizeof(c[0]), fw / 1e6, 0);
+        fmt_num(c[1], sizeof(c[1]), fw > 0 ? opt.mem / fw * 1e3 : NAN, 0);
+        fmt_num(c[2], sizeof(c[2]), fr / 1e6, 0);
+        fmt_num(c[3], sizeof(c[3]), fr > 0 ? opt.mem / fr * 1e3 : NAN, 0);
+        printf("\"%s\",%s,%s,,,,,%s,%s,,,1.00,1.00,,,,%u,\"%s\",,\n", f->label,
+               c[0], c[1], c[2], c[3], sample_count(f->write_bw),
+               f->error ? f->error : "");
     }
+    for (guint i = 0; i < floor_rows->len; i++) {
+        FloorRow *f = floor_rows->pdata[i];
+        double ms = median(f->ms);
+        printf("\"%s\",,,,,,,%.0f,%.0f,,%.2f,,,,,,%u,\"%s\",,\n", f->label,
+               mbps(ms), ms, median(f->cpu) / gib, sample_count(f->ms),
+               f->error ? f->error : "");
+    }
+}
 
-    guint nrows = cells->len / NCOL;
+static void print_table(void)
+{
+    GPtrArray *cells = g_ptr_array_new_with_free_func(g_free);
+    int ncol = table_ncol();
+    guint nrows, nmig, nfio;
+
     if (opt.csv) {
-        print_machine(stdout, "# ");
-        printf("configuration,save_MBps,save_ms,save_total_time_ms,fsync_ms,"
-               "save_cpu_s_per_GiB,save_pages_per_s,restore_MBps,restore_ms,"
-               "restore_total_time_ms,restore_cpu_s_per_GiB,save_vs_fio,"
-               "restore_vs_fio,file_size,file_allocated,transferred,runs,"
-               "error\n");
-        for (guint i = 0; i < rows->len; i++) {
-            Row *r = rows->pdata[i];
-            char **c = (char **)cells->pdata + i * NCOL;
-            printf("\"%s\",%s,%s,%.0f,%s,%s,%.0f,%s,%s,%.0f,%s,%s,%s,%" PRIu64
-                   ",%" PRIu64 ",%" PRIu64 ",%u,\"%s\"\n",
-                   r->label, c[1], c[2], median(r->save_total_ms), c[3], c[4],
-                   median(r->save_pps), c[5], c[6], median(r->restore_total_ms),
-                   c[7], c[8], c[9], r->file_size, r->file_alloc,
-                   r->transferred, r->save_wall_ms->len,
-                   r->error ? r->error : "");
-        }
-        for (guint i = rows->len; i < nrows; i++) {
-            FioRow *f = fio_rows->pdata[i - rows->len];
-            char **c = (char **)cells->pdata + i * NCOL;
-            printf("\"%s\",%s,%s,,,,,%s,%s,,,,,,,,%u,\"%s\"\n", c[0], c[1],
-                   c[2], c[5], c[6], f->write_bw->len,
-                   f->error ? f->error : "");
-        }
-        g_ptr_array_free(cells, true);
+        print_csv_summary();
         return;
     }
+    for (guint i = 0; i < rows->len; i++) {
+        table_add_row(cells, rows->pdata[i]);
+    }
+    nmig = cells->len / ncol;
+    for (guint i = 0; i < fio_rows->len; i++) {
+        table_add_fio(cells, fio_rows->pdata[i]);
+    }
+    nfio = cells->len / ncol;
+    for (guint i = 0; i < floor_rows->len; i++) {
+        table_add_floor(cells, floor_rows->pdata[i]);
+    }
+    nrows = cells->len / ncol;
 
     size_t w[NCOL];
-    for (int c = 0; c < NCOL; c++) {
-        w[c] = strlen(hdr[c]);
+    for (int c = 0; c < ncol; c++) {
+        w[c] = strlen(table_hdr[c]);
         for (guint i = 0; i < nrows; i++) {
-            w[c] = MAX(w[c], strlen(cells->pdata[i * NCOL + c]));
+            w[c] = MAX(w[c], strlen(cells->pdata[i * ncol + c]));
         }
     }
     printf("\n");
     print_machine(stdout, "");
     printf("\n");
-    for (int c = 0; c < NCOL; c++) {
-        printf(c ? " | %*s" : "%-*s", (int)w[c], hdr[c]);
+    for (int c = 0; c < ncol; c++) {
+        printf(c ? " | %*s" : "%-*s", (int)w[c], table_hdr[c]);
     }
     printf("\n");
-    for (int c = 0; c < NCOL; c++) {
+    for (int c = 0; c < ncol; c++) {
         for (size_t k = 0; k < w[c] + (c ? 3 : 0); k++) {
             putchar(c && k == 1 ? '|' : '-');
         }
     }
     printf("\n");
     for (guint i = 0; i < nrows; i++) {
-        if (i == rows->len) {
+        if (i && (i == nmig || i == nfio)) {
             printf("\n");
         }
-        for (int c = 0; c < NCOL; c++) {
+        for (int c = 0; c < ncol; c++) {
             printf(c ? " | %*s" : "%-*s", (int)w[c],
-                   (char *)cells->pdata[i * NCOL + c]);
+                   (char *)cells->pdata[i * ncol + c]);
         }
         printf("\n");
     }
@@ -1281,11 +2128,14 @@ static void print_table(void)
 
     printf("\nMB/s = guest RAM (%" PRIu64 " bytes) / seconds, 1 MB = 10^6 "
            "bytes; save MB/s counts save + fsync (durable, as fio's "
-           "end_fsync=1),\nsave ms is migrate -> completed. CPU s/GiB: "
-           "utime+stime of the source (save) or destination (restore)\n"
-           "process per GiB of guest RAM%s. fio: bs=1M, same total size, "
-           "numjobs = channels, ratio = row / fio with the same\nmode and "
-           "engine (median of the runs before and after each group).\n",
+           "end_fsync=1),\nsave ms is migrate -> completed (QEMU: until "
+           "its exec:cat exited). CPU s/GiB: utime+stime of the source "
+           "(save) or destination\n(restore) process per GiB of guest "
+           "RAM%s; fio's own for fio rows; the floor's faulting thread.\n"
+           "With several repetitions: median (min-max). fio: bs=1M, same "
+           "total size, numjobs = channels, ratio = row / fio with the "
+           "same\nmode and engine; /QEMU: row / QEMU's classic exec:cat "
+           "save or load, medians of the same sitting.\n",
            opt.mem, opt.live ? " (live: includes the vCPU threads)" : "");
     for (guint i = 0; i < rows->len; i++) {
         Row *r = rows->pdata[i];
@@ -1305,8 +2155,253 @@ static void print_table(void)
             printf("  %s: error: %s\n", f->label, f->error);
         }
     }
+    for (guint i = 0; i < floor_rows->len; i++) {
+        FloorRow *f = floor_rows->pdata[i];
+        if (f->error) {
+            printf("  %s: error: %s\n", f->label, f->error);
+        }
+    }
     if (!have_fio) {
         printf("  fio not found (or --no-fio): ratios omitted\n");
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* --csv FILE: one line per row and repetition, as it is measured */
+
+static void csv_open(GError **errp)
+{
+    csv_out = fopen(opt.csv_path, "w");
+    if (!csv_out) {
+        error_setg(errp, "%s: %s", opt.csv_path, strerror(errno));
+        return;
+    }
+    print_machine(csv_out, "# ");
+    fprintf(csv_out, "repetition,kind,configuration,save_MBps,save_ms,"
+                     "fsync_ms,save_cpu_s,save_cpu_s_per_GiB,restore_MBps,"
+                     "restore_ms,restore_cpu_s,restore_cpu_s_per_GiB,"
+                     "save_vs_fio,restore_vs_fio,save_vs_qemu,restore_vs_qemu,"
+                     "guest_bytes,error\n");
+    fflush(csv_out);
+}
+
+enum {
+    CSV_SAVE_MBPS,
+    CSV_SAVE_MS,
+    CSV_SYNC_MS,
+    CSV_SAVE_CPU,
+    CSV_RESTORE_MBPS,
+    CSV_RESTORE_MS,
+    CSV_RESTORE_CPU,
+    CSV_SAVE_VS_FIO,
+    CSV_RESTORE_VS_FIO,
+    CSV_SAVE_VS_QEMU,
+    CSV_RESTORE_VS_QEMU,
+    CSV_NVAL,
+};
+
+/* Repetitions count from 1; a value that is NAN is left empty. */
+static void csv_line(int rep, const char *kind, const char *label,
+                     const double *v, const char *error)
+{
+    double gib = opt.mem / (double)GiB;
+    const double cols[] = {
+        v[CSV_SAVE_MBPS],       v[CSV_SAVE_MS],        v[CSV_SYNC_MS],
+        v[CSV_SAVE_CPU],        v[CSV_SAVE_CPU] / gib, v[CSV_RESTORE_MBPS],
+        v[CSV_RESTORE_MS],      v[CSV_RESTORE_CPU],    v[CSV_RESTORE_CPU] / gib,
+        v[CSV_SAVE_VS_FIO],     v[CSV_RESTORE_VS_FIO], v[CSV_SAVE_VS_QEMU],
+        v[CSV_RESTORE_VS_QEMU],
+    };
+    g_autofree char *err = g_strdup(error ? error : "");
+
+    if (!csv_out) {
+        return;
+    }
+    g_strdelimit(err, "\"\n", '\'');
+    fprintf(csv_out, "%d,%s,\"%s\"", rep + 1, kind, label);
+    for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+        if (isnan(cols[i])) {
+            fputc(',', csv_out);
+        } else {
+            fprintf(csv_out, ",%.4g", cols[i]);
+        }
+    }
+    fprintf(csv_out, ",%" PRIu64 ",\"%s\"\n", opt.mem, err);
+    fflush(csv_out);
+}
+
+static void csv_row(Row *r, int rep, const char *error)
+{
+    double smb = sample_get(r->save_mbps, rep);
+    double rmb = sample_get(r->restore_mbps, rep);
+    double fw = r->fio ? sample_get(r->fio->write_bw, rep) / 1e6 : NAN;
+    double fr = r->fio ? sample_get(r->fio->read_bw, rep) / 1e6 : NAN;
+    double qs = qemu_row ? sample_get(qemu_row->save_mbps, rep) : NAN;
+    double qr = qemu_row ? sample_get(qemu_row->restore_mbps, rep) : NAN;
+    double v[CSV_NVAL] = {
+        [CSV_SAVE_MBPS] = smb,
+        [CSV_SAVE_MS] = sample_get(r->save_wall_ms, rep),
+        [CSV_SYNC_MS] = sample_get(r->save_sync_ms, rep),
+        [CSV_SAVE_CPU] = sample_get(r->save_cpu, rep),
+        [CSV_RESTORE_MBPS] = rmb,
+        [CSV_RESTORE_MS] = sample_get(r->restore_wall_ms, rep),
+        [CSV_RESTORE_CPU] = sample_get(r->restore_cpu, rep),
+        [CSV_SAVE_VS_FIO] = smb / fw,
+        [CSV_RESTORE_VS_FIO] = rmb / fr,
+        [CSV_SAVE_VS_QEMU] = smb / qs,
+        [CSV_RESTORE_VS_QEMU] = rmb / qr,
+    };
+
+    csv_line(rep, r->qemu ? "qemu" : "mapmig", r->label, v, error);
+}
+
+static void csv_fio(FioRow *f, int rep, const char *error)
+{
+    double w = sample_get(f->write_bw, rep), rd = sample_get(f->read_bw, rep);
+    double v[CSV_NVAL] = {
+        [CSV_SAVE_MBPS] = w / 1e6,
+        [CSV_SAVE_MS] = opt.mem / w * 1e3,
+        [CSV_SYNC_MS] = NAN,
+        [CSV_SAVE_CPU] = sample_get(f->write_cpu, rep),
+        [CSV_RESTORE_MBPS] = rd / 1e6,
+        [CSV_RESTORE_MS] = opt.mem / rd * 1e3,
+        [CSV_RESTORE_CPU] = sample_get(f->read_cpu, rep),
+        [CSV_SAVE_VS_FIO] = isnan(w) ? NAN : 1,
+        [CSV_RESTORE_VS_FIO] = isnan(rd) ? NAN : 1,
+        [CSV_SAVE_VS_QEMU] = NAN,
+        [CSV_RESTORE_VS_QEMU] = NAN,
+    };
+
+    csv_line(rep, "fio", f->label, v, error);
+}
+
+static void csv_floor(FloorRow *f, int rep, const char *error)
+{
+    double ms = sample_get(f->ms, rep);
+    double v[CSV_NVAL] = {
+        [CSV_SAVE_MBPS] = NAN,
+        [CSV_SAVE_MS] = NAN,
+        [CSV_SYNC_MS] = NAN,
+        [CSV_SAVE_CPU] = NAN,
+        [CSV_RESTORE_MBPS] = mbps(ms),
+        [CSV_RESTORE_MS] = ms,
+        [CSV_RESTORE_CPU] = sample_get(f->cpu, rep),
+        [CSV_SAVE_VS_FIO] = NAN,
+        [CSV_RESTORE_VS_FIO] = NAN,
+        [CSV_SAVE_VS_QEMU] = NAN,
+        [CSV_RESTORE_VS_QEMU] = NAN,
+    };
+
+    csv_line(rep, "floor", f->label, v, error);
+}
+
+/* ------------------------------------------------------------------ */
+/* The sitting */
+
+/* MemAvailable of /proc/meminfo in bytes; 0 if unknown. */
+static uint64_t mem_available(void)
+{
+    g_autofree char *mi = NULL;
+    unsigned long long kb = 0;
+    char *p;
+
+    if (g_file_get_contents("/proc/meminfo", &mi, NULL, NULL) &&
+        (p = strstr(mi, "MemAvailable:"))) {
+        sscanf(p, "MemAvailable: %llu", &kb);
+    }
+    return kb * KiB;
+}
+
+/*
+ * Before any row: QEMU's version, the shared guest content, the floor
+ * rows and the CSV file.
+ */
+static bool sitting_prepare(GError **errp)
+{
+    /* source RAM (or the content file) + a destination, at the peak */
+    uint64_t avail = mem_available();
+    if (avail && avail < 2 * opt.mem + 512 * MiB) {
+        fprintf(stderr,
+                "warning: %.1f GiB of memory available, the sitting needs "
+                "about %.1f GiB (the source's RAM and a destination's)\n",
+                avail / (double)GiB, (2 * opt.mem + 512 * MiB) / (double)GiB);
+    }
+
+    floor_rows = g_ptr_array_new();
+    if (!opt.no_floor) {
+        static FloorRow floors[] = {
+            { .label = "floor: first touch, 4 KiB pages", .thp = false },
+            { .label = "floor: first touch, THP (MADV_HUGEPAGE)", .thp = true },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(floors); i++) {
+            floors[i].ms = darray();
+            floors[i].cpu = darray();
+            g_ptr_array_add(floor_rows, &floors[i]);
+        }
+    }
+    drop_caches_all(); /* learn now whether it is allowed */
+    if (opt.qemu && !qemu_probe(opt.qemu_bin, errp)) {
+        g_prefix_error(errp, "--qemu: %s (apt-get install qemu-system-x86): ",
+                       opt.qemu_bin);
+        return false;
+    }
+    if (opt.qemu || opt.populate) {
+        if (!opt.csv) {
+            fprintf(stderr,
+                    "writing the guest content (%" PRIu64
+                    " MiB, %d%% random pages)...\n",
+                    opt.mem / MiB, opt.dirty);
+        }
+        if (!content_make(errp)) {
+            return false;
+        }
+        if (opt.qemu && !opt.populate) {
+            fprintf(stderr, "note: --qemu without --populate: the sources' "
+                            "RAM is mapped, not populated\n");
+        }
+    }
+    /* Start QEMU's source now: the header then says which accel it got. */
+    if (opt.qemu && !qemu_source_get(errp)) {
+        return false;
+    }
+    if (opt.csv_path) {
+        csv_open(errp);
+        return csv_out != NULL;
+    }
+    return true;
+}
+
+/*
+ * Every repetition runs every row once, in the same order (A B C A B C
+ * ...): the floor, then each row, its fio baseline right before the first
+ * row that uses it in this repetition.
+ */
+static void run_sitting(void)
+{
+    GError *err = NULL;
+
+    for (int k = 0; k < opt.repeat; k++) {
+        if (!opt.csv) {
+            fprintf(stderr, "== repetition %d of %d\n", k + 1, opt.repeat);
+        }
+        for (guint i = 0; i < floor_rows->len; i++) {
+            floor_step(floor_rows->pdata[i], k);
+        }
+        for (guint i = 0; i < rows->len; i++) {
+            Row *r = rows->pdata[i];
+            if (!opt.csv) {
+                fprintf(stderr, "== %s\n", r->label);
+            }
+            run_fio(r->fio, k, opt.mem);
+            r->runs++;
+            bool ok =
+                r->qemu ? run_qemu_once(r, k, &err) : run_once(r, k, &err);
+            csv_row(r, k, ok ? NULL : err ? err->message : "failed");
+            if (!ok) {
+                row_error(r, "run", err);
+                g_clear_error(&err);
+            }
+        }
     }
 }
 
@@ -1324,7 +2419,8 @@ static void usage(void)
         "  --direct-io         add mapped-ram + multifd + direct-io rows\n"
         "  --engine E          psync|io-uring|libaio|all for the direct-io "
         "rows (implies --direct-io)\n"
-        "  --repeat N          runs per configuration, medians (default 3)\n"
+        "  --repeat N          interleaved repetitions of every row: median\n"
+        "                      and min-max (default 3)\n"
         "  --layout L          stream|mapped|all (default all)\n"
         "  --live              save while the workload runs\n"
         "  --rate P            workload pages/s per vCPU (default unlimited)\n"
@@ -1336,7 +2432,22 @@ static void usage(void)
         "  --quick             1G guest, channels 1,4, one run\n"
         "  --lazy              also restore mapped-ram rows with "
         "lazy-restore\n"
-        "  --csv               CSV output\n"
+        "  --qemu              add QEMU 7.2's classic save and load (exec:cat) "
+        "of the\n"
+        "                      same guest content (implies a -M none guest "
+        "whose RAM\n"
+        "                      is a tmpfs file, as --populate without "
+        "prealloc)\n"
+        "  --qemu-binary PATH  QEMU to run (default " QEMU_BINARY ")\n"
+        "  --populate          the sources' RAM is a tmpfs file with --dirty "
+        "%% "
+        "random\n"
+        "                      pages, mapped with prealloc=on (-M none)\n"
+        "  --no-floor          skip the first-touch floor rows\n"
+        "  --no-drop-caches    do not drop the page cache before each step\n"
+        "  --csv               CSV summary on stdout instead of the table\n"
+        "  --csv FILE          also write one CSV line per row and "
+        "repetition to FILE\n"
         "  -h, --help, --version\n"
         "Exit status: 0 every run passed, 1 a run or the set-up failed, "
         "2 usage error.\n");
@@ -1497,7 +2608,30 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--quick")) {
             opt.quick = true;
         } else if (!strcmp(a, "--csv")) {
-            opt.csv = true;
+            /* --csv FILE, or the old --csv (summary on stdout) */
+            if (v && v[0] != '-') {
+                NEED_ARG();
+                g_free(opt.csv_path);
+                opt.csv_path = g_strdup(v);
+            } else {
+                opt.csv = true;
+            }
+        } else if (g_str_has_prefix(a, "--csv=")) {
+            g_free(opt.csv_path);
+            opt.csv_path = g_strdup(a + 6);
+        } else if (!strcmp(a, "--qemu")) {
+            opt.qemu = true;
+        } else if (!strcmp(a, "--qemu-binary")) {
+            NEED_ARG();
+            g_free(opt.qemu_bin);
+            opt.qemu_bin = g_strdup(v);
+            opt.qemu = true;
+        } else if (!strcmp(a, "--populate")) {
+            opt.populate = true;
+        } else if (!strcmp(a, "--no-floor")) {
+            opt.no_floor = true;
+        } else if (!strcmp(a, "--no-drop-caches")) {
+            opt.no_drop_caches = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 0;
@@ -1530,6 +2664,14 @@ int main(int argc, char **argv)
     }
     if (!opt.mapmig) {
         opt.mapmig = default_mapmig(argv[0]);
+    }
+    if (opt.qemu && !opt.qemu_bin) {
+        opt.qemu_bin = g_strdup(QEMU_BINARY);
+    }
+    if (opt.live && (opt.qemu || opt.populate)) {
+        fprintf(stderr, "--live needs the stress workload: not with --qemu "
+                        "or --populate\n");
+        return 2;
     }
 
     /* Space: the file is at most RAM + metadata; want 2x that free. */
@@ -1568,9 +2710,22 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (!sitting_prepare(&err)) {
+        fprintf(stderr, "mapmig-perf: %s\n", err->message);
+        return 1;
+    }
+
     /* Rows */
     rows = g_ptr_array_new();
     fio_rows = g_ptr_array_new();
+    if (opt.qemu) {
+        g_autofree char *l =
+            g_strdup_printf("QEMU %.*s exec:cat (classic)",
+                            (int)strcspn(qemu_version, " "), qemu_version);
+        qemu_row = row_new(l);
+        qemu_row->qemu = true;
+        qemu_row->fio = fio_row_get(1, "psync", false);
+    }
     bool all = !strcmp(opt.layout, "all");
     if (all || !strcmp(opt.layout, "stream")) {
         Row *r = row_new("file: stream");
@@ -1614,33 +2769,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "mapmig: %s\n", opt.mapmig);
     }
 
-    /*
-     * Each configuration group: fio, the mapmig runs, fio again (the
-     * "after" run of a group doubles as the "before" of the next group
-     * when both use the same fio setup).
-     */
-    FioRow *last_fio = NULL;
-    for (guint i = 0; i < rows->len; i++) {
-        Row *r = rows->pdata[i];
-        if (!opt.csv) {
-            fprintf(stderr, "== %s\n", r->label);
-        }
-        if (r->fio != last_fio) {
-            run_fio(r->fio, opt.mem);
-        }
-        for (int k = 0; k < opt.repeat; k++) {
-            r->runs++;
-            if (!run_once(r, &err)) {
-                row_error(r, "run", err);
-                g_clear_error(&err);
-            }
-        }
-        run_fio(r->fio, opt.mem);
-        last_fio = r->fio;
-    }
+    run_sitting();
     if (source) {
         vm_kill(source);
         source = NULL;
+    }
+    if (qemu_source) {
+        vm_kill(qemu_source);
+        qemu_source = NULL;
+    }
+    if (csv_out) {
+        fclose(csv_out);
     }
 
     print_table();
