@@ -115,9 +115,59 @@ static void hmp_help(Monitor *mon, int argc, char **argv)
     }
 }
 
+/*
+ * Whether @argv fits @cmd's usage string: "[-d]" words are flags that may
+ * appear, every other word is one argument ("[-d] uri" takes one); "..."
+ * means any number; no usage string, no check.
+ */
+static bool hmp_args_fit(const HmpCommand *cmd, int argc, char **argv)
+{
+    g_auto(GStrv) words = NULL;
+    g_autoptr(GPtrArray) flags = g_ptr_array_new_with_free_func(g_free);
+    int max = 0, given = 0;
+
+    if (!cmd->args || strstr(cmd->args, "...")) {
+        return true;
+    }
+    words = g_strsplit_set(cmd->args, " \t", -1);
+    for (int i = 0; words[i]; i++) {
+        const char *w = words[i];
+        size_t len = strlen(w);
+
+        if (len > 3 && w[0] == '[' && w[1] == '-' && w[len - 1] == ']') {
+            g_ptr_array_add(flags, g_strndup(w + 1, len - 2));
+        } else if (len) {
+            max++;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        bool is_flag = false;
+
+        for (guint f = 0; f < flags->len && !is_flag; f++) {
+            is_flag = !strcmp(argv[i], flags->pdata[f]);
+        }
+        given += !is_flag;
+    }
+    return given <= max;
+}
+
+/* As QEMU: extra words are an error, with a pointer to help. */
+static bool hmp_check_args(Monitor *mon, const HmpCommand *cmd,
+                           const char *help_name, int argc, char **argv)
+{
+    if (hmp_args_fit(cmd, argc, argv)) {
+        return true;
+    }
+    monitor_printf(mon, "%s: extraneous characters at the end of line\n",
+                   cmd->name);
+    monitor_printf(mon, "Try \"help %s\" for more information\n", help_name);
+    return false;
+}
+
 static void hmp_info(Monitor *mon, int argc, char **argv)
 {
     const HmpCommand *cmd;
+    g_autofree char *help_name = NULL;
 
     if (argc < 2) {
         hmp_list_info(mon);
@@ -128,8 +178,18 @@ static void hmp_info(Monitor *mon, int argc, char **argv)
         monitor_printf(mon, "unknown info command: '%s'\n", argv[1]);
         return;
     }
+    help_name = g_strdup_printf("info %s", cmd->name);
+    if (!hmp_check_args(mon, cmd, help_name, argc - 1, argv + 1)) {
+        return;
+    }
     /* The sub-command sees itself as argv[0]. */
     cmd->fn(mon, argc - 1, argv + 1);
+}
+
+static void hmp_info_version(Monitor *mon, int argc, char **argv)
+{
+    /* QEMU prints its version and package; ours is "mapmig". */
+    monitor_printf(mon, "%s (mapmig)\n", MAPMIG_VERSION);
 }
 
 static void hmp_execute_line(Monitor *mon, const char *line)
@@ -150,7 +210,32 @@ static void hmp_execute_line(Monitor *mon, const char *line)
         monitor_printf(mon, "unknown command: '%s'\n", argv[0]);
         return;
     }
+    /* "info" checks its sub-command's arguments instead. */
+    if (cmd->fn != hmp_info &&
+        !hmp_check_args(mon, cmd, cmd->name, g_strv_length(argv), argv)) {
+        return;
+    }
     cmd->fn(mon, g_strv_length(argv), argv);
+}
+
+char *hmp_execute_captured(const char *line)
+{
+    Monitor *mon = g_new0(Monitor, 1);
+    char *out;
+
+    /* Not listed, no fds: output lands in ->capture, input never comes. */
+    mon->refcnt = 1;
+    mon->ops = &hmp_monitor_ops;
+    mon->in_fd = -1;
+    mon->out_fd = -1;
+    mon->outbuf = g_byte_array_new();
+    mon->capture = g_string_new(NULL);
+    g_queue_init(&mon->recv_fds);
+    hmp_execute_line(mon, line);
+    out = g_string_free(g_steal_pointer(&mon->capture), FALSE);
+    mon->closed = true;
+    monitor_unref(mon);
+    return out;
 }
 
 /* Queued in place of a line that could not be kept. */
@@ -265,18 +350,7 @@ const MonitorOps hmp_monitor_ops = {
 
 bool monitor_init_hmp(const char *spec, GError **errp)
 {
-    if (!strcmp(spec, "stdio")) {
-        monitor_new(&hmp_monitor_ops, STDIN_FILENO, STDOUT_FILENO, false);
-        return true;
-    }
-    if (!g_str_has_prefix(spec, "unix:")) {
-        error_setg(errp,
-                   "HMP monitor '%s' not supported (use stdio or "
-                   "unix:PATH,server=on,wait=off)",
-                   spec);
-        return false;
-    }
-    return monitor_listen(spec, &hmp_monitor_ops, errp);
+    return monitor_init_spec(spec, &hmp_monitor_ops, errp);
 }
 
 void hmp_register_builtin_commands(void)
@@ -294,6 +368,14 @@ void hmp_register_builtin_commands(void)
         .fn = hmp_info,
     };
 
+    static const HmpCommand info_version = {
+        .name = "version",
+        .args = "",
+        .help = "show the version of QEMU",
+        .fn = hmp_info_version,
+    };
+
     hmp_register_command(&help);
     hmp_register_command(&info);
+    hmp_register_info_command(&info_version);
 }

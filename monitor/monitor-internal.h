@@ -10,6 +10,7 @@
 #define MONITOR_INTERNAL_H
 
 #include "qemu/osdep.h"
+#include "monitor/chardev.h"
 #include "monitor/monitor.h"
 
 typedef enum {
@@ -53,6 +54,7 @@ struct Monitor {
     GByteArray *outbuf; /* not yet written */
     GQueue recv_fds;    /* SCM_RIGHTS fds, oldest first */
     int suspend_cnt;
+    GString *capture; /* human-monitor-command: output goes here */
 
     /* QMP */
     bool qmp_negotiated;
@@ -78,10 +80,10 @@ void monitor_close(Monitor *mon);
 void monitor_write(Monitor *mon, const char *buf, size_t len);
 /* Start / stop watching the input fd (suspend, EOF). */
 void monitor_input_enable(Monitor *mon, bool enable);
-bool monitor_listen(const char *spec, const MonitorOps *ops, GError **errp);
-/* Parse "unix:PATH[,server=on][,wait=off]"; *server defaults to true. */
-char *monitor_parse_unix_spec(const char *spec, bool *server, bool *wait,
-                              GError **errp);
+/* A monitor speaking @ops on @cs (include/monitor/chardev.h). */
+bool monitor_init_ops(ChardevSpec *cs, const MonitorOps *ops, GError **errp);
+/* The same from a legacy spec (-qmp, -monitor). */
+bool monitor_init_spec(const char *spec, const MonitorOps *ops, GError **errp);
 
 /* JSON text the way QEMU prints it: {"a": 1, "b": [1, 2]} */
 void monitor_json_append(GString *out, JsonNode *node);
@@ -104,6 +106,13 @@ GPtrArray *hmp_list_info_commands(void);
 
 /* Events: deliver a ready JSON line to negotiated QMP clients. */
 void qmp_deliver_event(Monitor *mon, const char *line, size_t len);
+
+/*
+ * human-monitor-command: run one HMP line on a monitor of its own and
+ * return what it printed (g_free).  Commands that would wait (migrate
+ * without -d) do not: that monitor cannot be suspended.
+ */
+char *hmp_execute_captured(const char *line);
 
 extern const MonitorOps qmp_monitor_ops;
 extern const MonitorOps hmp_monitor_ops;

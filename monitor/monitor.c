@@ -6,11 +6,10 @@
 
 #include <stdarg.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <glib-unix.h>
 
 #include "qemu/cutils.h"
+#include "monitor/chardev.h"
 #include "monitor/fds.h"
 #include "monitor/monitor.h"
 #include "monitor-internal.h"
@@ -25,7 +24,8 @@
 
 typedef struct MonitorListener {
     int fd;
-    char *path;
+    char *path; /* the UNIX node we created, removed at cleanup */
+    bool nodelay;
     guint watch;
     const MonitorOps *ops;
 } MonitorListener;
@@ -181,6 +181,9 @@ static void monitor_free(Monitor *mon)
     if (mon->linebuf) {
         g_byte_array_unref(mon->linebuf);
     }
+    if (mon->capture) {
+        g_string_free(mon->capture, TRUE);
+    }
     g_free(mon);
 }
 
@@ -269,6 +272,10 @@ static gboolean monitor_can_write(gint fd, GIOCondition cond, gpointer opaque)
 
 void monitor_write(Monitor *mon, const char *buf, size_t len)
 {
+    if (mon->capture) {
+        g_string_append_len(mon->capture, buf, len);
+        return;
+    }
     if (mon->closed || !len) {
         return;
     }
@@ -377,60 +384,7 @@ void monitor_close(Monitor *mon)
     monitor_unref(mon); /* the list's reference */
 }
 
-/* ---- listening sockets ---- */
-
-char *monitor_parse_unix_spec(const char *spec, bool *server, bool *wait,
-                              GError **errp)
-{
-    g_auto(GStrv) parts = NULL;
-    const char *path;
-
-    /*
-     * Defaults: a monitor here is always a listening socket, and start-up
-     * does not wait for a client unless wait=on asks for it.
-     */
-    *server = true;
-    *wait = false;
-    if (g_str_has_prefix(spec, "unix:")) {
-        spec += strlen("unix:");
-    }
-    parts = g_strsplit(spec, ",", -1);
-    path = parts[0];
-    if (!path || !*path) {
-        error_setg(errp, "UNIX socket path is missing");
-        return NULL;
-    }
-    for (int i = 1; parts[i]; i++) {
-        const char *opt = parts[i];
-        const char *eq = strchr(opt, '=');
-        g_autofree char *key = eq ? g_strndup(opt, eq - opt) : g_strdup(opt);
-        bool val = true;
-
-        /* Old style flags as QEMU accepts them: "server", "nowait". */
-        if (!eq && !strcmp(key, "nowait")) {
-            *wait = false;
-            continue;
-        }
-        if (strcmp(key, "server") != 0 && strcmp(key, "wait") != 0) {
-            error_setg(errp, "Invalid parameter '%s'", key);
-            return NULL;
-        }
-        if (eq && !qemu_parse_bool(eq + 1, &val)) {
-            error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
-            return NULL;
-        }
-        if (!strcmp(key, "server")) {
-            *server = val;
-        } else {
-            *wait = val;
-        }
-    }
-    if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        error_setg(errp, "UNIX socket path '%s' is too long", path);
-        return NULL;
-    }
-    return g_strdup(path);
-}
+/* ---- chardevs: stdio, listening and connected sockets ---- */
 
 static gboolean monitor_listener_accept(gint fd, GIOCondition cond,
                                         gpointer opaque)
@@ -442,94 +396,177 @@ static gboolean monitor_listener_accept(gint fd, GIOCondition cond,
         /* EAGAIN, ECONNABORTED, EMFILE: keep listening. */
         return G_SOURCE_CONTINUE;
     }
+    if (l->nodelay) {
+        chardev_socket_set_nodelay(cfd);
+    }
     monitor_new(l->ops, cfd, cfd, true);
     return G_SOURCE_CONTINUE;
 }
 
-static int unix_listen(const char *path, GError **errp)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    mode_t old_umask;
-    int ret;
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Failed to create socket");
-        return -1;
-    }
-    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-    if (unlink(path) < 0 && errno != ENOENT) {
-        error_setg_errno(errp, errno, "Failed to unlink socket %s", path);
-        close(fd);
-        return -1;
-    }
-    /*
-     * The monitor is full control of the VM: only our user may connect.
-     * The umask makes bind() create the node 0600 with no window where
-     * it is wider; done at start-up, before other threads exist.
-     */
-    old_umask = umask(0077);
-    ret = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-    umask(old_umask);
-    if (ret < 0) {
-        error_setg_errno(errp, errno, "Failed to bind socket to %s", path);
-        close(fd);
-        return -1;
-    }
-    if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-        error_setg_errno(errp, errno, "Failed to listen on socket %s", path);
-        unlink(path);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* wait=on: like QEMU, block start-up until the first client connects. */
-static void monitor_listener_wait(MonitorListener *l)
+static void monitor_listener_wait(MonitorListener *l, const ChardevSpec *cs)
 {
+    g_autofree char *desc = chardev_socket_describe(cs);
     int flags = fcntl(l->fd, F_GETFL);
-
-    fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
     int cfd;
+
+    /* QEMU says so on stderr, so that a waiting start-up is no mystery. */
+    g_printerr("mapmig: waiting for connection on: %s\n", desc);
+    fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
     do {
         cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (cfd < 0 && errno == EINTR);
     fcntl(l->fd, F_SETFL, flags);
     if (cfd >= 0) {
+        if (l->nodelay) {
+            chardev_socket_set_nodelay(cfd);
+        }
         monitor_new(l->ops, cfd, cfd, true);
     }
 }
 
-bool monitor_listen(const char *spec, const MonitorOps *ops, GError **errp)
+static bool monitor_listen(const ChardevSpec *cs, const MonitorOps *ops,
+                           GError **errp)
 {
-    bool server, wait;
-    g_autofree char *path = monitor_parse_unix_spec(spec, &server, &wait, errp);
+    int fd = chardev_socket_listen(cs, errp);
     MonitorListener *l;
-    int fd;
 
-    if (!path) {
-        return false;
-    }
-    if (!server) {
-        error_setg(errp, "Monitor socket '%s' must be a server (server=on)",
-                   path);
-        return false;
-    }
-    fd = unix_listen(path, errp);
     if (fd < 0) {
         return false;
     }
     l = g_new0(MonitorListener, 1);
     l->fd = fd;
-    l->path = g_steal_pointer(&path);
+    /* Only a node we created is ours to remove (not libvirt's fd=). */
+    l->path = cs->fd < 0 ? g_strdup(cs->path) : NULL;
+    l->nodelay = cs->nodelay;
     l->ops = ops;
     l->watch = g_unix_fd_add(fd, G_IO_IN, monitor_listener_accept, l);
     listeners = g_list_append(listeners, l);
-    if (wait) {
-        monitor_listener_wait(l);
+    if (cs->wait) {
+        monitor_listener_wait(l, cs);
     }
     return true;
+}
+
+bool monitor_init_ops(ChardevSpec *cs, const MonitorOps *ops, GError **errp)
+{
+    int fd;
+
+    switch (cs->kind) {
+    case CHARDEV_NULL:
+        return true; /* a monitor nobody can reach, as in QEMU */
+    case CHARDEV_FILE:
+        error_setg(errp, "'%s': a monitor needs input, a file has none",
+                   cs->label);
+        return false;
+    case CHARDEV_STDIO:
+        if (!chardev_claim_stdio(cs, errp)) {
+            return false;
+        }
+        monitor_new(ops, STDIN_FILENO, STDOUT_FILENO, false);
+        return true;
+    case CHARDEV_SOCKET:
+        if (cs->server) {
+            return monitor_listen(cs, ops, errp);
+        }
+        fd = chardev_socket_connect(cs, errp);
+        if (fd < 0) {
+            return false;
+        }
+        monitor_new(ops, fd, fd, true);
+        return true;
+    }
+    g_assert_not_reached();
+}
+
+bool monitor_init_spec(const char *spec, const MonitorOps *ops, GError **errp)
+{
+    g_autoptr(ChardevSpec) cs = chardev_parse_legacy(spec, errp);
+
+    if (!cs) {
+        return false;
+    }
+    if (cs->mux) {
+        /* mon:stdio is the serial port's business (-serial mon:stdio). */
+        error_setg(errp, "'%s' is not a valid char driver", spec);
+        return false;
+    }
+    return monitor_init_ops(cs, ops, errp);
+}
+
+bool monitor_init(ChardevSpec *cs, bool qmp, GError **errp)
+{
+    return monitor_init_ops(cs, qmp ? &qmp_monitor_ops : &hmp_monitor_ops,
+                            errp);
+}
+
+/* -mon [chardev=]ID[,mode=readline|control][,pretty=off][,id=NAME] */
+ChardevSpec *monitor_parse_mon(const char *opts, bool *qmp_out, GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(opts, ",", -1);
+    const char *chardev = NULL;
+    bool qmp = false;
+    ChardevSpec *cs;
+
+    for (int i = 0; parts[i]; i++) {
+        const char *p = parts[i];
+        const char *eq = strchr(p, '=');
+        g_autofree char *key = eq ? g_strndup(p, eq - p) : NULL;
+        const char *val = eq ? eq + 1 : p;
+
+        if (!key && i == 0) {
+            chardev = val; /* QEMU's implied option name */
+        } else if (!g_strcmp0(key, "chardev")) {
+            chardev = val;
+        } else if (!g_strcmp0(key, "mode")) {
+            if (strcmp(val, "control") && strcmp(val, "readline")) {
+                error_setg(errp, "Parameter 'mode' does not accept value '%s'",
+                           val);
+                return NULL;
+            }
+            qmp = !strcmp(val, "control");
+        } else if (!g_strcmp0(key, "pretty")) {
+            bool pretty;
+
+            if (!qemu_parse_bool(val, &pretty)) {
+                error_setg(errp, "Parameter 'pretty' expects 'on' or 'off'");
+                return NULL;
+            }
+            if (pretty) {
+                error_setg(errp, "-mon: pretty=on is not supported");
+                return NULL;
+            }
+        } else if (!g_strcmp0(key, "id")) {
+            continue; /* libvirt names its monitor; nothing refers to it */
+        } else {
+            error_setg(errp, "Invalid parameter '%s'", key ? key : p);
+            return NULL;
+        }
+    }
+    if (!chardev || !*chardev) {
+        error_setg(errp, "Parameter 'chardev' is missing");
+        return NULL;
+    }
+    cs = chardev_find(chardev);
+    if (!cs) {
+        error_setg(errp, "chardev \"%s\" not found", chardev);
+        return NULL;
+    }
+    if (cs->in_use) {
+        error_setg(errp, "Device '%s' is in use", chardev);
+        return NULL;
+    }
+    cs->in_use = true;
+    *qmp_out = qmp;
+    return cs;
+}
+
+bool monitor_init_mon(const char *opts, GError **errp)
+{
+    bool qmp;
+    ChardevSpec *cs = monitor_parse_mon(opts, &qmp, errp);
+
+    return cs && monitor_init(cs, qmp, errp);
 }
 
 static void monitor_listener_free(gpointer p)
@@ -538,7 +575,9 @@ static void monitor_listener_free(gpointer p)
 
     g_source_remove(l->watch);
     close(l->fd);
-    unlink(l->path);
+    if (l->path) {
+        unlink(l->path);
+    }
     g_free(l->path);
     g_free(l);
 }
@@ -551,7 +590,8 @@ void monitor_printf(Monitor *mon, const char *fmt, ...)
     g_autofree char *text = NULL;
     g_autoptr(GString) out = NULL;
 
-    if (!mon || mon->closed || mon->ops->kind != MONITOR_KIND_HMP) {
+    if (!mon || (mon->closed && !mon->capture) ||
+        mon->ops->kind != MONITOR_KIND_HMP) {
         /* QMP has no free-form output channel. */
         return;
     }
@@ -579,7 +619,7 @@ void hmp_handle_error(Monitor *mon, GError *err)
 
 bool monitor_suspend(Monitor *mon)
 {
-    if (mon->ops->kind != MONITOR_KIND_HMP) {
+    if (mon->ops->kind != MONITOR_KIND_HMP || mon->capture) {
         return false;
     }
     if (mon->suspend_cnt++ == 0) {
@@ -638,6 +678,23 @@ static void monitor_broadcast_event(GString *line)
         }
     }
     g_list_free_full(copy, (GDestroyNotify)monitor_unref);
+}
+
+/* Deliver what is queued now, in order (the source is gone: cleanup). */
+static void monitor_event_drain(void)
+{
+    GString *line;
+
+    for (;;) {
+        g_mutex_lock(&event_lock);
+        line = g_queue_pop_head(&event_queue);
+        g_mutex_unlock(&event_lock);
+        if (!line) {
+            return;
+        }
+        monitor_broadcast_event(line);
+        g_string_free(line, TRUE);
+    }
 }
 
 static gboolean monitor_event_dispatch(gpointer opaque)
@@ -710,6 +767,17 @@ void qapi_event_send(const char *name, JsonObject *data)
 void monitor_cleanup(void)
 {
     g_list_free_full(g_steal_pointer(&listeners), monitor_listener_free);
+    chardev_remove_all();
+    chardev_release_stdio();
+    /* Events still queued (SHUTDOWN) go out before the replies' flush. */
+    g_mutex_lock(&event_lock);
+    if (event_source) {
+        g_source_destroy(event_source);
+        g_source_unref(event_source);
+        event_source = NULL;
+    }
+    g_mutex_unlock(&event_lock);
+    monitor_event_drain();
     while (monitors) {
         Monitor *mon = monitors->data;
 

@@ -329,7 +329,7 @@ const MonitorOps qmp_monitor_ops = {
 
 bool monitor_init_qmp(const char *spec, GError **errp)
 {
-    return monitor_listen(spec, &qmp_monitor_ops, errp);
+    return monitor_init_spec(spec, &qmp_monitor_ops, errp);
 }
 
 /* ---- built-in commands ---- */
@@ -420,10 +420,27 @@ static JsonNode *qmp_query_commands(Monitor *mon, JsonObject *args,
     return json_builder_get_root(b);
 }
 
+/* Run an HMP command line; its output is the return value. */
+static JsonNode *qmp_human_monitor_command(Monitor *mon, JsonObject *args,
+                                           GError **errp)
+{
+    const char *line = NULL;
+    int64_t cpu_index;
+    g_autofree char *out = NULL;
+
+    if (!qmp_arg_str(args, "command-line", true, &line, errp) ||
+        !qmp_arg_int(args, "cpu-index", false, &cpu_index, errp)) {
+        return NULL;
+    }
+    out = hmp_execute_captured(line);
+    return json_node_init_string(json_node_alloc(), out);
+}
+
 void qmp_register_builtin_commands(void)
 {
     qmp_register_command("qmp_capabilities", qmp_qmp_capabilities,
                          QMP_CMD_ALLOW_PRECONFIG);
     qmp_register_command("query-version", qmp_query_version, 0);
     qmp_register_command("query-commands", qmp_query_commands, 0);
+    qmp_register_command("human-monitor-command", qmp_human_monitor_command, 0);
 }

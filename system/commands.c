@@ -21,6 +21,19 @@ static JsonNode *qmp_query_status(Monitor *mon, JsonObject *args, GError **errp)
     return n;
 }
 
+/* As QEMU: {"name": NAME} with -name, else {}. */
+static JsonNode *qmp_query_name(Monitor *mon, JsonObject *args, GError **errp)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+    if (current_machine && current_machine->name) {
+        json_object_set_string_member(o, "name", current_machine->name);
+    }
+    json_node_take_object(n, o);
+    return n;
+}
+
 static bool do_stop(GError **errp)
 {
     if (runstate_get() == RUN_STATE_INMIGRATE) {
@@ -69,7 +82,7 @@ static JsonNode *qmp_cont(Monitor *mon, JsonObject *args, GError **errp)
 
 static JsonNode *qmp_quit(Monitor *mon, JsonObject *args, GError **errp)
 {
-    qemu_system_shutdown_request();
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
     return NULL;
 }
 
@@ -248,7 +261,7 @@ static void hmp_cont(Monitor *mon, int argc, char **argv)
 
 static void hmp_quit(Monitor *mon, int argc, char **argv)
 {
-    qemu_system_shutdown_request();
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
 }
 
 void system_register_commands(void)
@@ -267,6 +280,7 @@ void system_register_commands(void)
     };
 
     qmp_register_command("query-status", qmp_query_status, 0);
+    qmp_register_command("query-name", qmp_query_name, 0);
     qmp_register_command("stop", qmp_stop, 0);
     qmp_register_command("cont", qmp_cont, 0);
     qmp_register_command("quit", qmp_quit, 0);

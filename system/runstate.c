@@ -102,10 +102,32 @@ bool bql_locked(void)
     return bql_held;
 }
 
-void qemu_system_shutdown_request(void)
+static _Atomic int shutdown_cause = SHUTDOWN_CAUSE_NONE;
+
+const char *shutdown_cause_name(ShutdownCause cause)
 {
+    static const char *const names[] = {
+        [SHUTDOWN_CAUSE_NONE] = "none",
+        [SHUTDOWN_CAUSE_HOST_ERROR] = "host-error",
+        [SHUTDOWN_CAUSE_HOST_QMP_QUIT] = "host-qmp-quit",
+        [SHUTDOWN_CAUSE_HOST_SIGNAL] = "host-signal",
+    };
+    return cause < G_N_ELEMENTS(names) ? names[cause] : "none";
+}
+
+void qemu_system_shutdown_request(ShutdownCause cause)
+{
+    int none = SHUTDOWN_CAUSE_NONE;
+
+    /* The first cause wins, as the event reports one. */
+    atomic_compare_exchange_strong(&shutdown_cause, &none, (int)cause);
     atomic_store(&shutdown_requested, true);
     g_main_context_wakeup(NULL);
+}
+
+ShutdownCause qemu_system_shutdown_cause(void)
+{
+    return atomic_load(&shutdown_cause);
 }
 
 bool qemu_system_shutdown_requested(void)

@@ -5,6 +5,7 @@
 #include "qemu/cutils.h"
 #include "hw/workload.h"
 #include "migration/misc.h"
+#include "monitor/chardev.h"
 #include "monitor/monitor.h"
 #include "qapi/events.h"
 #include "system/cpus.h"
@@ -19,13 +20,23 @@
 typedef struct VMOptions {
     MachineState machine;
     bool start_paused;
-    GPtrArray *qmp;      /* -qmp specs */
-    GPtrArray *monitors; /* -monitor specs */
+    GPtrArray *qmp;           /* -qmp specs */
+    GPtrArray *monitors;      /* -monitor specs */
+    GPtrArray *mons;          /* -mon options */
+    GPtrArray *monitor_specs; /* MonitorSpec: all of the above, resolved */
     char *qtest;
     char *incoming;
     char *workload;
     char *serial;
     char *pidfile;
+    char *logfile; /* -D */
+    ChardevSpec *serial_cs;
+    bool nographic;
+    bool daemonize;
+    /* QEMU's defaults: cleared by -nodefaults or an explicit option. */
+    bool default_serial;
+    bool default_monitor;
+    bool help_shown; /* a "help" argument printed its list */
 } VMOptions;
 
 static void help(void)
@@ -33,7 +44,7 @@ static void help(void)
     printf("Usage: mapmig [options]\n\n"
            "  -m SIZE             guest RAM (suffix K, M, G; default 128M)\n"
            "  -M mini|none[,memory-backend=ID]   machine type (default "
-           "mini)\n"
+           "mini; help lists them)\n"
            "  -object memory-backend-{ram,file,memfd},id=ID,size=S[,...]\n"
            "                      guest RAM backend (see "
            "docs/migration/memory.rst)\n"
@@ -41,32 +52,80 @@ static void help(void)
            "  -accel kvm[,device=PATH]|soft   accelerator (kvm:soft or\n"
            "                      repeated -accel: first that works)\n"
            "  -S                  do not start vCPUs at start-up\n"
-           "  -name NAME          VM name\n"
-           "  -qmp unix:PATH,server=on,wait=off   QMP socket (repeatable)\n"
-           "  -monitor stdio|unix:PATH,server=on,wait=off   HMP monitor\n"
+           "  -name [guest=]NAME[,debug-threads=on|off]   VM name\n"
+           "  -qmp DEV            QMP monitor on a character device "
+           "(repeatable)\n"
+           "  -monitor DEV|none   HMP monitor on a character device\n"
+           "  -serial DEV|mon:stdio|none   guest serial output\n"
+           "                      DEV: stdio, null, file:PATH (serial only),\n"
+           "                      unix:PATH[,server=on|off][,wait=on|off],\n"
+           "                      tcp:[HOST]:PORT[,server=on|off][,wait=on|off]"
+           "[,nodelay=on]\n"
+           "  -chardev socket,id=ID,path=PATH|host=H,port=P|fd=N"
+           "[,server=on][,wait=off]\n"
+           "  -chardev stdio|null,id=ID   a character device for -mon\n"
+           "  -mon chardev=ID[,mode=control|readline]   monitor on a "
+           "-chardev\n"
            "  -qtest unix:PATH    qtest protocol (connects to PATH)\n"
            "  -incoming URI|defer wait for an incoming migration\n"
            "  -workload idle|stress[,share=N][,rate=P]|ab[,rate=P]\n"
-           "  -serial file:PATH|stdio|none\n"
+           "  -display none       no display (there is none to have)\n"
+           "  -nographic          no display; serial and HMP on stdio\n"
+           "  -nodefaults         no default serial port or monitor\n"
+           "  -no-user-config     read no configuration files (none are)\n"
+           "  -daemonize          detach once started\n"
+           "  -D LOGFILE          with -daemonize, where stderr goes\n"
            "  -pidfile PATH       write the process id to PATH\n"
            "  --version, --help\n");
 }
 
 /* Options that take an argument. */
 static const char *const arg_options[] = {
-    "m",        "M",      "machine", "smp",    "accel",
-    "name",     "qmp",    "monitor", "qtest",  "incoming",
-    "workload", "serial", "pidfile", "object", NULL,
+    "m",       "M",     "machine",  "smp",      "accel",  "name",    "qmp",
+    "monitor", "qtest", "incoming", "workload", "serial", "pidfile", "object",
+    "chardev", "mon",   "display",  "D",        NULL,
+};
+
+/* Options without an argument (flags); see parse_flag(). */
+static const char *const flag_options[] = {
+    "S", "nographic", "nodefaults", "no-user-config", "daemonize", NULL,
 };
 
 static bool option_takes_arg(const char *opt)
 {
-    for (int i = 0; arg_options[i]; i++) {
-        if (!strcmp(opt, arg_options[i])) {
-            return true;
-        }
-    }
-    return false;
+    return g_strv_contains(arg_options, opt);
+}
+
+/* QEMU's is_help_option(). */
+static bool is_help_option(const char *arg)
+{
+    return !strcmp(arg, "help") || !strcmp(arg, "?");
+}
+
+static void machine_help(void)
+{
+    printf("Supported machines are:\n");
+    printf("%-20s %s\n", "mini",
+           "minimal guest: RAM, vCPUs, a serial port "
+           "(default)");
+    printf("%-20s %s\n", "none", "empty machine");
+}
+
+static void object_help(void)
+{
+    printf("List of user creatable objects:\n");
+    printf("  memory-backend-file\n");
+    printf("  memory-backend-memfd\n");
+    printf("  memory-backend-ram\n");
+}
+
+static void accel_help(void)
+{
+    printf("Accelerators supported in QEMU binary:\n");
+#if CONFIG_KVM
+    printf("kvm\n");
+#endif
+    printf("soft\n");
 }
 
 /* -M/-machine [type=]TYPE[,memory-backend=ID] (each part optional). */
@@ -105,11 +164,68 @@ static bool parse_machine_opts(MachineState *ms, const char *arg, GError **errp)
     return true;
 }
 
+/*
+ * -name [guest=]NAME[,debug-threads=on|off], libvirt's form included.
+ * Threads are always named (g_thread_new), so debug-threads changes
+ * nothing.
+ */
+static bool parse_name_opts(MachineState *ms, const char *arg, GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+
+    for (int i = 0; parts[i]; i++) {
+        const char *p = parts[i];
+        bool b;
+
+        if (g_str_has_prefix(p, "guest=") || (i == 0 && !strchr(p, '='))) {
+            g_free(ms->name);
+            ms->name = g_strdup(strchr(p, '=') ? strchr(p, '=') + 1 : p);
+        } else if (g_str_has_prefix(p, "debug-threads=")) {
+            if (!qemu_parse_bool(p + strlen("debug-threads="), &b)) {
+                error_setg(errp, "Parameter 'debug-threads' expects 'on' or "
+                                 "'off'");
+                return false;
+            }
+        } else {
+            g_autofree char *key = g_strndup(p, strcspn(p, "="));
+            error_setg(errp, "-name: Invalid parameter '%s'", key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* "help" lists the choices of -M, -object, -accel and -chardev. */
+static bool parse_help_arg(VMOptions *o, const char *opt, const char *arg)
+{
+    bool chardev_help = false;
+
+    if (!is_help_option(arg) && strcmp(opt, "chardev") != 0) {
+        return false;
+    }
+    if (!strcmp(opt, "M") || !strcmp(opt, "machine")) {
+        machine_help();
+    } else if (!strcmp(opt, "object")) {
+        object_help();
+    } else if (!strcmp(opt, "accel")) {
+        accel_help();
+    } else if (!strcmp(opt, "chardev") && is_help_option(arg)) {
+        chardev_add("help", &chardev_help, NULL);
+    } else {
+        return false;
+    }
+    o->help_shown = true;
+    return true;
+}
+
 static bool parse_option(VMOptions *o, const char *opt, const char *arg,
                          GError **errp)
 {
     uint64_t v;
 
+    if (parse_help_arg(o, opt, arg)) {
+        return true;
+    }
     if (!strcmp(opt, "m")) {
         const char *a = g_str_has_prefix(arg, "size=") ? arg + 5 : arg;
         if (qemu_strtosz_suffix(a, NULL, 'M', &v) || v < TARGET_PAGE_SIZE) {
@@ -138,12 +254,23 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
         g_free(o->machine.accel);
         o->machine.accel = list;
     } else if (!strcmp(opt, "name")) {
-        g_free(o->machine.name);
-        o->machine.name = g_strdup(arg);
+        return parse_name_opts(&o->machine, arg, errp);
     } else if (!strcmp(opt, "qmp")) {
         g_ptr_array_add(o->qmp, g_strdup(arg));
+        o->default_monitor = false;
     } else if (!strcmp(opt, "monitor")) {
-        g_ptr_array_add(o->monitors, g_strdup(arg));
+        /* "none" only cancels the default monitor, as in QEMU. */
+        if (strcmp(arg, "none") != 0) {
+            g_ptr_array_add(o->monitors, g_strdup(arg));
+        }
+        o->default_monitor = false;
+    } else if (!strcmp(opt, "mon")) {
+        g_ptr_array_add(o->mons, g_strdup(arg));
+        o->default_monitor = false;
+    } else if (!strcmp(opt, "chardev")) {
+        bool shown;
+        /* Registered now: -mon may come before or after its -chardev. */
+        return chardev_add(arg, &shown, errp);
     } else if (!strcmp(opt, "qtest")) {
         g_free(o->qtest);
         o->qtest = g_strdup(arg);
@@ -157,9 +284,61 @@ static bool parse_option(VMOptions *o, const char *opt, const char *arg,
     } else if (!strcmp(opt, "serial")) {
         g_free(o->serial);
         o->serial = g_strdup(arg);
+        o->default_serial = false;
+    } else if (!strcmp(opt, "display")) {
+        if (strcmp(arg, "none") != 0) {
+            error_setg(errp,
+                       "-display %s: mapmig has no display (use "
+                       "-display none)",
+                       arg);
+            return false;
+        }
+    } else if (!strcmp(opt, "D")) {
+        g_free(o->logfile);
+        o->logfile = g_strdup(arg);
     } else if (!strcmp(opt, "pidfile")) {
         g_free(o->pidfile);
         o->pidfile = g_strdup(arg);
+    }
+    return true;
+}
+
+static void parse_flag(VMOptions *o, const char *opt)
+{
+    if (!strcmp(opt, "S")) {
+        o->start_paused = true;
+    } else if (!strcmp(opt, "nographic")) {
+        o->nographic = true;
+    } else if (!strcmp(opt, "nodefaults")) {
+        o->default_serial = false;
+        o->default_monitor = false;
+    } else if (!strcmp(opt, "daemonize")) {
+        o->daemonize = true;
+    }
+    /* -no-user-config: there are no configuration files to skip. */
+}
+
+/*
+ * What -nographic means in QEMU: the serial port and the HMP monitor go
+ * to stdio (multiplexed: mon:stdio), each unless given elsewhere or
+ * -nodefaults.  Without -nographic the defaults are a graphical console
+ * mapmig does not have, so nothing.
+ */
+static bool apply_defaults(VMOptions *o, GError **errp)
+{
+    if (!o->nographic) {
+        return true;
+    }
+    if (o->daemonize && (o->default_serial || o->default_monitor)) {
+        error_setg(errp, "-nographic cannot be used with -daemonize");
+        return false;
+    }
+    if (o->default_serial && o->default_monitor) {
+        o->serial = g_strdup("mon:stdio");
+    } else if (o->default_serial) {
+        o->serial = g_strdup("stdio");
+    } else if (o->default_monitor) {
+        g_ptr_array_add(o->monitors, g_strdup("stdio"));
     }
     return true;
 }
@@ -183,12 +362,9 @@ static int parse_command_line(VMOptions *o, int argc, char **argv,
             printf("mapmig version %s\n", MAPMIG_VERSION);
             return -1;
         }
-        if (!strcmp(opt, "S")) {
-            o->start_paused = true;
+        if (g_strv_contains(flag_options, opt)) {
+            parse_flag(o, opt);
             continue;
-        }
-        if (!strcmp(opt, "nographic") || !strcmp(opt, "nodefaults")) {
-            continue; /* accepted for QEMU command-line compatibility */
         }
         if (!option_takes_arg(opt)) {
             error_setg(errp, "-%s: invalid option", opt);
@@ -201,8 +377,14 @@ static int parse_command_line(VMOptions *o, int argc, char **argv,
         if (!parse_option(o, opt, argv[++i], errp)) {
             return 1;
         }
+        if (o->help_shown) {
+            return -1;
+        }
     }
-    return 0;
+    if (o->daemonize) {
+        chardev_forbid_stdio();
+    }
+    return apply_defaults(o, errp) ? 0 : 1;
 }
 
 static bool write_pidfile(const char *path, GError **errp)
@@ -213,8 +395,89 @@ static bool write_pidfile(const char *path, GError **errp)
 
 static gboolean on_signal(gpointer opaque)
 {
-    qemu_system_shutdown_request();
+    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_SIGNAL);
     return G_SOURCE_CONTINUE;
+}
+
+/* SHUTDOWN as QEMU emits it before exiting: who asked, and why. */
+static void emit_shutdown_event(void)
+{
+    ShutdownCause cause = qemu_system_shutdown_cause();
+    JsonObject *data = json_object_new();
+
+    json_object_set_boolean_member(data, "guest", false);
+    json_object_set_string_member(data, "reason", shutdown_cause_name(cause));
+    qapi_event_emit("SHUTDOWN", data);
+}
+
+/*
+ * -daemonize: fork before any thread exists; the parent stays until the
+ * child has started (or failed) and exits with its verdict, as QEMU does.
+ */
+static int daemon_pipe = -1;
+
+static bool daemonize_start(GError **errp)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "-daemonize: cannot create a pipe");
+        return false;
+    }
+    pid = fork();
+    if (pid < 0) {
+        error_setg_errno(errp, errno, "-daemonize: cannot fork");
+        return false;
+    }
+    if (pid > 0) {
+        char status = 1;
+        ssize_t n;
+
+        close(fds[1]);
+        do {
+            n = read(fds[0], &status, 1);
+        } while (n < 0 && errno == EINTR);
+        /* The child died before saying anything: it printed why. */
+        _exit(n == 1 ? status : 1);
+    }
+    close(fds[0]);
+    daemon_pipe = fds[1];
+    setsid();
+    return true;
+}
+
+/* Started: let go of the terminal (stderr to -D LOGFILE if given). */
+static bool daemonize_done(const char *logfile, GError **errp)
+{
+    int null_fd, err_fd;
+    char ok = 0;
+
+    if (daemon_pipe < 0) {
+        return true;
+    }
+    null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    err_fd =
+        logfile ? open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+                : null_fd;
+    if (null_fd < 0 || err_fd < 0) {
+        error_setg_errno(errp, errno, "-daemonize: cannot open '%s'",
+                         err_fd < 0 && logfile ? logfile : "/dev/null");
+        return false;
+    }
+    dup2(null_fd, STDIN_FILENO);
+    dup2(null_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    if (err_fd != null_fd) {
+        close(err_fd);
+    }
+    close(null_fd);
+    if (write(daemon_pipe, &ok, 1) != 1) {
+        /* The parent is gone already: nobody to tell. */
+    }
+    close(daemon_pipe);
+    daemon_pipe = -1;
+    return true;
 }
 
 /* The BQL is dropped only while the main loop sleeps in poll(). */
@@ -236,9 +499,112 @@ static void main_loop(void)
     }
 }
 
+/* A monitor's chardev and protocol, resolved before any is opened. */
+typedef struct MonitorSpec {
+    ChardevSpec *cs;
+    bool qmp;
+    bool owned; /* legacy spec; -mon chardevs belong to the registry */
+} MonitorSpec;
+
+static void monitor_spec_free(gpointer p)
+{
+    MonitorSpec *ms = p;
+
+    if (ms->owned) {
+        chardev_spec_free(ms->cs);
+    }
+    g_free(ms);
+}
+
+static bool add_monitor_spec(VMOptions *o, ChardevSpec *cs, bool qmp,
+                             bool owned, GError **errp)
+{
+    MonitorSpec *ms = g_new0(MonitorSpec, 1);
+
+    ms->cs = cs;
+    ms->qmp = qmp;
+    ms->owned = owned;
+    g_ptr_array_add(o->monitor_specs, ms);
+    if (cs->mux) {
+        /* mon:stdio is the serial port's to give (-serial mon:stdio). */
+        error_setg(errp, "'%s' is not a valid char driver", cs->label);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_monitor_specs(VMOptions *o, GPtrArray *specs, bool qmp,
+                                GError **errp)
+{
+    for (guint i = 0; i < specs->len; i++) {
+        ChardevSpec *cs = chardev_parse_legacy(specs->pdata[i], errp);
+
+        if (!cs || !add_monitor_spec(o, cs, qmp, true, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Like QEMU, resolve every character device (and who has stdio) before
+ * any front end opens: a conflict is refused before a greeting is out.
+ */
+static bool vm_setup_chardevs(VMOptions *o, GError **errp)
+{
+    if (o->serial && strcmp(o->serial, "none") != 0) {
+        o->serial_cs = chardev_parse_legacy(o->serial, errp);
+        if (!o->serial_cs) {
+            return false;
+        }
+    }
+    if (!parse_monitor_specs(o, o->qmp, true, errp) ||
+        !parse_monitor_specs(o, o->monitors, false, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < o->mons->len; i++) {
+        bool qmp;
+        ChardevSpec *cs = monitor_parse_mon(o->mons->pdata[i], &qmp, errp);
+
+        if (!cs || !add_monitor_spec(o, cs, qmp, false, errp)) {
+            return false;
+        }
+    }
+    if (o->serial_cs && o->serial_cs->kind == CHARDEV_STDIO &&
+        !chardev_claim_stdio(o->serial_cs, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < o->monitor_specs->len; i++) {
+        MonitorSpec *ms = o->monitor_specs->pdata[i];
+
+        if (ms->cs->kind == CHARDEV_STDIO &&
+            !chardev_claim_stdio(ms->cs, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool vm_setup_monitors(VMOptions *o, GError **errp)
+{
+    for (guint i = 0; i < o->monitor_specs->len; i++) {
+        MonitorSpec *ms = o->monitor_specs->pdata[i];
+
+        if (!monitor_init(ms->cs, ms->qmp, errp)) {
+            return false;
+        }
+    }
+    /* mon:stdio: HMP shares stdio with the serial port. */
+    if (o->serial_cs && o->serial_cs->mux) {
+        return monitor_init(o->serial_cs, false, errp);
+    }
+    return true;
+}
+
 static bool vm_setup(VMOptions *o, GError **errp)
 {
-    if (!serial_init(o->serial, errp) || !machine_init(&o->machine, errp)) {
+    if (!vm_setup_chardevs(o, errp) || !serial_init(o->serial_cs, errp) ||
+        !machine_init(&o->machine, errp)) {
         return false;
     }
     migration_object_init();
@@ -249,15 +615,8 @@ static bool vm_setup(VMOptions *o, GError **errp)
     system_register_commands();
     migration_register_commands();
 
-    for (guint i = 0; i < o->qmp->len; i++) {
-        if (!monitor_init_qmp(o->qmp->pdata[i], errp)) {
-            return false;
-        }
-    }
-    for (guint i = 0; i < o->monitors->len; i++) {
-        if (!monitor_init_hmp(o->monitors->pdata[i], errp)) {
-            return false;
-        }
+    if (!vm_setup_monitors(o, errp)) {
+        return false;
     }
     if (o->qtest && !qtest_init(o->qtest, errp)) {
         return false;
@@ -277,6 +636,11 @@ static void vm_options_free(VMOptions *o)
     object_cleanup_all();
     g_ptr_array_free(o->qmp, true);
     g_ptr_array_free(o->monitors, true);
+    g_ptr_array_free(o->mons, true);
+    g_ptr_array_free(o->monitor_specs, true);
+    chardev_remove_all(); /* -chardev, when start-up stopped early */
+    chardev_spec_free(o->serial_cs);
+    g_free(o->logfile);
     g_free(o->qtest);
     g_free(o->incoming);
     g_free(o->serial);
@@ -291,6 +655,10 @@ int qemu_main(int argc, char **argv)
                      .smp = 1 },
         .qmp = g_ptr_array_new_with_free_func(g_free),
         .monitors = g_ptr_array_new_with_free_func(g_free),
+        .mons = g_ptr_array_new_with_free_func(g_free),
+        .monitor_specs = g_ptr_array_new_with_free_func(monitor_spec_free),
+        .default_serial = true,
+        .default_monitor = true,
     };
     GError *err = NULL;
     int ret = 0;
@@ -305,6 +673,11 @@ int qemu_main(int argc, char **argv)
         return r < 0 ? 0 : 1;
     }
     vm_config_record(argc, argv, option_takes_arg);
+    if (o.daemonize && !daemonize_start(&err)) {
+        error_report_err(err);
+        vm_options_free(&o);
+        return 1;
+    }
 
     bql_lock();
     autostart = !o.start_paused;
@@ -326,8 +699,14 @@ int qemu_main(int argc, char **argv)
     } else if (autostart) {
         vm_start();
     }
+    if (!daemonize_done(o.logfile, &err)) {
+        error_report_err(err);
+        ret = 1;
+        goto out;
+    }
 
     main_loop();
+    emit_shutdown_event();
 
 out:
     migration_shutdown();
@@ -336,6 +715,7 @@ out:
         cpus_destroy();
     }
     monitor_cleanup();
+    serial_cleanup();
     qemu_ram_free_all();
     if (o.pidfile) {
         unlink(o.pidfile);

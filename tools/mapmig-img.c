@@ -41,7 +41,25 @@ static void usage(FILE *out)
         "checked, and its stream is used (at its offset) by every command;\n"
         "a compressed one is checked by decompressing it.\n\n"
         "  --offset N   the stream starts at byte N of FILE (K/M/G suffixes)\n"
-        "  -h, --help   show this help\n");
+        "  -h, --help   show this help\n"
+        "  --version    show the version\n\n"
+        "Exit status: 0 success, 1 failure (or check found errors), "
+        "2 usage error.\n");
+}
+
+/* A usage error: one line saying what, one saying where to look; 2. */
+static int G_GNUC_PRINTF(2, 3)
+    usage_error(const char *cmd, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mapmig-img%s%s: %s\nTry 'mapmig-img --help'.\n",
+            cmd ? " " : "", cmd ? cmd : "", msg);
+    return 2;
 }
 
 /* ---------------------------------------------------------------- */
@@ -926,8 +944,7 @@ static int save_image_command(const char *cmd, const char *file,
     }
     if (!strcmp(cmd, "check")) {
         if (!check_compressed(file, img, &err)) {
-            printf("ERROR %s\n", err->message);
-            fprintf(stderr, "mapmig-img: %s: %s\n", file, err->message);
+            fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
             g_error_free(err);
             return 1;
         }
@@ -950,6 +967,7 @@ int main(int argc, char **argv)
         { "offset", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'j' },
         { "block", required_argument, NULL, 'b' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd, *output = "human", *block = NULL, *out = NULL;
@@ -960,30 +978,34 @@ int main(int argc, char **argv)
     int c;
 
     if (argc < 2) {
-        usage(stderr);
-        return 1;
+        return usage_error(NULL, "missing COMMAND");
     }
     cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "--version")) {
+        printf("mapmig-img version %s\n", MAPMIG_VERSION);
+        return 0;
+    }
     if (strcmp(cmd, "info") && strcmp(cmd, "check") && strcmp(cmd, "extract") &&
         strcmp(cmd, "convert")) {
-        fprintf(stderr, "mapmig-img: unknown command '%s'\n", cmd);
-        usage(stderr);
-        return 1;
+        return usage_error(NULL, "unknown command '%s'", cmd);
     }
     optind = 2;
-    while ((c = getopt_long(argc, argv, "ho:O:", longopts, NULL)) != -1) {
+    opterr = 0; /* our wording, our program name */
+    while ((c = getopt_long(argc, argv, ":ho:O:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             usage(stdout);
             return 0;
+        case 'V':
+            printf("mapmig-img version %s\n", MAPMIG_VERSION);
+            return 0;
         case 'f':
             if (qemu_strtosz(optarg, NULL, &base) < 0) {
-                fprintf(stderr, "mapmig-img: invalid --offset '%s'\n", optarg);
-                return 1;
+                return usage_error(cmd, "invalid --offset '%s'", optarg);
             }
             base_set = true;
             break;
@@ -999,46 +1021,43 @@ int main(int argc, char **argv)
         case 'O':
             fmt = optarg;
             break;
+        case ':':
+            return usage_error(cmd, "option '%s' needs a value",
+                               argv[optind - 1]);
         default:
-            fprintf(stderr, "Try 'mapmig-img --help'.\n");
-            return 1;
+            return usage_error(cmd, "invalid option '%s'", argv[optind - 1]);
         }
     }
     int npos = argc - optind;
     const char *file = npos > 0 ? argv[optind] : NULL;
     if (!file) {
-        fprintf(stderr, "mapmig-img %s: missing FILE\n", cmd);
-        return 1;
+        return usage_error(cmd, "missing FILE");
     }
     if (!strcmp(cmd, "convert")) {
         if (npos != 2 || !fmt) {
-            fprintf(stderr, "mapmig-img convert: usage: convert FILE -O "
-                            "stream|mapped-ram OUT\n");
-            return 1;
+            return usage_error(cmd, "usage: convert FILE -O "
+                                    "stream|mapped-ram OUT");
         }
         out = argv[optind + 1];
     } else if (npos != 1) {
-        fprintf(stderr, "mapmig-img %s: unexpected argument '%s'\n", cmd,
-                argv[optind + 1]);
-        return 1;
+        return usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
     }
     if (strcmp(cmd, "info") && strcmp(output, "human")) {
-        fprintf(stderr, "mapmig-img %s: --output is only for info\n", cmd);
-        return 1;
+        return usage_error(cmd, "--output is only for info");
     }
-
     if (!strcmp(cmd, "info") && strcmp(output, "human") &&
         strcmp(output, "json")) {
-        fprintf(stderr, "mapmig-img info: --output must be human or json\n");
-        return 1;
+        return usage_error(cmd, "--output must be human or json");
+    }
+    if (!strcmp(cmd, "extract") && (!block || !out)) {
+        return usage_error(cmd, "--block NAME and -o OUT are required");
     }
     SaveImage img = { 0 };
     bool is_img;
     if (!probe_save_image(file, &img, &is_img, &err)) {
-        if (!strcmp(cmd, "check")) {
-            printf("ERROR %s\n", err->message);
-        }
-        fprintf(stderr, "mapmig-img: %s\n", err->message);
+        /* check's verdict keeps its "ERROR" word (docs/tools). */
+        fprintf(stderr, "mapmig-img: %s%s\n",
+                strcmp(cmd, "check") ? "" : "ERROR ", err->message);
         g_error_free(err);
         return 1;
     }
@@ -1075,8 +1094,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "check")) {
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
         if (!mf) {
-            printf("ERROR %s\n", err->message);
-            fprintf(stderr, "mapmig-img: %s: %s\n", file, err->message);
+            fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
             g_error_free(err);
             return 1;
         }
@@ -1094,11 +1112,6 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "extract")) {
-        if (!block || !out) {
-            fprintf(stderr, "mapmig-img extract: --block NAME and -o OUT are "
-                            "required\n");
-            return 1;
-        }
         if (!cmd_extract(file, base, block, out, &err)) {
             fprintf(stderr, "mapmig-img: %s\n", err->message);
             g_error_free(err);

@@ -1336,7 +1336,35 @@ static void usage(void)
         "  --quick             1G guest, channels 1,4, one run\n"
         "  --lazy              also restore mapped-ram rows with "
         "lazy-restore\n"
-        "  --csv               CSV output\n");
+        "  --csv               CSV output\n"
+        "  -h, --help, --version\n"
+        "Exit status: 0 every run passed, 1 a run or the set-up failed, "
+        "2 usage error.\n");
+}
+
+/* A usage error: one line saying what, one saying where to look; 2. */
+static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mapmig-perf: %s\nTry 'mapmig-perf --help'.\n", msg);
+    return 2;
+}
+
+/* A whole decimal number in [min, max]. */
+static bool parse_number(const char *s, uint64_t min, uint64_t max,
+                         uint64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = g_ascii_strtoull(s, &end, 10);
+    return !errno && end != s && !*end && *s != '-' && *out >= min &&
+           *out <= max;
 }
 
 static char *default_mapmig(const char *argv0)
@@ -1379,37 +1407,36 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_ARG()                                    \
-    do {                                              \
-        if (!v) {                                     \
-            fprintf(stderr, "%s needs a value\n", a); \
-            return 2;                                 \
-        }                                             \
-        i++;                                          \
+        uint64_t n;
+#define NEED_ARG()                                              \
+    do {                                                        \
+        if (!v) {                                               \
+            return usage_error("option '%s' needs a value", a); \
+        }                                                       \
+        i++;                                                    \
     } while (0)
         if (!strcmp(a, "--mem")) {
             NEED_ARG();
             if (!parse_mem(v, &opt.mem) || opt.mem < 16 * MiB) {
-                fprintf(stderr, "bad --mem '%s'\n", v);
-                return 2;
+                return usage_error("bad --mem '%s' (at least 16M)", v);
             }
             opt.mem = ROUND_UP(opt.mem, MiB);
             mem_set = true;
         } else if (!strcmp(a, "--dirty")) {
             NEED_ARG();
-            opt.dirty = atoi(v);
-            if (opt.dirty < 1 || opt.dirty > 100) {
-                fprintf(stderr, "--dirty must be 1..100\n");
-                return 2;
+            if (!parse_number(v, 1, 100, &n)) {
+                return usage_error("--dirty must be 1..100, not '%s'", v);
             }
+            opt.dirty = n;
         } else if (!strcmp(a, "--dir")) {
             NEED_ARG();
             opt.dir = g_strdup(v);
         } else if (!strcmp(a, "--channels")) {
             NEED_ARG();
             if (!parse_channels(v)) {
-                fprintf(stderr, "bad --channels '%s'\n", v);
-                return 2;
+                return usage_error("bad --channels '%s' (1..255, comma "
+                                   "separated)",
+                                   v);
             }
             channels_set = true;
         } else if (!strcmp(a, "--direct-io")) {
@@ -1418,43 +1445,46 @@ int main(int argc, char **argv)
             NEED_ARG();
             if (strcmp(v, "psync") && strcmp(v, "io-uring") &&
                 strcmp(v, "libaio") && strcmp(v, "all")) {
-                fprintf(stderr, "bad --engine '%s'\n", v);
-                return 2;
+                return usage_error("bad --engine '%s' "
+                                   "(psync|io-uring|libaio|all)",
+                                   v);
             }
             opt.engine = g_strdup(v);
             opt.direct_io = true;
         } else if (!strcmp(a, "--repeat")) {
             NEED_ARG();
-            opt.repeat = atoi(v);
-            if (opt.repeat < 1) {
-                fprintf(stderr, "--repeat must be >= 1\n");
-                return 2;
+            if (!parse_number(v, 1, INT_MAX, &n)) {
+                return usage_error("--repeat must be >= 1, not '%s'", v);
             }
+            opt.repeat = n;
             repeat_set = true;
         } else if (!strcmp(a, "--layout")) {
             NEED_ARG();
             if (strcmp(v, "stream") && strcmp(v, "mapped") &&
                 strcmp(v, "all")) {
-                fprintf(stderr, "bad --layout '%s'\n", v);
-                return 2;
+                return usage_error("bad --layout '%s' (stream|mapped|all)", v);
             }
             opt.layout = g_strdup(v);
         } else if (!strcmp(a, "--live")) {
             opt.live = true;
         } else if (!strcmp(a, "--rate")) {
             NEED_ARG();
-            opt.rate = g_ascii_strtoull(v, NULL, 10);
+            if (!parse_number(v, 0, UINT64_MAX, &opt.rate)) {
+                return usage_error("bad --rate '%s'", v);
+            }
         } else if (!strcmp(a, "--accel")) {
             NEED_ARG();
             if (strcmp(v, "soft") && strcmp(v, "kvm")) {
-                fprintf(stderr, "bad --accel '%s' (soft or kvm)\n", v);
-                return 2;
+                return usage_error("bad --accel '%s' (soft or kvm)", v);
             }
             g_free(opt.accel);
             opt.accel = g_strdup(v);
         } else if (!strcmp(a, "--smp")) {
             NEED_ARG();
-            opt.smp = atoi(v);
+            if (!parse_number(v, 1, 64, &n)) {
+                return usage_error("--smp must be 1..64, not '%s'", v);
+            }
+            opt.smp = n;
         } else if (!strcmp(a, "--mapmig")) {
             NEED_ARG();
             opt.mapmig = g_strdup(v);
@@ -1471,10 +1501,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("mapmig-perf version %s\n", MAPMIG_VERSION);
+            return 0;
         } else {
-            fprintf(stderr, "unknown option '%s'\n", a);
-            usage();
-            return 2;
+            return usage_error("unknown option '%s'", a);
         }
     }
     if (opt.quick) {

@@ -38,8 +38,15 @@ typedef struct WorkloadInfo {
 } WorkloadInfo;
 void workload_get_info(WorkloadInfo *info);
 
-/* Serial port: guest output goes where -serial says. */
-bool serial_init(const char *spec, GError **errp);
+/*
+ * Serial port: guest output goes where -serial says (a chardev spec of
+ * include/monitor/chardev.h; NULL for none).  A socket server takes one
+ * client at a time; output with no client is dropped.
+ */
+typedef struct ChardevSpec ChardevSpec;
+bool serial_init(ChardevSpec *cs, GError **errp);
+/* Close the output and remove a UNIX socket node it created. */
+void serial_cleanup(void);
 void serial_putc(char c);
 /* Port I/O on the UART's eight registers (@offset 0..7), as a guest does. */
 void serial_ioport_write(unsigned offset, uint8_t val);

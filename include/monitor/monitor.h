@@ -73,10 +73,22 @@ int monitor_take_received_fd(Monitor *mon);
  */
 void qapi_event_send(const char *name, JsonObject *data);
 
-/* Start listening: "unix:PATH[,server=on][,wait=off]". */
+/*
+ * -qmp SPEC / -monitor SPEC: QEMU's legacy chardev syntax, see
+ * include/monitor/chardev.h (stdio, null, unix:, tcp:).  A socket server
+ * with wait=on blocks until its first client connects.
+ */
 bool monitor_init_qmp(const char *spec, GError **errp);
-/* "stdio" or "unix:PATH,server=on,wait=off". */
 bool monitor_init_hmp(const char *spec, GError **errp);
+/* A QMP (@qmp) or HMP monitor on a parsed chardev (-serial mon:stdio). */
+typedef struct ChardevSpec ChardevSpec;
+bool monitor_init(ChardevSpec *cs, bool qmp, GError **errp);
+/*
+ * -mon [chardev=]ID[,mode=control|readline]: on a -chardev.  parse
+ * resolves (and claims) the chardev, *qmp tells the mode; init does both.
+ */
+ChardevSpec *monitor_parse_mon(const char *opts, bool *qmp, GError **errp);
+bool monitor_init_mon(const char *opts, GError **errp);
 /* "unix:PATH": connect to a qtest server (libqtest listens). */
 bool qtest_init(const char *spec, GError **errp);
 /* Close all monitors (at exit). */

@@ -43,9 +43,21 @@ void bql_lock(void);
 void bql_unlock(void);
 bool bql_locked(void);
 
+/* Why the VM shuts down: the SHUTDOWN event's "reason" (QEMU's names). */
+typedef enum ShutdownCause {
+    SHUTDOWN_CAUSE_NONE,
+    SHUTDOWN_CAUSE_HOST_ERROR,    /* "host-error" */
+    SHUTDOWN_CAUSE_HOST_QMP_QUIT, /* "host-qmp-quit": quit (QMP or HMP) */
+    SHUTDOWN_CAUSE_HOST_SIGNAL,   /* "host-signal": SIGINT/TERM/HUP */
+} ShutdownCause;
+
+const char *shutdown_cause_name(ShutdownCause cause);
+
 /* Ask the main loop to exit (quit, signals). Thread safe. */
-void qemu_system_shutdown_request(void);
+void qemu_system_shutdown_request(ShutdownCause cause);
 bool qemu_system_shutdown_requested(void);
+/* The cause of the first request (NONE if none). */
+ShutdownCause qemu_system_shutdown_cause(void);
 
 /* -S given: do not start vCPUs after start-up or an incoming migration. */
 extern bool autostart;

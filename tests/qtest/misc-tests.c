@@ -5,7 +5,11 @@
 #include "qemu/osdep.h"
 #include "libqtest.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+
+#include "qapi/qmp-client.h"
 
 /* ---- workloads ---- */
 
@@ -378,6 +382,372 @@ static void test_cmdline_bad_mem(void)
     run_bad_cmdline("-m 0");
 }
 
+/* ---- QEMU's command line: chardev specs, help, libvirt's options ---- */
+
+/* Each refused with one line on stderr, as QEMU words it. */
+static void test_cmdline_refused(void)
+{
+    static const struct {
+        const char *args;
+        const char *msg;
+    } cases[] = {
+        { "-qmp /tmp/x.sock", "'/tmp/x.sock' is not a valid char driver" },
+        { "-qmp none", "'none' is not a valid char driver" },
+        { "-qmp tcp:localhost", "'tcp:localhost' is not a valid char driver" },
+        { "-monitor /tmp/x.sock", "'/tmp/x.sock' is not a valid char driver" },
+        { "-serial /tmp/x.log", "'/tmp/x.log' is not a valid char driver" },
+        { "-qmp mon:stdio", "'mon:stdio' is not a valid char driver" },
+        { "-qmp unix:/tmp/x.sock,server=on,bogus=1",
+          "Invalid parameter 'bogus'" },
+        { "-monitor stdio -serial stdio",
+          "cannot use stdio by multiple character devices" },
+        { "-qmp stdio -monitor stdio",
+          "cannot use stdio by multiple character devices" },
+        { "-serial mon:stdio -qmp stdio",
+          "cannot use stdio by multiple character devices" },
+        { "-nographic -serial stdio",
+          "cannot use stdio by multiple character devices" },
+        { "-nographic -monitor stdio",
+          "cannot use stdio by multiple character devices" },
+        { "-chardev socket,path=/tmp/x.sock", "chardev: no id specified" },
+        { "-chardev spice,id=c0", "'spice' is not a valid char driver name" },
+        { "-mon chardev=c0,mode=control", "chardev \"c0\" not found" },
+        { "-chardev null,id=c0 -mon c0 -mon c0", "Device 'c0' is in use" },
+        { "-daemonize -qmp stdio", "cannot use stdio with -daemonize" },
+        { "-daemonize -nographic",
+          "-nographic cannot be used with -daemonize" },
+        { "-daemonize -qmp unix:/nonexistent/x.sock,server=on,wait=off",
+          "Failed to bind socket to /nonexistent/x.sock" },
+        { "-display gtk", "-display gtk: mapmig has no display" },
+        { "-name guest=a,bogus=1", "-name: Invalid parameter 'bogus'" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *msg = run_bad_cmdline_msg(cases[i].args);
+
+        if (!strstr(msg, cases[i].msg)) {
+            g_error("%s: got '%s', want '%s'", cases[i].args, msg,
+                    cases[i].msg);
+        }
+    }
+}
+
+/* "help" lists the choices on stdout and exits 0, in QEMU's shape. */
+static void test_cmdline_help(void)
+{
+    static const struct {
+        const char *args;
+        const char *out;
+    } cases[] = {
+        { "-M help", "Supported machines are:\nmini " },
+        { "-machine help", "Supported machines are:\nmini " },
+        { "-machine ?", "Supported machines are:\nmini " },
+        { "-object help", "List of user creatable objects:\n"
+                          "  memory-backend-file\n" },
+        { "-accel help", "Accelerators supported in QEMU binary:\n" },
+        { "-chardev help", "Available chardev backend types: \n" },
+        { "--version", "mapmig version " MAPMIG_VERSION "\n" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *cmd =
+            g_strdup_printf("%s %s", qtest_binary(), cases[i].args);
+        g_auto(GStrv) argv = NULL;
+        g_autofree char *out = NULL, *err_text = NULL;
+        g_autoptr(GError) err = NULL;
+        int status;
+
+        g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+        g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL,
+                                   NULL, &out, &err_text, &status, &err));
+        g_assert_no_error(err);
+        g_test_message("%s -> %s", cases[i].args, out);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        g_assert_cmpstr(err_text, ==, "");
+        g_assert_true(g_str_has_prefix(out, cases[i].out));
+    }
+    {
+        g_autofree char *cmd =
+            g_strdup_printf("%s -accel help", qtest_binary());
+        g_autofree char *out = NULL;
+
+        g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+        g_assert_nonnull(strstr(out, "\nsoft\n"));
+    }
+}
+
+/*
+ * Run mapmig in an empty directory with @input on stdin; returns its
+ * stdout.  The directory must still be empty afterwards: no socket named
+ * after a spec ("./stdio").
+ */
+static char *run_stdio(const char *args, const char *input, int kill_ms)
+{
+    g_autofree char *dir = g_dir_make_tmp("misc-stdio-XXXXXX", NULL);
+    g_autofree char *cmd = g_strdup_printf("%s %s", qtest_binary(), args);
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+        G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GDir) d = NULL;
+    char *out = NULL;
+
+    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    g_subprocess_launcher_set_cwd(l, dir);
+    p = g_subprocess_launcher_spawnv(l, (const char *const *)argv, &err);
+    g_assert_no_error(err);
+    if (kill_ms) {
+        /* No monitor to quit with: a signal is the way out. */
+        qtest_msleep(kill_ms);
+        g_subprocess_send_signal(p, SIGTERM);
+    }
+    g_assert_true(
+        g_subprocess_communicate_utf8(p, input, NULL, &out, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_true(g_subprocess_get_if_exited(p));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
+    d = g_dir_open(dir, 0, NULL);
+    g_assert_null(g_dir_read_name(d));
+    rmdir(dir);
+    g_test_message("%s -> %s", args, out);
+    return out;
+}
+
+static JsonObject *parse_line(const char *line)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+
+    g_assert_true(json_parser_load_from_data(p, line, -1, NULL));
+    return json_object_ref(json_node_get_object(json_parser_get_root(p)));
+}
+
+/* QMP on stdio: the queries a management tool starts with, then quit. */
+static void test_qmp_stdio(void)
+{
+    g_autofree char *out =
+        run_stdio("-m 16M -S -name guest=vm1,debug-threads=on -qmp stdio",
+                  "{'execute': 'qmp_capabilities'}\n"
+                  "{'execute': 'query-status'}\n"
+                  "{'execute': 'query-name'}\n"
+                  "{'execute': 'query-version'}\n"
+                  "{'execute': 'human-monitor-command', 'arguments': "
+                  "{'command-line': 'info status'}}\n"
+                  "{'execute': 'quit'}\n",
+                  0);
+    g_auto(GStrv) lines = g_strsplit(out, "\r\n", -1);
+    g_autoptr(JsonObject) status = NULL, name = NULL, version = NULL;
+    g_autoptr(JsonObject) hmp = NULL, shutdown = NULL;
+    g_auto(GStrv) v = g_strsplit(MAPMIG_VERSION, ".", 3);
+
+    g_assert_cmpuint(g_strv_length(lines), >=, 8);
+    g_assert_true(g_str_has_prefix(lines[0], "{\"QMP\": "));
+    g_assert_cmpstr(lines[1], ==, "{\"return\": {}}");
+    g_assert_cmpstr(lines[2], ==,
+                    "{\"return\": {\"running\": false, "
+                    "\"status\": \"prelaunch\"}}");
+    g_assert_cmpstr(lines[3], ==, "{\"return\": {\"name\": \"vm1\"}}");
+    version = parse_line(lines[4]);
+    JsonObject *ret = json_object_get_object_member(version, "return");
+    JsonObject *qemu = json_object_get_object_member(ret, "qemu");
+    g_assert_cmpint(json_object_get_int_member(qemu, "major"), ==, atoi(v[0]));
+    g_assert_cmpint(json_object_get_int_member(qemu, "minor"), ==, atoi(v[1]));
+    g_assert_cmpint(json_object_get_int_member(qemu, "micro"), ==, atoi(v[2]));
+    g_assert_true(json_object_has_member(ret, "package"));
+    hmp = parse_line(lines[5]);
+    g_assert_cmpstr(json_object_get_string_member(hmp, "return"), ==,
+                    "VM status: paused (prelaunch)\r\n");
+    g_assert_cmpstr(lines[6], ==, "{\"return\": {}}");
+    shutdown = parse_line(lines[7]);
+    g_assert_cmpstr(json_object_get_string_member(shutdown, "event"), ==,
+                    "SHUTDOWN");
+    JsonObject *data = json_object_get_object_member(shutdown, "data");
+    g_assert_false(json_object_get_boolean_member(data, "guest"));
+    g_assert_cmpstr(json_object_get_string_member(data, "reason"), ==,
+                    "host-qmp-quit");
+}
+
+/* A signal ends the VM as QEMU's does: SHUTDOWN says so. */
+static void test_shutdown_signal(void)
+{
+    g_autofree char *cmd =
+        g_strdup_printf("%s -m 16M -S -qmp stdio", qtest_binary());
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *line = NULL;
+    GOutputStream *in;
+    g_autoptr(GDataInputStream) out = NULL;
+    const char *neg = "{'execute': 'qmp_capabilities'}\n";
+
+    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    p = g_subprocess_newv(
+        (const char *const *)argv,
+        G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err);
+    g_assert_no_error(err);
+    in = g_subprocess_get_stdin_pipe(p);
+    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+    g_assert_true(
+        g_output_stream_write_all(in, neg, strlen(neg), NULL, NULL, &err));
+    g_free(g_data_input_stream_read_line(out, NULL, NULL, &err)); /* hello */
+    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
+    g_assert_cmpstr(line, ==, "{\"return\": {}}\r");
+    g_clear_pointer(&line, g_free);
+    g_subprocess_send_signal(p, SIGTERM);
+    line = g_data_input_stream_read_line(out, NULL, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(line);
+    g_assert_nonnull(strstr(line, "\"event\": \"SHUTDOWN\", \"data\": "
+                                  "{\"guest\": false, \"reason\": "
+                                  "\"host-signal\"}"));
+    g_assert_true(g_subprocess_wait_check(p, NULL, &err));
+    g_assert_no_error(err);
+}
+
+/* HMP on stdio, and -nographic's mon:stdio. */
+static void test_hmp_stdio(void)
+{
+    static const char *const args[] = {
+        "-m 16M -S -monitor stdio",
+        "-m 16M -S -nographic",
+        "-m 16M -S -serial mon:stdio",
+        "-m 16M -S -nographic -serial none",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(args); i++) {
+        g_autofree char *out = run_stdio(args[i],
+                                         "info version\n"
+                                         "stop extra\n"
+                                         "quit\n",
+                                         0);
+
+        g_assert_true(g_str_has_prefix(out, "QEMU " MAPMIG_VERSION
+                                            " monitor - type 'help' for "
+                                            "more information\r\n"));
+        g_assert_nonnull(strstr(out, "(qemu) " MAPMIG_VERSION " (mapmig)\r\n"));
+        g_assert_nonnull(strstr(out, "(qemu) stop: extraneous characters at "
+                                     "the end of line\r\nTry \"help stop\" "
+                                     "for more information\r\n"));
+    }
+}
+
+/* -nodefaults: -nographic has nothing left to put on stdio. */
+static void test_nodefaults(void)
+{
+    g_autofree char *out =
+        run_stdio("-m 16M -S -nographic -nodefaults -no-user-config "
+                  "-display none",
+                  "info version\n", 300);
+
+    g_assert_cmpstr(out, ==, "");
+}
+
+/* How libvirt starts QEMU, -daemonize included. */
+static void test_libvirt_cmdline(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("misc-libvirt-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "monitor.sock", NULL);
+    g_autofree char *pidfile = g_build_filename(dir, "vm.pid", NULL);
+    g_autofree char *log = g_build_filename(dir, "vm.log", NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "%s -name guest=vm1,debug-threads=on -S -no-user-config -nodefaults "
+        "-chardev socket,id=charmonitor,path=%s,server=on,wait=off "
+        "-mon chardev=charmonitor,id=monitor,mode=control "
+        "-display none -m 16M -daemonize -pidfile %s -D %s",
+        qtest_binary(), sock, pidfile, log);
+    g_autofree char *out = NULL, *err_text = NULL, *pid = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(QMPClient) c = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    int status;
+
+    /* Returns once the daemon is up (and has let go of our pipes). */
+    g_assert_true(
+        g_spawn_command_line_sync(cmd, &out, &err_text, &status, &err));
+    g_assert_no_error(err);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    g_assert_cmpstr(out, ==, "");
+    g_assert_cmpstr(err_text, ==, "");
+    g_assert_true(g_file_get_contents(pidfile, &pid, NULL, NULL));
+    g_assert_true(g_file_test(log, G_FILE_TEST_EXISTS));
+
+    c = qmp_client_connect(sock, 5000, &err);
+    g_assert_no_error(err);
+    {
+        g_autoptr(JsonNode) r = qmp_client_cmdf(c, &err,
+                                                "{'execute': "
+                                                "'query-name'}");
+        g_assert_no_error(err);
+        g_assert_cmpstr(qmp_get_str(r, "name"), ==, "vm1");
+    }
+    {
+        g_autoptr(JsonNode) r = qmp_client_cmdf(c, &err,
+                                                "{'execute': "
+                                                "'query-status'}");
+        g_assert_no_error(err);
+        g_assert_cmpstr(qmp_get_str(r, "status"), ==, "prelaunch");
+    }
+    qmp_client_cmdf(c, &err, "{'execute': 'cont'}");
+    g_assert_no_error(err);
+    {
+        g_autoptr(JsonNode) r =
+            qmp_client_cmdf(c, &err,
+                            "{'execute': 'human-monitor-command', "
+                            "'arguments': {'command-line': 'info status'}}");
+        g_assert_no_error(err);
+        g_assert_cmpstr(json_node_get_string(r), ==, "VM status: running\r\n");
+    }
+    qmp_client_clear_events(c);
+    g_autoptr(JsonNode) q = qmp_client_cmdf(c, &err, "{'execute': 'quit'}");
+    g_assert_no_error(err);
+    ev = qmp_client_wait_event(c, "SHUTDOWN", 5000, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(ev);
+    JsonObject *data = json_object_get_object_member(ev, "data");
+    g_assert_cmpstr(json_object_get_string_member(data, "reason"), ==,
+                    "host-qmp-quit");
+    /* The daemon cleans up after itself. */
+    for (int i = 0; i < 500 && g_file_test(pidfile, G_FILE_TEST_EXISTS); i++) {
+        qtest_msleep(10);
+    }
+    g_assert_false(g_file_test(pidfile, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    unlink(log);
+    rmdir(dir);
+}
+
+/* -serial on a socket: the guest's output reaches a client. */
+static void test_serial_socket(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("misc-serial-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "serial.sock", NULL);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    g_autofree char *args = g_strdup_printf(
+        "-m 16M -workload ab,rate=40000 -serial unix:%s,server=on,wait=off",
+        sock);
+    QTestState *s;
+    int fd;
+    char buf[64];
+    ssize_t n = 0;
+
+    /* libqtest passes its own -serial file: first; ours comes last. */
+    s = qtest_init(args);
+    g_strlcpy(addr.sun_path, sock, sizeof(addr.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    for (int i = 0; i < 500 && n <= 0; i++) {
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        qtest_msleep(10);
+    }
+    g_assert_cmpint(n, >, 0);
+    close(fd);
+    qtest_quit(s);
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    rmdir(dir);
+}
+
 /* ---- accelerators ---- */
 
 static void assert_bad_cmdline_says(const char *args, const char *substr)
@@ -620,6 +990,14 @@ int main(int argc, char **argv)
     g_test_add_func("/misc/cmdline/unknown-option",
                     test_cmdline_unknown_option);
     g_test_add_func("/misc/cmdline/bad-mem", test_cmdline_bad_mem);
+    g_test_add_func("/misc/cmdline/refused", test_cmdline_refused);
+    g_test_add_func("/misc/cmdline/help", test_cmdline_help);
+    g_test_add_func("/misc/cmdline/libvirt", test_libvirt_cmdline);
+    g_test_add_func("/misc/cmdline/nodefaults", test_nodefaults);
+    g_test_add_func("/misc/qmp/stdio", test_qmp_stdio);
+    g_test_add_func("/misc/qmp/shutdown-signal", test_shutdown_signal);
+    g_test_add_func("/misc/hmp/stdio", test_hmp_stdio);
+    g_test_add_func("/misc/serial/socket", test_serial_socket);
     g_test_add_func("/misc/accel/errors", test_accel_errors);
     g_test_add_func("/misc/accel/fallback", test_accel_fallback);
     g_test_add_func("/misc/kvm/list-prefers-kvm", test_kvm_list_prefers_kvm);

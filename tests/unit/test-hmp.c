@@ -95,13 +95,15 @@ static void test_help_info(void)
 
     hmp_expect(c, "help x_echo\n", "x_echo [args...] -- echo the args\r\n");
     hmp_expect(c, "help info\n",
+               "info version -- show the version of QEMU\r\n"
                "info x_thing -- a thing\r\n"
                "info x_two [n] -- another\r\n");
     hmp_expect(c, "info\n",
+               "info version -- show the version of QEMU\r\n"
                "info x_thing -- a thing\r\n"
                "info x_two [n] -- another\r\n");
     hmp_expect(c, "help nosuch\n", "unknown command: 'nosuch'\r\n");
-    hmp_expect(c, "info x_thing 1 2\n", "thing: x_thing argc=3\r\n");
+    hmp_expect(c, "info x_two 1\n", "thing: x_two argc=2\r\n");
     hmp_expect(c, "info nosuch\n", "unknown info command: 'nosuch'\r\n");
 
     mon_client_send(c, "help\n");
@@ -109,6 +111,50 @@ static void test_help_info(void)
     g_assert_nonnull(strstr(all, "help [cmd] -- show the help\r\n"));
     g_assert_nonnull(strstr(all, "info [subcommand] -- "));
     g_assert_nonnull(strstr(all, "x_error -- fail\r\n"));
+    mon_client_close(c);
+}
+
+/* Words beyond a command's usage are refused before it runs, as QEMU. */
+static void test_extra_args(void)
+{
+    static const struct {
+        const char *line;
+        const char *out;
+    } cases[] = {
+        { "x_error extra\n",
+          "x_error: extraneous characters at the end of line\r\n"
+          "Try \"help x_error\" for more information\r\n" },
+        { "x_error   \n", "Error: it failed\r\n" },
+        { "info x_thing 1\n",
+          "x_thing: extraneous characters at the end of line\r\n"
+          "Try \"help info x_thing\" for more information\r\n" },
+        { "info x_two 1 2\n",
+          "x_two: extraneous characters at the end of line\r\n"
+          "Try \"help info x_two\" for more information\r\n" },
+        { "info x_two\n", "thing: x_two argc=1\r\n" },
+        { "help x_echo x_error\n",
+          "help: extraneous characters at the end of line\r\n"
+          "Try \"help help\" for more information\r\n" },
+        /* "[-d] uri": the flag does not count as the argument. */
+        { "x_flag -d u\n", "[-d][u]\r\n" },
+        { "x_flag u\n", "[u]\r\n" },
+        { "x_flag u v\n", "x_flag: extraneous characters at the end of line\r\n"
+                          "Try \"help x_flag\" for more information\r\n" },
+        { "x_flag u -d v\n",
+          "x_flag: extraneous characters at the end of line\r\n"
+          "Try \"help x_flag\" for more information\r\n" },
+        /* "[args...]" takes any number; no usage string is unchecked. */
+        { "x_echo 1 2 3 4 5\n", "[1][2][3][4][5]\r\n" },
+        { "info version\n", "0.1.0 (mapmig)\r\n" },
+        { "info version now\n",
+          "version: extraneous characters at the end of line\r\n"
+          "Try \"help info version\" for more information\r\n" },
+    };
+    MonClient *c = hmp_connect();
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        hmp_expect(c, cases[i].line, cases[i].out);
+    }
     mon_client_close(c);
 }
 
@@ -162,6 +208,7 @@ int main(int argc, char **argv)
 {
     static const HmpCommand cmds[] = {
         { "x_echo", "[args...]", "echo the args", hmp_x_echo },
+        { "x_flag", "[-d] uri", "a flag and an argument", hmp_x_echo },
         { "x_error", "", "fail", hmp_x_error },
         { "x_wait", NULL, "suspend for a while", hmp_x_wait },
     };
@@ -188,10 +235,12 @@ int main(int argc, char **argv)
         g_error("%s", err->message);
     }
     g_assert_false(monitor_init_hmp("tcp:1234", &err));
+    g_assert_cmpstr(err->message, ==, "'tcp:1234' is not a valid char driver");
     g_clear_error(&err);
 
     g_test_add_func("/hmp/basic", test_basic);
     g_test_add_func("/hmp/help-info", test_help_info);
+    g_test_add_func("/hmp/extra-args", test_extra_args);
     g_test_add_func("/hmp/long-line", test_long_line);
     g_test_add_func("/hmp/suspend", test_suspend);
     g_test_add_func("/hmp/two-clients", test_two_clients);

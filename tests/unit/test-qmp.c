@@ -4,8 +4,10 @@
  */
 #include "qemu/osdep.h"
 
+#include <netinet/in.h>
 #include <sys/stat.h>
 
+#include "monitor/chardev.h"
 #include "monitor/monitor.h"
 #include "mon-client.h"
 
@@ -420,28 +422,296 @@ static void test_spec_parsing(void)
 {
     g_autofree char *p1 = g_build_filename(tmpdir, "a.sock", NULL);
     g_autofree char *p2 = g_build_filename(tmpdir, "b.sock", NULL);
-    g_autofree char *p3 = g_build_filename(tmpdir, "c.sock", NULL);
-    g_autofree char *s1 = g_strdup_printf("%s,server=on,wait=off", p1);
+    g_autofree char *s1 = g_strdup_printf("unix:%s,server=on,wait=off", p1);
     g_autofree char *s2 = g_strdup_printf("unix:%s,server,nowait", p2);
-    g_autofree char *s3 = g_strdup_printf("unix:%s", p3);
     g_autofree char *bad = g_strdup_printf("unix:%s,bogus=1", p1);
+    g_autofree char *cwd = g_get_current_dir();
+    /* What QEMU refuses, and how it says so. */
+    const struct {
+        const char *spec;
+        const char *error;
+    } refused[] = {
+        { bad, "Invalid parameter 'bogus'" },
+        { "unix:", "UNIX socket path is missing" },
+        { p1, NULL }, /* a bare path */
+        { "stdio2", "'stdio2' is not a valid char driver" },
+        { "none", "'none' is not a valid char driver" },
+        { "tcp:localhost", "'tcp:localhost' is not a valid char driver" },
+        { "tcp:127.0.0.1:", "'tcp:127.0.0.1:' is not a valid char driver" },
+        { "mon:stdio", "'mon:stdio' is not a valid char driver" },
+        { "unix:/x,server=maybe", "Parameter 'server' expects 'on' or 'off'" },
+        { "file:/dev/null", "'file:/dev/null': a monitor needs input, a file "
+                            "has none" },
+    };
     GError *err = NULL;
 
     g_assert_true(monitor_init_qmp(s1, NULL));
     g_assert_true(monitor_init_qmp(s2, NULL));
-    g_assert_true(monitor_init_qmp(s3, NULL));
     g_assert_true(g_file_test(p1, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(p2, G_FILE_TEST_EXISTS));
-    g_assert_true(g_file_test(p3, G_FILE_TEST_EXISTS));
-    g_assert_false(monitor_init_qmp(bad, &err));
-    g_assert_cmpstr(err->message, ==, "Invalid parameter 'bogus'");
-    g_clear_error(&err);
-    g_assert_false(monitor_init_qmp("unix:", &err));
-    g_clear_error(&err);
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        g_autofree char *want =
+            refused[i].error
+                ? g_strdup(refused[i].error)
+                : g_strdup_printf("'%s' is not a valid char driver",
+                                  refused[i].spec);
 
-    MonClient *c = mon_client_connect(p3);
+        g_assert_false(monitor_init_qmp(refused[i].spec, &err));
+        g_assert_cmpstr(err->message, ==, want);
+        g_clear_error(&err);
+    }
+    /* The bug of old: no socket named after the spec appears. */
+    g_assert_true(chdir(tmpdir) == 0);
+    g_assert_false(monitor_init_qmp("tcp:127.0.0.1", &err));
+    g_clear_error(&err);
+    g_assert_false(g_file_test("tcp:127.0.0.1", G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test("stdio2", G_FILE_TEST_EXISTS));
+    g_assert_true(chdir(cwd) == 0);
+    /* "null" is a monitor nobody reaches. */
+    g_assert_true(monitor_init_qmp("null", NULL));
+
+    MonClient *c = mon_client_connect(p2);
     g_autofree char *greeting = mon_client_read_until(c, "\r\n");
     g_assert_cmpstr(greeting, ==, GREETING);
+    mon_client_close(c);
+}
+
+static MonClient *mon_client_from_fd(int fd)
+{
+    MonClient *c = g_new0(MonClient, 1);
+
+    c->fd = fd;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    c->in = g_string_new(NULL);
+    return c;
+}
+
+/* unix:PATH without server=on connects, as in QEMU. */
+static void test_spec_client(void)
+{
+    g_autofree char *path = g_build_filename(tmpdir, "peer.sock", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s", path);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    GError *err = NULL;
+
+    g_assert_false(monitor_init_qmp(spec, &err));
+    g_assert_nonnull(strstr(err->message, "Failed to connect to"));
+    g_clear_error(&err);
+
+    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+    g_assert_cmpint(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(listen(lfd, 1), ==, 0);
+    g_assert_true(monitor_init_qmp(spec, &err));
+    g_assert_no_error(err);
+
+    MonClient *c = mon_client_from_fd(accept(lfd, NULL, NULL));
+    g_autofree char *greeting = mon_client_read_until(c, "\r\n");
+    g_assert_cmpstr(greeting, ==, GREETING);
+    mon_client_send(c, "{\"execute\": \"qmp_capabilities\"}");
+    g_autofree char *r = mon_client_read_until(c, "\r\n");
+    g_assert_cmpstr(r, ==, "{\"return\": {}}\r\n");
+    mon_client_close(c);
+    close(lfd);
+    unlink(path);
+}
+
+/* A TCP port nobody listens on right now. */
+static int free_tcp_port(void)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&sin, &len), ==, 0);
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+static MonClient *tcp_connect(int port)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), ==, 0);
+    return mon_client_from_fd(fd);
+}
+
+static void test_spec_tcp(void)
+{
+    int port = free_tcp_port();
+    g_autofree char *spec =
+        g_strdup_printf("tcp:127.0.0.1:%d,server=on,wait=off,nodelay=on", port);
+    GError *err = NULL;
+
+    g_assert_true(monitor_init_qmp(spec, &err));
+    g_assert_no_error(err);
+    MonClient *c = tcp_connect(port);
+    g_autofree char *greeting = mon_client_read_until(c, "\r\n");
+    g_assert_cmpstr(greeting, ==, GREETING);
+    mon_client_close(c);
+    /* The port is taken now: a second listener says so. */
+    g_assert_false(monitor_init_qmp(spec, &err));
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+}
+
+static gpointer connect_later(gpointer path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+    for (int i = 0; i < 500; i++) {
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+            return GINT_TO_POINTER(fd);
+        }
+        g_usleep(10 * 1000);
+    }
+    close(fd);
+    return GINT_TO_POINTER(-1);
+}
+
+/* server=on alone waits for the first client before going on. */
+static void test_spec_wait(void)
+{
+    g_autofree char *path = g_build_filename(tmpdir, "wait.sock", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on", path);
+    GThread *t = g_thread_new("client", connect_later, path);
+    GError *err = NULL;
+
+    g_assert_true(monitor_init_qmp(spec, &err));
+    g_assert_no_error(err);
+    int fd = GPOINTER_TO_INT(g_thread_join(t));
+    g_assert_cmpint(fd, >=, 0);
+    MonClient *c = mon_client_from_fd(fd);
+    g_autofree char *greeting = mon_client_read_until(c, "\r\n");
+    g_assert_cmpstr(greeting, ==, GREETING);
+    mon_client_close(c);
+}
+
+/* libvirt: -chardev socket,id=..,server=on,wait=off -mon ..,mode=control */
+static void test_chardev_mon(void)
+{
+    g_autofree char *path = g_build_filename(tmpdir, "lv.sock", NULL);
+    g_autofree char *chardev = g_strdup_printf(
+        "socket,id=charmonitor,path=%s,server=on,wait=off", path);
+    const struct {
+        const char *chardev; /* NULL: -mon alone */
+        const char *mon;
+        const char *error;
+    } refused[] = {
+        { NULL, "chardev=charmonitor,mode=control",
+          "Device 'charmonitor' is in use" },
+        { NULL, "chardev=nope,mode=control", "chardev \"nope\" not found" },
+        { NULL, "mode=control", "Parameter 'chardev' is missing" },
+        { "null,id=n1", "chardev=n1,mode=json",
+          "Parameter 'mode' does not accept value 'json'" },
+        { "null,id=n2", "chardev=n2,bogus=1", "Invalid parameter 'bogus'" },
+        { "socket,path=/x", NULL, "chardev: no id specified" },
+        { "spice,id=s", NULL, "'spice' is not a valid char driver name" },
+        { "socket,id=charmonitor,path=/x", NULL,
+          "Duplicate ID 'charmonitor' for chardev" },
+        { "socket,id=t,port=1", NULL, "chardev: socket: no host given" },
+        { "socket,id=t,host=h", NULL, "chardev: socket: no port given" },
+        { "null,id=t,path=/x", NULL, "Invalid parameter 'path'" },
+    };
+    GError *err = NULL;
+    bool help;
+
+    g_assert_true(chardev_add(chardev, &help, &err));
+    g_assert_no_error(err);
+    g_assert_false(help);
+    g_assert_true(monitor_init_mon("chardev=charmonitor,id=monitor,"
+                                   "mode=control",
+                                   &err));
+    g_assert_no_error(err);
+    MonClient *c = mon_client_connect(path);
+    g_autofree char *greeting = mon_client_read_until(c, "\r\n");
+    g_assert_cmpstr(greeting, ==, GREETING);
+    mon_client_close(c);
+
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        bool ok = refused[i].chardev
+                      ? chardev_add(refused[i].chardev, &help, &err)
+                      : true;
+        if (ok && refused[i].mon) {
+            ok = monitor_init_mon(refused[i].mon, &err);
+        }
+        g_assert_false(ok);
+        if (refused[i].error) {
+            g_assert_cmpstr(err->message, ==, refused[i].error);
+        }
+        g_clear_error(&err);
+    }
+
+    /* fd=N: a listening socket handed over, as libvirt does. */
+    g_autofree char *p2 = g_build_filename(tmpdir, "lvfd.sock", NULL);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_strlcpy(addr.sun_path, p2, sizeof(addr.sun_path));
+    g_assert_cmpint(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_autofree char *byfd =
+        g_strdup_printf("socket,id=byfd,fd=%d,server=on,wait=off", lfd);
+    g_assert_true(chardev_add(byfd, &help, &err));
+    g_assert_true(monitor_init_mon("byfd,mode=control", &err));
+    g_assert_no_error(err);
+    c = mon_client_connect(p2);
+    g_free(mon_client_read_until(c, "\r\n"));
+    mon_client_close(c);
+    close(lfd);
+}
+
+/* One stdio for one device; mon:stdio shares it with HMP. */
+static void test_stdio_claim(void)
+{
+    g_autoptr(ChardevSpec) a = chardev_parse_legacy("stdio", NULL);
+    g_autoptr(ChardevSpec) b = chardev_parse_legacy("stdio", NULL);
+    g_autoptr(ChardevSpec) mux = chardev_parse_legacy("mon:stdio", NULL);
+    GError *err = NULL;
+
+    g_assert_true(chardev_claim_stdio(a, &err));
+    g_assert_true(chardev_claim_stdio(a, &err));
+    g_assert_false(chardev_claim_stdio(b, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "cannot use stdio by multiple character devices");
+    g_clear_error(&err);
+    chardev_release_stdio();
+    g_assert_true(mux->mux);
+    g_assert_true(chardev_claim_stdio(mux, &err));
+    g_assert_true(chardev_claim_stdio(mux, &err));
+    g_assert_false(chardev_claim_stdio(a, &err));
+    g_clear_error(&err);
+    chardev_release_stdio();
+    g_assert_null(chardev_parse_legacy("mon:unix:/x", &err));
+    g_clear_error(&err);
+}
+
+static void test_human_monitor_command(void)
+{
+    MonClient *c = connect_negotiated();
+
+    cmd_expect(c,
+               "{\"execute\": \"human-monitor-command\", \"arguments\": "
+               "{\"command-line\": \"info version\"}}",
+               "{\"return\": \"0.1.0 (mapmig)\\r\\n\"}");
+    cmd_expect(c,
+               "{\"execute\": \"human-monitor-command\", \"arguments\": "
+               "{\"command-line\": \"info version x\", \"cpu-index\": 0}}",
+               "{\"return\": \"version: extraneous characters at the end "
+               "of line\\r\\nTry \\\"help info version\\\" for more "
+               "information\\r\\n\"}");
+    cmd_expect(c,
+               "{\"execute\": \"human-monitor-command\", \"arguments\": "
+               "{\"command-line\": \"\"}}",
+               "{\"return\": \"\"}");
+    cmd_expect(c, "{\"execute\": \"human-monitor-command\"}",
+               "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+               "\"Parameter 'command-line' is missing\"}}");
     mon_client_close(c);
 }
 
@@ -475,6 +745,12 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/disconnect", test_disconnect);
     g_test_add_func("/qmp/garbage", test_garbage);
     g_test_add_func("/qmp/spec", test_spec_parsing);
+    g_test_add_func("/qmp/spec/client", test_spec_client);
+    g_test_add_func("/qmp/spec/tcp", test_spec_tcp);
+    g_test_add_func("/qmp/spec/wait", test_spec_wait);
+    g_test_add_func("/qmp/spec/chardev-mon", test_chardev_mon);
+    g_test_add_func("/qmp/spec/stdio", test_stdio_claim);
+    g_test_add_func("/qmp/human-monitor-command", test_human_monitor_command);
     ret = g_test_run();
 
     monitor_cleanup();

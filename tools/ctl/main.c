@@ -59,7 +59,11 @@ static void usage(FILE *out)
             "    --mapmig BINARY    the VM binary (default: $MAPMIG, then "
             "next\n"
             "                       to mapmig-ctl, then $PATH)\n"
-            "    options after -- are added to the VM's command line\n");
+            "    options after -- are added to the VM's command line\n"
+            "\n"
+            "  -h, --help, --version\n"
+            "Exit status: 0 success, 1 failure, 2 usage error (128+N when\n"
+            "interrupted by signal N).\n");
 }
 
 static void on_signal(int sig)
@@ -138,6 +142,7 @@ enum {
     OPT_MAPMIG,
     OPT_BANDWIDTH,
     OPT_LAZY,
+    OPT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -156,6 +161,7 @@ static const struct option longopts[] = {
     { "mapmig", required_argument, NULL, OPT_MAPMIG },
     { "max-bandwidth", required_argument, NULL, OPT_BANDWIDTH },
     { "lazy", no_argument, NULL, OPT_LAZY },
+    { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
 
@@ -180,8 +186,8 @@ static bool option_allowed(bool save, int c)
 
 static int usage_error(const char *cmd, const char *msg, const char *arg)
 {
-    fprintf(stderr, "mapmig-ctl %s: %s%s%s\nTry 'mapmig-ctl --help'.\n", cmd,
-            msg, arg ? " " : "", arg ? arg : "");
+    fprintf(stderr, "mapmig-ctl%s%s: %s%s%s\nTry 'mapmig-ctl --help'.\n",
+            *cmd ? " " : "", cmd, msg, arg ? " " : "", arg ? arg : "");
     return 2;
 }
 
@@ -196,8 +202,7 @@ int main(int argc, char **argv)
     int channels = 1, c;
 
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        return usage_error("", "missing command (save or restore)", NULL);
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
@@ -224,8 +229,9 @@ int main(int argc, char **argv)
     bool have_extra = nopts < argc;
     optind = 2;
     int idx = -1;
-    while ((c = getopt_long(nopts, argv, "hq", longopts, &idx)) != -1) {
-        if (c != '?' && !option_allowed(save, c)) {
+    opterr = 0; /* our wording, our program name */
+    while ((c = getopt_long(nopts, argv, ":hq", longopts, &idx)) != -1) {
+        if (c != '?' && c != ':' && !option_allowed(save, c)) {
             g_autofree char *name = g_strdup_printf("--%s", longopts[idx].name);
             return usage_error(cmd, "option not valid here:", name);
         }
@@ -233,6 +239,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'h':
             usage(stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("mapmig-ctl version %s\n", MAPMIG_VERSION);
             return 0;
         case 'q':
             so.quiet = ro.quiet = true;
@@ -298,9 +307,10 @@ int main(int argc, char **argv)
                                    optarg);
             }
             break;
+        case ':':
+            return usage_error(cmd, "option needs a value:", argv[optind - 1]);
         default:
-            fprintf(stderr, "Try 'mapmig-ctl --help'.\n");
-            return 2;
+            return usage_error(cmd, "invalid option:", argv[optind - 1]);
         }
     }
     if (running && paused) {
