@@ -1093,14 +1093,8 @@ int main(int argc, char **argv)
     save_image_clear(&img);
     if (!strcmp(cmd, "check")) {
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
-        if (!mf) {
+        if (!mf || !migfile_verify_checksums(mf, &err)) {
             fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
-            g_error_free(err);
-            return 1;
-        }
-        if (!migfile_verify_checksums(mf, &err)) {
-            printf("ERROR %s\n", err->message);
-            fprintf(stderr, "mapmig-img: %s: %s\n", file, err->message);
             g_error_free(err);
             return 1;
         }
