@@ -33,6 +33,7 @@ typedef struct DamageCase {
     DamageAt at;
     const char *error; /* NULL: the load must give the source's memory */
     int channels;      /* 0: no multifd */
+    bool lazy;         /* lazy-restore: pages checked as they are read */
 } DamageCase;
 
 static const DamageCase cases[] = {
@@ -51,6 +52,9 @@ static const DamageCase cases[] = {
     { "/migration/integrity/trailer", AT_TRAILER, "trailer is damaged" },
     { "/migration/integrity/truncated", AT_TRUNCATE_1, "No checksum trailer" },
     { "/migration/integrity/truncated/half", AT_TRUNCATE_HALF, "" },
+    { "/migration/integrity/lazy/intact", AT_NOWHERE, NULL, 0, true },
+    { "/migration/integrity/lazy/page", AT_PRESENT_PAGE, "checksum mismatch", 0,
+      true },
 };
 
 /* The saved file, its block layout and the source's digests. */
@@ -216,6 +220,9 @@ static void test_damage(gconstpointer opaque)
     QTestState *to = qtest_initf("-m " MEM " -S -incoming defer");
     migrate_set_capability(to, "mapped-ram", true);
     migrate_set_capability(to, "x-checksums", true);
+    if (c->lazy) {
+        migrate_set_capability(to, "lazy-restore", true);
+    }
     if (c->channels) {
         migrate_set_capability(to, "multifd", true);
         migrate_set_parameter_int(to, "multifd-channels", c->channels);
