@@ -11,7 +11,8 @@
 /* The migration in progress in each direction; BQL or its thread. */
 static struct {
     char *path;
-    bool created; /* the save created the file: sync its directory */
+    bool created;    /* the save created the file: sync its directory */
+    uint64_t offset; /* where the stream starts */
 } outgoing, incoming;
 
 QIOChannel *file_start_outgoing(const MigrationAddress *addr, GError **errp)
@@ -38,6 +39,7 @@ QIOChannel *file_start_outgoing(const MigrationAddress *addr, GError **errp)
     file_cleanup(true);
     outgoing.path = g_strdup(addr->path);
     outgoing.created = created;
+    outgoing.offset = addr->offset;
     return ioc;
 }
 
@@ -97,6 +99,11 @@ bool file_sync_complete(QIOChannel *ioc, GError **errp)
         }
     }
     return true;
+}
+
+uint64_t file_outgoing_stream_start(void)
+{
+    return outgoing.offset;
 }
 
 void file_cleanup(bool sending)

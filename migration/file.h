@@ -26,6 +26,8 @@ QIOChannel *file_multifd_channel_new(bool sending, GError **errp);
  * created it.
  */
 bool file_sync_complete(QIOChannel *ioc, GError **errp);
+/* Source: the file offset the stream starts at (the URI's offset=). */
+uint64_t file_outgoing_stream_start(void);
 /* Forget the path (the migration ended). */
 void file_cleanup(bool sending);
 

@@ -1,6 +1,7 @@
 /*
  * migfile: a defensive reader for migration files (see migfile.h).
  */
+#include "migration/checksum.h"
 #include "migration/migfile.h"
 #include "io/channel-file.h"
 #include "migration/format.h"
@@ -612,10 +613,26 @@ static bool ram_body(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
 /* ---------------------------------------------------------------- */
 /* VM description and device sections */
 
-/* Scan the tail of the file for 0x06 + be32 len whose JSON ends at EOF. */
+/*
+ * The stream ends at the end of the file, or where an x-checksums trailer
+ * says its table starts.
+ */
+static void stream_end_locate(MigFile *mf)
+{
+    MigChecksumTrailer t;
+
+    mf->stream_end = mf->size;
+    if (mig_cksum_trailer_read(mf->ioc, mf->size, &t, NULL) &&
+        t.table_offset >= mf->base) {
+        mf->stream_end = t.table_offset;
+        mf->has_checksums = true;
+    }
+}
+
+/* Scan the tail of the stream for 0x06 + be32 len whose JSON ends it. */
 static void vmdesc_locate(MigFile *mf)
 {
-    uint64_t avail = mf->size - mf->base;
+    uint64_t avail = mf->stream_end - mf->base;
     uint64_t tries[] = { MIG_SCAN_CHUNK, MIG_MAX_VMDESC + 5 };
 
     for (size_t t = 0; t < G_N_ELEMENTS(tries); t++) {
@@ -624,7 +641,7 @@ static void vmdesc_locate(MigFile *mf)
             return;
         }
         g_autofree uint8_t *tail = g_malloc(n);
-        if (!migfile_pread(mf, tail, n, mf->size - n, NULL)) {
+        if (!migfile_pread(mf, tail, n, mf->stream_end - n, NULL)) {
             return;
         }
         for (uint64_t j = n - 6;; j--) {
@@ -636,7 +653,7 @@ static void vmdesc_locate(MigFile *mf)
                     VMDesc *d = vmdesc_parse((char *)tail + j + 5, len, NULL);
                     if (d) {
                         mf->vmdesc_tree = d;
-                        mf->vmdesc_offset = mf->size - n + j;
+                        mf->vmdesc_offset = mf->stream_end - n + j;
                         mf->vmdesc_len = len;
                         mf->vmdesc = g_strndup((char *)tail + j + 5, len);
                         return;
@@ -849,7 +866,7 @@ static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
     uint8_t b;
     uint32_t len;
 
-    if (r->pos == mf->size) {
+    if (r->pos == mf->stream_end) {
         /* suppress_vmdesc: legal.  Forget a false positive of the scan. */
         g_clear_pointer(&mf->vmdesc, g_free);
         g_clear_pointer(&mf->vmdesc_tree, vmdesc_free);
@@ -877,11 +894,11 @@ static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
         }
         return false;
     }
-    if (r->pos + len != mf->size) {
+    if (r->pos + len != mf->stream_end) {
         fail(errp, r->pos + len,
              "%" PRIu64 " bytes of trailing data after "
              "the VM description",
-             mf->size - r->pos - len);
+             mf->stream_end - r->pos - len);
         return false;
     }
     if (mf->vmdesc_offset != pos) {
@@ -903,6 +920,7 @@ static bool parse(Reader *r, MigFile *mf, MigPageFn fn, void *opaque,
     if (!parse_header(r, mf, errp) || !parse_configuration(r, mf, errp)) {
         return false;
     }
+    stream_end_locate(mf);
     vmdesc_locate(mf);
     for (;;) {
         uint64_t pos = r->pos;
@@ -1017,4 +1035,92 @@ void migfile_free(MigFile *mf)
     g_free(mf->vmdesc);
     g_free(mf->path);
     g_free(mf);
+}
+
+/* Check the sums of @b's present pages against its part of the table. */
+static bool verify_block_pages(MigFile *mf, MigBlock *b, uint64_t table_pos,
+                               GError **errp)
+{
+    uint64_t n = b->length / TARGET_PAGE_SIZE;
+    g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, errp);
+    g_autofree uint64_t *sums = g_new(uint64_t, n);
+    uint8_t page[TARGET_PAGE_SIZE];
+
+    if (!bmap || qio_channel_pread_all(mf->ioc, sums, n * sizeof(uint64_t),
+                                       table_pos, errp) < 0) {
+        return false;
+    }
+    for (uint64_t p = find_next_bit(bmap, n, 0); p < n;
+         p = find_next_bit(bmap, n, p + 1)) {
+        if (!migfile_pread(mf, page, sizeof(page),
+                           b->pages_offset + p * TARGET_PAGE_SIZE, errp)) {
+            return false;
+        }
+        if (mig_page_sum(page) != GUINT64_FROM_LE(sums[p])) {
+            error_setg(errp,
+                       "offset 0x%" PRIx64
+                       ": checksum mismatch in page 0x%" PRIx64
+                       " of ramblock %s",
+                       (uint64_t)(b->pages_offset + p * TARGET_PAGE_SIZE),
+                       (uint64_t)(p * TARGET_PAGE_SIZE), b->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool migfile_verify_checksums(MigFile *mf, GError **errp)
+{
+    MigChecksumTrailer t;
+    g_autoptr(GArray) regions = g_array_new(false, false, sizeof(MigRegion));
+    uint64_t pos, meta;
+
+    if (!mf->has_checksums) {
+        return true;
+    }
+    if (!mig_cksum_trailer_read(mf->ioc, mf->size, &t, errp)) {
+        return false;
+    }
+    pos = t.table_offset;
+    for (guint i = 0; i < mf->blocks->len; i++) {
+        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
+        if (b->ignored) {
+            continue;
+        }
+        MigRegion r = { b->pages_offset, b->length };
+        g_array_append_val(regions, r);
+        if (pos + b->length / TARGET_PAGE_SIZE * sizeof(uint64_t) >
+            t.table_offset + t.table_len) {
+            error_setg(errp, "the checksum table is shorter than the blocks");
+            return false;
+        }
+        if (!verify_block_pages(mf, b, pos, errp)) {
+            return false;
+        }
+        pos += b->length / TARGET_PAGE_SIZE * sizeof(uint64_t);
+    }
+    if (pos != t.table_offset + t.table_len) {
+        error_setg(errp, "the checksum table does not match the blocks");
+        return false;
+    }
+    g_autofree uint8_t *table = g_malloc(t.table_len ? t.table_len : 1);
+    if (qio_channel_pread_all(mf->ioc, table, t.table_len, t.table_offset,
+                              errp) < 0) {
+        return false;
+    }
+    if (mig_checksum(table, t.table_len) != t.table_hash) {
+        error_setg(errp, "the checksum table is damaged");
+        return false;
+    }
+    if (!mig_cksum_meta_hash(mf->ioc, t.meta_start, t.table_offset,
+                             (MigRegion *)regions->data, regions->len, &meta,
+                             errp)) {
+        return false;
+    }
+    if (meta != t.meta_hash) {
+        error_setg(errp, "checksum mismatch in the metadata (headers, "
+                         "bitmaps or device state)");
+        return false;
+    }
+    return true;
 }

@@ -14,6 +14,7 @@
 #include "migration/misc.h"
 #include "migration/file.h"
 #include "migration/multifd.h"
+#include "migration/ram-checksum.h"
 #include "migration/socket.h"
 #include "migration/options.h"
 #include "migration/ram-lazy.h"
@@ -232,7 +233,10 @@ static bool migration_completion(MigrationState *s)
     if (s->transport == MIG_TRANSPORT_FILE &&
         !qemu_file_get_error(s->to_dst_file)) {
         GError *err = NULL;
-        if (!file_sync_complete(qemu_file_get_ioc(s->to_dst_file), &err)) {
+        if ((ram_checksums_enabled() &&
+             !ram_checksums_save(s->to_dst_file, file_outgoing_stream_start(),
+                                 &err)) ||
+            !file_sync_complete(qemu_file_get_ioc(s->to_dst_file), &err)) {
             qemu_file_set_error_obj(s->to_dst_file, -EIO, err);
             return false;
         }
@@ -364,6 +368,11 @@ static bool migration_check_transport(const MigrationAddress *addr,
         !(ioc && qio_channel_has_feature(ioc, QIO_CHANNEL_FEATURE_SEEKABLE))) {
         error_setg(errp, "Mapped-ram requires a seekable transport "
                          "(e.g. file)");
+        return false;
+    }
+    if (migrate_cap(MIGRATION_CAPABILITY_X_CHECKSUMS) && !is_file) {
+        error_setg(errp, "Capability 'x-checksums' needs a file: migration "
+                         "URI (its trailer is read back from the file)");
         return false;
     }
     if (migrate_multifd() && is_file && !migrate_mapped_ram()) {

@@ -9,6 +9,7 @@
 #include "migration/file.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
+#include "migration/ram-checksum.h"
 #include "migration/ram.h"
 
 /* Pages per job: a few MiB keeps every channel busy. */
@@ -163,6 +164,7 @@ static bool file_send(MultiFDChannel *c, MultiFDJob *job, GError **errp)
     for (size_t i = 0; i < n; i++) {
         bitmap_set_range_atomic(job->rb->file_bmap, fc->written[i].start,
                                 fc->written[i].n);
+        ram_checksums_record(job->rb, fc->written[i].start, fc->written[i].n);
     }
     atomic_fetch_add(&ram_stats.normal_pages, normal);
     atomic_fetch_add(&ram_stats.multifd_bytes, normal << TARGET_PAGE_BITS);
@@ -184,6 +186,12 @@ static bool file_recv(MultiFDChannel *c, MultiFDJob *job, GError **errp)
         error_prepend(errp, "multifd channel %d: reading ramblock %s", c->id,
                       job->rb->idstr);
         return false;
+    }
+    for (size_t i = 0; i < job->nruns; i++) {
+        if (!ram_checksums_verify(job->rb, r[i].start, r[i].n, errp)) {
+            error_prepend(errp, "multifd channel %d", c->id);
+            return false;
+        }
     }
     for (size_t i = 1; i < job->nruns; i++) {
         uint64_t gap_start = r[i - 1].start + r[i - 1].n;

@@ -67,6 +67,7 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_DIRTY_LIMIT] = "dirty-limit",
     [MIGRATION_CAPABILITY_MAPPED_RAM] = "mapped-ram",
     [MIGRATION_CAPABILITY_LAZY_RESTORE] = "lazy-restore",
+    [MIGRATION_CAPABILITY_X_CHECKSUMS] = "x-checksums",
 };
 
 /*
@@ -84,6 +85,7 @@ static const bool capability_supported[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_VALIDATE_UUID] = true,
     [MIGRATION_CAPABILITY_MAPPED_RAM] = true,
     [MIGRATION_CAPABILITY_LAZY_RESTORE] = true,
+    [MIGRATION_CAPABILITY_X_CHECKSUMS] = true,
 };
 
 /* As QEMU's check_caps_background_snapshot. */
@@ -404,6 +406,13 @@ bool migrate_caps_cross_check(const bool *new_caps,
     if (new_caps[MIGRATION_CAPABILITY_LAZY_RESTORE] &&
         !new_caps[MIGRATION_CAPABILITY_MAPPED_RAM]) {
         error_setg(errp, "Capability 'lazy-restore' requires capability "
+                         "'mapped-ram'");
+        return false;
+    }
+    /* Pages are summed at their fixed place in the file. */
+    if (new_caps[MIGRATION_CAPABILITY_X_CHECKSUMS] &&
+        !new_caps[MIGRATION_CAPABILITY_MAPPED_RAM]) {
+        error_setg(errp, "Capability 'x-checksums' requires capability "
                          "'mapped-ram'");
         return false;
     }

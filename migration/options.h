@@ -35,6 +35,8 @@ typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_MAPPED_RAM,
     /* Our extension: resume before RAM is loaded (ram-lazy.c). */
     MIGRATION_CAPABILITY_LAZY_RESTORE,
+    /* Our extension: page and metadata sums in mapped-ram files. */
+    MIGRATION_CAPABILITY_X_CHECKSUMS,
     MIGRATION_CAPABILITY__MAX
 } MigrationCapability;
 

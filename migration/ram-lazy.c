@@ -26,6 +26,7 @@
 #include "accel/accel.h"
 #include "io/channel-file.h"
 #include "io/engine.h"
+#include "migration/checksum.h"
 #include "migration/options.h"
 #include "migration/ram-lazy.h"
 #include "migration/ram.h"
@@ -59,6 +60,7 @@ enum { CHUNK_PENDING, CHUNK_CLAIMED, CHUNK_DONE };
 typedef struct LazyBlock {
     RAMBlock *rb;
     unsigned long *file_bmap; /* pages present in the file */
+    uint64_t *sums;           /* x-checksums: each page's, or NULL */
     uint64_t npages;
     uint64_t nchunks;
     _Atomic uint8_t *state; /* per chunk */
@@ -398,10 +400,33 @@ static bool lazy_run_read(int fd, LazyRun *r, GError **errp)
     return true;
 }
 
+/* x-checksums: every present page of @r, as read, matches its sum. */
+static bool lazy_run_verify(const LazyRun *r, GError **errp)
+{
+    const LazyBlock *lb = r->lb;
+    uint64_t end = r->page + r->npages;
+
+    for (uint64_t p = find_next_bit(lb->file_bmap, end, r->page);
+         lb->sums && p < end; p = find_next_bit(lb->file_bmap, end, p + 1)) {
+        const uint8_t *data = r->buf + ((p - r->rd_page) << TARGET_PAGE_BITS);
+        if (mig_page_sum(data) != lb->sums[p]) {
+            error_setg(errp,
+                       "Lazy restore: checksum mismatch in page 0x%" PRIx64
+                       " of ramblock %s: the migration file is damaged",
+                       (uint64_t)(p << TARGET_PAGE_BITS), lb->rb->idstr);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Map the pages of @r: data from r->buf, holes as zero pages. */
 static bool lazy_run_install(LazyState *ls, const LazyRun *r, LazyWho who,
                              GError **errp)
 {
+    if (!lazy_run_verify(r, errp)) {
+        return false;
+    }
     const unsigned long *bmap = r->lb->file_bmap;
     uint8_t *host = r->lb->rb->host;
     uint64_t end = r->page + r->npages;
@@ -902,6 +927,8 @@ bool ram_lazy_add_block(RAMBlock *rb, unsigned long *file_bmap, GError **errp)
     LazyBlock *lb = g_new0(LazyBlock, 1);
     lb->rb = rb;
     lb->file_bmap = file_bmap;
+    /* The loader frees its copy when the load returns: keep the sums. */
+    lb->sums = g_steal_pointer(&rb->page_sums);
     lb->npages = ramblock_nr_pages(rb);
     g_ptr_array_add(ls->blocks, lb);
     return true;
@@ -1128,6 +1155,7 @@ void ram_lazy_shutdown(void)
     for (guint i = 0; i < ls->blocks->len; i++) {
         LazyBlock *lb = ls->blocks->pdata[i];
         g_free(lb->file_bmap);
+        g_free(lb->sums);
         g_free(lb->state);
         g_free(lb);
     }

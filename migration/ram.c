@@ -17,6 +17,7 @@
 #include "migration/migration.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
+#include "migration/ram-checksum.h"
 #include "migration/ram-lazy.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
@@ -238,6 +239,7 @@ static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
         return false;
     }
     bitmap_set_range_atomic(rb->file_bmap, run->start, run->n);
+    ram_checksums_record(rb, run->start, run->n);
     ram_account(len);
     atomic_fetch_add(&ram_stats.normal_pages, run->n);
     run->n = 0;
@@ -274,6 +276,7 @@ bool mapped_ram_zero_page(int fd, RAMBlock *rb, uint64_t page, GError **errp)
         }
     }
     clear_bit_atomic(page, rb->file_bmap);
+    ram_checksums_forget(rb, page);
     return true;
 }
 
@@ -359,6 +362,9 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
     ram_bitmaps_init(rs);
     global_dirty_log_start();
     ram_populated_init();
+    if (ram_checksums_enabled()) {
+        ram_checksums_save_setup();
+    }
     ram_sync_count_add();
     rs->pass_start_ns = qemu_clock_ns();
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
@@ -485,6 +491,7 @@ static void ram_save_cleanup(void *opaque)
         g_free(rb->file_bmap);
         rb->file_bmap = NULL;
     }
+    ram_checksums_cleanup();
 }
 
 /* ---------------------------------------------------------------- */
@@ -560,6 +567,9 @@ static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
                                           rb->pages_offset + off, errp) < 0) {
                     error_prepend(errp, "Error reading ramblock %s pages",
                                   rb->idstr);
+                    return false;
+                }
+                if (!ram_checksums_verify(rb, p, cnt, errp)) {
                     return false;
                 }
             }
@@ -646,6 +656,9 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
         error_prepend(errp, "Error reading dirty bitmap");
         return false;
     }
+    if (ram_checksums_enabled() && !ram_checksums_load_block(f, rb, errp)) {
+        return false;
+    }
     if (migrate_lazy_restore()) {
         /* Pages come later, on demand (ram-lazy.c). */
         if (!ram_lazy_add_block(rb, g_steal_pointer(&bmap), errp)) {
@@ -726,6 +739,9 @@ static bool parse_ramblocks(RAMState *rs, QEMUFile *f, uint64_t total,
     }
     if (migrate_mapped_ram()) {
         rs->mapped_ram_loaded = true;
+        if (ram_checksums_enabled() && !ram_checksums_load_finish(f, errp)) {
+            return false;
+        }
         if (migrate_lazy_restore() && !ram_lazy_start(f, errp)) {
             return false;
         }
@@ -832,9 +848,12 @@ static void ram_load_cleanup(void *opaque)
     RAMBlock *rb;
 
     rs->last_recv_block = NULL;
+    /* A failed load may leave channels working on what this frees. */
+    multifd_recv_shutdown();
     RAMBLOCK_FOREACH(rb) {
         g_clear_pointer(&rb->populated, g_free);
     }
+    ram_checksums_cleanup();
 }
 
 static const SaveVMHandlers savevm_ram_handlers = {

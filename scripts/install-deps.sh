@@ -13,7 +13,8 @@
 set -euo pipefail
 
 required=(build-essential pkg-config meson ninja-build libglib2.0-dev
-          libjson-glib-dev liburing-dev libaio-dev libzstd-dev fio)
+          libjson-glib-dev liburing-dev libaio-dev libzstd-dev libxxhash-dev
+          fio)
 optional=(qemu-system-x86 clang libclang-rt-14-dev iproute2)
 
 installed() {

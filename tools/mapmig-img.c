@@ -101,6 +101,10 @@ static void info_human(MigFile *mf)
         printf(" %s", (char *)g_ptr_array_index(mf->caps, i));
     }
     printf("%s\n", mf->caps->len ? "" : " (none)");
+    if (mf->has_checksums) {
+        printf("checksums: x-checksums trailer (XXH3 per page and of the "
+               "metadata; 'check' verifies them)\n");
+    }
     printf("file size: %" PRIu64 " (allocated %" PRIu64 ")\n", mf->size,
            mf->allocated);
     ram_section_counts(mf, &ns, &np, &ne);
@@ -194,6 +198,7 @@ static void info_json(MigFile *mf, const SaveImage *img)
     img_json_str(jb, "layout", layout_name(mf->layout));
     img_json_int(jb, "version", mf->version);
     img_json_str(jb, "machine-type", mf->machine);
+    img_json_bool(jb, "checksums", mf->has_checksums);
     json_builder_set_member_name(jb, "capabilities");
     json_builder_begin_array(jb);
     for (guint i = 0; i < mf->caps->len; i++) {
@@ -1088,10 +1093,14 @@ int main(int argc, char **argv)
     save_image_clear(&img);
     if (!strcmp(cmd, "check")) {
         g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
-        if (!mf) {
+        if (!mf || !migfile_verify_checksums(mf, &err)) {
             fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
             g_error_free(err);
             return 1;
+        }
+        if (mf->has_checksums) {
+            printf("Checksums (x-checksums) of every page and of the "
+                   "metadata match.\n");
         }
         printf("No errors were found on the migration file.\n");
         return 0;

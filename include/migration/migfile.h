@@ -94,6 +94,8 @@ typedef struct MigFile {
     uint64_t vmdesc_offset; /* the 0x06 byte, 0 if absent */
     uint32_t vmdesc_len;
     char *vmdesc;           /* JSON text, NUL terminated, or NULL */
+    bool has_checksums;     /* an x-checksums trailer follows the stream */
+    uint64_t stream_end;    /* size, or where the checksum table starts */
     uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
     VMDesc *vmdesc_tree;    /* vmdesc parsed, or NULL */
 } MigFile;
@@ -119,6 +121,12 @@ void migfile_free(MigFile *mf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigFile, migfile_free)
 
 MigBlock *migfile_find_block(MigFile *mf, const char *name);
+/*
+ * x-checksums (include/migration/checksum.h): check the metadata sum and
+ * the sum of every page the file holds.  True without reading anything
+ * when the file has no trailer.
+ */
+bool migfile_verify_checksums(MigFile *mf, GError **errp);
 bool migfile_has_cap(MigFile *mf, const char *cap);
 
 /*

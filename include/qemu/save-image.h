@@ -41,10 +41,14 @@
 
 /*
  * Feature bits.  A reader refuses an image with an incompatible feature
- * it does not know; it ignores unknown compatible ones.  None are
- * defined yet.
+ * it does not know; it ignores unknown compatible ones.
+ *
+ * CHECKSUMS: the mapped-ram stream ends with an x-checksums trailer (page
+ * and metadata sums, include/migration/checksum.h) that the restore must
+ * verify; a reader that cannot must not restore the image.
  */
-#define SAVE_IMAGE_INCOMPAT_KNOWN 0u
+#define SAVE_IMAGE_INCOMPAT_CHECKSUMS (1u << 0)
+#define SAVE_IMAGE_INCOMPAT_KNOWN SAVE_IMAGE_INCOMPAT_CHECKSUMS
 #define SAVE_IMAGE_COMPAT_KNOWN 0u
 
 /* On-disk values: never reuse one. */

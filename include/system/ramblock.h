@@ -32,6 +32,8 @@ typedef struct RAMBlock {
      * Written by the migration thread while no channel works.
      */
     unsigned long *populated;
+    /* x-checksums: a sum per page in the file (ram-checksum.c). */
+    uint64_t *page_sums;
     uint64_t bitmap_offset; /* mapped-ram: absolute file offsets */
     uint64_t pages_offset;
     int fd;         /* backing file or memfd, -1 for anonymous memory */

@@ -118,7 +118,7 @@ static void test_bad_fields(void)
         { 20, 32, 128, "header size" },
         { 20, 32, 8192, "header size" },
         { 20, 32, 260, "header size" },
-        { 24, 32, 1, "unsupported features 0x1" },
+        { 24, 32, 2, "unsupported features 0x2" },
         { 24, 32, 0x80000000u, "unsupported features 0x80000000" },
         { 32, 32, 4, "unknown save image format 4" },
         { 36, 32, 2, "was-running" },

@@ -68,6 +68,7 @@ typedef struct MigSetup {
     bool mapped;  /* mapped-ram */
     int channels; /* multifd channels; multifd is on if > 1 or direct_io */
     bool direct_io;
+    bool checksums;                /* x-checksums (mapped only) */
     uint64_t max_bandwidth;        /* bytes/s, 0 = unlimited */
     const char *const *extra_caps; /* more capabilities to turn on */
 } MigSetup;

@@ -495,6 +495,8 @@ static bool restore_load(RestoreJob *j, GError **errp)
         .mapped = j->mapped,
         .channels = j->channels,
         .direct_io = j->mapped && j->o->bypass_cache,
+        .checksums =
+            j->img.hdr.incompat_features & SAVE_IMAGE_INCOMPAT_CHECKSUMS,
         .extra_caps = (const char *const *)j->caps->pdata,
     };
     GError *err = NULL;

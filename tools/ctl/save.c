@@ -218,6 +218,8 @@ static void save_init_header(SaveJob *j)
 
     h->version = SAVE_IMAGE_VERSION;
     h->header_size = SAVE_IMAGE_HEADER_SIZE;
+    /* Page and metadata sums travel in the mapped-ram stream's trailer. */
+    h->incompat_features = o->mapped ? SAVE_IMAGE_INCOMPAT_CHECKSUMS : 0;
     h->format =
         o->mapped ? (o->zstd ? SAVE_IMAGE_FORMAT_MAPPED_ZSTD
                              : SAVE_IMAGE_FORMAT_MAPPED)
@@ -383,6 +385,7 @@ static bool save_migrate(SaveJob *j, GError **errp)
         .mapped = o->mapped,
         .channels = o->channels,
         .direct_io = o->mapped && o->bypass_cache,
+        .checksums = o->mapped,
         .max_bandwidth = o->max_bandwidth,
     };
     g_autofree char *uri = NULL;

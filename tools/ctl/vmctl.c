@@ -9,7 +9,7 @@
 
 /* The capabilities mapmig-ctl sets itself (vmctl_setup_migration). */
 static const char *const owned_caps[] = { "events", "mapped-ram", "multifd",
-                                          NULL };
+                                          "x-checksums", NULL };
 /* The parameters it sets, restored afterwards. */
 static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
                                             "direct-io", "multifd-compression",
@@ -31,6 +31,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     vm_client_add_cap(caps, "events", true);
     vm_client_add_cap(caps, "mapped-ram", m->mapped);
     vm_client_add_cap(caps, "multifd", multifd);
+    vm_client_add_cap(caps, "x-checksums", m->mapped && m->checksums);
     for (int i = 0; m->extra_caps && m->extra_caps[i]; i++) {
         if (!g_strv_contains(owned_caps, m->extra_caps[i])) {
             vm_client_add_cap(caps, m->extra_caps[i], true);
