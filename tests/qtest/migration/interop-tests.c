@@ -302,8 +302,11 @@ static void mapmig_to_qemu_unix_live(unsigned seed)
             g_printerr("mapmig migration %s: %s\n", s, desc);
             g_assert_not_reached();
         }
-        qtest_memset(from, (round % 64) * 512 * KiB, 0x40 + round % 64,
-                     64 * KiB);
+        /*
+         * 1 MiB a round: a pass then takes long enough at the 32 MiB/s
+         * limit for the next round to land in it, even on a loaded host.
+         */
+        qtest_memset(from, (round % 31) * MiB, 0x40 + round % 64, MiB);
         round++;
         qtest_msleep(5);
     }
