@@ -54,6 +54,14 @@
 #define LAZY_HINT_BYTES (32 * MiB)
 #define LAZY_HIST_BUCKETS 256
 #define LAZY_GAP_PAGES 16 /* holes up to this size are copied as zeros */
+/*
+ * Faults come first: while one is served, prefetchers submit nothing new,
+ * and for this long after the last one they keep a single request in
+ * flight, so a fault's read queues behind at most one prefetch request per
+ * thread instead of a whole batch.
+ */
+#define LAZY_FAULT_QUIET_NS (20 * 1000 * 1000)
+#define LAZY_YIELD_US 50
 
 enum { CHUNK_PENDING, CHUNK_CLAIMED, CHUNK_DONE };
 
@@ -110,7 +118,9 @@ typedef struct LazyState {
     GError *error;
     _Atomic bool failed;
     _Atomic bool stop_prefetch;
-    _Atomic bool quitting; /* exit: release blocked threads at any cost */
+    _Atomic bool quitting;      /* exit: release blocked threads at any cost */
+    _Atomic int faults_serving; /* fault messages being handled */
+    _Atomic int64_t last_fault_ns; /* when the last one was read */
     bool started, finished;
 
     /* monitor commands vs. teardown of the userfaultfd */
@@ -655,11 +665,14 @@ static gpointer lazy_fault_thread(gpointer opaque)
                                            g_strerror(errno)));
             break;
         }
+        atomic_store(&ls->faults_serving, 1);
+        atomic_store(&ls->last_fault_ns, qemu_clock_ns());
         for (size_t i = 0; i < n / sizeof(msgs[0]); i++) {
             if (msgs[i].event == UFFD_EVENT_PAGEFAULT) {
                 lazy_handle_fault(ls, msgs[i].arg.pagefault.address, buf);
             }
         }
+        atomic_store(&ls->faults_serving, 0);
     }
     munmap(buf, bytes);
     return NULL;
@@ -756,14 +769,34 @@ typedef struct LazyPrefetcher {
     uint8_t *bufs; /* depth * run_bytes, page aligned */
 } LazyPrefetcher;
 
+/*
+ * Let a fault being served go first; then say how many requests this batch
+ * may have in flight: one while faults keep coming, else the full depth.
+ */
+static unsigned lazy_prefetch_yield(LazyPrefetcher *pf)
+{
+    LazyState *ls = pf->ls;
+
+    while (atomic_load(&ls->faults_serving) &&
+           !atomic_load(&ls->stop_prefetch) && !atomic_load(&ls->failed)) {
+        g_usleep(LAZY_YIELD_US);
+    }
+    return qemu_clock_ns() - atomic_load(&ls->last_fault_ns) <
+                   LAZY_FAULT_QUIET_NS
+               ? 1
+               : pf->depth;
+}
+
 /* Claim, read (in flight together) and install up to depth runs. */
 static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
 {
     LazyState *ls = pf->ls;
     LazyRun runs[LAZY_ENGINE_DEPTH];
+    unsigned depth = lazy_prefetch_yield(pf);
     unsigned n = 0;
 
-    while (n < pf->depth && lazy_claim_next(ls, &runs[n])) {
+    while (n < depth && !atomic_load(&ls->faults_serving) &&
+           lazy_claim_next(ls, &runs[n])) {
         LazyRun *r = &runs[n];
         r->buf = pf->bufs + (size_t)n * ls->run_bytes;
         n++;
@@ -774,7 +807,8 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
             return false;
         }
     }
-    *more = n == pf->depth;
+    /* A batch cut short by a fault is no sign that the work is done. */
+    *more = n == depth || atomic_load(&ls->faults_serving);
     if (!n) {
         return true;
     }
