@@ -10,6 +10,7 @@
 #include "migration/misc.h"
 #include "migration/options-cmds.h"
 #include "monitor/monitor.h"
+#include "monitor/qmp-schema.h"
 
 /* ---- Helpers ---- */
 
@@ -369,10 +370,119 @@ static const struct {
     { "query-migrate-parameters", qmp_query_migrate_parameters },
 };
 
+/* The SchemaInfo name of an enum parameter's type: io-engine -> IoEngine. */
+static char *param_enum_type(const char *param)
+{
+    g_auto(GStrv) words = g_strsplit(param, "-", -1);
+    GString *s = g_string_new(NULL);
+
+    for (int i = 0; words[i]; i++) {
+        words[i][0] = g_ascii_toupper(words[i][0]);
+        g_string_append(s, words[i]);
+    }
+    return g_string_free(s, false);
+}
+
+/* MigrationParameters: every parameter of the table, all optional. */
+static void migration_schema_params(void)
+{
+    size_t nfixed;
+    const MigFixedParam *fixed = migration_fixed_params(&nfixed);
+    g_autofree QmpSchemaMember *m =
+        g_new(QmpSchemaMember, MIG_PARAM__MAX + nfixed);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        const MigParamInfo *info = migration_param_info(i);
+        m[i] = (QmpSchemaMember){ info->name, "int", true };
+        if (info->kind == MIG_PARAM_KIND_BOOL) {
+            m[i].type = "bool";
+        } else if (info->kind == MIG_PARAM_KIND_ENUM) {
+            char *t = param_enum_type(info->name);
+            qmp_schema_add_enum(t, info->enum_names, info->enum_max);
+            g_ptr_array_add(names, t);
+            m[i].type = t;
+        }
+    }
+    /* Those with one value are strings a client may send back. */
+    for (size_t i = 0; i < nfixed; i++) {
+        m[MIG_PARAM__MAX + i] = (QmpSchemaMember){ fixed[i].name, "str", true };
+    }
+    qmp_schema_add_object("MigrationParameters", m, MIG_PARAM__MAX + nfixed);
+    qmp_schema_add_object("MigrateSetParameters", m, MIG_PARAM__MAX + nfixed);
+}
+
+/* What query-qmp-schema says of the migration commands and events. */
+static void migration_schema_register(void)
+{
+    const char *caps[MIGRATION_CAPABILITY__MAX];
+    const char *status[MIGRATION_STATUS__MAX];
+    static const QmpSchemaMember cap_status[] = {
+        { "capability", "MigrationCapability" }, { "state", "bool" }
+    };
+    static const QmpSchemaMember set_caps[] = {
+        { "capabilities", "[MigrationCapabilityStatus]" }
+    };
+    static const QmpSchemaMember migrate[] = {
+        { "uri", "str", true },
+        { "channels", "any", true },
+        { "detach", "bool", true },
+        { "resume", "bool", true },
+    };
+    static const QmpSchemaMember incoming[] = {
+        { "uri", "str", true },
+        { "channels", "any", true },
+        { "exit-on-error", "bool", true },
+    };
+    static const QmpSchemaMember info[] = {
+        { "status", "MigrationStatus", true }, { "total-time", "int", true },
+        { "downtime", "int", true },           { "setup-time", "int", true },
+        { "expected-downtime", "int", true },  { "ram", "any", true },
+        { "error-desc", "str", true },
+    };
+    static const QmpSchemaMember event[] = { { "status", "MigrationStatus" } };
+    static const QmpSchemaMember pass[] = { { "pass", "int" } };
+
+    for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {
+        caps[i] = migration_capability_name(i);
+    }
+    for (int i = 0; i < MIGRATION_STATUS__MAX; i++) {
+        status[i] = migration_status_name(i);
+    }
+    qmp_schema_add_enum("MigrationCapability", caps, G_N_ELEMENTS(caps));
+    qmp_schema_add_enum("MigrationStatus", status, G_N_ELEMENTS(status));
+    qmp_schema_add_object("MigrationCapabilityStatus", cap_status,
+                          G_N_ELEMENTS(cap_status));
+    qmp_schema_add_object("q_obj_migrate-set-capabilities-arg", set_caps,
+                          G_N_ELEMENTS(set_caps));
+    qmp_schema_add_object("q_obj_migrate-arg", migrate, G_N_ELEMENTS(migrate));
+    qmp_schema_add_object("q_obj_migrate-incoming-arg", incoming,
+                          G_N_ELEMENTS(incoming));
+    qmp_schema_add_object("MigrationInfo", info, G_N_ELEMENTS(info));
+    qmp_schema_add_object("q_obj_MIGRATION-arg", event, G_N_ELEMENTS(event));
+    qmp_schema_add_object("q_obj_MIGRATION_PASS-arg", pass, G_N_ELEMENTS(pass));
+    migration_schema_params();
+    qmp_schema_describe_command("migrate", "q_obj_migrate-arg", "0");
+    qmp_schema_describe_command("migrate-incoming",
+                                "q_obj_migrate-incoming-arg", "0");
+    qmp_schema_describe_command("query-migrate", "0", "MigrationInfo");
+    qmp_schema_describe_command("migrate-set-capabilities",
+                                "q_obj_migrate-set-capabilities-arg", "0");
+    qmp_schema_describe_command("query-migrate-capabilities", "0",
+                                "[MigrationCapabilityStatus]");
+    qmp_schema_describe_command("migrate-set-parameters",
+                                "MigrateSetParameters", "0");
+    qmp_schema_describe_command("query-migrate-parameters", "0",
+                                "MigrationParameters");
+    qmp_schema_add_event("MIGRATION", "q_obj_MIGRATION-arg");
+    qmp_schema_add_event("MIGRATION_PASS", "q_obj_MIGRATION_PASS-arg");
+}
+
 void migration_register_commands(void)
 {
     for (size_t i = 0; i < ARRAY_SIZE(qmp_cmds); i++) {
         qmp_register_command(qmp_cmds[i].name, qmp_cmds[i].fn, 0);
     }
+    migration_schema_register();
     migration_hmp_register_commands();
 }

@@ -12,6 +12,7 @@
 #include "monitor/chardev.h"
 #include "monitor/fds.h"
 #include "monitor/monitor.h"
+#include "monitor/qmp-schema.h"
 #include "monitor-internal.h"
 
 /*
@@ -800,6 +801,7 @@ void monitor_cleanup(void)
 void monitor_register_builtin_commands(void)
 {
     qmp_register_builtin_commands();
+    qmp_schema_register_commands();
     hmp_register_builtin_commands();
     monitor_fds_register_commands();
 }

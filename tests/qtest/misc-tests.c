@@ -976,6 +976,96 @@ static void test_kvm_guest_crash(void)
     qtest_quit(s);
 }
 
+/* The SchemaInfo of @name in @schema, or NULL. */
+static JsonObject *schema_find(JsonArray *schema, const char *name)
+{
+    for (guint i = 0; i < json_array_get_length(schema); i++) {
+        JsonObject *o = json_array_get_object_element(schema, i);
+        if (!strcmp(json_object_get_string_member(o, "name"), name)) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* Whether the object type @type has a member @member. */
+static bool schema_has_member(JsonArray *schema, const char *type,
+                              const char *member)
+{
+    JsonObject *o = schema_find(schema, type);
+    JsonArray *m = o ? json_object_get_array_member(o, "members") : NULL;
+
+    for (guint i = 0; m && i < json_array_get_length(m); i++) {
+        if (!strcmp(json_object_get_string_member(
+                        json_array_get_object_element(m, i), "name"),
+                    member)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * query-qmp-schema is what management tools discover the build with: it
+ * lists every command query-commands lists, every type it names exists,
+ * and the migration capabilities and parameters are those the VM has.
+ */
+static void test_qmp_schema(void)
+{
+    QTestState *s = qtest_init("-m 32M");
+    g_autoptr(JsonNode) sn = qtest_qmp(s, "{'execute': 'query-qmp-schema'}");
+    g_autoptr(JsonNode) cn = qtest_qmp(s, "{'execute': 'query-commands'}");
+    g_autoptr(JsonNode) capn =
+        qtest_qmp(s, "{'execute': 'query-migrate-capabilities'}");
+    g_autoptr(JsonNode) parn =
+        qtest_qmp(s, "{'execute': 'query-migrate-parameters'}");
+    JsonArray *schema = json_node_get_array(sn);
+    JsonArray *cmds = json_node_get_array(cn);
+    JsonArray *caps = json_node_get_array(capn);
+    static const char *const refs[] = { "arg-type", "ret-type",
+                                        "element-type" };
+
+    for (guint i = 0; i < json_array_get_length(cmds); i++) {
+        const char *name = json_object_get_string_member(
+            json_array_get_object_element(cmds, i), "name");
+        JsonObject *o = schema_find(schema, name);
+        g_assert_nonnull(o);
+        g_assert_cmpstr(json_object_get_string_member(o, "meta-type"), ==,
+                        "command");
+    }
+    for (guint i = 0; i < json_array_get_length(schema); i++) {
+        JsonObject *o = json_array_get_object_element(schema, i);
+        for (size_t k = 0; k < G_N_ELEMENTS(refs); k++) {
+            if (json_object_has_member(o, refs[k])) {
+                g_assert_nonnull(schema_find(
+                    schema, json_object_get_string_member(o, refs[k])));
+            }
+        }
+        if (!strcmp(json_object_get_string_member(o, "meta-type"), "object")) {
+            JsonArray *m = json_object_get_array_member(o, "members");
+            for (guint j = 0; j < json_array_get_length(m); j++) {
+                g_assert_nonnull(schema_find(
+                    schema, json_object_get_string_member(
+                                json_array_get_object_element(m, j), "type")));
+            }
+        }
+    }
+    JsonObject *capenum = schema_find(schema, "MigrationCapability");
+    g_assert_nonnull(capenum);
+    JsonArray *values = json_object_get_array_member(capenum, "values");
+    g_assert_cmpuint(json_array_get_length(values), ==,
+                     json_array_get_length(caps));
+    JsonObject *params = json_node_get_object(parn);
+    g_autoptr(GList) keys = json_object_get_members(params);
+    for (GList *k = keys; k; k = k->next) {
+        g_assert_true(
+            schema_has_member(schema, "MigrateSetParameters", k->data));
+    }
+    g_assert_true(schema_has_member(schema, "q_obj_MIGRATION-arg", "status"));
+    g_assert_nonnull(schema_find(schema, "SHUTDOWN"));
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1006,5 +1096,6 @@ int main(int argc, char **argv)
                     test_kvm_workload_ab_selfcheck);
     g_test_add_func("/misc/kvm/workload/rate", test_kvm_workload_rate);
     g_test_add_func("/misc/kvm/guest-crash", test_kvm_guest_crash);
+    g_test_add_func("/misc/qmp/schema", test_qmp_schema);
     return g_test_run();
 }
