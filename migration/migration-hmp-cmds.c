@@ -27,6 +27,8 @@ static void print_ram(Monitor *mon, JsonObject *ram)
                    member_int(ram, "total") >> 10);
     monitor_printf(mon, "duplicate: %" PRId64 " pages\n",
                    member_int(ram, "duplicate"));
+    monitor_printf(mon, "skipped: %" PRId64 " pages\n",
+                   member_int(ram, "skipped"));
     monitor_printf(mon, "normal: %" PRId64 " pages\n",
                    member_int(ram, "normal"));
     monitor_printf(mon, "normal bytes: %" PRId64 " kbytes\n",
@@ -78,12 +80,29 @@ static void print_lazy(Monitor *mon, JsonObject *l)
                    member_int(l, "bytes-prefetched") >> 10);
 }
 
+/*
+ * QEMU's "globals:" block: the migration object's properties, fixed in
+ * mapmig to what its streams do (global state and configuration sent,
+ * section footers, QEMU's default clear-bitmap-shift).
+ */
+static void print_globals(Monitor *mon)
+{
+    monitor_printf(mon, "globals:\n"
+                        "store-global-state: on\n"
+                        "only-migratable: off\n"
+                        "send-configuration: on\n"
+                        "send-section-footer: on\n"
+                        "decompress-error-check: on\n"
+                        "clear-bitmap-shift: 18\n");
+}
+
 static void hmp_info_migrate(Monitor *mon, int argc, char **argv)
 {
     g_autoptr(JsonObject) info = migration_query();
     const char *status =
         json_object_get_string_member_with_default(info, "status", NULL);
 
+    print_globals(mon);
     if (!status) {
         return;
     }
@@ -120,6 +139,7 @@ static void hmp_info_migrate(Monitor *mon, int argc, char **argv)
 typedef struct HMPMigrationStatus {
     Monitor *mon;
     guint timer;
+    int percent; /* shown so far: it never goes back with a new pass */
 } HMPMigrationStatus;
 
 static gboolean hmp_migrate_status_cb(gpointer opaque)
@@ -135,12 +155,16 @@ static gboolean hmp_migrate_status_cb(gpointer opaque)
             JsonObject *ram = json_object_get_object_member(info, "ram");
             int64_t total = MAX(1, member_int(ram, "total"));
             int64_t left = member_int(ram, "remaining");
+            st->percent = MAX(st->percent,
+                              (int)((total - MIN(left, total)) * 100 / total));
             monitor_printf(
-                st->mon, "\rcompleted %3d %%, %0.1f MB/s",
-                (int)((total - MIN(left, total)) * 100 / total),
+                st->mon, "\rcompleted %3d %%, %0.1f MB/s", st->percent,
                 json_object_get_double_member_with_default(ram, "mbps", 0) / 8);
         }
         return G_SOURCE_CONTINUE;
+    }
+    if (!strcmp(status, "completed")) {
+        monitor_printf(st->mon, "\rcompleted 100 %%");
     }
     monitor_printf(st->mon, "\n");
     if (strcmp(status, "completed")) {

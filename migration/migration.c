@@ -140,6 +140,35 @@ bool migration_rate_exceeded(void)
     return sent >= bw * BUFFER_DELAY_MS / 1000;
 }
 
+static uint64_t migration_pages_sent(void)
+{
+    return atomic_load(&ram_stats.normal_pages) +
+           atomic_load(&ram_stats.zero_pages);
+}
+
+/*
+ * As QEMU's migration_update_counters: the figures query-migrate shows,
+ * from the window that just ended, so they move while a pass is still
+ * running (a stopped guest's save is a single pass).
+ */
+static void migration_update_counters(MigrationState *s, int64_t now)
+{
+    int64_t ns = now - s->rate_window_start_ns;
+    uint64_t bytes = atomic_load(&ram_stats.transferred);
+    uint64_t remaining =
+        atomic_load(&ram_stats.remaining_pages) * TARGET_PAGE_SIZE;
+    double bw;
+
+    if (ns <= 0) {
+        return;
+    }
+    bw = (bytes - s->rate_window_start_bytes) / (ns / 1e6); /* bytes/ms */
+    s->mbps = bw * 8 / 1000;
+    s->pages_per_second =
+        (migration_pages_sent() - s->rate_window_start_pages) * 1e9 / ns;
+    s->expected_downtime_ms = bw > 0 ? remaining / bw : 0;
+}
+
 /* Start a new window when the old one has passed (sleeping if over). */
 static void migration_rate_wait(MigrationState *s)
 {
@@ -151,8 +180,10 @@ static void migration_rate_wait(MigrationState *s)
         now = qemu_clock_ns();
     }
     if (now >= window_end) {
+        migration_update_counters(s, now);
         s->rate_window_start_ns = now;
         s->rate_window_start_bytes = atomic_load(&ram_stats.transferred);
+        s->rate_window_start_pages = migration_pages_sent();
     }
 }
 
@@ -181,9 +212,7 @@ static bool migration_can_switchover(MigrationState *s, int64_t pass_ns,
     if (limit && bw > limit / 1000.0) {
         bw = limit / 1000.0;
     }
-    s->mbps = bw * 8 / 1000;
     s->threshold_bytes = bw * migrate_params()->downtime_limit;
-    s->expected_downtime_ms = bw > 0 ? remaining / bw : 0;
     /* A stopped guest dirties nothing: one pass is all it takes. */
     return remaining == 0 || remaining <= s->threshold_bytes ||
            !runstate_is_running();
@@ -349,6 +378,7 @@ static void migration_reset(MigrationState *s)
     s->setup_time_ms = s->total_time_ms = s->downtime_ms = 0;
     s->expected_downtime_ms = 0;
     s->mbps = 0;
+    s->pages_per_second = 0;
     global_state_reset();
 }
 
@@ -809,7 +839,8 @@ static JsonObject *ram_info(MigrationState *s, bool done)
     add_int(ram, "page-size", TARGET_PAGE_SIZE);
     add_int(ram, "multifd-bytes", atomic_load(&ram_stats.multifd_bytes));
     add_int(ram, "pages-per-second",
-            elapsed > 0
+            !done ? s->pages_per_second
+            : elapsed > 0
                 ? (normal + atomic_load(&ram_stats.zero_pages)) * 1000 / elapsed
                 : 0);
     add_int(ram, "precopy-bytes", atomic_load(&ram_stats.precopy_bytes));
@@ -849,6 +880,34 @@ static JsonObject *query_outgoing(MigrationState *s)
     return o;
 }
 
+/*
+ * QEMU's [SocketAddress] of the listening socket: {"type": "unix", "path"}
+ * or {"type": "inet", "host", "port"}; NULL for other transports.
+ */
+static JsonArray *incoming_socket_address(const char *uri)
+{
+    JsonObject *a = json_object_new();
+    JsonArray *list = json_array_new();
+    const char *colon;
+
+    if (g_str_has_prefix(uri, "unix:")) {
+        json_object_set_string_member(a, "type", "unix");
+        json_object_set_string_member(a, "path", uri + 5);
+    } else if (g_str_has_prefix(uri, "tcp:") &&
+               (colon = strrchr(uri + 4, ':'))) {
+        g_autofree char *host = g_strndup(uri + 4, colon - (uri + 4));
+        json_object_set_string_member(a, "type", "inet");
+        json_object_set_string_member(a, "host", host);
+        json_object_set_string_member(a, "port", colon + 1);
+    } else {
+        json_object_unref(a);
+        json_array_unref(list);
+        return NULL;
+    }
+    json_array_add_object_element(list, a);
+    return list;
+}
+
 static JsonObject *query_incoming(MigrationIncomingState *mis)
 {
     JsonObject *o = json_object_new();
@@ -858,8 +917,9 @@ static JsonObject *query_incoming(MigrationIncomingState *mis)
     add_int(o, "total-time",
             status_is_active(st) ? qemu_clock_ms() - mis->start_time_ms
                                  : mis->total_time_ms);
-    if (mis->uri) {
-        json_object_set_string_member(o, "socket-address", mis->uri);
+    JsonArray *addr = mis->uri ? incoming_socket_address(mis->uri) : NULL;
+    if (addr) {
+        json_object_set_array_member(o, "socket-address", addr);
     }
     char *desc = get_error_desc(&mis->error_lock, &mis->error);
     if (desc && st == MIGRATION_STATUS_FAILED) {

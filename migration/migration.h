@@ -37,13 +37,16 @@ typedef struct MigrationState {
     int64_t setup_time_ms;
     int64_t total_time_ms; /* final, once finished */
     int64_t downtime_ms;
+    /* Figures of the last rate window (migration thread; query reads). */
     int64_t expected_downtime_ms;
     double mbps;
+    uint64_t pages_per_second;
     uint64_t threshold_bytes;
     bool vm_was_running;
     /* rate limiting window (migration thread) */
     int64_t rate_window_start_ns;
     uint64_t rate_window_start_bytes;
+    uint64_t rate_window_start_pages;
 } MigrationState;
 
 typedef struct MigrationIncomingState {
