@@ -448,17 +448,23 @@ static bool socket_collect_fds(QIOChannel *ioc, struct msghdr *msg, int **fds,
     return true;
 }
 
+/* Room for the descriptors of one message, aligned for its header. */
+typedef union SocketControl {
+    char buf[CMSG_SPACE(sizeof(int) * SOCKET_MAX_FDS)];
+    struct cmsghdr align;
+} SocketControl;
+
+static struct msghdr socket_msghdr(const struct iovec *iov, size_t niov)
+{
+    return (struct msghdr){ .msg_iov = (struct iovec *)iov,
+                            .msg_iovlen = MIN(niov, (size_t)IOV_MAX) };
+}
+
 static ssize_t socket_readv(QIOChannel *ioc, const struct iovec *iov,
                             size_t niov, int **fds, size_t *nfds, GError **errp)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * SOCKET_MAX_FDS)];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg = {
-        .msg_iov = (struct iovec *)iov,
-        .msg_iovlen = MIN(niov, (size_t)IOV_MAX),
-    };
+    SocketControl control;
+    struct msghdr msg = socket_msghdr(iov, niov);
     ssize_t n;
 
     if (fds) {
@@ -485,14 +491,8 @@ static ssize_t socket_readv(QIOChannel *ioc, const struct iovec *iov,
 static ssize_t socket_writev(QIOChannel *ioc, const struct iovec *iov,
                              size_t niov, int *fds, size_t nfds, GError **errp)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * SOCKET_MAX_FDS)];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg = {
-        .msg_iov = (struct iovec *)iov,
-        .msg_iovlen = MIN(niov, (size_t)IOV_MAX),
-    };
+    SocketControl control;
+    struct msghdr msg = socket_msghdr(iov, niov);
     ssize_t n;
 
     if (nfds) {

@@ -1068,6 +1068,29 @@ static bool wait_event_timeout(void *opaque, QMPClient *c, GError **errp)
 }
 
 /* Wait for MIGRATION with @status; fails on another final status first. */
+/*
+ * A timed load: the page cache dropped, migrate-incoming of @uri on @dst,
+ * wall time and the VMM's CPU until a final state.
+ */
+static bool timed_incoming(VM *dst, const char *uri, MigResult *load,
+                           GError **errp)
+{
+    JsonObject *args = json_object_new();
+    double cpu0;
+    int64_t t0;
+
+    json_object_set_string_member(args, "uri", uri);
+    drop_caches_all();
+    cpu0 = proc_cpu_s(dst->pid);
+    t0 = now_ns();
+    if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
+        !wait_migration(dst, t0, load, errp)) {
+        return false;
+    }
+    load->cpu_s = proc_cpu_s(dst->pid) - cpu0;
+    return true;
+}
+
 static bool wait_migration_event(VM *vm, const char *status, GError **errp)
 {
     g_autofree char *st = vm_client_wait_migration_event(
@@ -1215,6 +1238,19 @@ static double mbps(double ms);
 static void csv_row(Row *r, int rep, const char *error);
 
 /* Record one repetition's save and restore. */
+/* One line per measured step on stderr (not with the CSV summary). */
+static void row_report(const Row *r, const MigResult *save, double sync_ms,
+                       const MigResult *load)
+{
+    if (!opt.csv) {
+        fprintf(stderr,
+                "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
+                "restore %.0f ms (%.2f CPU s), file %.0f MiB allocated\n",
+                r->label, save->wall_ms, sync_ms, save->cpu_s, load->wall_ms,
+                load->cpu_s, r->file_alloc / (double)MiB);
+    }
+}
+
 static void row_record(Row *r, int rep, const MigResult *save, double sync_ms,
                        const MigResult *load)
 {
@@ -1302,17 +1338,10 @@ static bool run_once(Row *r, int rep, GError **errp)
         g_prefix_error(errp, "destination: ");
         goto out;
     }
-    args = json_object_new();
-    json_object_set_string_member(args, "uri", uri);
-    drop_caches_all();
-    cpu0 = proc_cpu_s(dst->pid);
-    t0 = now_ns();
-    if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
-        !wait_migration(dst, t0, &load, errp)) {
+    if (!timed_incoming(dst, uri, &load, errp)) {
         g_prefix_error(errp, "restore: ");
         goto out;
     }
-    load.cpu_s = proc_cpu_s(dst->pid) - cpu0;
 
     if (!opt.no_verify) {
         g_autofree char *d = vm_digest(dst, errp);
@@ -1333,13 +1362,7 @@ static bool run_once(Row *r, int rep, GError **errp)
         g_prefix_error(errp, "lazy restore: ");
         goto out;
     }
-    if (!opt.csv) {
-        fprintf(stderr,
-                "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
-                "restore %.0f ms (%.2f CPU s), file %.0f MiB allocated\n",
-                r->label, save.wall_ms, sync_ms, save.cpu_s, load.wall_ms,
-                load.cpu_s, r->file_alloc / (double)MiB);
-    }
+    row_report(r, &save, sync_ms, &load);
     ok = true;
 out:
     if (dst) {
@@ -1581,17 +1604,10 @@ static bool run_qemu_once(Row *r, int rep, GError **errp)
     if (!dst) {
         goto out;
     }
-    args = json_object_new();
-    json_object_set_string_member(args, "uri", in_uri);
-    drop_caches_all();
-    cpu0 = proc_cpu_s(dst->pid);
-    t0 = now_ns();
-    if (!vm_cmd(dst, "migrate-incoming", args, errp) ||
-        !wait_migration(dst, t0, &load, errp)) {
+    if (!timed_incoming(dst, in_uri, &load, errp)) {
         g_prefix_error(errp, "QEMU load: ");
         goto out;
     }
-    load.cpu_s = proc_cpu_s(dst->pid) - cpu0;
 
     if (!opt.no_verify && content_sha) {
         g_autofree char *sha = qemu_ram_sha256(dst, errp);
@@ -1605,13 +1621,7 @@ static bool run_qemu_once(Row *r, int rep, GError **errp)
         }
     }
     row_record(r, rep, &save, sync_ms, &load);
-    if (!opt.csv) {
-        fprintf(stderr,
-                "  [%s] save %.0f ms (+%.0f ms fsync, %.2f CPU s), "
-                "restore %.0f ms (%.2f CPU s), file %.0f MiB allocated\n",
-                r->label, save.wall_ms, sync_ms, save.cpu_s, load.wall_ms,
-                load.cpu_s, r->file_alloc / (double)MiB);
-    }
+    row_report(r, &save, sync_ms, &load);
     ok = true;
 out:
     vm_kill(dst);
@@ -2509,16 +2519,137 @@ static bool parse_channels(const char *s)
     return opt.channels->len > 0;
 }
 
+/* Options that only set a flag. */
+static const struct {
+    const char *name;
+    bool *flag;
+} flag_opts[] = {
+    { "--direct-io", &opt.direct_io },
+    { "--live", &opt.live },
+    { "--no-fio", &opt.no_fio },
+    { "--no-verify", &opt.no_verify },
+    { "--lazy", &opt.lazy },
+    { "--quick", &opt.quick },
+    { "--qemu", &opt.qemu },
+    { "--populate", &opt.populate },
+    { "--no-floor", &opt.no_floor },
+    { "--no-drop-caches", &opt.no_drop_caches },
+};
+
+static bool repeat_set;
+
+/* Whole numbers in a range, into an int or a uint64_t field. */
+static const struct {
+    const char *name;
+    uint64_t min, max;
+    int *ival;
+    uint64_t *uval;
+    bool *set;
+} number_opts[] = {
+    { "--dirty", 1, 100, &opt.dirty },
+    { "--repeat", 1, INT_MAX, &opt.repeat, NULL, &repeat_set },
+    { "--smp", 1, 64, &opt.smp },
+    { "--rate", 0, UINT64_MAX, NULL, &opt.rate },
+};
+
+static const char *const engine_words[] = { "psync", "io-uring", "libaio",
+                                            "all", NULL };
+static const char *const layout_words[] = { "stream", "mapped", "all", NULL };
+static const char *const accel_words[] = { "soft", "kvm", NULL };
+
+/* Strings: any (@words NULL) or one of @words; @also is set too. */
+static const struct {
+    const char *name;
+    const char *const *words;
+    char **val;
+    bool *also;
+} string_opts[] = {
+    { "--engine", engine_words, &opt.engine, &opt.direct_io },
+    { "--layout", layout_words, &opt.layout },
+    { "--accel", accel_words, &opt.accel },
+    { "--dir", NULL, &opt.dir },
+    { "--mapmig", NULL, &opt.mapmig },
+    { "--qemu-binary", NULL, &opt.qemu_bin, &opt.qemu },
+};
+
+/* @v for string option @k, or a usage error. */
+static int set_string_option(size_t k, const char *v)
+{
+    const char *const *w = string_opts[k].words;
+
+    if (w && !g_strv_contains(w, v)) {
+        g_autofree char *list = g_strjoinv("|", (char **)w);
+        return usage_error("bad %s '%s' (%s)", string_opts[k].name, v, list);
+    }
+    g_free(*string_opts[k].val);
+    *string_opts[k].val = g_strdup(v);
+    if (string_opts[k].also) {
+        *string_opts[k].also = true;
+    }
+    return 0;
+}
+
+static int set_number_option(size_t k, const char *v)
+{
+    uint64_t n;
+
+    if (!parse_number(v, number_opts[k].min, number_opts[k].max, &n)) {
+        return usage_error(
+            "%s must be a whole number in %" PRIu64 "..%" PRIu64 ", not '%s'",
+            number_opts[k].name, number_opts[k].min, number_opts[k].max, v);
+    }
+    if (number_opts[k].ival) {
+        *number_opts[k].ival = n;
+    } else {
+        *number_opts[k].uval = n;
+    }
+    if (number_opts[k].set) {
+        *number_opts[k].set = true;
+    }
+    return 0;
+}
+
+/*
+ * Option @a (value @v, the next argument) if the tables know it: true,
+ * with *@rc set to 2 on a usage error; *@i moves past a value taken.
+ */
+static bool parse_table_option(const char *a, const char *v, int *i, int *rc)
+{
+    for (size_t k = 0; k < G_N_ELEMENTS(flag_opts); k++) {
+        if (!strcmp(a, flag_opts[k].name)) {
+            *flag_opts[k].flag = true;
+            return true;
+        }
+    }
+    for (size_t k = 0; k < G_N_ELEMENTS(number_opts); k++) {
+        if (!strcmp(a, number_opts[k].name)) {
+            *rc = v ? set_number_option(k, v)
+                    : usage_error("option '%s' needs a value", a);
+            *i += !!v;
+            return true;
+        }
+    }
+    for (size_t k = 0; k < G_N_ELEMENTS(string_opts); k++) {
+        if (!strcmp(a, string_opts[k].name)) {
+            *rc = v ? set_string_option(k, v)
+                    : usage_error("option '%s' needs a value", a);
+            *i += !!v;
+            return true;
+        }
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
-    bool mem_set = false, channels_set = false, repeat_set = false;
+    bool mem_set = false, channels_set = false;
     opt.channels = g_array_new(false, false, sizeof(int));
     parse_channels("1,2,4,8,16");
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t n;
+        int err_rc = 0;
 #define NEED_ARG()                                              \
     do {                                                        \
         if (!v) {                                               \
@@ -2533,15 +2664,10 @@ int main(int argc, char **argv)
             }
             opt.mem = ROUND_UP(opt.mem, MiB);
             mem_set = true;
-        } else if (!strcmp(a, "--dirty")) {
-            NEED_ARG();
-            if (!parse_number(v, 1, 100, &n)) {
-                return usage_error("--dirty must be 1..100, not '%s'", v);
+        } else if (parse_table_option(a, v, &i, &err_rc)) {
+            if (err_rc) {
+                return err_rc;
             }
-            opt.dirty = n;
-        } else if (!strcmp(a, "--dir")) {
-            NEED_ARG();
-            opt.dir = g_strdup(v);
         } else if (!strcmp(a, "--channels")) {
             NEED_ARG();
             if (!parse_channels(v)) {
@@ -2550,63 +2676,6 @@ int main(int argc, char **argv)
                                    v);
             }
             channels_set = true;
-        } else if (!strcmp(a, "--direct-io")) {
-            opt.direct_io = true;
-        } else if (!strcmp(a, "--engine")) {
-            NEED_ARG();
-            if (strcmp(v, "psync") && strcmp(v, "io-uring") &&
-                strcmp(v, "libaio") && strcmp(v, "all")) {
-                return usage_error("bad --engine '%s' "
-                                   "(psync|io-uring|libaio|all)",
-                                   v);
-            }
-            opt.engine = g_strdup(v);
-            opt.direct_io = true;
-        } else if (!strcmp(a, "--repeat")) {
-            NEED_ARG();
-            if (!parse_number(v, 1, INT_MAX, &n)) {
-                return usage_error("--repeat must be >= 1, not '%s'", v);
-            }
-            opt.repeat = n;
-            repeat_set = true;
-        } else if (!strcmp(a, "--layout")) {
-            NEED_ARG();
-            if (strcmp(v, "stream") && strcmp(v, "mapped") &&
-                strcmp(v, "all")) {
-                return usage_error("bad --layout '%s' (stream|mapped|all)", v);
-            }
-            opt.layout = g_strdup(v);
-        } else if (!strcmp(a, "--live")) {
-            opt.live = true;
-        } else if (!strcmp(a, "--rate")) {
-            NEED_ARG();
-            if (!parse_number(v, 0, UINT64_MAX, &opt.rate)) {
-                return usage_error("bad --rate '%s'", v);
-            }
-        } else if (!strcmp(a, "--accel")) {
-            NEED_ARG();
-            if (strcmp(v, "soft") && strcmp(v, "kvm")) {
-                return usage_error("bad --accel '%s' (soft or kvm)", v);
-            }
-            g_free(opt.accel);
-            opt.accel = g_strdup(v);
-        } else if (!strcmp(a, "--smp")) {
-            NEED_ARG();
-            if (!parse_number(v, 1, 64, &n)) {
-                return usage_error("--smp must be 1..64, not '%s'", v);
-            }
-            opt.smp = n;
-        } else if (!strcmp(a, "--mapmig")) {
-            NEED_ARG();
-            opt.mapmig = g_strdup(v);
-        } else if (!strcmp(a, "--no-fio")) {
-            opt.no_fio = true;
-        } else if (!strcmp(a, "--no-verify")) {
-            opt.no_verify = true;
-        } else if (!strcmp(a, "--lazy")) {
-            opt.lazy = true;
-        } else if (!strcmp(a, "--quick")) {
-            opt.quick = true;
         } else if (!strcmp(a, "--csv")) {
             /* --csv FILE, or the old --csv (summary on stdout) */
             if (v && v[0] != '-') {
@@ -2619,19 +2688,6 @@ int main(int argc, char **argv)
         } else if (g_str_has_prefix(a, "--csv=")) {
             g_free(opt.csv_path);
             opt.csv_path = g_strdup(a + 6);
-        } else if (!strcmp(a, "--qemu")) {
-            opt.qemu = true;
-        } else if (!strcmp(a, "--qemu-binary")) {
-            NEED_ARG();
-            g_free(opt.qemu_bin);
-            opt.qemu_bin = g_strdup(v);
-            opt.qemu = true;
-        } else if (!strcmp(a, "--populate")) {
-            opt.populate = true;
-        } else if (!strcmp(a, "--no-floor")) {
-            opt.no_floor = true;
-        } else if (!strcmp(a, "--no-drop-caches")) {
-            opt.no_drop_caches = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 0;
