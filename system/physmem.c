@@ -332,7 +332,7 @@ unsigned long *ram_block_populated_bitmap(RAMBlock *rb)
         return NULL;
     }
     unsigned long *bmap = bitmap_new(n);
-    g_autofree uint64_t *buf = g_new(uint64_t, PAGEMAP_CHUNK);
+    g_autofree uint64_t *buf = g_new(uint64_t, MIN(n, PAGEMAP_CHUNK));
     off_t base = (uintptr_t)rb->host / host_page * sizeof(uint64_t);
     for (uint64_t p = 0; p < n;) {
         size_t want = MIN(n - p, PAGEMAP_CHUNK) * sizeof(uint64_t);
