@@ -127,6 +127,12 @@ static void clear_error(GMutex *lock, GError **slot)
 /* ---------------------------------------------------------------- */
 /* Rate limiting (migration thread) */
 
+/* What the rate limit counts: sent, and queued to multifd channels. */
+static uint64_t migration_rate_bytes(void)
+{
+    return atomic_load(&ram_stats.transferred) + multifd_send_inflight_bytes();
+}
+
 bool migration_rate_exceeded(void)
 {
     MigrationState *s = &current_migration;
@@ -135,8 +141,7 @@ bool migration_rate_exceeded(void)
     if (!bw) {
         return false;
     }
-    uint64_t sent =
-        atomic_load(&ram_stats.transferred) - s->rate_window_start_bytes;
+    uint64_t sent = migration_rate_bytes() - s->rate_window_start_rate_bytes;
     return sent >= bw * BUFFER_DELAY_MS / 1000;
 }
 
@@ -183,6 +188,7 @@ static void migration_rate_wait(MigrationState *s)
         migration_update_counters(s, now);
         s->rate_window_start_ns = now;
         s->rate_window_start_bytes = atomic_load(&ram_stats.transferred);
+        s->rate_window_start_rate_bytes = migration_rate_bytes();
         s->rate_window_start_pages = migration_pages_sent();
     }
 }
@@ -346,6 +352,9 @@ static gpointer migration_thread(gpointer opaque)
          qemu_savevm_state_setup(s->to_dst_file, &err);
     s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
     s->rate_window_start_ns = qemu_clock_ns();
+    s->rate_window_start_bytes = atomic_load(&ram_stats.transferred);
+    s->rate_window_start_rate_bytes = migration_rate_bytes();
+    s->rate_window_start_pages = migration_pages_sent();
     if (ok && !migrate_set_state(&s->status, MIGRATION_STATUS_SETUP,
                                  MIGRATION_STATUS_ACTIVE)) {
         ok = false; /* cancelled during setup */

@@ -47,6 +47,7 @@ typedef struct MigrationState {
     int64_t rate_window_start_ns;
     uint64_t rate_window_start_bytes;
     uint64_t rate_window_start_pages;
+    uint64_t rate_window_start_rate_bytes; /* migration_rate_bytes() */
 } MigrationState;
 
 typedef struct MigrationIncomingState {

@@ -35,6 +35,8 @@ typedef struct MultiFDState {
     uint64_t sync_gen; /* bumped to release the parked channels; lock */
     GError *error;     /* first channel error; lock */
     _Atomic bool failed;
+    /* Source: bytes of the jobs queued or running, for the rate limit. */
+    _Atomic uint64_t inflight_bytes;
 } MultiFDState;
 
 static MultiFDState *multifd;
@@ -97,6 +99,7 @@ static gpointer multifd_job_thread(gpointer opaque)
                          : m->ops->recv(c, job, &err))) {
             multifd_set_error(m, err);
         }
+        atomic_fetch_sub(&m->inflight_bytes, job->npages << TARGET_PAGE_BITS);
         g_free(job);
         multifd_job_done(m);
     }
@@ -251,6 +254,7 @@ static void multifd_submit(MultiFDState *m)
     }
     m->pending++;
     g_mutex_unlock(&m->lock);
+    atomic_fetch_add(&m->inflight_bytes, job->npages << TARGET_PAGE_BITS);
     g_async_queue_push(m->queue, job);
 }
 
@@ -359,6 +363,13 @@ bool multifd_recv_sync(GError **errp)
     g_cond_broadcast(&m->cond);
     g_mutex_unlock(&m->lock);
     return multifd_get_error(m, errp);
+}
+
+uint64_t multifd_send_inflight_bytes(void)
+{
+    MultiFDState *m = multifd;
+
+    return m && m->sending ? atomic_load(&m->inflight_bytes) : 0;
 }
 
 bool multifd_send_error_pending(void)

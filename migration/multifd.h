@@ -55,6 +55,12 @@ bool multifd_send_sync(QEMUFile *f);
 bool multifd_ram_flush_and_sync(QEMUFile *f);
 /* Destination: wait until every channel reached the same point. */
 bool multifd_recv_sync(GError **errp);
+/*
+ * Source: bytes handed to the channels and not yet written.  The rate
+ * limit counts them as sent, so that max-bandwidth holds even when the
+ * whole guest fits in the queue.
+ */
+uint64_t multifd_send_inflight_bytes(void);
 /* True once a channel failed (the migration must stop). */
 bool multifd_send_error_pending(void);
 /* The first error a channel hit (a copy), NULL if none. */
