@@ -337,9 +337,10 @@ void test_precopy_common(MigrateCommon *args)
                                   args->multifd_channels_dst);
     }
     if (!args->no_fill) {
-        /* The ab workload checks its own memory: leave it alone. */
+        /* The ab and verify workloads check their own memory. */
         bool ab = args->start.workload &&
-                  g_str_has_prefix(args->start.workload, "ab");
+                  (g_str_has_prefix(args->start.workload, "ab") ||
+                   g_str_has_prefix(args->start.workload, "verify"));
 
         uint64_t pages = migrate_fill_ram(from, !ab, 1);
 
