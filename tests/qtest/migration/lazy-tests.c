@@ -27,17 +27,13 @@
 
 /* ---- helpers ---- */
 
-/* Sparse guest data: 2 MiB of every 3 filled, a few lone pages. */
+/*
+ * Distinct pages in every block, with zero pages and runs of them
+ * (migrate_fill_ram()).
+ */
 static void fill_pattern(QTestState *who)
 {
-    for (uint64_t mb = 0; mb < MEM_BYTES / MiB; mb++) {
-        if (mb % 3 != 2) {
-            qtest_memset(who, mb * MiB, 0x11 + mb, MiB);
-        } else {
-            qtest_writeq(who, mb * MiB + 5 * TARGET_PAGE_SIZE + 8,
-                         0x0123456789abcdefULL + mb);
-        }
-    }
+    g_assert_cmpuint(migrate_fill_ram(who, true, 1), >, 0);
 }
 
 static void set_lazy_caps(QTestState *who)
