@@ -313,7 +313,12 @@ static void lazy_dio_engine(const char *engine)
     g_autoptr(GHashTable) dst = NULL;
     MigrateStart start = { .mem = MEM };
     QTestState *from, *to;
+    g_autofree char *why = NULL;
 
+    if (!migrate_engine_available(engine, &why)) {
+        g_test_skip(why);
+        return;
+    }
     if (!g_mkdtemp(dir) || !migrate_dir_supports_odirect(dir)) {
         rmdir(dir);
         g_test_skip("no O_DIRECT file system in /var/tmp");
@@ -340,12 +345,6 @@ static void lazy_dio_engine(const char *engine)
             g_autoptr(JsonNode) q =
                 qtest_qmp(to, "{'execute': 'query-migrate'}");
             const char *desc = qmp_get_str(q, "error-desc");
-            if (!strcmp(engine, "io-uring") && strstr(desc, "kernel refused")) {
-                g_autofree char *why =
-                    g_strdup_printf("io_uring unavailable: %s", desc);
-                g_test_skip(why);
-                goto out;
-            }
             g_printerr("lazy restore with %s: %s\n", engine, desc);
         }
         g_assert_cmpstr(st, ==, "completed");
@@ -355,7 +354,6 @@ static void lazy_dio_engine(const char *engine)
     g_assert_cmpint(lazy_stat(to, "prefetch-threads"), ==, 2);
     g_assert_cmpint(lazy_stat(to, "chunk-size"), ==, 16 * KiB);
     g_assert_cmpint(lazy_stat(to, "bytes-prefetched"), >, 0);
-out:
     migrate_end(from, to);
     qtest_remove_abort_dir(dir);
     qtest_rmdir_files(dir);
