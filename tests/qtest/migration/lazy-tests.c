@@ -294,8 +294,11 @@ static void test_verify_detects(void)
     while (qtest_workload_get(from, "passes") < 1) {
         qtest_msleep(50);
     }
+    /* Paused, so the write cannot fall between a check and a rewrite. */
+    qtest_qmp_assert_success(from, "{'execute': 'stop'}");
     qtest_writeb(from, 100 * TARGET_PAGE_SIZE + 4001, 0x5a);
     int64_t passes = qtest_workload_get(from, "passes");
+    qtest_qmp_assert_success(from, "{'execute': 'cont'}");
     while (qtest_workload_get(from, "passes") < passes + 2) {
         qtest_msleep(50);
     }
