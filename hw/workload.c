@@ -8,6 +8,13 @@
  *          byte of every page; before the increment it checks the byte
  *          still holds what the previous pass left and counts mismatches.
  *          A 'B' goes to the serial port after each pass.
+ *  verify  fills every page with a function of (page index, pass), see
+ *          hw/workload-pattern.h; from the second pass on it checks the
+ *          whole page holds the previous pass's contents before it
+ *          rewrites it, and counts each page that does not as an error.
+ *          "passes=N" stops it after N passes: a host-side knob for tests
+ *          that predict the final contents, not guest state (it does not
+ *          migrate).  Soft accelerator only.
  *
  * The state below is guest state: it travels as the "workload" and "cpu"
  * sections, so the destination continues the source's program.
@@ -16,6 +23,7 @@
 #include "accel/accel.h"
 #include "qemu/cutils.h"
 #include "hw/workload.h"
+#include "hw/workload-pattern.h"
 #include "migration/vmstate.h"
 #include "system/system.h"
 
@@ -28,8 +36,9 @@ typedef struct WorkloadState {
     uint64_t passes;
     uint64_t pages_written;
     uint64_t errors;
-    uint64_t ab_pos; /* next page of the current ab pass */
-    uint8_t ab_val;  /* value the current ab pass writes */
+    uint64_t ab_pos;      /* next page of the current ab or verify pass */
+    uint8_t ab_val;       /* value the current ab pass writes */
+    uint64_t stop_passes; /* verify: passes=N, 0 = never; not migrated */
 } WorkloadState;
 
 /* The ab pass starts at value 1 over zeroed RAM. */
@@ -39,6 +48,7 @@ static const char *const workload_names[] = {
     [WORKLOAD_IDLE] = "idle",
     [WORKLOAD_STRESS] = "stress",
     [WORKLOAD_AB] = "ab",
+    [WORKLOAD_VERIFY] = "verify",
 };
 
 bool workload_parse(const char *spec, GError **errp)
@@ -54,7 +64,7 @@ bool workload_parse(const char *spec, GError **errp)
     if (kind < 0) {
         error_setg(errp,
                    "-workload: unknown workload '%s' "
-                   "(expected idle, stress or ab)",
+                   "(expected idle, stress, ab or verify)",
                    parts[0]);
         return false;
     }
@@ -73,6 +83,13 @@ bool workload_parse(const char *spec, GError **errp)
                 return false;
             }
             wl.rate = v;
+        } else if (g_str_has_prefix(parts[i], "passes=") &&
+                   kind == WORKLOAD_VERIFY) {
+            if (qemu_strtou64(parts[i] + 7, &v) || !v) {
+                error_setg(errp, "-workload: passes must be at least 1");
+                return false;
+            }
+            wl.stop_passes = v;
         } else {
             error_setg(errp, "-workload: unknown option '%s'", parts[i]);
             return false;
@@ -130,6 +147,40 @@ static void ab_batch(RAMBlock *rb)
     }
 }
 
+/*
+ * One batch of the verify pass: pass 0 writes over whatever RAM held,
+ * every later pass first checks the page byte for byte.
+ */
+static bool verify_batch(RAMBlock *rb)
+{
+    uint64_t npages = ramblock_nr_pages(rb);
+
+    if (wl.stop_passes && wl.passes >= wl.stop_passes) {
+        return false;
+    }
+    for (int i = 0; i < WORKLOAD_BATCH; i++) {
+        uint64_t off = wl.ab_pos << TARGET_PAGE_BITS;
+        uint64_t *p = (uint64_t *)(rb->host + off);
+
+        if (wl.passes && !workload_pattern_check(p, TARGET_PAGE_SIZE, wl.ab_pos,
+                                                 wl.passes - 1)) {
+            wl.errors++;
+        }
+        workload_pattern_fill(p, TARGET_PAGE_SIZE, wl.ab_pos, wl.passes);
+        ramblock_set_dirty(rb, off);
+        atomic_fetch_add((_Atomic uint64_t *)&wl.pages_written, 1);
+        if (++wl.ab_pos == npages) {
+            wl.ab_pos = 0;
+            wl.passes++;
+            serial_putc('V');
+            if (wl.stop_passes && wl.passes >= wl.stop_passes) {
+                break;
+            }
+        }
+    }
+    return true;
+}
+
 /* Sleep so that this vCPU keeps to wl.rate pages per second. */
 static void workload_throttle(CPUState *cpu)
 {
@@ -165,6 +216,11 @@ bool workload_step(CPUState *cpu)
             return false;
         }
         ab_batch(rb);
+        break;
+    case WORKLOAD_VERIFY:
+        if (cpu->cpu_index != 0 || !verify_batch(rb)) {
+            return false;
+        }
         break;
     default:
         return false;

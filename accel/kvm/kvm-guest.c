@@ -59,6 +59,11 @@ bool kvm_guest_check_machine(MachineState *ms, GError **errp)
                    GUEST_MIN_RAM / MiB, GUEST_MAX_RAM / GiB);
         return false;
     }
+    if (workload_kind() == WORKLOAD_VERIFY) {
+        /* The guest payload has no verify pass. */
+        error_setg(errp, "-accel kvm: the verify workload needs -accel soft");
+        return false;
+    }
     if (ms->smp > 64) {
         error_setg(errp, "-accel kvm: at most 64 vCPUs");
         return false;

@@ -13,9 +13,13 @@ typedef enum {
     WORKLOAD_IDLE,
     WORKLOAD_STRESS,
     WORKLOAD_AB,
+    WORKLOAD_VERIFY,
 } WorkloadKind;
 
-/* Parse "idle", "stress[,share=N][,rate=P]", "ab[,rate=P]". */
+/*
+ * Parse "idle", "stress[,share=N][,rate=P]", "ab[,rate=P]" or
+ * "verify[,rate=P][,passes=N]".
+ */
 bool workload_parse(const char *spec, GError **errp);
 /* Register the workload and vCPU state (once vCPUs exist). */
 void workload_init(void);

@@ -1032,7 +1032,8 @@ static void check_recovered(Vm *vm, const char *img, const char *before,
     g_assert_cmpstr(qmp_get_str(mig, "status"), ==, "cancelled");
     g_autoptr(JsonNode) p =
         vm_cmd(vm, "{'execute': 'query-migrate-parameters'}");
-    g_assert_cmpint(qmp_get_int(p, "max-bandwidth"), ==, 128 * MiB);
+    /* interrupted_save() changed it from the 128 MiB default. */
+    g_assert_cmpint(qmp_get_int(p, "max-bandwidth"), ==, 96 * MiB);
 }
 
 static void interrupted_save(int sig, const char *opts)
@@ -1048,6 +1049,10 @@ static void interrupted_save(int sig, const char *opts)
      * take 20 s, so the save is surely midway when the signal comes.
      */
     vm_start(&vm, "ab");
+    json_node_unref(vm_cmd(&vm,
+                           "{'execute': 'migrate-set-parameters', "
+                           "'arguments': {'max-bandwidth': %d}}",
+                           (int)(96 * MiB)));
     wait_ab_pass(&vm);
     GPid pid = ctl_save_async(&vm, img, opts);
     wait_midway(&vm, 1 * MiB);
@@ -1132,6 +1137,360 @@ static void test_restore_sigkill(void)
     }
     g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(log, G_FILE_TEST_EXISTS));
+    unlink(pidfile);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+/* Every setting mapmig-ctl takes over comes back after a save */
+
+/*
+ * What the VM holds before the save: every setting of tools/ctl/vmctl.c's
+ * owned_caps and owned_params away from its default and from what the
+ * save sets, so a setting left as the save had it is seen.  A capability
+ * the save turns off can only be seen coming back on, one it turns on
+ * only coming back off: hence two layouts.
+ */
+typedef struct SettingsCase {
+    const char *path;
+    const char *save_opts;
+    bool caps_on; /* mapped-ram, multifd, x-checksums before the save */
+    const char *compression; /* zstd conflicts with mapped-ram */
+} SettingsCase;
+
+static const SettingsCase settings_cases[] = {
+    /* Sets mapped-ram, multifd, x-checksums off, events on. */
+    { "/ctl/save/settings-restored/stream", "-q --keep-vm --layout stream",
+      true, "none" },
+    /* Sets all four on, and channels, compression, direct-io. */
+    { "/ctl/save/settings-restored/mapped",
+      "-q --keep-vm --layout mapped --parallel-channels 4", false, "none" },
+    /*
+     * multifd-compression zstd before a mapped save: mapped-ram is refused
+     * while compression is on, so mapmig-ctl resets it first.
+     */
+    { "/ctl/save/settings-restored/mapped-zstd",
+      "-q --keep-vm --layout mapped --parallel-channels 4", false, "zstd" },
+};
+
+static bool vm_cap(Vm *vm, const char *name)
+{
+    g_autoptr(JsonNode) r =
+        vm_cmd(vm, "{'execute': 'query-migrate-capabilities'}");
+    JsonArray *a = json_node_get_array(r);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        if (!strcmp(json_object_get_string_member(o, "capability"), name)) {
+            return json_object_get_boolean_member(o, "state");
+        }
+    }
+    g_assert_not_reached();
+}
+
+/* query-migrate-parameters as "name=value;" for the owned ones. */
+static char *vm_owned_params(Vm *vm)
+{
+    g_autoptr(JsonNode) r =
+        vm_cmd(vm, "{'execute': 'query-migrate-parameters'}");
+    JsonObject *o = json_node_get_object(r);
+
+    return g_strdup_printf(
+        "max-bandwidth=%" PRId64 ";multifd-channels=%" PRId64
+        ";direct-io=%d;multifd-compression=%s;",
+        json_object_get_int_member(o, "max-bandwidth"),
+        json_object_get_int_member(o, "multifd-channels"),
+        json_object_get_boolean_member(o, "direct-io"),
+        json_object_get_string_member(o, "multifd-compression"));
+}
+
+static void test_settings_restored(gconstpointer data)
+{
+    const SettingsCase *c = data;
+    static const char *const caps[] = { "mapped-ram", "multifd", "x-checksums",
+                                        NULL };
+    g_autofree char *img = scratch("settings.img");
+    Vm vm = { 0 };
+
+    vm_start(&vm, "idle");
+    g_autofree char *defaults = vm_owned_params(&vm);
+    g_assert_false(vm_cap(&vm, "events"));
+    for (int i = 0; caps[i]; i++) {
+        g_assert_false(vm_cap(&vm, caps[i]));
+    }
+    if (c->caps_on) {
+        json_node_unref(vm_cmd(
+            &vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
+                 "{'capabilities': [{'capability': 'mapped-ram', 'state': "
+                 "true}, {'capability': 'multifd', 'state': true}, "
+                 "{'capability': 'x-checksums', 'state': true}]}}"));
+    }
+    /* None of these is a default, nor what a save sets. */
+    json_node_unref(vm_cmd(&vm,
+                           "{'execute': 'migrate-set-parameters', 'arguments': "
+                           "{'max-bandwidth': 7340032, 'multifd-channels': 3, "
+                           "'direct-io': true, 'multifd-compression': '%s'}}",
+                           c->compression));
+    g_autofree char *want = vm_owned_params(&vm);
+    g_autofree char *expect =
+        g_strdup_printf("max-bandwidth=7340032;multifd-channels=3;direct-io=1;"
+                        "multifd-compression=%s;",
+                        c->compression);
+    g_assert_cmpstr(want, ==, expect);
+    /* Each one changed (compression only where mapped-ram allows). */
+    g_assert_false(strstr(defaults, "max-bandwidth=7340032;"));
+    g_assert_false(strstr(defaults, "multifd-channels=3;"));
+    g_assert_false(strstr(defaults, "direct-io=1;"));
+    g_assert_true(!strcmp(c->compression, "none") ||
+                  strstr(defaults, "multifd-compression=none;"));
+
+    run_expect(ctl_save(&vm, img, c->save_opts), 0, NULL);
+    g_autofree char *got = vm_owned_params(&vm);
+    g_assert_cmpstr(got, ==, want);
+    g_assert_false(vm_cap(&vm, "events"));
+    for (int i = 0; caps[i]; i++) {
+        g_assert_cmpint(vm_cap(&vm, caps[i]), ==, c->caps_on);
+    }
+    vm_quit(&vm);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+/* Failure points: killed at each commit step, a VM dying underneath */
+
+/* mapmig-ctl built with the stop points of tools/ctl/test-point.h. */
+static const char *ctl_test_bin;
+
+/*
+ * Start @bin with @args (NULL-terminated), stopping itself at the test
+ * point @stop_at if given; returns its pid (our child).
+ */
+static GPid ctl_spawn(const char *bin, const char *stop_at,
+                      const char *const *args)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_auto(GStrv) env = g_get_environ();
+    GError *err = NULL;
+    GPid pid;
+
+    g_ptr_array_add(argv, (char *)bin);
+    for (int i = 0; args[i]; i++) {
+        g_ptr_array_add(argv, (char *)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    if (stop_at) {
+        env = g_environ_setenv(env, "MAPMIG_CTL_STOP_AT", stop_at, true);
+    }
+    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, env,
+                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                &err));
+    g_assert_no_error(err);
+    return pid;
+}
+
+/* Wait until @pid stopped itself at its test point. */
+static void wait_stopped(GPid pid)
+{
+    int st;
+
+    g_assert_cmpint(waitpid(pid, &st, WUNTRACED), ==, pid);
+    g_assert_true(WIFSTOPPED(st));
+}
+
+/* Our live children that are not VMs we track (guardians, tools). */
+static int stray_children(void)
+{
+    g_autofree char *me = g_strdup_printf("%d", (int)getpid());
+    GDir *d = g_dir_open("/proc", 0, NULL);
+    const char *name;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *path = NULL;
+        g_autofree char *stat = NULL;
+        pid_t pid = atoi(name);
+        bool tracked = false;
+
+        if (pid <= 0) {
+            continue;
+        }
+        path = g_strdup_printf("/proc/%s/stat", name);
+        if (!g_file_get_contents(path, &stat, NULL, NULL)) {
+            continue;
+        }
+        /* "pid (comm) state ppid ...": comm may hold spaces. */
+        char *rp = strrchr(stat, ')');
+        g_auto(GStrv) f = rp ? g_strsplit(rp + 2, " ", 3) : NULL;
+        if (!f || !f[0] || !f[1] || strcmp(f[1], me) || !strcmp(f[0], "Z")) {
+            continue;
+        }
+        for (guint i = 0; i < vm_pids->len; i++) {
+            tracked |= g_array_index(vm_pids, pid_t, i) == pid;
+        }
+        n += !tracked;
+    }
+    g_dir_close(d);
+    return n;
+}
+
+/* No process of mapmig-ctl's is left (the guardian may still be busy). */
+static void wait_no_strays(void)
+{
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        pid_t r;
+        do {
+            /* Reap what we adopted; tracked VMs are still alive here. */
+            r = waitpid(-1, NULL, WNOHANG);
+        } while (r > 0);
+        if (!stray_children()) {
+            return;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpint(stray_children(), ==, 0);
+}
+
+static void set_max_bandwidth(Vm *vm, int64_t bw)
+{
+    json_node_unref(vm_cmd(vm,
+                           "{'execute': 'migrate-set-parameters', "
+                           "'arguments': {'max-bandwidth': %" PRId64 "}}",
+                           bw));
+}
+
+static int64_t max_bandwidth(Vm *vm)
+{
+    g_autoptr(JsonNode) p =
+        vm_cmd(vm, "{'execute': 'query-migrate-parameters'}");
+    return qmp_get_int(p, "max-bandwidth");
+}
+
+/*
+ * SIGKILL at a commit step of a save.  Before the rename the previous
+ * image is intact; from the rename on the new one is in its place,
+ * complete (checked and restored).  Either way: no temporary file, no
+ * process, the VM's settings back.
+ */
+static void test_commit_kill(gconstpointer data)
+{
+    const char *point = data;
+    g_autofree char *img = scratch("commit.img");
+    Vm vm = { 0 }, dst = { 0 };
+    int status;
+
+    if (!ctl_test_bin) {
+        g_test_skip("MAPMIG_CTL_TEST (mapmig-ctl-test) is not set");
+        return;
+    }
+    g_assert_true(g_file_set_contents(img, "previous image", -1, NULL));
+    g_autofree char *before = file_sha256(img);
+    vm_start(&vm, "idle");
+    vm_fill(&vm, true);
+    g_autofree char *want = vm_digests(&vm);
+    set_max_bandwidth(&vm, 96 * MiB);
+
+    const char *args[] = { "save", "--qmp",    vm.sock,  img,
+                           "-q",   "--layout", "mapped", "--parallel-channels",
+                           "2",    NULL };
+    GPid pid = ctl_spawn(ctl_test_bin, point, args);
+    wait_stopped(pid);
+    kill(pid, SIGKILL);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFSIGNALED(status));
+    wait_no_strays();
+
+    g_assert_cmpint(files_for(img), ==, 1);
+    g_assert_cmpint(max_bandwidth(&vm), ==, 96 * MiB);
+    g_autofree char *st = vm_status(&vm);
+    g_test_message("VM after the kill at %s: %s", point, st);
+    if (strcmp(point, "commit-renamed")) {
+        g_autofree char *after = file_sha256(img);
+        g_assert_cmpstr(after, ==, before);
+        /* The save never happened: the guest goes on. */
+        g_assert_cmpstr(st, ==, "running");
+    } else {
+        run_expect(run_tool(img_bin, "check", img, NULL), 0, NULL);
+        run_expect(ctl_restore(&dst, img, "-q --paused"), 0, NULL);
+        g_autofree char *got = vm_digests(&dst);
+        g_assert_cmpstr(got, ==, want);
+        vm_quit(&dst);
+    }
+    vm_quit(&vm);
+    unlink(img);
+}
+
+/* The source VM SIGKILLed midway through a save. */
+static void test_save_vm_dies(gconstpointer data)
+{
+    const char *layout = data;
+    g_autofree char *img = scratch("vmdies.img");
+    Vm vm = { 0 };
+    int status;
+
+    g_assert_true(g_file_set_contents(img, "previous image", -1, NULL));
+    g_autofree char *before = file_sha256(img);
+    /* 80 MiB of data at 4 MiB/s: surely midway when the VM dies. */
+    vm_start(&vm, "ab");
+    wait_ab_pass(&vm);
+    const char *args[] = { "save",     "--qmp", vm.sock,           img,  "-q",
+                           "--layout", layout,  "--max-bandwidth", "4M", NULL };
+    GPid pid = ctl_spawn(ctl_bin, NULL, args);
+    wait_midway(&vm, 1 * MiB);
+    kill(vm.pid, SIGKILL);
+    g_assert_true(vm_reap(&vm, WAIT_MS));
+    qmp_client_free(vm.qmp);
+    vm.qmp = NULL;
+
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+    wait_no_strays();
+    g_autofree char *after = file_sha256(img);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_cmpint(files_for(img), ==, 1);
+    g_clear_pointer(&vm.sock, g_free);
+    unlink(img);
+}
+
+/* The restored VM SIGKILLed while mapmig-ctl waits for its load. */
+static void test_restore_vm_dies(void)
+{
+    g_autofree char *img = NULL;
+    g_autofree char *sock = scratch("vd.sock");
+    g_autofree char *log = scratch("vd.sock.log");
+    g_autofree char *pidfile = scratch("vd.pid");
+    g_autofree char *text = NULL;
+    int status;
+
+    if (!ctl_test_bin) {
+        g_test_skip("MAPMIG_CTL_TEST (mapmig-ctl-test) is not set");
+        return;
+    }
+    img = good_image("vd.img", "-q --layout mapped --parallel-channels 2");
+    g_autofree char *before = file_sha256(img);
+    const char *args[] = { "restore", img,        "--qmp", sock, "-q",
+                           "--",      "-pidfile", pidfile, NULL };
+    GPid pid = ctl_spawn(ctl_test_bin, "restore-loading", args);
+    wait_stopped(pid);
+    g_assert_true(g_file_get_contents(pidfile, &text, NULL, NULL));
+    pid_t vm = atoi(text);
+    g_assert_cmpint(vm, >, 0);
+    track_pid(vm);
+    kill(vm, SIGKILL);
+    kill(pid, SIGCONT);
+
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+    /* mapmig-ctl reaped its VM, or we did (subreaper). */
+    Vm v = { .pid = vm };
+    g_assert_true(vm_reap(&v, WAIT_MS));
+    wait_no_strays();
+    g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(log, G_FILE_TEST_EXISTS));
+    g_autofree char *after = file_sha256(img);
+    g_assert_cmpstr(after, ==, before);
     unlink(pidfile);
     unlink(img);
 }
@@ -1311,6 +1670,22 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_SIZE(interrupt_cases); i++) {
         g_test_add_data_func(interrupt_cases[i].path, &interrupt_cases[i],
                              test_interrupted);
+    }
+    ctl_test_bin = g_getenv("MAPMIG_CTL_TEST");
+    g_test_add_data_func("/ctl/save/kill-at/commit-synced", "commit-synced",
+                         test_commit_kill);
+    g_test_add_data_func("/ctl/save/kill-at/commit-final", "commit-final",
+                         test_commit_kill);
+    g_test_add_data_func("/ctl/save/kill-at/commit-renamed", "commit-renamed",
+                         test_commit_kill);
+    g_test_add_data_func("/ctl/save/source-vm-dies/stream", "stream",
+                         test_save_vm_dies);
+    g_test_add_data_func("/ctl/save/source-vm-dies/mapped", "mapped",
+                         test_save_vm_dies);
+    g_test_add_func("/ctl/restore/vm-dies-while-loading", test_restore_vm_dies);
+    for (size_t i = 0; i < ARRAY_SIZE(settings_cases); i++) {
+        g_test_add_data_func(settings_cases[i].path, &settings_cases[i],
+                             test_settings_restored);
     }
     int ret = g_test_run();
     cleanup();

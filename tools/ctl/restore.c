@@ -17,6 +17,7 @@
  * while it runs; we return then and the load finishes in the VM.
  */
 #include "ctl.h"
+#include "test-point.h"
 #include "io/dio.h"
 #include "migration/format.h"
 #include "qemu/save-image.h"
@@ -516,6 +517,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
         return false;
     }
     json_node_unref(r);
+    ctl_test_point("restore-loading");
 
     int64_t start = qemu_clock_ms();
     progress_init(&j->progress, "restoring", !j->o->quiet && isatty(2));

@@ -15,6 +15,7 @@
  *                        reader
  */
 #include "ctl.h"
+#include "test-point.h"
 #include "io/channel-file.h"
 #include "io/dio.h"
 #include "qemu/save-image.h"
@@ -569,6 +570,7 @@ static bool save_commit(SaveJob *j, GError **errp)
         error_setg_errno(errp, errno, "Could not sync '%s'", j->tmp);
         return false;
     }
+    ctl_test_point("commit-synced");
     if (!save_image_write_header(j->fd, &j->hdr, true, errp)) {
         return false;
     }
@@ -576,12 +578,14 @@ static bool save_commit(SaveJob *j, GError **errp)
         error_setg_errno(errp, errno, "Could not sync '%s'", j->tmp);
         return false;
     }
+    ctl_test_point("commit-final");
     if (rename(j->tmp, j->path) < 0) {
         error_setg_errno(errp, errno, "Could not rename '%s' to '%s'", j->tmp,
                          j->path);
         return false;
     }
     g_clear_pointer(&j->tmp, g_free);
+    ctl_test_point("commit-renamed");
     int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         int r = fsync(dfd);

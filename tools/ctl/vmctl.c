@@ -23,6 +23,18 @@ bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp)
     return vm_client_set_caps(c, a, errp);
 }
 
+static bool vmctl_no_compression(QMPClient *c, GError **errp)
+{
+    JsonObject *p = json_object_new();
+
+    json_object_set_string_member(p, "multifd-compression", "none");
+    if (!vm_client_exec(c, "migrate-set-parameters", p, errp)) {
+        error_prepend(errp, "Could not set the migration parameters: ");
+        return false;
+    }
+    return true;
+}
+
 bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
 {
     bool multifd = m->mapped && (m->channels > 1 || m->direct_io);
@@ -36,6 +48,11 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         if (!g_strv_contains(owned_caps, m->extra_caps[i])) {
             vm_client_add_cap(caps, m->extra_caps[i], true);
         }
+    }
+    /* mapped-ram cannot be turned on while multifd compression is set. */
+    if (m->mapped && !vmctl_no_compression(c, errp)) {
+        json_array_unref(caps);
+        return false;
     }
     if (!vm_client_set_caps(c, caps, errp)) {
         error_prepend(errp, "Could not set the migration capabilities: ");

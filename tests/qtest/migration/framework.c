@@ -5,6 +5,10 @@
 #include "migration/framework.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <linux/aio_abi.h>
+#include <sys/syscall.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -337,9 +341,10 @@ void test_precopy_common(MigrateCommon *args)
                                   args->multifd_channels_dst);
     }
     if (!args->no_fill) {
-        /* The ab workload checks its own memory: leave it alone. */
+        /* The ab and verify workloads check their own memory. */
         bool ab = args->start.workload &&
-                  g_str_has_prefix(args->start.workload, "ab");
+                  (g_str_has_prefix(args->start.workload, "ab") ||
+                   g_str_has_prefix(args->start.workload, "verify"));
 
         uint64_t pages = migrate_fill_ram(from, !ab, 1);
 
@@ -556,6 +561,71 @@ bool migrate_dir_supports_odirect(const char *dir)
     }
     unlink(probe);
     return fd >= 0;
+}
+
+bool migrate_engine_available(const char *engine, char **why)
+{
+    long fd;
+
+    if (!strcmp(engine, "io-uring")) {
+        struct io_uring_params p = { 0 };
+
+        fd = syscall(__NR_io_uring_setup, 8, &p);
+        if (fd < 0) {
+            *why = g_strdup_printf(
+                "io_uring_setup(2) fails here: %s%s", g_strerror(errno),
+                errno == EPERM ? " (kernel.io_uring_disabled?)" : "");
+            return false;
+        }
+        close(fd);
+    } else if (!strcmp(engine, "libaio")) {
+        aio_context_t ctx = 0;
+
+        if (syscall(__NR_io_setup, 8, &ctx) < 0) {
+            *why = g_strdup_printf("io_setup(2) fails here: %s",
+                                   g_strerror(errno));
+            return false;
+        }
+        syscall(__NR_io_destroy, ctx);
+    }
+    return true;
+}
+
+int migrate_fds_on_file(pid_t pid, const char *path, int *odirect)
+{
+    g_autofree char *fddir = g_strdup_printf("/proc/%d/fd", (int)pid);
+    GDir *d = g_dir_open(fddir, 0, NULL);
+    const char *name;
+    int n = 0;
+
+    *odirect = 0;
+    if (!d) {
+        return 0;
+    }
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *link = g_strdup_printf("%s/%s", fddir, name);
+        g_autofree char *target = g_file_read_link(link, NULL);
+        g_autofree char *info = NULL;
+        g_autofree char *infopath = NULL;
+        const char *flags;
+
+        /* A descriptor may close between the listing and the reads. */
+        if (!target || strcmp(target, path)) {
+            continue;
+        }
+        infopath = g_strdup_printf("/proc/%d/fdinfo/%s", (int)pid, name);
+        if (!g_file_get_contents(infopath, &info, NULL, NULL) ||
+            !(flags = strstr(info, "flags:"))) {
+            continue;
+        }
+        n++;
+        /* fdinfo's flags are octal. */
+        if (g_ascii_strtoull(flags + strlen("flags:"), NULL, 8) & O_DIRECT) {
+            (*odirect)++;
+        }
+    }
+    g_dir_close(d);
+    return n;
 }
 
 char *migrate_file_sha256(const char *path)

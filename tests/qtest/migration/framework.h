@@ -141,10 +141,24 @@ MigResources migrate_resources(QTestState *who);
  */
 void migrate_check_no_leak(QTestState *who, MigResources before);
 
-/* sha256 of a whole file (hex, caller frees). */
 /* Can @dir do O_DIRECT?  Creates and removes a probe file. */
 bool migrate_dir_supports_odirect(const char *dir);
+/* sha256 of a whole file (hex, caller frees). */
 char *migrate_file_sha256(const char *path);
+/*
+ * Can this kernel run the I/O engine @engine ("psync", "io-uring",
+ * "libaio")?  The probe asks the kernel itself (io_uring_setup(2),
+ * io_setup(2)), never mapmig, so a regression that makes mapmig refuse
+ * an engine fails a test instead of skipping it.  On false, *why (caller
+ * frees) says what the kernel answered.
+ */
+bool migrate_engine_available(const char *engine, char **why);
+/*
+ * Open descriptors of process @pid on the file @path: returns how many,
+ * and sets *odirect to how many of them have O_DIRECT in the flags of
+ * /proc/PID/fdinfo.
+ */
+int migrate_fds_on_file(pid_t pid, const char *path, int *odirect);
 
 /*
  * Test data: x-fill-ram's pattern with a zero page in every

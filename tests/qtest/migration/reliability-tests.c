@@ -85,7 +85,7 @@ static void test_multifd_file_cancel_no_leak(void)
 
     migrate_start(&from, NULL, &start);
     multifd_file_setup(from, 4);
-    qtest_memset(from, 0, 0x55, 32 * MiB);
+    g_assert_cmpuint(migrate_fill_ram(from, true, 1), >, 0);
     migrate_set_parameter_int(from, "max-bandwidth", 1 * MiB);
     before = resources(from);
     migrate_qmp(from, uri);
@@ -131,7 +131,7 @@ static void test_multifd_unix_complete_no_leak(void)
         migrate_set_capability(who, "multifd", true);
         migrate_set_parameter_int(who, "multifd-channels", 4);
     }
-    qtest_memset(from, 0, 0x42, 8 * MiB);
+    g_assert_cmpuint(migrate_fill_ram(from, true, 2), >, 0);
     migrate_incoming_qmp(to, uri);
     before = resources(from);
     migrate_qmp(from, uri);
@@ -172,8 +172,8 @@ static void enospc(bool mapped_ram)
     if (mapped_ram) {
         multifd_file_setup(from, 4);
     }
-    /* Every page non-zero: far more than 8 MiB to write. */
-    qtest_memset(from, 0, 0x99, 64 * MiB);
+    /* Six pages in seven non-zero: far more than 8 MiB to write. */
+    g_assert_cmpuint(migrate_fill_ram(from, true, 3), >, 0);
     qtest_msleep(100);
     qtest_qmp_assert_success(from, "{'execute': 'stop'}");
     before = qtest_ram_digests(from);
@@ -217,7 +217,7 @@ static void test_precopy_unix_dest_killed(void)
     g_autofree char *desc = NULL;
 
     migrate_start(&from, &to, &start);
-    qtest_memset(from, 0, 0x55, 32 * MiB);
+    g_assert_cmpuint(migrate_fill_ram(from, true, 4), >, 0);
     migrate_incoming_qmp(to, uri);
     migrate_set_parameter_int(from, "max-bandwidth", 1 * MiB);
     migrate_qmp(from, uri);
