@@ -146,6 +146,33 @@ bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp);
 void save_image_clear(SaveImage *img);
 
 /*
+ * Whether the file @path starts with a save image magic (final or
+ * partial); if so, read and validate it into @img as save_image_read()
+ * does.  A file that cannot be opened or is shorter than the magic is
+ * not a save image: *is_img false and true returned, for the caller's
+ * own open to report.
+ */
+bool save_image_probe_file(const char *path, SaveImage *img, bool *is_img,
+                           GError **errp);
+
+/*
+ * Whether the migration data at @h->stream_offset of @fd (@name for
+ * messages) starts as @h->format says: with a zstd frame or a migration
+ * stream's magic.
+ */
+bool save_image_check_data_start(int fd, const char *name,
+                                 const SaveImageHeader *h, GError **errp);
+
+/*
+ * Check the zstd-compressed migration data of @img, read from @path:
+ * every frame decodes (with its checksum), the data ends with a complete
+ * frame, decompresses to raw_length bytes and starts as a migration
+ * stream.  Fails in a build without zstd.
+ */
+bool save_image_check_compressed(const char *path, const SaveImage *img,
+                                 GError **errp);
+
+/*
  * Write the header @h at offset 0 of @fd with the final or the partial
  * magic (pwrite, retried on short writes).
  */
