@@ -119,6 +119,18 @@ bool save_image_format_is_zstd(uint32_t format);
  */
 uint64_t save_image_stream_offset(size_t config_len);
 
+/* The format of an image of the mapped-ram or stream layout, zstd or not. */
+SaveImageFormat save_image_format_of(bool mapped, bool zstd);
+
+/*
+ * Start the header @h of an image of @format whose configuration is the
+ * JSON text @config: version, header size, format, the configuration's
+ * length and checksum, and the stream offset after it.  Every other field
+ * is zero for the caller to fill in.
+ */
+void save_image_header_init(SaveImageHeader *h, SaveImageFormat format,
+                            const char *config);
+
 /*
  * Whether mapmig's command-line option @opt (without dashes) belongs to
  * one process (monitors, sockets, pid file, -incoming, -S, ...).  Such
@@ -178,6 +190,16 @@ bool save_image_check_compressed(const char *path, const SaveImage *img,
  */
 bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
                              GError **errp);
+
+/*
+ * Write what comes before the migration data to @fd (@name for
+ * messages): the header @h with the partial magic, the configuration
+ * @config (config_len bytes) and its NUL at header_size, and zeros up to
+ * stream_offset, where the file then ends.
+ */
+bool save_image_write_prologue(int fd, const char *name,
+                               const SaveImageHeader *h, const char *config,
+                               GError **errp);
 
 /*
  * What a save image's configuration says.  mapmig-ctl save writes
