@@ -90,7 +90,12 @@ static bool check_chunk(ZSTD_DCtx *dctx, const uint8_t *in, size_t n,
             return false;
         }
         *total += ob.pos;
-    } while (ib.pos < ib.size || ob.pos == ob.size);
+        /*
+         * A full output buffer may hide more output, unless the frame is
+         * complete: then another call would start a next frame and never
+         * return 0 (data of an exact multiple of the buffer).
+         */
+    } while (ib.pos < ib.size || (ob.pos == ob.size && *last != 0));
     return true;
 }
 
