@@ -190,6 +190,38 @@ bool migfile_has_cap(MigFile *mf, const char *cap)
     return false;
 }
 
+const char *migfile_layout_name(MigLayout l)
+{
+    return l == MIG_LAYOUT_MAPPED_RAM ? "mapped-ram" : "stream";
+}
+
+bool migfile_layout_from_name(const char *name, MigLayout *l)
+{
+    if (!strcmp(name, "stream")) {
+        *l = MIG_LAYOUT_STREAM;
+    } else if (!strcmp(name, "mapped-ram")) {
+        *l = MIG_LAYOUT_MAPPED_RAM;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void migfile_ram_section_counts(MigFile *mf, unsigned *start, unsigned *part,
+                                unsigned *end)
+{
+    *start = *part = *end = 0;
+    for (guint i = 0; i < mf->sections->len; i++) {
+        MigSection *s = &g_array_index(mf->sections, MigSection, i);
+        if (!mf->have_ram || s->section_id != mf->ram_section_id) {
+            continue;
+        }
+        *start += s->type == QEMU_VM_SECTION_START;
+        *part += s->type == QEMU_VM_SECTION_PART;
+        *end += s->type == QEMU_VM_SECTION_END;
+    }
+}
+
 /* ---------------------------------------------------------------- */
 /* Header and configuration */
 

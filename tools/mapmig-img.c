@@ -1,27 +1,21 @@
 /*
  * mapmig-img: inspect, validate, extract from and convert migration files
  * (QEMU-compatible stream and mapped-ram layouts), in the manner of
- * qemu-img.  The parsing is in migration/migfile.c; writing reuses QEMUFile.
+ * qemu-img.  A command-line front end: reading and checking a file is
+ * migration/migfile.c's, extract and convert are migfile-convert.c's,
+ * save images are util/save-image*.c's; this file parses arguments,
+ * calls them and prints.
  */
 #include "qemu/osdep.h"
-#include "io/channel-file.h"
 #include "migration/format.h"
+#include "migration/migfile-convert.h"
 #include "migration/migfile.h"
-#include "migration/qemu-file.h"
-#include "qemu/bitmap.h"
-#include "qemu/bufferiszero.h"
 #include "qemu/cutils.h"
 #include "qemu/save-image.h"
 
 #include <getopt.h>
 #include <json-glib/json-glib.h>
-#include <sys/stat.h>
 #include <time.h>
-#if CONFIG_ZSTD
-#include <zstd.h>
-#endif
-
-#define COPY_CHUNK (1 * MiB)
 
 static void usage(FILE *out)
 {
@@ -65,26 +59,6 @@ static int G_GNUC_PRINTF(2, 3)
 /* ---------------------------------------------------------------- */
 /* info */
 
-static void ram_section_counts(MigFile *mf, unsigned *start, unsigned *part,
-                               unsigned *end)
-{
-    *start = *part = *end = 0;
-    for (guint i = 0; i < mf->sections->len; i++) {
-        MigSection *s = &g_array_index(mf->sections, MigSection, i);
-        if (!mf->have_ram || s->section_id != mf->ram_section_id) {
-            continue;
-        }
-        *start += s->type == QEMU_VM_SECTION_START;
-        *part += s->type == QEMU_VM_SECTION_PART;
-        *end += s->type == QEMU_VM_SECTION_END;
-    }
-}
-
-static const char *layout_name(MigLayout l)
-{
-    return l == MIG_LAYOUT_MAPPED_RAM ? "mapped-ram" : "stream";
-}
-
 static void info_human(MigFile *mf)
 {
     unsigned ns, np, ne;
@@ -93,7 +67,7 @@ static void info_human(MigFile *mf)
     if (mf->base) {
         printf("stream offset: %" PRIu64 "\n", mf->base);
     }
-    printf("layout: %s\n", layout_name(mf->layout));
+    printf("layout: %s\n", migfile_layout_name(mf->layout));
     printf("stream version: %u\n", mf->version);
     printf("machine type: %s\n", mf->machine[0] ? mf->machine : "(none)");
     printf("capabilities:");
@@ -107,7 +81,7 @@ static void info_human(MigFile *mf)
     }
     printf("file size: %" PRIu64 " (allocated %" PRIu64 ")\n", mf->size,
            mf->allocated);
-    ram_section_counts(mf, &ns, &np, &ne);
+    migfile_ram_section_counts(mf, &ns, &np, &ne);
     if (mf->have_ram) {
         printf("ram section: id %u, total %" PRIu64 " bytes, %u part and %u "
                "end section(s)\n",
@@ -191,11 +165,11 @@ static void info_json(MigFile *mf, const SaveImage *img)
     g_autoptr(JsonBuilder) jb = json_builder_new();
     unsigned ns, np, ne;
 
-    ram_section_counts(mf, &ns, &np, &ne);
+    migfile_ram_section_counts(mf, &ns, &np, &ne);
     json_builder_begin_object(jb);
     img_json_str(jb, "filename", mf->path);
     img_json_int(jb, "offset", mf->base);
-    img_json_str(jb, "layout", layout_name(mf->layout));
+    img_json_str(jb, "layout", migfile_layout_name(mf->layout));
     img_json_int(jb, "version", mf->version);
     img_json_str(jb, "machine-type", mf->machine);
     img_json_bool(jb, "checksums", mf->has_checksums);
@@ -260,430 +234,15 @@ static void info_json(MigFile *mf, const SaveImage *img)
 }
 
 /* ---------------------------------------------------------------- */
-/* Page sinks shared by extract and convert */
+/* extract and convert */
 
-/* A RAM image of one block in a file at @base (extract: 0). */
-typedef struct PageSink {
-    QIOChannel *ioc; /* a file channel, not owned */
-    uint64_t base;
-    unsigned long *written; /* pages holding non-zero data */
-} PageSink;
-
-static bool sink_zero(PageSink *ps, uint64_t off, GError **errp)
-{
-    static const uint8_t zeros[TARGET_PAGE_SIZE];
-    uint64_t pos = ps->base + off;
-
-    if (fallocate(qio_channel_get_fd(ps->ioc),
-                  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos,
-                  TARGET_PAGE_SIZE) == 0) {
-        return true;
-    }
-    if (qio_channel_pwrite_all(ps->ioc, zeros, TARGET_PAGE_SIZE, pos, errp) <
-        0) {
-        error_prepend(errp, "Could not write zeros");
-        return false;
-    }
-    return true;
-}
-
-/* Later records override earlier ones; zero pages stay (or become) holes. */
-static bool sink_page(PageSink *ps, uint64_t off, const uint8_t *data,
-                      uint8_t fill, GError **errp)
-{
-    uint8_t page[TARGET_PAGE_SIZE];
-    uint64_t idx = off / TARGET_PAGE_SIZE;
-
-    if (!data && fill) {
-        memset(page, fill, sizeof(page));
-        data = page;
-    }
-    if (!data || buffer_is_zero(data, TARGET_PAGE_SIZE)) {
-        if (test_bit(idx, ps->written)) {
-            clear_bit(idx, ps->written);
-            return sink_zero(ps, off, errp);
-        }
-        return true;
-    }
-    if (qio_channel_pwrite_all(ps->ioc, data, TARGET_PAGE_SIZE, ps->base + off,
-                               errp) < 0) {
-        error_prepend(errp, "Could not write page data");
-        return false;
-    }
-    set_bit(idx, ps->written);
-    return true;
-}
-
-/* ---------------------------------------------------------------- */
-/* extract */
-
-typedef struct ExtractCtx {
-    const char *block;
-    PageSink sink;
-} ExtractCtx;
-
-static bool extract_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
-                         const uint8_t *data, uint8_t fill, GError **errp)
-{
-    ExtractCtx *x = opaque;
-
-    if (strcmp(b->name, x->block)) {
-        return true;
-    }
-    if (!x->sink.written) {
-        x->sink.written = bitmap_new(b->length / TARGET_PAGE_SIZE);
-        if (ftruncate(qio_channel_get_fd(x->sink.ioc), b->length) < 0) {
-            error_setg_errno(errp, errno, "Could not size the output");
-            return false;
-        }
-    }
-    return sink_page(&x->sink, off, data, fill, errp);
-}
-
-/* Copy the present pages of a mapped-ram block into @ps. */
-static bool copy_mapped_block(MigFile *mf, MigBlock *b, PageSink *ps,
-                              GError **errp)
-{
-    uint64_t n = b->length / TARGET_PAGE_SIZE;
-    g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, errp);
-    g_autofree uint8_t *buf = g_malloc(COPY_CHUNK);
-
-    if (!bmap) {
-        return false;
-    }
-    for (uint64_t p = find_next_bit(bmap, n, 0); p < n;
-         p = find_next_bit(bmap, n, p)) {
-        uint64_t end = find_next_zero_bit(bmap, n, p);
-        while (p < end) {
-            uint64_t cnt = MIN(end - p, COPY_CHUNK / TARGET_PAGE_SIZE);
-            if (!migfile_pread(mf, buf, cnt * TARGET_PAGE_SIZE,
-                               b->pages_offset + p * TARGET_PAGE_SIZE, errp)) {
-                return false;
-            }
-            for (uint64_t i = 0; i < cnt; i++) {
-                if (!sink_page(ps, (p + i) * TARGET_PAGE_SIZE,
-                               buf + i * TARGET_PAGE_SIZE, 0, errp)) {
-                    return false;
-                }
-            }
-            p += cnt;
-        }
-    }
-    return true;
-}
-
-static QIOChannel *open_output(const char *path, GError **errp)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Could not create '%s'", path);
-        return NULL;
-    }
-    QIOChannelFile *fioc = qio_channel_file_new_fd(fd);
-    qio_channel_set_name(&fioc->parent, path);
-    return &fioc->parent;
-}
-
+/* The block is looked up (and the file validated) before OUT is created. */
 static bool cmd_extract(const char *file, uint64_t base, const char *block,
                         const char *out, GError **errp)
 {
-    ExtractCtx x = { .block = block };
-    bool ok = false;
+    g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, errp);
 
-    /* Validate and find the block before creating the output. */
-    g_autoptr(MigFile) probe = migfile_open(file, base, NULL, NULL, errp);
-    if (!probe) {
-        return false;
-    }
-    MigBlock *pb = migfile_find_block(probe, block);
-    if (!pb) {
-        GString *names = g_string_new(NULL);
-        for (guint i = 0; i < probe->blocks->len; i++) {
-            g_string_append_printf(
-                names, "%s%s", i ? ", " : "",
-                g_array_index(probe->blocks, MigBlock, i).name);
-        }
-        error_setg(errp, "No RAM block '%s' in '%s' (blocks: %s)", block, file,
-                   names->str);
-        g_string_free(names, true);
-        return false;
-    }
-    if (pb->ignored) {
-        error_setg(errp,
-                   "RAM block '%s' is not in '%s': x-ignore-shared left it "
-                   "in the shared file the VM mapped",
-                   block, file);
-        return false;
-    }
-    x.sink.ioc = open_output(out, errp);
-    if (!x.sink.ioc) {
-        return false;
-    }
-    int fd = qio_channel_get_fd(x.sink.ioc);
-    if (ftruncate(fd, pb->length) < 0) {
-        error_setg_errno(errp, errno, "Could not size '%s'", out);
-        goto out;
-    }
-    if (probe->layout == MIG_LAYOUT_MAPPED_RAM) {
-        x.sink.written = bitmap_new(pb->length / TARGET_PAGE_SIZE);
-        ok = copy_mapped_block(probe, pb, &x.sink, errp);
-    } else {
-        x.sink.written = bitmap_new(pb->length / TARGET_PAGE_SIZE);
-        g_autoptr(MigFile) mf =
-            migfile_open(file, base, extract_page, &x, errp);
-        ok = mf != NULL;
-    }
-    if (ok && fsync(fd) < 0) {
-        error_setg_errno(errp, errno, "Could not write '%s'", out);
-        ok = false;
-    }
-out:
-    g_free(x.sink.written);
-    if (qio_channel_close(x.sink.ioc, ok ? errp : NULL) < 0) {
-        ok = false;
-    }
-    qio_channel_unref(x.sink.ioc);
-    if (!ok) {
-        unlink(out);
-    }
-    return ok;
-}
-
-/* ---------------------------------------------------------------- */
-/* convert */
-
-static bool copy_range(MigFile *mf, QEMUFile *f, uint64_t pos, uint64_t len,
-                       GError **errp)
-{
-    g_autofree uint8_t *buf = g_malloc(MIN(len, COPY_CHUNK) + 1);
-
-    while (len) {
-        size_t n = MIN(len, COPY_CHUNK);
-        if (!migfile_pread(mf, buf, n, pos, errp)) {
-            return false;
-        }
-        qemu_put_buffer(f, buf, n);
-        pos += n;
-        len -= n;
-    }
-    return true;
-}
-
-static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
-{
-    g_autoptr(GPtrArray) caps = g_ptr_array_new();
-
-    if (mf->config_offset == mf->config_end) {
-        return; /* the source sent none */
-    }
-    for (guint i = 0; i < mf->caps->len; i++) {
-        const char *c = g_ptr_array_index(mf->caps, i);
-        if (strcmp(c, "mapped-ram")) {
-            g_ptr_array_add(caps, (char *)c);
-        }
-    }
-    if (to == MIG_LAYOUT_MAPPED_RAM) {
-        g_ptr_array_add(caps, (char *)"mapped-ram");
-    }
-    mig_stream_put_configuration(f, mf->machine,
-                                 (const char *const *)caps->pdata, caps->len);
-    qemu_put_buffer(f, mf->other_config->data, mf->other_config->len);
-}
-
-static void put_ram_header(MigFile *mf, QEMUFile *f, uint8_t type)
-{
-    mig_stream_put_section_header(f, type, mf->ram_section_id, "ram",
-                                  mf->ram_instance_id, mf->ram_version_id);
-}
-
-static void put_footer(MigFile *mf, QEMUFile *f)
-{
-    mig_stream_put_section_footer(f, mf->ram_section_id);
-}
-
-/* The sections after the RAM ones, EOF and the vmdesc, verbatim. */
-static bool put_devices_and_tail(MigFile *mf, QEMUFile *f, GError **errp)
-{
-    for (guint i = 0; i < mf->sections->len; i++) {
-        MigSection *s = &g_array_index(mf->sections, MigSection, i);
-        if (mf->have_ram && s->section_id == mf->ram_section_id) {
-            continue;
-        }
-        if (!copy_range(mf, f, s->offset, s->end - s->offset, errp)) {
-            return false;
-        }
-    }
-    qemu_put_byte(f, QEMU_VM_EOF);
-    if (mf->vmdesc) {
-        return copy_range(mf, f, mf->vmdesc_offset,
-                          mf->size - mf->vmdesc_offset, errp);
-    }
-    return true;
-}
-
-typedef struct ConvertCtx {
-    PageSink *sinks; /* per block, in block order */
-} ConvertCtx;
-
-static bool convert_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
-                         const uint8_t *data, uint8_t fill, GError **errp)
-{
-    ConvertCtx *c = opaque;
-    return sink_page(&c->sinks[b - &g_array_index(mf->blocks, MigBlock, 0)],
-                     off, data, fill, errp);
-}
-
-static bool place_pages(const char *file, uint64_t base, PageSink *sinks,
-                        GError **errp)
-{
-    ConvertCtx c = { .sinks = sinks };
-    g_autoptr(MigFile) again = migfile_open(file, base, convert_page, &c, errp);
-    return again != NULL;
-}
-
-static bool to_mapped_ram(MigFile *mf, const char *file, uint64_t base,
-                          QEMUFile *f, GError **errp)
-{
-    guint nb = mf->blocks->len;
-    g_autofree PageSink *sinks = g_new0(PageSink, nb);
-    QIOChannel *ioc = qemu_file_get_ioc(f);
-    bool ok = false;
-
-    put_ram_header(mf, f, QEMU_VM_SECTION_START);
-    qemu_put_be64(f, mf->ram_total | RAM_SAVE_FLAG_MEM_SIZE);
-    for (guint i = 0; i < nb; i++) {
-        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
-        uint8_t buf[MAPPED_RAM_HEADER_SIZE];
-        MappedRamLayout l;
-
-        qemu_put_counted_string(f, b->name);
-        qemu_put_be64(f, b->length);
-        if (mf->ignore_shared) {
-            qemu_put_be64(f, b->mr_addr);
-        }
-        off_t pos = qemu_get_offset(f);
-        if (pos < 0) {
-            error_setg(errp, "Could not get the output position");
-            goto out;
-        }
-        mapped_ram_layout(b->length, TARGET_PAGE_SIZE, pos, &l);
-        mapped_ram_header_pack(&l.hdr, buf);
-        qemu_put_buffer(f, buf, sizeof(buf));
-        sinks[i].ioc = ioc;
-        sinks[i].base = l.hdr.pages_offset;
-        sinks[i].written = bitmap_new(b->length / TARGET_PAGE_SIZE);
-        /* The bitmap is written once the second walk filled it. */
-        b->bitmap_offset = l.hdr.bitmap_offset;
-        b->pages_offset = l.hdr.pages_offset;
-        if (!qemu_set_offset(f, l.end, errp)) {
-            goto out;
-        }
-    }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    put_footer(mf, f);
-    if (qemu_fflush(f) < 0) {
-        goto file_err;
-    }
-
-    /* Second walk: place every page record at its fixed offset. */
-    if (!place_pages(file, base, sinks, errp)) {
-        goto out;
-    }
-    for (guint i = 0; i < nb; i++) {
-        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
-        if (!qemu_put_buffer_at(f, sinks[i].written,
-                                bitmap_bytes(b->length / TARGET_PAGE_SIZE),
-                                b->bitmap_offset, errp)) {
-            error_prepend(errp, "Failed to write bitmap to file: ");
-            goto out;
-        }
-    }
-    put_ram_header(mf, f, QEMU_VM_SECTION_PART);
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    put_footer(mf, f);
-    put_ram_header(mf, f, QEMU_VM_SECTION_END);
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    put_footer(mf, f);
-    ok = true;
-    goto out;
-file_err:
-    g_propagate_error(errp, qemu_file_get_error_obj(f));
-out:
-    for (guint i = 0; i < nb; i++) {
-        g_free(sinks[i].written);
-    }
-    return ok;
-}
-
-static bool to_stream(MigFile *mf, QEMUFile *f, GError **errp)
-{
-    g_autofree uint8_t *buf = g_malloc(COPY_CHUNK);
-
-    put_ram_header(mf, f, QEMU_VM_SECTION_START);
-    qemu_put_be64(f, mf->ram_total | RAM_SAVE_FLAG_MEM_SIZE);
-    for (guint i = 0; i < mf->blocks->len; i++) {
-        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
-        qemu_put_counted_string(f, b->name);
-        qemu_put_be64(f, b->length);
-        if (mf->ignore_shared) {
-            qemu_put_be64(f, b->mr_addr);
-        }
-    }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    put_footer(mf, f);
-
-    /* One PART with every page, as QEMU 7.2 sends a stopped guest. */
-    put_ram_header(mf, f, QEMU_VM_SECTION_PART);
-    for (guint i = 0; i < mf->blocks->len; i++) {
-        MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
-        uint64_t n = b->length / TARGET_PAGE_SIZE;
-        g_autofree unsigned long *bmap = migfile_read_bitmap(mf, b, errp);
-
-        if (!bmap) {
-            return false;
-        }
-        for (uint64_t p = 0; p < n;) {
-            uint64_t cnt = MIN(n - p, COPY_CHUNK / TARGET_PAGE_SIZE);
-            uint64_t first = find_next_bit(bmap, p + cnt, p);
-            uint64_t last = p + cnt;
-            /* Read only the span that holds present pages. */
-            if (first < last &&
-                !migfile_pread(mf, buf + (first - p) * TARGET_PAGE_SIZE,
-                               (last - first) * TARGET_PAGE_SIZE,
-                               b->pages_offset + first * TARGET_PAGE_SIZE,
-                               errp)) {
-                return false;
-            }
-            for (uint64_t q = p; q < last; q++) {
-                const uint8_t *data = buf + (q - p) * TARGET_PAGE_SIZE;
-                bool zero = !test_bit(q, bmap) ||
-                            buffer_is_zero(data, TARGET_PAGE_SIZE);
-                uint64_t word =
-                    q * TARGET_PAGE_SIZE |
-                    (zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
-                if (q) {
-                    word |= RAM_SAVE_FLAG_CONTINUE;
-                }
-                qemu_put_be64(f, word);
-                if (!q) {
-                    qemu_put_counted_string(f, b->name);
-                }
-                if (zero) {
-                    qemu_put_byte(f, 0);
-                } else {
-                    qemu_put_buffer(f, data, TARGET_PAGE_SIZE);
-                }
-            }
-            /* put_buffer copies, so buf may be reused. */
-            p = last;
-        }
-    }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    put_footer(mf, f);
-    put_ram_header(mf, f, QEMU_VM_SECTION_END);
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    put_footer(mf, f);
-    return true;
+    return mf && migfile_extract_block(mf, block, out, errp);
 }
 
 static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
@@ -691,61 +250,13 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
 {
     MigLayout to;
 
-    if (!strcmp(fmt, "stream")) {
-        to = MIG_LAYOUT_STREAM;
-    } else if (!strcmp(fmt, "mapped-ram")) {
-        to = MIG_LAYOUT_MAPPED_RAM;
-    } else {
+    if (!migfile_layout_from_name(fmt, &to)) {
         error_setg(errp, "Unknown output layout '%s' (stream or mapped-ram)",
                    fmt);
         return false;
     }
     g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, errp);
-    if (!mf) {
-        return false;
-    }
-    if (mf->layout == to) {
-        error_setg(errp, "'%s' is already in the %s layout", file, fmt);
-        return false;
-    }
-    if (!mf->have_ram) {
-        error_setg(errp, "'%s' has no RAM section to convert", file);
-        return false;
-    }
-    for (guint i = 0; i < mf->blocks->len; i++) {
-        if (g_array_index(mf->blocks, MigBlock, i).ignored) {
-            error_setg(errp,
-                       "'%s' leaves RAM block %s in shared memory "
-                       "(x-ignore-shared): converting it is not supported",
-                       file, g_array_index(mf->blocks, MigBlock, i).name);
-            return false;
-        }
-    }
-    QIOChannelFile *fioc = qio_channel_file_new_path(
-        out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, errp);
-    if (!fioc) {
-        return false;
-    }
-    QEMUFile *f = qemu_file_new_output(&fioc->parent);
-    qio_channel_unref(&fioc->parent);
-
-    mig_stream_put_header(f);
-    put_configuration(mf, f, to);
-    bool ok = to == MIG_LAYOUT_MAPPED_RAM
-                  ? to_mapped_ram(mf, file, base, f, errp)
-                  : to_stream(mf, f, errp);
-    ok = ok && put_devices_and_tail(mf, f, errp);
-    GError *ferr = NULL;
-    if (qemu_fclose(f, &ferr) < 0 && ok) {
-        g_propagate_error(errp, ferr);
-        ferr = NULL;
-        ok = false;
-    }
-    g_clear_error(&ferr);
-    if (!ok) {
-        unlink(out);
-    }
-    return ok;
+    return mf && migfile_convert(mf, to, out, errp);
 }
 
 /* ---------------------------------------------------------------- */
@@ -758,21 +269,7 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
 static bool probe_save_image(const char *file, SaveImage *img, bool *is_img,
                              GError **errp)
 {
-    uint8_t magic[SAVE_IMAGE_MAGIC_LEN];
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    bool ok = true;
-
-    *is_img = false;
-    if (fd < 0) {
-        return true; /* migfile_open reports it */
-    }
-    if (pread(fd, magic, sizeof(magic), 0) == sizeof(magic) &&
-        save_image_probe(magic, sizeof(magic)) != SAVE_IMAGE_PROBE_NONE) {
-        *is_img = true;
-        ok = save_image_read(fd, file, img, errp);
-    }
-    close(fd);
-    return ok;
+    return save_image_probe_file(file, img, is_img, errp);
 }
 
 /* The VM options of the configuration, as one line (g_free). */
@@ -842,75 +339,11 @@ static void save_image_info_json(JsonBuilder *jb, const SaveImage *img)
     json_builder_end_object(jb);
 }
 
-/*
- * Check a compressed save image: every frame decodes (with its
- * checksum), the data ends with a complete frame, has the announced size
- * and starts as a migration stream.
- */
+/* Decompress and verify a compressed save image's migration data. */
 static bool check_compressed(const char *file, const SaveImage *img,
                              GError **errp)
 {
-#if CONFIG_ZSTD
-    const SaveImageHeader *h = &img->hdr;
-    g_autofree uint8_t *in = g_malloc(COPY_CHUNK);
-    g_autofree uint8_t *out = g_malloc(COPY_CHUNK);
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    uint64_t pos = h->stream_offset, end = pos + h->stream_length, total = 0;
-    size_t last = 1;
-    bool ok = false;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Could not open '%s'", file);
-        goto out;
-    }
-    while (pos < end) {
-        ssize_t n = pread(fd, in, MIN(COPY_CHUNK, end - pos), pos);
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "Could not read '%s'",
-                             file);
-            goto out;
-        }
-        ZSTD_inBuffer ib = { in, n, 0 };
-        ZSTD_outBuffer ob;
-        do {
-            ob = (ZSTD_outBuffer){ out, COPY_CHUNK, 0 };
-            last = ZSTD_decompressStream(dctx, &ob, &ib);
-            if (ZSTD_isError(last)) {
-                error_setg(
-                    errp, "corrupt compressed data near offset %" PRIu64 ": %s",
-                    pos, ZSTD_getErrorName(last));
-                goto out;
-            }
-            if (total == 0 && ob.pos >= 4 && memcmp(out, "QEVM", 4)) {
-                error_setg(errp, "the compressed data is not a migration "
-                                 "stream");
-                goto out;
-            }
-            total += ob.pos;
-        } while (ib.pos < ib.size || ob.pos == ob.size);
-        pos += n;
-    }
-    if (last != 0) {
-        error_setg(errp, "the compressed data is truncated");
-    } else if (total != h->raw_length) {
-        error_setg(errp,
-                   "the compressed data holds %" PRIu64 " bytes, the header "
-                   "announces %" PRIu64,
-                   total, h->raw_length);
-    } else {
-        ok = true;
-    }
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    ZSTD_freeDCtx(dctx);
-    return ok;
-#else
-    error_setg(errp, "this build has no zstd to check a compressed image");
-    return false;
-#endif
+    return save_image_check_compressed(file, img, errp);
 }
 
 /*

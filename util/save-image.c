@@ -283,6 +283,29 @@ uint64_t save_image_stream_offset(size_t config_len)
                     SAVE_IMAGE_STREAM_ALIGN);
 }
 
+SaveImageFormat save_image_format_of(bool mapped, bool zstd)
+{
+    if (mapped) {
+        return zstd ? SAVE_IMAGE_FORMAT_MAPPED_ZSTD : SAVE_IMAGE_FORMAT_MAPPED;
+    }
+    return zstd ? SAVE_IMAGE_FORMAT_ZSTD : SAVE_IMAGE_FORMAT_RAW;
+}
+
+void save_image_header_init(SaveImageHeader *h, SaveImageFormat format,
+                            const char *config)
+{
+    size_t len = strlen(config);
+
+    *h = (SaveImageHeader){
+        .version = SAVE_IMAGE_VERSION,
+        .header_size = SAVE_IMAGE_HEADER_SIZE,
+        .format = format,
+        .config_len = len,
+        .config_crc = save_image_crc32c(0, config, len),
+        .stream_offset = save_image_stream_offset(len),
+    };
+}
+
 static bool check_config(const SaveImage *img, const char *name, GError **errp)
 {
     const SaveImageHeader *h = &img->hdr;
@@ -376,6 +399,25 @@ bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
     save_image_header_pack(h, final, buf);
     if (qio_channel_pwrite_all(ioc, buf, sizeof(buf), 0, errp) < 0) {
         error_prepend(errp, "Could not write the save image header: ");
+        return false;
+    }
+    return true;
+}
+
+bool save_image_write_prologue(int fd, const char *name,
+                               const SaveImageHeader *h, const char *config,
+                               GError **errp)
+{
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, name)->parent;
+
+    if (!save_image_write_header(fd, h, false, errp) ||
+        qio_channel_pwrite_all(ioc, config, h->config_len + 1, h->header_size,
+                               errp) < 0) {
+        return false;
+    }
+    if (ftruncate(fd, h->stream_offset) < 0) {
+        error_setg_errno(errp, errno, "Could not size '%s'", name);
         return false;
     }
     return true;

@@ -129,6 +129,18 @@ MigBlock *migfile_find_block(MigFile *mf, const char *name);
 bool migfile_verify_checksums(MigFile *mf, GError **errp);
 bool migfile_has_cap(MigFile *mf, const char *cap);
 
+/* "stream" or "mapped-ram", as mapmig-img names the layouts. */
+const char *migfile_layout_name(MigLayout l);
+/* The layout named @name (migfile_layout_name); false if none is. */
+bool migfile_layout_from_name(const char *name, MigLayout *l);
+
+/*
+ * How many START, PART and END sections the "ram" section has (all 0
+ * without one).
+ */
+void migfile_ram_section_counts(MigFile *mf, unsigned *start, unsigned *part,
+                                unsigned *end);
+
 /*
  * Read the mapped-ram bitmap of @b (host-order unsigned longs, as QEMU
  * writes it).  The caller g_free()s it.  The region was validated by

@@ -123,6 +123,18 @@ bool save_image_format_is_zstd(uint32_t format);
  */
 uint64_t save_image_stream_offset(size_t config_len);
 
+/* The format of an image of the mapped-ram or stream layout, zstd or not. */
+SaveImageFormat save_image_format_of(bool mapped, bool zstd);
+
+/*
+ * Start the header @h of an image of @format whose configuration is the
+ * JSON text @config: version, header size, format, the configuration's
+ * length and checksum, and the stream offset after it.  Every other field
+ * is zero for the caller to fill in.
+ */
+void save_image_header_init(SaveImageHeader *h, SaveImageFormat format,
+                            const char *config);
+
 /*
  * Whether mapmig's command-line option @opt (without dashes) belongs to
  * one process (monitors, sockets, pid file, -incoming, -S, ...).  Such
@@ -150,11 +162,48 @@ bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp);
 void save_image_clear(SaveImage *img);
 
 /*
+ * Whether the file @path starts with a save image magic (final or
+ * partial); if so, read and validate it into @img as save_image_read()
+ * does.  A file that cannot be opened or is shorter than the magic is
+ * not a save image: *is_img false and true returned, for the caller's
+ * own open to report.
+ */
+bool save_image_probe_file(const char *path, SaveImage *img, bool *is_img,
+                           GError **errp);
+
+/*
+ * Whether the migration data at @h->stream_offset of @fd (@name for
+ * messages) starts as @h->format says: with a zstd frame or a migration
+ * stream's magic.
+ */
+bool save_image_check_data_start(int fd, const char *name,
+                                 const SaveImageHeader *h, GError **errp);
+
+/*
+ * Check the zstd-compressed migration data of @img, read from @path:
+ * every frame decodes (with its checksum), the data ends with a complete
+ * frame, decompresses to raw_length bytes and starts as a migration
+ * stream.  Fails in a build without zstd.
+ */
+bool save_image_check_compressed(const char *path, const SaveImage *img,
+                                 GError **errp);
+
+/*
  * Write the header @h at offset 0 of @fd with the final or the partial
  * magic (pwrite, retried on short writes).
  */
 bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
                              GError **errp);
+
+/*
+ * Write what comes before the migration data to @fd (@name for
+ * messages): the header @h with the partial magic, the configuration
+ * @config (config_len bytes) and its NUL at header_size, and zeros up to
+ * stream_offset, where the file then ends.
+ */
+bool save_image_write_prologue(int fd, const char *name,
+                               const SaveImageHeader *h, const char *config,
+                               GError **errp);
 
 /*
  * What a save image's configuration says.  mapmig-ctl save writes

@@ -6,6 +6,9 @@
 #include "qemu/save-image.h"
 
 #include <glib/gstdio.h>
+#if CONFIG_ZSTD
+#include <zstd.h>
+#endif
 
 static SaveImageHeader sample_header(void)
 {
@@ -337,6 +340,201 @@ static void test_read_short_file(void)
     g_rmdir(dir);
 }
 
+/* ---- writing an image and checking its data (save-image-check.c) ---- */
+
+/*
+ * An image of @format in a new file: the prologue as mapmig-ctl save
+ * writes it, @data at stream_offset, the final header.  @raw_length 0:
+ * the length of @data.
+ */
+static char *write_full_image(SaveImageFormat format, const void *data,
+                              size_t len, uint64_t raw_length)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-save-image-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "img", NULL);
+    const char *config = "{\"vm\": {\"args\": [\"-m\", \"64M\"]}}";
+    SaveImageHeader h;
+    GError *err = NULL;
+
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    save_image_header_init(&h, format, config);
+    g_assert_cmpuint(h.config_len, ==, strlen(config));
+    g_assert_cmpuint(h.stream_offset, ==,
+                     save_image_stream_offset(h.config_len));
+    g_assert_true(save_image_write_prologue(fd, path, &h, config, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(lseek(fd, 0, SEEK_END), ==, (off_t)h.stream_offset);
+    g_assert_cmpint(pwrite(fd, data, len, h.stream_offset), ==, (ssize_t)len);
+    h.stream_length = len;
+    h.raw_length = raw_length ? raw_length : len;
+    g_assert_true(save_image_write_header(fd, &h, true, &err));
+    g_assert_no_error(err);
+    close(fd);
+    return path;
+}
+
+static void probe_ok(const char *path, SaveImage *img)
+{
+    GError *err = NULL;
+    bool is_img;
+
+    g_assert_true(save_image_probe_file(path, img, &is_img, &err));
+    g_assert_no_error(err);
+    g_assert_true(is_img);
+}
+
+/* @img's data start check fails with @msg, or passes if @msg is NULL. */
+static void expect_data_start(const char *path, const SaveImage *img,
+                              const char *msg)
+{
+    GError *err = NULL;
+    int fd = open(path, O_RDONLY);
+
+    g_assert_cmpint(fd, >=, 0);
+    bool ok = save_image_check_data_start(fd, path, &img->hdr, &err);
+    close(fd);
+    if (!msg) {
+        g_assert_no_error(err);
+        g_assert_true(ok);
+        return;
+    }
+    g_assert_false(ok);
+    g_assert_nonnull(strstr(err->message, msg));
+    g_error_free(err);
+}
+
+static void test_write_probe(void)
+{
+    static const uint8_t stream[] = { 'Q', 'E', 'V', 'M', 0, 0, 0, 3 };
+    char *path =
+        write_full_image(SAVE_IMAGE_FORMAT_RAW, stream, sizeof(stream), 0);
+    SaveImage img;
+
+    g_assert_cmpint(save_image_format_of(false, false), ==,
+                    SAVE_IMAGE_FORMAT_RAW);
+    g_assert_cmpint(save_image_format_of(false, true), ==,
+                    SAVE_IMAGE_FORMAT_ZSTD);
+    g_assert_cmpint(save_image_format_of(true, false), ==,
+                    SAVE_IMAGE_FORMAT_MAPPED);
+    g_assert_cmpint(save_image_format_of(true, true), ==,
+                    SAVE_IMAGE_FORMAT_MAPPED_ZSTD);
+
+    probe_ok(path, &img);
+    g_assert_cmpint(img.hdr.format, ==, SAVE_IMAGE_FORMAT_RAW);
+    g_assert_nonnull(strstr(img.config, "64M"));
+    expect_data_start(path, &img, NULL);
+    /* A zstd image must start with a frame. */
+    img.hdr.format = SAVE_IMAGE_FORMAT_ZSTD;
+    expect_data_start(path, &img, "no zstd frame at offset");
+    save_image_clear(&img);
+    remove_image(path);
+
+    path = write_full_image(SAVE_IMAGE_FORMAT_MAPPED, "QEVX", 4, 0);
+    probe_ok(path, &img);
+    expect_data_start(path, &img, "no migration stream at offset");
+    save_image_clear(&img);
+    remove_image(path);
+}
+
+/* Not an image, or not a file to open: for the caller to handle. */
+static void test_probe_other(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-save-image-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "stream", NULL);
+    SaveImage img;
+    GError *err = NULL;
+    bool is_img = true;
+
+    g_assert_true(g_file_set_contents(path, "QEVM\0\0\0\3", 8, NULL));
+    g_assert_true(save_image_probe_file(path, &img, &is_img, &err));
+    g_assert_false(is_img);
+    is_img = true;
+    g_assert_true(save_image_probe_file("/nonexistent/x", &img, &is_img, &err));
+    g_assert_false(is_img);
+    g_assert_no_error(err);
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
+/* save_image_check_compressed on @path fails with @msg (NULL: passes). */
+static void expect_compressed(const char *path, const char *msg)
+{
+    SaveImage img;
+    GError *err = NULL;
+
+    probe_ok(path, &img);
+    bool ok = save_image_check_compressed(path, &img, &err);
+    save_image_clear(&img);
+    if (!msg) {
+        g_assert_no_error(err);
+        g_assert_true(ok);
+        return;
+    }
+    g_assert_false(ok);
+    if (!strstr(err->message, msg)) {
+        g_test_message("error '%s' lacks '%s'", err->message, msg);
+        g_assert_not_reached();
+    }
+    g_error_free(err);
+}
+
+static void test_check_compressed(void)
+{
+#if CONFIG_ZSTD
+    size_t raw_len = 3 * MiB + 123; /* more than one read chunk */
+    g_autofree uint8_t *raw = g_malloc0(raw_len);
+    size_t cap = ZSTD_compressBound(raw_len);
+    g_autofree uint8_t *z = g_malloc(cap);
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+
+    memcpy(raw, "QEVM\0\0\0\3", 8);
+    for (size_t i = 8; i < raw_len; i++) {
+        raw[i] = g_test_rand_int_range(0, 4); /* compressible, not empty */
+    }
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    size_t zlen = ZSTD_compress2(cctx, z, cap, raw, raw_len);
+    g_assert_false(ZSTD_isError(zlen));
+
+    char *path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, z, zlen, raw_len);
+    expect_compressed(path, NULL);
+    remove_image(path);
+
+    /* Data of an exact multiple of the read chunk decodes too. */
+    g_autofree uint8_t *z2 = g_malloc(cap);
+    size_t z2len = ZSTD_compress2(cctx, z2, cap, raw, 2 * MiB);
+    g_assert_false(ZSTD_isError(z2len));
+    path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, z2, z2len, 2 * MiB);
+    expect_compressed(path, NULL);
+    remove_image(path);
+
+    path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, z, zlen, raw_len + 1);
+    expect_compressed(path, "the header announces");
+    remove_image(path);
+
+    path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, z, zlen - 1, raw_len);
+    expect_compressed(path, "truncated");
+    remove_image(path);
+
+    z[zlen / 2] ^= 0x55;
+    path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, z, zlen, raw_len);
+    expect_compressed(path, "corrupt compressed data near offset");
+    remove_image(path);
+
+    raw[0] = 'X';
+    zlen = ZSTD_compress2(cctx, z, cap, raw, raw_len);
+    g_assert_false(ZSTD_isError(zlen));
+    path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, z, zlen, raw_len);
+    expect_compressed(path, "not a migration stream");
+    remove_image(path);
+    ZSTD_freeCCtx(cctx);
+#else
+    char *path = write_full_image(SAVE_IMAGE_FORMAT_ZSTD, "x", 1, 0);
+    expect_compressed(path, "no zstd");
+    remove_image(path);
+#endif
+}
+
 /* The configuration: what restore and mapmig-img take from it. */
 static void test_config_parse(void)
 {
@@ -410,6 +608,9 @@ int main(int argc, char **argv)
     g_test_add_func("/save-image/read/truncated", test_read_truncated);
     g_test_add_func("/save-image/read/bad-config", test_read_bad_config);
     g_test_add_func("/save-image/read/short-file", test_read_short_file);
+    g_test_add_func("/save-image/write/prologue-probe", test_write_probe);
+    g_test_add_func("/save-image/probe/other", test_probe_other);
+    g_test_add_func("/save-image/check/compressed", test_check_compressed);
     g_test_add_func("/save-image/config/parse", test_config_parse);
     g_test_add_func("/save-image/config/rejects", test_config_rejects);
     return g_test_run();

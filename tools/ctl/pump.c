@@ -392,7 +392,8 @@ static bool run_decompress(Pump *p, Reader *r, Writer *w, uint8_t *buf,
             if (!sink_put(p, w, obuf, out.pos, errp)) {
                 goto out;
             }
-        } while (in.pos < in.size || out.pos == out.size);
+            /* Complete frame: no more output, even if out is full. */
+        } while (in.pos < in.size || (out.pos == out.size && last != 0));
     }
     if (last != 0) {
         error_setg(errp, "the compressed data is truncated");

@@ -19,7 +19,6 @@
 #include "ctl.h"
 #include "test-point.h"
 #include "io/dio.h"
-#include "migration/format.h"
 #include "qemu/save-image.h"
 
 #include <signal.h>
@@ -32,7 +31,6 @@
 #define RESTORE_RUNSTATE_MS 60000
 #define RESTORE_QUIT_MS 2000 /* then SIGKILL */
 #define RESTORE_FDNAME "mapmig-ctl-restore"
-#define ZSTD_MAGIC "\x28\xb5\x2f\xfd"
 
 typedef struct RestoreJob {
     const RestoreOptions *o;
@@ -104,25 +102,6 @@ static bool restore_parse_config(RestoreJob *j, GError **errp)
     return true;
 }
 
-/* The data at stream_offset must start as its format says. */
-static bool restore_check_stream_start(RestoreJob *j, GError **errp)
-{
-    const SaveImageHeader *h = &j->img.hdr;
-    bool zstd = save_image_format_is_zstd(h->format);
-    uint32_t qevm = GUINT32_TO_BE(QEMU_VM_FILE_MAGIC);
-    const void *want = zstd ? (const void *)ZSTD_MAGIC : &qevm;
-    char magic[4];
-
-    if (pread(j->fd, magic, 4, h->stream_offset) != 4 ||
-        memcmp(magic, want, 4)) {
-        error_setg(errp, "'%s': no %s at offset %" PRIu64 " (corrupt image)",
-                   j->path, zstd ? "zstd frame" : "migration stream",
-                   h->stream_offset);
-        return false;
-    }
-    return true;
-}
-
 static bool restore_open_image(RestoreJob *j, GError **errp)
 {
     const RestoreOptions *o = j->o;
@@ -136,7 +115,7 @@ static bool restore_open_image(RestoreJob *j, GError **errp)
     }
     if (!save_image_read(j->fd, o->file, &j->img, errp) ||
         !restore_parse_config(j, errp) ||
-        !restore_check_stream_start(j, errp)) {
+        !save_image_check_data_start(j->fd, j->path, &j->img.hdr, errp)) {
         return false;
     }
     const SaveImageHeader *h = &j->img.hdr;

@@ -16,7 +16,6 @@
  */
 #include "ctl.h"
 #include "test-point.h"
-#include "io/channel-file.h"
 #include "io/dio.h"
 #include "qemu/save-image.h"
 
@@ -193,43 +192,17 @@ static char *save_mktemp(SaveJob *j, int *fd, GError **errp)
     return tmpl;
 }
 
-/* Partial header, configuration, its NUL and room, up to stream_offset. */
-static bool save_write_prologue(SaveJob *j, int fd, const char *name,
-                                GError **errp)
-{
-    g_autoptr(QIOChannel) ioc =
-        &qio_channel_file_new_borrowed(fd, name)->parent;
-
-    if (!save_image_write_header(fd, &j->hdr, false, errp) ||
-        qio_channel_pwrite_all(ioc, j->config, j->hdr.config_len + 1,
-                               j->hdr.header_size, errp) < 0) {
-        return false;
-    }
-    if (ftruncate(fd, j->hdr.stream_offset) < 0) {
-        error_setg_errno(errp, errno, "Could not size '%s'", name);
-        return false;
-    }
-    return true;
-}
-
 static void save_init_header(SaveJob *j)
 {
     const SaveOptions *o = j->o;
     SaveImageHeader *h = &j->hdr;
 
-    h->version = SAVE_IMAGE_VERSION;
-    h->header_size = SAVE_IMAGE_HEADER_SIZE;
+    save_image_header_init(h, save_image_format_of(o->mapped, o->zstd),
+                           j->config);
     /* Page and metadata sums travel in the mapped-ram stream's trailer. */
     h->incompat_features = o->mapped ? SAVE_IMAGE_INCOMPAT_CHECKSUMS : 0;
-    h->format =
-        o->mapped ? (o->zstd ? SAVE_IMAGE_FORMAT_MAPPED_ZSTD
-                             : SAVE_IMAGE_FORMAT_MAPPED)
-                  : (o->zstd ? SAVE_IMAGE_FORMAT_ZSTD : SAVE_IMAGE_FORMAT_RAW);
     h->was_running =
         o->run_override >= 0 ? (uint32_t)o->run_override : j->was_running;
-    h->config_len = strlen(j->config);
-    h->config_crc = save_image_crc32c(0, j->config, h->config_len);
-    h->stream_offset = save_image_stream_offset(h->config_len);
     h->ram_size = j->ram_total;
     h->saved_at = g_get_real_time() / G_USEC_PER_SEC;
 }
@@ -286,7 +259,7 @@ static bool save_prepare(SaveJob *j, GError **errp)
             return false;
         }
     }
-    if (!save_write_prologue(j, j->fd, j->tmp, errp) ||
+    if (!save_image_write_prologue(j->fd, j->tmp, &j->hdr, j->config, errp) ||
         !save_check_direct_io(j, errp)) {
         return false;
     }
@@ -498,7 +471,7 @@ static bool save_compress_mapped(SaveJob *j, GError **errp)
     int rfd = -1, wfd = -1;
     bool ok = false;
 
-    if (!save_write_prologue(j, j->fd2, j->tmp2, errp)) {
+    if (!save_image_write_prologue(j->fd2, j->tmp2, &j->hdr, j->config, errp)) {
         return false;
     }
     int dflag = o->bypass_cache ? O_DIRECT : 0;
