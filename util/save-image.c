@@ -375,7 +375,7 @@ bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
 
     save_image_header_pack(h, final, buf);
     if (qio_channel_pwrite_all(ioc, buf, sizeof(buf), 0, errp) < 0) {
-        error_prepend(errp, "Could not write the save image header: ");
+        error_prepend(errp, "Could not write the save image header");
         return false;
     }
     return true;

@@ -1234,6 +1234,183 @@ static void test_restore_lazy_stream(void)
     unlink(img);
 }
 
+/* ---------------------------------------------------------------- */
+/* A chain of generations: one guest through many saves and restores */
+
+#define CHAIN_GENERATIONS 24
+
+/* The state a VM's capability @name is in. */
+static bool vm_cap(Vm *vm, const char *name)
+{
+    g_autoptr(JsonNode) r =
+        vm_cmd(vm, "{'execute': 'query-migrate-capabilities'}");
+    JsonArray *a = json_node_get_array(r);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *c = json_array_get_object_element(a, i);
+        if (!strcmp(json_object_get_string_member(c, "capability"), name)) {
+            return json_object_get_boolean_member(c, "state");
+        }
+    }
+    g_assert_not_reached();
+}
+
+static gint sort_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in @dir, sorted, one a line (g_free). */
+static char *dir_listing(const char *dir)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            g_ptr_array_add(names, g_strdup(e->d_name));
+        }
+    }
+    closedir(d);
+    g_ptr_array_sort(names, sort_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv("\n", (char **)names->pdata);
+}
+
+/* Processes whose parent is this test (it is their subreaper). */
+static int count_children(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        g_autofree char *path = g_strdup_printf("/proc/%s/stat", e->d_name);
+        g_autofree char *stat = NULL;
+        if (!g_ascii_isdigit(e->d_name[0]) ||
+            !g_file_get_contents(path, &stat, NULL, NULL)) {
+            continue;
+        }
+        /* pid (comm) state ppid: comm may hold anything but ')'. */
+        const char *rest = strrchr(stat, ')');
+        int ppid = 0;
+        if (rest && sscanf(rest + 1, " %*c %d", &ppid) == 1 &&
+            ppid == getpid()) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* The processes left behind (guardians exit on their own) are gone. */
+static void wait_children_gone(int want)
+{
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+            /* reap the guardians we adopted */
+        }
+        if (count_children() <= want) {
+            return;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpint(count_children(), <=, want);
+}
+
+/*
+ * After a save without --keep-vm, the source quits by itself.  The log
+ * mapmig-ctl restore kept beside its socket (if it started it) goes too.
+ */
+static void vm_forget_saved(Vm *vm)
+{
+    g_autofree char *log = g_strconcat(vm->sock, ".log", NULL);
+
+    g_assert_true(vm_reap(vm, WAIT_MS));
+    unlink(log);
+    qmp_client_free(vm->qmp);
+    vm->qmp = NULL;
+    g_clear_pointer(&vm->sock, g_free);
+}
+
+/*
+ * Generation @gen: layouts, channels, O_DIRECT, zstd and lazy restores
+ * rotate so that every kind of save follows every kind of restore, in
+ * particular a stream save after a lazy restore (lazy-restore must not
+ * stay on, nor travel in the image).
+ */
+static char *chain_save_opts(int gen, bool dio, bool *mapped)
+{
+    *mapped = gen % 3 != 2;
+    return g_strdup_printf("-q --layout %s --parallel-channels %d%s%s",
+                           *mapped ? "mapped" : "stream",
+                           *mapped && (gen / 3) % 2 ? 4 : 1,
+                           dio && gen % 4 == 1 ? " --bypass-cache" : "",
+                           gen % 5 == 3 ? " --compress zstd" : "");
+}
+
+static void test_chain(void)
+{
+    g_autofree char *dir = scratch("chain");
+    g_autofree char *img = g_build_filename(dir, "gen.img", NULL);
+    g_autofree char *before = dir_listing(tmpdir);
+    int children = count_children();
+    bool dio = direct_io_ok();
+    int lazy_then_stream = 0;
+    bool last_lazy = false;
+    Vm vm = { 0 };
+
+    g_assert_cmpint(mkdir(dir, 0700), ==, 0);
+    vm_start(&vm, "ab");
+    vm_let_run(&vm, 200);
+    check_ab_goes_on(&vm, ab_passes(&vm));
+    for (int gen = 0; gen < CHAIN_GENERATIONS; gen++) {
+        bool mapped;
+        g_autofree char *sopts = chain_save_opts(gen, dio, &mapped);
+        bool lazy = mapped && gen % 2 == 0;
+        g_autofree char *ropts =
+            g_strdup_printf("-q%s%s", lazy ? " --lazy" : "",
+                            dio && gen % 4 == 1 ? " --bypass-cache" : "");
+
+        g_test_message("generation %d: save %s, restore %s", gen, sopts, ropts);
+        lazy_then_stream += last_lazy && !mapped;
+        run_expect(ctl_save(&vm, img, sopts), 0, NULL);
+        vm_forget_saved(&vm);
+
+        /* Only what the image's VM needs, never how it was loaded. */
+        Run r = run_tool(img_bin, "info", "--output", "json", img, NULL);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_null(strstr(r.out, "lazy-restore"));
+        run_clear(&r);
+
+        run_expect(ctl_restore(&vm, img, ropts), 0, NULL);
+        g_autofree char *st = vm_status(&vm);
+        g_assert_cmpstr(st, ==, "running");
+        int64_t passes = ab_passes(&vm);
+        if (lazy) {
+            wait_lazy_loaded(&vm);
+        }
+        /* Consumed by the load: a later save must not inherit it. */
+        g_assert_false(vm_cap(&vm, "lazy-restore"));
+        check_ab_goes_on(&vm, passes);
+        g_assert_cmpint(unlink(img), ==, 0);
+        last_lazy = lazy;
+    }
+    g_assert_cmpint(lazy_then_stream, >=, 3);
+    g_autofree char *log = g_strconcat(vm.sock, ".log", NULL);
+    vm_quit(&vm);
+    g_assert_cmpint(unlink(log), ==, 0);
+
+    /* Nothing left: no temporary file, socket, pid file or process. */
+    g_assert_cmpint(rmdir(dir), ==, 0);
+    g_autofree char *after = dir_listing(tmpdir);
+    g_assert_cmpstr(after, ==, before);
+    wait_children_gone(children);
+}
+
 static void cleanup(void)
 {
     kill_all_vms();
@@ -1312,6 +1489,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(interrupt_cases[i].path, &interrupt_cases[i],
                              test_interrupted);
     }
+    g_test_add_func("/ctl/chain", test_chain);
     int ret = g_test_run();
     cleanup();
     return ret;

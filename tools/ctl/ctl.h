@@ -46,6 +46,12 @@ char *ctl_size_str(uint64_t bytes);
 
 /* ---- vmctl.c ---- */
 
+/*
+ * Whether capability @name concerns only the destination of a load
+ * (lazy-restore, x-checksums): never recorded in an image.
+ */
+bool vmctl_cap_is_destination_only(const char *name);
+
 /* Turn capability @name on or off. */
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp);
 

@@ -90,7 +90,10 @@ static bool restore_parse_config(RestoreJob *j, GError **errp)
     j->saved_channels = cfg.channels;
     j->caps = g_ptr_array_new_with_free_func(g_free);
     for (int i = 0; cfg.caps[i]; i++) {
-        g_ptr_array_add(j->caps, g_strdup(cfg.caps[i]));
+        /* Older images may carry lazy-restore: --lazy decides. */
+        if (!vmctl_cap_is_destination_only(cfg.caps[i])) {
+            g_ptr_array_add(j->caps, g_strdup(cfg.caps[i]));
+        }
     }
     save_image_config_clear(&cfg);
     for (int i = 0; j->o->extra_caps && j->o->extra_caps[i]; i++) {
@@ -166,7 +169,7 @@ static bool restore_open_image(RestoreJob *j, GError **errp)
     if (o->bypass_cache) {
         uint32_t mem_align, off_align;
         if (!qemu_dio_alignment(j->fd, j->path, &mem_align, &off_align, errp)) {
-            error_prepend(errp, "--bypass-cache: ");
+            error_prepend(errp, "--bypass-cache");
             return false;
         }
         j->direct_fd = open(j->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -223,7 +226,7 @@ static bool restore_decompress_mapped(RestoreJob *j, GError **errp)
     progress_done(&j->progress);
     j->decompress_ms = qemu_clock_ms() - start;
     if (!pump_join(&j->pump, errp)) {
-        error_prepend(errp, "'%s': ", j->o->file);
+        error_prepend(errp, "'%s'", j->o->file);
         return false;
     }
     if (ctl_interrupted) {
@@ -544,7 +547,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
         if (!err) {
             error_setg(&err, "the load ended with status '%s'", st ? st : "?");
         }
-        error_prepend(&err, "loading '%s' failed: ", j->o->file);
+        error_prepend(&err, "loading '%s' failed", j->o->file);
         g_propagate_error(errp, err);
         return false;
     }

@@ -135,7 +135,8 @@ static bool save_build_config(SaveJob *j, GError **errp)
     json_object_set_string_member(save, "tool", "mapmig-ctl " MAPMIG_VERSION);
     /*
      * Capabilities that change the stream (x-ignore-shared, ...) must be
-     * set on the destination too: record the ones the VM has on.
+     * set on the destination too: record the ones the VM has on, but
+     * not those about how it was itself loaded.
      */
     JsonArray *on = json_array_new();
     JsonArray *all =
@@ -147,7 +148,7 @@ static bool save_build_config(SaveJob *j, GError **errp)
         if (name &&
             json_object_get_boolean_member_with_default(c, "state", false) &&
             strcmp(name, "events") && strcmp(name, "mapped-ram") &&
-            strcmp(name, "multifd")) {
+            strcmp(name, "multifd") && !vmctl_cap_is_destination_only(name)) {
             json_array_add_string_element(on, name);
         }
     }
@@ -241,7 +242,7 @@ static bool save_check_direct_io(SaveJob *j, GError **errp)
         return true;
     }
     if (!qemu_dio_alignment(j->fd, j->tmp, &mem_align, &off_align, errp)) {
-        error_prepend(errp, "--bypass-cache: ");
+        error_prepend(errp, "--bypass-cache");
         return false;
     }
     if (j->hdr.stream_offset % off_align || 4096 % off_align ||

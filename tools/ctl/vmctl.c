@@ -15,6 +15,18 @@ static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
                                             "direct-io", "multifd-compression",
                                             NULL };
 
+/*
+ * Capabilities that only say how this VM loads its state: an image must
+ * not carry them to the VMs restored from it.
+ */
+static const char *const destination_caps[] = { "lazy-restore", "x-checksums",
+                                                NULL };
+
+bool vmctl_cap_is_destination_only(const char *name)
+{
+    return g_strv_contains(destination_caps, name);
+}
+
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp)
 {
     JsonArray *a = json_array_new();
@@ -38,7 +50,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         }
     }
     if (!vm_client_set_caps(c, caps, errp)) {
-        error_prepend(errp, "Could not set the migration capabilities: ");
+        error_prepend(errp, "Could not set the migration capabilities");
         return false;
     }
     /* A file is no network: no limit unless asked (as libvirt). */
@@ -50,7 +62,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         json_object_set_string_member(p, "multifd-compression", "none");
     }
     if (!vm_client_exec(c, "migrate-set-parameters", p, errp)) {
-        error_prepend(errp, "Could not set the migration parameters: ");
+        error_prepend(errp, "Could not set the migration parameters");
         return false;
     }
     return true;
