@@ -79,25 +79,42 @@ static void child_setup(gpointer data)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-/* A source VM: 64M, @workload, QMP in the scratch directory. */
-static void vm_start(Vm *vm, const char *workload)
+/*
+ * A source VM: 64M, @workload, QMP in the scratch directory, and the
+ * options in @extra (NULL-terminated, may be NULL).
+ */
+static void vm_start_with(Vm *vm, const char *workload,
+                          const char *const *extra)
 {
     static int n;
     g_autofree char *qmparg = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
     GError *err = NULL;
 
     vm->sock = g_strdup_printf("%s/src%d.sock", tmpdir, n++);
     qmparg = g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
-    const char *argv[] = { mapmig_bin, "-m",        VM_MEM,   "-name",
+    const char *base[] = { mapmig_bin, "-m",        VM_MEM,   "-name",
                            "ctl-test", "-workload", workload, "-serial",
                            "none",     "-qmp",      qmparg,   NULL };
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+    for (int i = 0; base[i]; i++) {
+        g_ptr_array_add(argv, (char *)base[i]);
+    }
+    for (int i = 0; extra && extra[i]; i++) {
+        g_ptr_array_add(argv, (char *)extra[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
                                 G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
                                 &vm->pid, &err));
     g_assert_no_error(err);
     track_pid(vm->pid);
     vm->qmp = qmp_client_connect(vm->sock, WAIT_MS, &err);
     g_assert_no_error(err);
+}
+
+static void vm_start(Vm *vm, const char *workload)
+{
+    vm_start_with(vm, workload, NULL);
 }
 
 /* Attach to a VM restored by mapmig-ctl (socket and pid file known). */
@@ -1178,8 +1195,7 @@ static void test_restore_lazy(gconstpointer data)
     run_expect(ctl_save(&src, img, opts), 0, NULL);
     g_autofree char *want = vm_digests(&src);
 
-    run_expect(ctl_restore(&dst, img, "--lazy --paused"), 0,
-               "lazy: resumed after");
+    run_expect(ctl_restore(&dst, img, "--lazy --paused"), 0, "resumed after");
     g_autofree char *st = vm_status(&dst);
     g_assert_cmpstr(st, ==, "paused");
     wait_lazy_loaded(&dst);
@@ -1411,6 +1427,124 @@ static void test_chain(void)
     wait_children_gone(children);
 }
 
+/* ---------------------------------------------------------------- */
+/* --output json */
+
+/* @text is exactly one JSON object (and a newline): parse it. */
+static JsonObject *parse_one_object(const char *text)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    GError *err = NULL;
+
+    g_assert_true(g_str_has_suffix(text, "}\n"));
+    g_assert_true(strchr(text, '\n') == text + strlen(text) - 1);
+    json_parser_load_from_data(p, text, -1, &err);
+    g_assert_no_error(err);
+    JsonNode *root = json_parser_get_root(p);
+    g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+    return json_object_ref(json_node_get_object(root));
+}
+
+static void test_output_json(void)
+{
+    g_autofree char *img = scratch("json.img");
+    g_autofree char *sock = scratch("json.sock");
+    g_autofree char *pidfile = scratch("json.pid");
+    g_autofree char *log = g_strconcat(sock, ".log", NULL);
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "ab");
+    vm_let_run(&src, 200);
+    Run r = run_tool(ctl_bin, "save", "--qmp", src.sock, img, "--output",
+                     "json", "--parallel-channels", "2", NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_autoptr(JsonObject) s = parse_one_object(r.out);
+    run_clear(&r);
+    g_assert_cmpstr(json_object_get_string_member(s, "operation"), ==, "save");
+    g_assert_cmpstr(json_object_get_string_member(s, "layout"), ==, "mapped");
+    g_assert_cmpint(json_object_get_int_member(s, "channels"), ==, 2);
+    g_assert_cmpint(json_object_get_int_member(s, "bytes"), >=, 64 << 20);
+    g_assert_cmpint(json_object_get_int_member(s, "image-bytes"), >, 0);
+    g_assert_cmpint(json_object_get_int_member(s, "time-ms"), >=, 0);
+    g_assert_true(json_object_has_member(s, "mb-per-second"));
+    g_assert_cmpstr(json_object_get_string_member(s, "vm"), ==, "quit");
+    vm_forget_saved(&src);
+
+    /* Lazy: the time to resume, and the rate of the whole load. */
+    r = run_tool(ctl_bin, "restore", img, "--qmp", sock, "--lazy", "--output",
+                 "json", "--", "-pidfile", pidfile, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_autoptr(JsonObject) o = parse_one_object(r.out);
+    g_assert_null(strstr(r.err, "restored "));
+    run_clear(&r);
+    vm_attach(&dst, sock, pidfile);
+    g_assert_cmpstr(json_object_get_string_member(o, "operation"), ==,
+                    "restore");
+    g_assert_cmpstr(json_object_get_string_member(o, "qmp"), ==, sock);
+    g_assert_cmpint(json_object_get_int_member(o, "pid"), ==, dst.pid);
+    g_assert_true(json_object_get_boolean_member(o, "lazy"));
+    int64_t resume = json_object_get_int_member(o, "time-to-resume-ms");
+    int64_t ms = json_object_get_int_member(o, "time-ms");
+    g_assert_cmpint(resume, >=, 0);
+    g_assert_cmpint(resume, <=, ms);
+    /* The rate of the whole load, not RAM over the time to resume. */
+    g_assert_cmpint(json_object_get_int_member(o, "mb-per-second"), <=,
+                    json_object_get_int_member(o, "bytes") / 1000 / MAX(ms, 1) +
+                        1);
+    /* mapmig-ctl waited for the whole load. */
+    g_autoptr(JsonNode) q = vm_cmd(&dst, "{'execute': 'query-migrate'}");
+    g_assert_cmpstr(qmp_get_str(q, "status"), ==, "completed");
+    check_ab_goes_on(&dst, ab_passes(&dst));
+    vm_quit(&dst);
+    unlink(log);
+
+    /* People: the same figures in words, no "effective" rate. */
+    r = run_tool(ctl_bin, "restore", img, "--qmp", sock, "--lazy", "--paused",
+                 "--", "-pidfile", pidfile, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_cmpstr(g_strstrip(r.out), ==, sock);
+    assert_contains(r.err, "resumed after ");
+    assert_contains(r.err, "whole load ");
+    g_assert_null(strstr(r.err, "effective"));
+    run_clear(&r);
+    vm_attach(&dst, sock, pidfile);
+    vm_quit(&dst);
+    unlink(log);
+
+    run_expect(
+        run_tool(ctl_bin, "save", "--qmp", sock, img, "--output", "yaml", NULL),
+        2, "--output must be human or json");
+    unlink(img);
+}
+
+/*
+ * libvirt's options: -display none and -nodefaults describe the machine
+ * and travel in the image; -nographic binds stdio, so it stays with its
+ * process (save_image_option_is_per_instance()), as the docs list.
+ */
+static void test_per_instance_options(void)
+{
+    g_autofree char *img = scratch("options.img");
+    const char *const extra[] = { "-display",    "none",
+                                  "-nodefaults", "-no-user-config",
+                                  "-nographic",  NULL };
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start_with(&src, "idle", extra);
+    run_expect(ctl_save(&src, img, "-q"), 0, NULL);
+    vm_forget_saved(&src);
+    Run r = run_tool(img_bin, "info", img, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.out, "-display none -nodefaults -no-user-config");
+    g_assert_null(strstr(r.out, "-nographic"));
+    g_assert_null(strstr(r.out, "-serial"));
+    g_assert_null(strstr(r.out, "-qmp"));
+    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, "-q --paused"), 0, NULL);
+    vm_quit(&dst);
+    unlink(img);
+}
+
 static void cleanup(void)
 {
     kill_all_vms();
@@ -1490,6 +1624,9 @@ int main(int argc, char **argv)
                              test_interrupted);
     }
     g_test_add_func("/ctl/chain", test_chain);
+    g_test_add_func("/ctl/output-json", test_output_json);
+    g_test_add_func("/ctl/save/per-instance-options",
+                    test_per_instance_options);
     int ret = g_test_run();
     cleanup();
     return ret;

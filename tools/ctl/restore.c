@@ -14,7 +14,8 @@
  *
  * --lazy adds the lazy-restore capability: the VM resumes as soon as its
  * device state is in ("postcopy-active") and loads RAM from the image
- * while it runs; we return then and the load finishes in the VM.
+ * while it runs; we print its socket then, and wait for the whole load
+ * (a failure after the resume is a failed restore too).
  */
 #include "ctl.h"
 #include "io/dio.h"
@@ -60,6 +61,8 @@ typedef struct RestoreJob {
     int64_t fdset_id; /* -1: none */
     Progress progress;
     int64_t decompress_ms, load_ms;
+    int64_t resume_ms; /* --lazy: migrate-incoming to the resume */
+    bool socket_shown; /* the socket is already on stdout */
 } RestoreJob;
 
 /* ---------------------------------------------------------------- */
@@ -473,6 +476,42 @@ static bool restore_pump_failed(void *opaque)
     return j->pump_used && pump_failed(&j->pump);
 }
 
+static void restore_show_socket(RestoreJob *j)
+{
+    if (!j->socket_shown && !j->o->json) {
+        printf("%s\n", j->qmp_path);
+        fflush(stdout);
+    }
+    j->socket_shown = true;
+}
+
+/*
+ * --lazy: the guest runs (or waits, paused) while its RAM comes in.  Say
+ * where the VM is at once, then wait for the whole load: its failure
+ * leaves a guest that cannot go on, so the restore failed.
+ */
+static bool restore_lazy_finish(RestoreJob *j, int64_t start, GError **errp)
+{
+    GError *err = NULL;
+
+    j->resume_ms = j->load_ms;
+    restore_show_socket(j);
+    g_autofree char *st =
+        vmctl_wait_migration(j->qmp, NULL, NULL, NULL, true, &err);
+    j->load_ms = qemu_clock_ms() - start;
+    if (st && !strcmp(st, "completed")) {
+        g_clear_error(&err);
+        return true;
+    }
+    if (!err) {
+        error_setg(&err, "the load ended with status '%s'", st ? st : "?");
+    }
+    error_prepend(&err, "loading '%s' failed after the guest resumed",
+                  j->o->file);
+    g_propagate_error(errp, err);
+    return false;
+}
+
 /* Wait until the loaded VM leaves "inmigrate". */
 static char *restore_wait_runstate(RestoreJob *j, GError **errp)
 {
@@ -572,7 +611,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
     if (j->run && !vm_client_cmd(j->qmp, errp, "{'execute': 'cont'}")) {
         return false;
     }
-    return true;
+    return !lazy_running || restore_lazy_finish(j, start, errp);
 }
 
 static void restore_cleanup_files(RestoreJob *j)
@@ -587,26 +626,72 @@ static void restore_cleanup_files(RestoreJob *j)
     }
 }
 
+static double mb_per_s(uint64_t bytes, int64_t ms)
+{
+    return ms > 0 ? bytes / (ms / 1000.0) / 1e6 : 0.0;
+}
+
+/*
+ * One line on stderr for people; with --output json, one object on
+ * stdout instead (and instead of the socket path).  A lazy restore gives its
+ * time to resume and the rate of the whole load, not RAM over the resume time.
+ */
 static void restore_summary(RestoreJob *j)
 {
     const SaveImageHeader *h = &j->img.hdr;
-    g_autofree char *ram = ctl_size_str(h->ram_size);
-    double secs = j->load_ms / 1000.0;
+
+    if (j->o->json) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "operation", "restore");
+        json_object_set_string_member(o, "file", j->path);
+        json_object_set_string_member(o, "qmp", j->qmp_path);
+        json_object_set_int_member(o, "pid", j->pid);
+        json_object_set_string_member(o, "log", j->log_path);
+        json_object_set_string_member(o, "format",
+                                      save_image_format_name(h->format));
+        json_object_set_string_member(o, "layout",
+                                      j->mapped ? "mapped" : "stream");
+        json_object_set_int_member(o, "channels", j->channels);
+        json_object_set_boolean_member(o, "bypass-cache", j->o->bypass_cache);
+        json_object_set_boolean_member(o, "lazy", j->o->lazy);
+        json_object_set_int_member(o, "bytes", h->ram_size);
+        json_object_set_int_member(o, "time-ms", j->load_ms);
+        json_object_set_int_member(
+            o, "mb-per-second",
+            (int64_t)(mb_per_s(h->ram_size, j->load_ms) + 0.5));
+        if (j->o->lazy) {
+            json_object_set_int_member(o, "time-to-resume-ms", j->resume_ms);
+        }
+        if (j->decompress_ms) {
+            json_object_set_int_member(o, "decompression-ms", j->decompress_ms);
+        }
+        json_object_set_string_member(o, "state",
+                                      j->run ? "running" : "paused");
+        ctl_print_json(o);
+        return;
+    }
+    if (j->o->quiet) {
+        return;
+    }
+    g_autofree char *ram = size_to_human_str(h->ram_size);
     g_autofree char *dec =
         j->decompress_ms
             ? g_strdup_printf(", decompression %.2f s", j->decompress_ms / 1e3)
             : g_strdup("");
+    g_autofree char *resume =
+        j->o->lazy
+            ? g_strdup_printf("resumed after %.3f s, ", j->resume_ms / 1e3)
+            : g_strdup("");
 
     fprintf(stderr,
-            "restored %s: %s image, %d channel%s%s, RAM %s, %s %.2f s "
-            "(%.0f MB/s%s)%s, VM pid %d %s, log %s\n",
+            "restored %s: %s image, %d channel%s%s, RAM %s, %s%s %.2f s "
+            "(%.0f MB/s)%s, VM pid %d %s, log %s\n",
             j->path, save_image_format_name(h->format), j->channels,
             j->channels > 1 ? "s" : "",
-            j->o->bypass_cache ? ", bypass-cache" : "", ram,
-            j->o->lazy ? "lazy: resumed after" : "load", secs,
-            secs > 0 ? h->ram_size / secs / 1e6 : 0.0,
-            j->o->lazy ? " effective; RAM loads in the VM" : "", dec,
-            (int)j->pid, j->run ? "running" : "paused", j->log_path);
+            j->o->bypass_cache ? ", bypass-cache" : "", ram, resume,
+            j->o->lazy ? "whole load" : "load", j->load_ms / 1e3,
+            mb_per_s(h->ram_size, j->load_ms), dec, (int)j->pid,
+            j->run ? "running" : "paused", j->log_path);
 }
 
 static void restore_free(RestoreJob *j)
@@ -666,11 +751,8 @@ int ctl_restore(const RestoreOptions *o)
     }
     if (ok) {
         guard_release(&j.guard);
-        printf("%s\n", j.qmp_path);
-        fflush(stdout);
-        if (!o->quiet) {
-            restore_summary(&j);
-        }
+        restore_show_socket(&j);
+        restore_summary(&j);
     } else {
         if (j.pump_used) {
             atomic_store(&j.pump.cancel, true);
