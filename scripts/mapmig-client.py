@@ -18,7 +18,8 @@ steps, each one QMP command:
                x-query-ram-digest: what was saved
   destination  mapmig ... -S -incoming defer (the same options)
                the same capabilities and parameters
-               migrate-incoming {"uri": "file:FILE"}, wait as above
+               migrate-incoming {"uri": "file:FILE"}, wait as above, then
+               query-status until the run state leaves "inmigrate"
                x-query-ram-digest: must equal the source's; then cont
                if the source was running
 
@@ -128,6 +129,16 @@ def wait_migration(qmp, poll):
     raise QMPError(f'migration did not complete in {TIMEOUT:.0f} s')
 
 
+def wait_loaded(qmp):
+    """After "completed" the destination still finishes the load in its
+    main loop; "cont" is refused until the run state leaves inmigrate."""
+    deadline = time.monotonic() + TIMEOUT
+    while qmp.cmd('query-status')['status'] == 'inmigrate':
+        if time.monotonic() > deadline:
+            raise QMPError('the VM stays in state inmigrate')
+        time.sleep(0.02)
+
+
 def setup_migration(qmp, channels):
     caps = [{'capability': c, 'state': True}
             for c in ('events', 'mapped-ram', 'multifd')]
@@ -200,6 +211,7 @@ def run(a, tmp):
         t0 = time.monotonic()
         dst.qmp.cmd('migrate-incoming', uri=uri)
         wait_migration(dst.qmp, a.poll)
+        wait_loaded(dst.qmp)
         log(f'restored into a new VM (pid {dst.proc.pid}) in '
             f'{time.monotonic() - t0:.2f} s')
         got = dst.qmp.cmd('x-query-ram-digest')
