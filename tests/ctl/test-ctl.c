@@ -757,7 +757,9 @@ static void test_damaged(gconstpointer data)
     Vm vm = { 0 };
 
     c->damage(img);
-    run_expect(ctl_restore(&vm, img, "-q"), 1, c->msg);
+    Run r = ctl_restore(&vm, img, "-q");
+    g_assert_null(strstr(r.err, ": :")); /* one prefix, one colon */
+    run_expect(r, 1, c->msg);
     if (c->img_check) {
         run_expect(run_tool(img_bin, "check", img, NULL), 1, c->msg);
     }
@@ -1545,6 +1547,33 @@ static void test_per_instance_options(void)
     unlink(img);
 }
 
+/*
+ * lazy-restore turned on by hand in a VM (it only means something to a
+ * destination): mapmig-ctl turns it off for the save, in any layout, and
+ * gives it back with --keep-vm.
+ */
+static void test_save_lazy_set_by_hand(void)
+{
+    g_autofree char *img = scratch("by-hand.img");
+    Vm vm = { 0 };
+
+    vm_start(&vm, "idle");
+    g_autoptr(JsonNode) r = vm_cmd(
+        &vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
+             "{'capabilities': [{'capability': 'mapped-ram', 'state': true},"
+             " {'capability': 'lazy-restore', 'state': true}]}}");
+    Run s = ctl_save(&vm, img, "-q --keep-vm --layout stream");
+    g_assert_null(strstr(s.err, ": :"));
+    run_expect(s, 0, NULL);
+    g_assert_true(vm_cap(&vm, "lazy-restore"));
+    Run i = run_tool(img_bin, "info", "--output", "json", img, NULL);
+    g_assert_cmpint(i.status, ==, 0);
+    g_assert_null(strstr(i.out, "lazy-restore"));
+    run_clear(&i);
+    vm_quit(&vm);
+    unlink(img);
+}
+
 static void cleanup(void)
 {
     kill_all_vms();
@@ -1627,6 +1656,7 @@ int main(int argc, char **argv)
     g_test_add_func("/ctl/output-json", test_output_json);
     g_test_add_func("/ctl/save/per-instance-options",
                     test_per_instance_options);
+    g_test_add_func("/ctl/save/lazy-set-by-hand", test_save_lazy_set_by_hand);
     int ret = g_test_run();
     cleanup();
     return ret;

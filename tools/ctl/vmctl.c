@@ -8,8 +8,9 @@
 #define WAIT_TICK_MS 200
 
 /* The capabilities mapmig-ctl sets itself (vmctl_setup_migration). */
-static const char *const owned_caps[] = { "events", "mapped-ram", "multifd",
-                                          "x-checksums", NULL };
+static const char *const owned_caps[] = { "events",       "mapped-ram",
+                                          "multifd",      "x-checksums",
+                                          "lazy-restore", NULL };
 /* The parameters it sets, restored afterwards. */
 static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
                                             "direct-io", "multifd-compression",
@@ -44,6 +45,10 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     vm_client_add_cap(caps, "mapped-ram", m->mapped);
     vm_client_add_cap(caps, "multifd", multifd);
     vm_client_add_cap(caps, "x-checksums", m->mapped && m->checksums);
+    /* Only for the load that asks for it: off for a save (set by hand). */
+    vm_client_add_cap(caps, "lazy-restore",
+                      m->mapped && m->extra_caps &&
+                          g_strv_contains(m->extra_caps, "lazy-restore"));
     for (int i = 0; m->extra_caps && m->extra_caps[i]; i++) {
         if (!g_strv_contains(owned_caps, m->extra_caps[i])) {
             vm_client_add_cap(caps, m->extra_caps[i], true);
