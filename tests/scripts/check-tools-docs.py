@@ -15,8 +15,9 @@ import sys
 
 OPT = re.compile(r'(?<![\w$/-])(--?[A-Za-z][\w-]*)')
 OPT_AFTER_SLASH = re.compile(r'/(--?[A-Za-z][\w-]*)')
-# Options a --help mentions in passing (another program's).
-MENTIONED = {'mapmig-perf': {'-M'}}
+# Options a --help mentions in passing (another program's), or a man page
+# names as an alias.
+MENTIONED = {'mapmig-perf': {'-M'}, 'mapmig': {'-machine'}}
 FUNCS = {'mapmig': '_mapmig', 'mapmig-ctl': '_mapmig_ctl',
          'mapmig-img': '_mapmig_img', 'mapmig-perf': '_mapmig_perf'}
 

@@ -631,43 +631,48 @@ static double mb_per_s(uint64_t bytes, int64_t ms)
     return ms > 0 ? bytes / (ms / 1000.0) / 1e6 : 0.0;
 }
 
+/* --output json: one object on stdout, in place of the socket path. */
+static void restore_summary_json(RestoreJob *j)
+{
+    const SaveImageHeader *h = &j->img.hdr;
+    JsonObject *o = json_object_new();
+
+    json_object_set_string_member(o, "operation", "restore");
+    json_object_set_string_member(o, "file", j->path);
+    json_object_set_string_member(o, "qmp", j->qmp_path);
+    json_object_set_int_member(o, "pid", j->pid);
+    json_object_set_string_member(o, "log", j->log_path);
+    json_object_set_string_member(o, "format",
+                                  save_image_format_name(h->format));
+    json_object_set_string_member(o, "layout", j->mapped ? "mapped" : "stream");
+    json_object_set_int_member(o, "channels", j->channels);
+    json_object_set_boolean_member(o, "bypass-cache", j->o->bypass_cache);
+    json_object_set_boolean_member(o, "lazy", j->o->lazy);
+    json_object_set_int_member(o, "bytes", h->ram_size);
+    json_object_set_int_member(o, "time-ms", j->load_ms);
+    json_object_set_int_member(
+        o, "mb-per-second", (int64_t)(mb_per_s(h->ram_size, j->load_ms) + 0.5));
+    if (j->o->lazy) {
+        json_object_set_int_member(o, "time-to-resume-ms", j->resume_ms);
+    }
+    if (j->decompress_ms) {
+        json_object_set_int_member(o, "decompression-ms", j->decompress_ms);
+    }
+    json_object_set_string_member(o, "state", j->run ? "running" : "paused");
+    ctl_print_json(o);
+}
+
 /*
- * One line on stderr for people; with --output json, one object on
- * stdout instead (and instead of the socket path).  A lazy restore gives its
- * time to resume and the rate of the whole load, not RAM over the resume time.
+ * One line on stderr for people (or the JSON object).  A lazy restore
+ * gives its time to resume and the rate of the whole load, not RAM over
+ * the time to resume.
  */
 static void restore_summary(RestoreJob *j)
 {
     const SaveImageHeader *h = &j->img.hdr;
 
     if (j->o->json) {
-        JsonObject *o = json_object_new();
-        json_object_set_string_member(o, "operation", "restore");
-        json_object_set_string_member(o, "file", j->path);
-        json_object_set_string_member(o, "qmp", j->qmp_path);
-        json_object_set_int_member(o, "pid", j->pid);
-        json_object_set_string_member(o, "log", j->log_path);
-        json_object_set_string_member(o, "format",
-                                      save_image_format_name(h->format));
-        json_object_set_string_member(o, "layout",
-                                      j->mapped ? "mapped" : "stream");
-        json_object_set_int_member(o, "channels", j->channels);
-        json_object_set_boolean_member(o, "bypass-cache", j->o->bypass_cache);
-        json_object_set_boolean_member(o, "lazy", j->o->lazy);
-        json_object_set_int_member(o, "bytes", h->ram_size);
-        json_object_set_int_member(o, "time-ms", j->load_ms);
-        json_object_set_int_member(
-            o, "mb-per-second",
-            (int64_t)(mb_per_s(h->ram_size, j->load_ms) + 0.5));
-        if (j->o->lazy) {
-            json_object_set_int_member(o, "time-to-resume-ms", j->resume_ms);
-        }
-        if (j->decompress_ms) {
-            json_object_set_int_member(o, "decompression-ms", j->decompress_ms);
-        }
-        json_object_set_string_member(o, "state",
-                                      j->run ? "running" : "paused");
-        ctl_print_json(o);
+        restore_summary_json(j);
         return;
     }
     if (j->o->quiet) {

@@ -633,6 +633,32 @@ static void save_abort(SaveJob *j)
     }
 }
 
+/* --output json: one object on stdout. */
+static void save_summary_json(SaveJob *j, const struct stat *st, double mbps)
+{
+    const SaveOptions *o = j->o;
+    JsonObject *r = json_object_new();
+
+    json_object_set_string_member(r, "operation", "save");
+    json_object_set_string_member(r, "file", j->path);
+    json_object_set_string_member(r, "layout", o->mapped ? "mapped" : "stream");
+    json_object_set_int_member(r, "channels", o->channels);
+    json_object_set_boolean_member(r, "bypass-cache", o->bypass_cache);
+    json_object_set_string_member(r, "compress", o->zstd ? "zstd" : "none");
+    json_object_set_boolean_member(r, "live", o->live);
+    json_object_set_int_member(r, "bytes", j->ram_total);
+    json_object_set_int_member(r, "image-bytes", st->st_size);
+    json_object_set_int_member(r, "allocated-bytes",
+                               (int64_t)st->st_blocks * 512);
+    json_object_set_int_member(r, "time-ms", j->mig_ms);
+    json_object_set_int_member(r, "mb-per-second", (int64_t)(mbps + 0.5));
+    if (o->mapped && o->zstd) {
+        json_object_set_int_member(r, "compression-ms", j->compress_ms);
+    }
+    json_object_set_string_member(r, "vm", o->keep_vm ? "paused" : "quit");
+    ctl_print_json(r);
+}
+
 /* One line for people on stdout, or with --output json one object. */
 static void save_summary(SaveJob *j)
 {
@@ -643,26 +669,7 @@ static void save_summary(SaveJob *j)
 
     stat(j->path, &st);
     if (o->json) {
-        JsonObject *r = json_object_new();
-        json_object_set_string_member(r, "operation", "save");
-        json_object_set_string_member(r, "file", j->path);
-        json_object_set_string_member(r, "layout",
-                                      o->mapped ? "mapped" : "stream");
-        json_object_set_int_member(r, "channels", o->channels);
-        json_object_set_boolean_member(r, "bypass-cache", o->bypass_cache);
-        json_object_set_string_member(r, "compress", o->zstd ? "zstd" : "none");
-        json_object_set_boolean_member(r, "live", o->live);
-        json_object_set_int_member(r, "bytes", j->ram_total);
-        json_object_set_int_member(r, "image-bytes", st.st_size);
-        json_object_set_int_member(r, "allocated-bytes",
-                                   (int64_t)st.st_blocks * 512);
-        json_object_set_int_member(r, "time-ms", j->mig_ms);
-        json_object_set_int_member(r, "mb-per-second", (int64_t)(mbps + 0.5));
-        if (o->mapped && o->zstd) {
-            json_object_set_int_member(r, "compression-ms", j->compress_ms);
-        }
-        json_object_set_string_member(r, "vm", o->keep_vm ? "paused" : "quit");
-        ctl_print_json(r);
+        save_summary_json(j, &st, mbps);
         return;
     }
     g_autofree char *ram = size_to_human_str(j->ram_total);
