@@ -575,6 +575,11 @@ static void test_img_info(void)
     assert_contains(r.out, "save image: version 1, format mapped");
     assert_contains(r.out, "-m 64M -name ctl-test -workload idle");
     assert_contains(r.out, "layout: mapped-ram");
+    /* Sizes for people beside the raw bytes. */
+    assert_contains(r.out, "guest RAM: 84017152 bytes (80.1 MiB)");
+    assert_contains(r.out,
+                    "  pc.ram                   size 67108864 (64.0 MiB, "
+                    "16384 pages)");
     run_clear(&r);
     r = run_tool(img_bin, "info", "--output", "json", img, NULL);
     g_assert_cmpint(r.status, ==, 0);
