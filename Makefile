@@ -9,6 +9,8 @@
 #                      narrows the set (tests/fuzz/run-fuzzers.sh)
 #   make demo          save/restore demo of a 1 GiB VM (tools/mapmig-demo.c)
 #   make bench         run build/tools/mapmig-perf (when it is built)
+#   make docs          HTML documentation in build/docs/html (Sphinx, with
+#                      the performance plot when matplotlib is there)
 #   make format-check  clang-format --dry-run -Werror on all *.c/*.h
 #                      (FILES="..." to check only some files)
 #   make clean         remove build/, build-asan/ and build-fuzz/
@@ -22,7 +24,7 @@ MESON_TEST  = meson test --print-errorlogs
 PKGS        = glib-2.0 gio-2.0 json-glib-1.0
 
 .PHONY: all build deps check check-unit check-qtest check-asan fuzz demo bench \
-        clean format-check
+        clean format-check docs
 
 all: build
 
@@ -76,6 +78,16 @@ bench: build
 	else \
 	  echo "bench: $(BUILD)/tools/mapmig-perf is not built yet"; \
 	fi
+
+# Sphinx from python3-sphinx; the plot needs python3-matplotlib (else the
+# page shows the tables only, as docs/conf.py says).
+SPHINX_BUILD ?= sphinx-build
+docs:
+	@command -v $(SPHINX_BUILD) >/dev/null || \
+	  { echo "docs: $(SPHINX_BUILD) not found; install python3-sphinx" \
+	         "(scripts/install-deps.sh lists it)"; exit 1; }
+	$(SPHINX_BUILD) -q -b html docs $(BUILD)/docs/html
+	@echo "docs: $(BUILD)/docs/html/index.html"
 
 # Reports only (never rewrites).  FILES="a.c b.h" narrows the check.
 format-check:

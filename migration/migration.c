@@ -639,6 +639,11 @@ static bool incoming_lazy_phase(MigrationIncomingState *mis, GError **errp)
         return false;
     }
     ram_lazy_finish();
+    /*
+     * Consumed, as QEMU's postcopy state: a later save of this VM must
+     * not inherit it.  Before "completed", while commands can't set it.
+     */
+    migrate_cap_clear(MIGRATION_CAPABILITY_LAZY_RESTORE);
     return true;
 }
 

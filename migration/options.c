@@ -466,6 +466,11 @@ bool migrate_set_caps(const bool *new_caps, GError **errp)
     return true;
 }
 
+void migrate_cap_clear(MigrationCapability cap)
+{
+    __atomic_store_n(&capabilities[cap], false, __ATOMIC_RELAXED);
+}
+
 void migrate_caps_snapshot(bool *caps)
 {
     for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {

@@ -123,6 +123,11 @@ void migrate_caps_snapshot(bool *caps);
  * refused while a migration runs.  Main thread.
  */
 bool migrate_set_caps(const bool *new_caps, GError **errp);
+/*
+ * Turn @cap off without the checks (turning one off never conflicts), for
+ * a capability that a migration consumes, while no command can set them.
+ */
+void migrate_cap_clear(MigrationCapability cap);
 
 /* ---- The parameter table ---- */
 

@@ -8,14 +8,16 @@
 # something missing: prints the exact apt-get line and exits 1.
 # Optional packages (QEMU for interoperability tests, clang and its
 # libFuzzer runtime for `make fuzz`, iproute2 for the network namespace
-# tests) are tried after the required ones; failing to install them is
+# tests, docutils for the man pages, Sphinx and matplotlib for `make
+# docs`) are tried after the required ones; failing to install them is
 # not an error.
 set -euo pipefail
 
 required=(build-essential pkg-config meson ninja-build libglib2.0-dev
           libjson-glib-dev liburing-dev libaio-dev libzstd-dev libxxhash-dev
           fio)
-optional=(qemu-system-x86 clang libclang-rt-14-dev iproute2)
+optional=(qemu-system-x86 clang libclang-rt-14-dev iproute2 python3-docutils
+          python3-sphinx python3-matplotlib)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -79,34 +79,40 @@ static void info_human(MigFile *mf)
         printf("checksums: x-checksums trailer (XXH3 per page and of the "
                "metadata; 'check' verifies them)\n");
     }
-    printf("file size: %" PRIu64 " (allocated %" PRIu64 ")\n", mf->size,
-           mf->allocated);
+    g_autofree char *hsize = size_to_human_str(mf->size);
+    g_autofree char *halloc = size_to_human_str(mf->allocated);
+    printf("file size: %" PRIu64 " bytes (%s), allocated %" PRIu64
+           " bytes (%s)\n",
+           mf->size, hsize, mf->allocated, halloc);
     migfile_ram_section_counts(mf, &ns, &np, &ne);
     if (mf->have_ram) {
-        printf("ram section: id %u, total %" PRIu64 " bytes, %u part and %u "
-               "end section(s)\n",
-               mf->ram_section_id, mf->ram_total, np, ne);
+        g_autofree char *htotal = size_to_human_str(mf->ram_total);
+        printf("ram section: id %u, total %" PRIu64 " bytes (%s), %u part "
+               "and %u end section(s)\n",
+               mf->ram_section_id, mf->ram_total, htotal, np, ne);
     }
     printf("RAM blocks:\n");
     for (guint i = 0; i < mf->blocks->len; i++) {
         MigBlock *b = &g_array_index(mf->blocks, MigBlock, i);
         uint64_t pages = b->length / TARGET_PAGE_SIZE;
+        g_autofree char *hlen = size_to_human_str(b->length);
         if (b->ignored) {
-            printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) not in the "
-                   "file: shared memory (x-ignore-shared)\n",
-                   b->name, b->length, pages);
+            printf("  %-24s size %" PRIu64 " (%s, %" PRIu64 " pages) not in "
+                   "the file: shared memory (x-ignore-shared)\n",
+                   b->name, b->length, hlen, pages);
         } else if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
-            printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
+            printf("  %-24s size %" PRIu64 " (%s, %" PRIu64 " pages) "
                    "bitmap_offset 0x%" PRIx64 " pages_offset 0x%" PRIx64
                    " present %" PRIu64 " zero/absent %" PRIu64 "\n",
-                   b->name, b->length, pages, b->bitmap_offset, b->pages_offset,
-                   b->present_pages, pages - b->present_pages);
+                   b->name, b->length, hlen, pages, b->bitmap_offset,
+                   b->pages_offset, b->present_pages, pages - b->present_pages);
         } else {
-            printf("  %-24s size %" PRIu64 " (%" PRIu64 " pages) "
+            printf("  %-24s size %" PRIu64 " (%s, %" PRIu64 " pages) "
                    "page records %" PRIu64 " zero records %" PRIu64
                    " distinct pages %" PRIu64 " never sent %" PRIu64 "\n",
-                   b->name, b->length, pages, b->page_records, b->zero_records,
-                   b->distinct_pages, pages - b->distinct_pages);
+                   b->name, b->length, hlen, pages, b->page_records,
+                   b->zero_records, b->distinct_pages,
+                   pages - b->distinct_pages);
         }
     }
     printf("device sections:\n");
@@ -308,12 +314,15 @@ static void save_image_info_human(const SaveImage *img)
     printf("saved at: %s\n", when);
     printf("configuration: %u bytes at %u: %s\n", h->config_len, h->header_size,
            args);
-    printf("migration data: offset %" PRIu64 ", %" PRIu64 " bytes",
-           h->stream_offset, h->stream_length);
+    g_autofree char *hlen = size_to_human_str(h->stream_length);
+    g_autofree char *hraw = size_to_human_str(h->raw_length);
+    g_autofree char *hram = size_to_human_str(h->ram_size);
+    printf("migration data: offset %" PRIu64 ", %" PRIu64 " bytes (%s)",
+           h->stream_offset, h->stream_length, hlen);
     if (save_image_format_is_zstd(h->format)) {
-        printf(" (%" PRIu64 " uncompressed)", h->raw_length);
+        printf(", %" PRIu64 " bytes (%s) uncompressed", h->raw_length, hraw);
     }
-    printf("\nguest RAM: %" PRIu64 " bytes\n", h->ram_size);
+    printf("\nguest RAM: %" PRIu64 " bytes (%s)\n", h->ram_size, hram);
 }
 
 static void save_image_info_json(JsonBuilder *jb, const SaveImage *img)

@@ -1011,11 +1011,62 @@ typedef struct MigWait {
     int64_t t0; /* now_ns() when the migration started */
 } MigWait;
 
+/*
+ * The progress line, on a terminal only: the row, the migration's status,
+ * bytes so far and rate, redrawn in place at most 5 times a second and
+ * erased before anything else is printed.
+ */
+#define PROGRESS_INTERVAL_NS (200 * 1000 * 1000)
+static const char *progress_label; /* the row being run */
+static int64_t progress_last_ns;
+static bool progress_drawn;
+
+static void progress_draw(int64_t t0, JsonNode *reply)
+{
+    int64_t now = now_ns();
+
+    if (!isatty(STDERR_FILENO) || !progress_label ||
+        now - progress_last_ns < PROGRESS_INTERVAL_NS) {
+        return;
+    }
+    progress_last_ns = now;
+    JsonObject *o = json_node_get_object(reply);
+    JsonObject *ram = json_object_has_member(o, "ram")
+                          ? json_object_get_object_member(o, "ram")
+                          : NULL;
+    double secs = (now - t0) / 1e9;
+    g_autofree char *bytes = NULL;
+    if (ram) {
+        uint64_t done =
+            json_object_get_int_member_with_default(ram, "transferred", 0);
+        uint64_t total =
+            json_object_get_int_member_with_default(ram, "total", 0);
+        g_autofree char *d = size_to_human_str(done);
+        g_autofree char *t = size_to_human_str(total);
+        bytes = g_strdup_printf("  %s / %s  %.0f MB/s", d, t,
+                                secs > 0 ? done / secs / 1e6 : 0.0);
+    }
+    fprintf(stderr, "\r\033[K  [%s] %s%s  %.1f s", progress_label,
+            qmp_get_str(reply, "status"), bytes ? bytes : "", secs);
+    fflush(stderr);
+    progress_drawn = true;
+}
+
+static void progress_clear(void)
+{
+    if (progress_drawn) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+        progress_drawn = false;
+    }
+}
+
 /* Between query-migrate replies: cancel after MIGRATE_TIMEOUT_MS. */
 static bool wait_migration_poll(void *opaque, JsonNode *reply, GError **errp)
 {
     MigWait *w = opaque;
 
+    progress_draw(w->t0, reply);
     if ((now_ns() - w->t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
         vm_client_cmd(w->vm->qmp, NULL, "{'execute': 'migrate_cancel'}");
         error_setg(errp, "migration did not complete in %d s",
@@ -1031,6 +1082,7 @@ static bool wait_migration(VM *vm, int64_t t0, MigResult *res, GError **errp)
     MigWait w = { .vm = vm, .t0 = t0 };
     g_autoptr(JsonNode) n =
         vm_client_poll_migration(vm->qmp, 5000, wait_migration_poll, &w, errp);
+    progress_clear();
     if (!n) {
         return false;
     }
@@ -1120,6 +1172,7 @@ static bool run_lazy(Row *r, int rep, const char *uri, const char *digest,
     double sync_ms;
     bool ok = false;
 
+    progress_label = r->label;
     drop_cache(save_path, &sync_ms);
     drop_caches_all();
     VM *dst = vm_start_full("lazy", true, !opt.live, errp);
@@ -1283,6 +1336,7 @@ static bool run_once(Row *r, int rep, GError **errp)
     g_autofree char *uri = g_strdup_printf("file:%s", save_path);
     MigResult save = { 0 }, load = { 0 };
     double sync_ms = 0;
+    progress_label = r->label;
     VM *src = source_get(errp);
     VM *dst = NULL;
     bool ok = false;
@@ -1566,6 +1620,7 @@ static bool wait_for_file(const char *path, GError **errp)
 static bool run_qemu_once(Row *r, int rep, GError **errp)
 {
     g_autofree char *done = g_build_filename(tmpdir, "qemu.done", NULL);
+    progress_label = r->label;
     g_autofree char *qsave = g_shell_quote(save_path);
     g_autofree char *qdone = g_shell_quote(done);
     g_autofree char *out_uri =

@@ -169,3 +169,19 @@ char *size_to_str(uint64_t val)
     }
     return g_strdup_printf("%.0f %s", v, units[i]);
 }
+
+char *size_to_human_str(uint64_t val)
+{
+    static const char *const units[] = {
+        "B", "KiB", "MiB", "GiB", "TiB", "PiB"
+    };
+    double v = val;
+    int u = 0;
+
+    while (v >= 1024 && u < (int)ARRAY_SIZE(units) - 1) {
+        v /= 1024;
+        u++;
+    }
+    return u ? g_strdup_printf("%.1f %s", v, units[u])
+             : g_strdup_printf("%" PRIu64 " B", val);
+}

@@ -268,10 +268,16 @@ void save_image_header_pack(const SaveImageHeader *h, bool final, uint8_t *buf)
 
 bool save_image_option_is_per_instance(const char *opt)
 {
+    /*
+     * Tied to one process: its monitors, character devices and stdio
+     * (-nographic puts the serial port and HMP there), files and start
+     * mode.  -display none and -nodefaults describe the machine, as in
+     * QEMU, where the device set must match on both ends: they travel.
+     */
     static const char *const per_instance[] = {
-        "qmp",       "monitor", "mon",    "chardev", "qtest",
-        "incoming",  "pidfile", "serial", "D",       "S",
-        "daemonize", "help",    "h",      "version", NULL,
+        "qmp",     "monitor", "mon",       "chardev", "qtest",     "incoming",
+        "pidfile", "serial",  "D",         "S",       "daemonize", "help",
+        "h",       "version", "nographic", NULL,
     };
     return g_strv_contains(per_instance, opt);
 }
@@ -398,7 +404,7 @@ bool save_image_write_header(int fd, const SaveImageHeader *h, bool final,
 
     save_image_header_pack(h, final, buf);
     if (qio_channel_pwrite_all(ioc, buf, sizeof(buf), 0, errp) < 0) {
-        error_prepend(errp, "Could not write the save image header: ");
+        error_prepend(errp, "Could not write the save image header");
         return false;
     }
     return true;

@@ -23,5 +23,10 @@ int qemu_strtou64(const char *nptr, uint64_t *result);
 bool qemu_parse_bool(const char *s, bool *result);
 /* Size as "1 GiB", "512 MiB", ... (g_free). */
 char *size_to_str(uint64_t val);
+/*
+ * Size for people, rounded: "1.5 GiB", "512.0 MiB", "700 B" (g_free).
+ * Printed beside raw byte counts, or alone in progress lines.
+ */
+char *size_to_human_str(uint64_t val);
 
 #endif

@@ -79,25 +79,42 @@ static void child_setup(gpointer data)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-/* A source VM: 64M, @workload, QMP in the scratch directory. */
-static void vm_start(Vm *vm, const char *workload)
+/*
+ * A source VM: 64M, @workload, QMP in the scratch directory, and the
+ * options in @extra (NULL-terminated, may be NULL).
+ */
+static void vm_start_with(Vm *vm, const char *workload,
+                          const char *const *extra)
 {
     static int n;
     g_autofree char *qmparg = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
     GError *err = NULL;
 
     vm->sock = g_strdup_printf("%s/src%d.sock", tmpdir, n++);
     qmparg = g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
-    const char *argv[] = { mapmig_bin, "-m",        VM_MEM,   "-name",
+    const char *base[] = { mapmig_bin, "-m",        VM_MEM,   "-name",
                            "ctl-test", "-workload", workload, "-serial",
                            "none",     "-qmp",      qmparg,   NULL };
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+    for (int i = 0; base[i]; i++) {
+        g_ptr_array_add(argv, (char *)base[i]);
+    }
+    for (int i = 0; extra && extra[i]; i++) {
+        g_ptr_array_add(argv, (char *)extra[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
                                 G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
                                 &vm->pid, &err));
     g_assert_no_error(err);
     track_pid(vm->pid);
     vm->qmp = qmp_client_connect(vm->sock, WAIT_MS, &err);
     g_assert_no_error(err);
+}
+
+static void vm_start(Vm *vm, const char *workload)
+{
+    vm_start_with(vm, workload, NULL);
 }
 
 /* Attach to a VM restored by mapmig-ctl (socket and pid file known). */
@@ -558,6 +575,11 @@ static void test_img_info(void)
     assert_contains(r.out, "save image: version 1, format mapped");
     assert_contains(r.out, "-m 64M -name ctl-test -workload idle");
     assert_contains(r.out, "layout: mapped-ram");
+    /* Sizes for people beside the raw bytes. */
+    assert_contains(r.out, "guest RAM: 84017152 bytes (80.1 MiB)");
+    assert_contains(r.out,
+                    "  pc.ram                   size 67108864 (64.0 MiB, "
+                    "16384 pages)");
     run_clear(&r);
     r = run_tool(img_bin, "info", "--output", "json", img, NULL);
     g_assert_cmpint(r.status, ==, 0);
@@ -740,7 +762,9 @@ static void test_damaged(gconstpointer data)
     Vm vm = { 0 };
 
     c->damage(img);
-    run_expect(ctl_restore(&vm, img, "-q"), 1, c->msg);
+    Run r = ctl_restore(&vm, img, "-q");
+    g_assert_null(strstr(r.err, ": :")); /* one prefix, one colon */
+    run_expect(r, 1, c->msg);
     if (c->img_check) {
         run_expect(run_tool(img_bin, "check", img, NULL), 1, c->msg);
     }
@@ -1537,8 +1561,7 @@ static void test_restore_lazy(gconstpointer data)
     run_expect(ctl_save(&src, img, opts), 0, NULL);
     g_autofree char *want = vm_digests(&src);
 
-    run_expect(ctl_restore(&dst, img, "--lazy --paused"), 0,
-               "lazy: resumed after");
+    run_expect(ctl_restore(&dst, img, "--lazy --paused"), 0, "resumed after");
     g_autofree char *st = vm_status(&dst);
     g_assert_cmpstr(st, ==, "paused");
     wait_lazy_loaded(&dst);
@@ -1590,6 +1613,310 @@ static void test_restore_lazy_stream(void)
     assert_contains(r.err, "lazy restore needs an image of the mapped layout");
     run_clear(&r);
     vm_quit(&src);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+/* A chain of generations: one guest through many saves and restores */
+
+#define CHAIN_GENERATIONS 24
+
+static gint sort_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in @dir, sorted, one a line (g_free). */
+static char *dir_listing(const char *dir)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            g_ptr_array_add(names, g_strdup(e->d_name));
+        }
+    }
+    closedir(d);
+    g_ptr_array_sort(names, sort_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv("\n", (char **)names->pdata);
+}
+
+/* Processes whose parent is this test (it is their subreaper). */
+static int count_children(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while ((e = readdir(d))) {
+        g_autofree char *path = g_strdup_printf("/proc/%s/stat", e->d_name);
+        g_autofree char *stat = NULL;
+        if (!g_ascii_isdigit(e->d_name[0]) ||
+            !g_file_get_contents(path, &stat, NULL, NULL)) {
+            continue;
+        }
+        /* pid (comm) state ppid: comm may hold anything but ')'. */
+        const char *rest = strrchr(stat, ')');
+        int ppid = 0;
+        if (rest && sscanf(rest + 1, " %*c %d", &ppid) == 1 &&
+            ppid == getpid()) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* The processes left behind (guardians exit on their own) are gone. */
+static void wait_children_gone(int want)
+{
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+            /* reap the guardians we adopted */
+        }
+        if (count_children() <= want) {
+            return;
+        }
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpint(count_children(), <=, want);
+}
+
+/*
+ * After a save without --keep-vm, the source quits by itself.  The log
+ * mapmig-ctl restore kept beside its socket (if it started it) goes too.
+ */
+static void vm_forget_saved(Vm *vm)
+{
+    g_autofree char *log = g_strconcat(vm->sock, ".log", NULL);
+
+    g_assert_true(vm_reap(vm, WAIT_MS));
+    unlink(log);
+    qmp_client_free(vm->qmp);
+    vm->qmp = NULL;
+    g_clear_pointer(&vm->sock, g_free);
+}
+
+/*
+ * Generation @gen: layouts, channels, O_DIRECT, zstd and lazy restores
+ * rotate so that every kind of save follows every kind of restore, in
+ * particular a stream save after a lazy restore (lazy-restore must not
+ * stay on, nor travel in the image).
+ */
+static char *chain_save_opts(int gen, bool dio, bool *mapped)
+{
+    *mapped = gen % 3 != 2;
+    return g_strdup_printf("-q --layout %s --parallel-channels %d%s%s",
+                           *mapped ? "mapped" : "stream",
+                           *mapped && (gen / 3) % 2 ? 4 : 1,
+                           dio && (gen / 2) % 2 ? " --bypass-cache" : "",
+                           gen % 5 == 3 ? " --compress zstd" : "");
+}
+
+static void test_chain(void)
+{
+    g_autofree char *img = scratch("chain.img");
+    g_autofree char *before = dir_listing(tmpdir);
+    int children = count_children();
+    bool dio = direct_io_ok();
+    int lazy_then_stream = 0;
+    bool last_lazy = false;
+    Vm vm = { 0 };
+
+    vm_start(&vm, "ab");
+    vm_let_run(&vm, 200);
+    check_ab_goes_on(&vm, ab_passes(&vm));
+    for (int gen = 0; gen < CHAIN_GENERATIONS; gen++) {
+        bool mapped;
+        g_autofree char *sopts = chain_save_opts(gen, dio, &mapped);
+        bool lazy = mapped && gen % 2 == 0;
+        g_autofree char *ropts =
+            g_strdup_printf("-q%s%s", lazy ? " --lazy" : "",
+                            dio && (gen / 2) % 2 ? " --bypass-cache" : "");
+
+        g_test_message("generation %d: save %s, restore %s", gen, sopts, ropts);
+        lazy_then_stream += last_lazy && !mapped;
+        run_expect(ctl_save(&vm, img, sopts), 0, NULL);
+        vm_forget_saved(&vm);
+
+        /* Only what the image's VM needs, never how it was loaded. */
+        Run r = run_tool(img_bin, "info", "--output", "json", img, NULL);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_null(strstr(r.out, "lazy-restore"));
+        run_clear(&r);
+
+        run_expect(ctl_restore(&vm, img, ropts), 0, NULL);
+        g_autofree char *st = vm_status(&vm);
+        g_assert_cmpstr(st, ==, "running");
+        int64_t passes = ab_passes(&vm);
+        if (lazy) {
+            wait_lazy_loaded(&vm);
+        }
+        /* Consumed by the load: a later save must not inherit it. */
+        g_assert_false(vm_cap(&vm, "lazy-restore"));
+        check_ab_goes_on(&vm, passes);
+        g_assert_cmpint(unlink(img), ==, 0);
+        last_lazy = lazy;
+    }
+    g_assert_cmpint(lazy_then_stream, >=, 3);
+    g_autofree char *log = g_strconcat(vm.sock, ".log", NULL);
+    vm_quit(&vm);
+    g_assert_cmpint(unlink(log), ==, 0);
+
+    /* Nothing left: no temporary file, socket, pid file or process. */
+    g_assert_cmpint(files_for(img), ==, 0);
+    g_autofree char *after = dir_listing(tmpdir);
+    g_assert_cmpstr(after, ==, before);
+    wait_children_gone(children);
+}
+
+/* ---------------------------------------------------------------- */
+/* --output json */
+
+/* @text is exactly one JSON object (and a newline): parse it. */
+static JsonObject *parse_one_object(const char *text)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    GError *err = NULL;
+
+    g_assert_true(g_str_has_suffix(text, "}\n"));
+    g_assert_true(strchr(text, '\n') == text + strlen(text) - 1);
+    json_parser_load_from_data(p, text, -1, &err);
+    g_assert_no_error(err);
+    JsonNode *root = json_parser_get_root(p);
+    g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+    return json_object_ref(json_node_get_object(root));
+}
+
+static void test_output_json(void)
+{
+    g_autofree char *img = scratch("json.img");
+    g_autofree char *sock = scratch("json.sock");
+    g_autofree char *pidfile = scratch("json.pid");
+    g_autofree char *log = g_strconcat(sock, ".log", NULL);
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, "ab");
+    vm_let_run(&src, 200);
+    Run r = run_tool(ctl_bin, "save", "--qmp", src.sock, img, "--output",
+                     "json", "--parallel-channels", "2", NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_autoptr(JsonObject) s = parse_one_object(r.out);
+    run_clear(&r);
+    g_assert_cmpstr(json_object_get_string_member(s, "operation"), ==, "save");
+    g_assert_cmpstr(json_object_get_string_member(s, "layout"), ==, "mapped");
+    g_assert_cmpint(json_object_get_int_member(s, "channels"), ==, 2);
+    g_assert_cmpint(json_object_get_int_member(s, "bytes"), >=, 64 << 20);
+    g_assert_cmpint(json_object_get_int_member(s, "image-bytes"), >, 0);
+    g_assert_cmpint(json_object_get_int_member(s, "time-ms"), >=, 0);
+    g_assert_true(json_object_has_member(s, "mb-per-second"));
+    g_assert_cmpstr(json_object_get_string_member(s, "vm"), ==, "quit");
+    vm_forget_saved(&src);
+
+    /* Lazy: the time to resume, and the rate of the whole load. */
+    r = run_tool(ctl_bin, "restore", img, "--qmp", sock, "--lazy", "--output",
+                 "json", "--", "-pidfile", pidfile, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_autoptr(JsonObject) o = parse_one_object(r.out);
+    g_assert_null(strstr(r.err, "restored "));
+    run_clear(&r);
+    vm_attach(&dst, sock, pidfile);
+    g_assert_cmpstr(json_object_get_string_member(o, "operation"), ==,
+                    "restore");
+    g_assert_cmpstr(json_object_get_string_member(o, "qmp"), ==, sock);
+    g_assert_cmpint(json_object_get_int_member(o, "pid"), ==, dst.pid);
+    g_assert_true(json_object_get_boolean_member(o, "lazy"));
+    int64_t resume = json_object_get_int_member(o, "time-to-resume-ms");
+    int64_t ms = json_object_get_int_member(o, "time-ms");
+    g_assert_cmpint(resume, >=, 0);
+    g_assert_cmpint(resume, <=, ms);
+    /* The rate of the whole load, not RAM over the time to resume. */
+    g_assert_cmpint(json_object_get_int_member(o, "mb-per-second"), <=,
+                    json_object_get_int_member(o, "bytes") / 1000 / MAX(ms, 1) +
+                        1);
+    /* mapmig-ctl waited for the whole load. */
+    g_autoptr(JsonNode) q = vm_cmd(&dst, "{'execute': 'query-migrate'}");
+    g_assert_cmpstr(qmp_get_str(q, "status"), ==, "completed");
+    check_ab_goes_on(&dst, ab_passes(&dst));
+    vm_quit(&dst);
+    unlink(log);
+
+    /* People: the same figures in words, no "effective" rate. */
+    r = run_tool(ctl_bin, "restore", img, "--qmp", sock, "--lazy", "--paused",
+                 "--", "-pidfile", pidfile, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_cmpstr(g_strstrip(r.out), ==, sock);
+    assert_contains(r.err, "resumed after ");
+    assert_contains(r.err, "whole load ");
+    g_assert_null(strstr(r.err, "effective"));
+    run_clear(&r);
+    vm_attach(&dst, sock, pidfile);
+    vm_quit(&dst);
+    unlink(log);
+
+    run_expect(
+        run_tool(ctl_bin, "save", "--qmp", sock, img, "--output", "yaml", NULL),
+        2, "--output must be human or json");
+    unlink(img);
+}
+
+/*
+ * libvirt's options: -display none and -nodefaults describe the machine
+ * and travel in the image; -nographic binds stdio, so it stays with its
+ * process (save_image_option_is_per_instance()), as the docs list.
+ */
+static void test_per_instance_options(void)
+{
+    g_autofree char *img = scratch("options.img");
+    const char *const extra[] = { "-display",    "none",
+                                  "-nodefaults", "-no-user-config",
+                                  "-nographic",  NULL };
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start_with(&src, "idle", extra);
+    run_expect(ctl_save(&src, img, "-q"), 0, NULL);
+    vm_forget_saved(&src);
+    Run r = run_tool(img_bin, "info", img, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    assert_contains(r.out, "-display none -nodefaults -no-user-config");
+    g_assert_null(strstr(r.out, "-nographic"));
+    g_assert_null(strstr(r.out, "-serial"));
+    g_assert_null(strstr(r.out, "-qmp"));
+    run_clear(&r);
+    run_expect(ctl_restore(&dst, img, "-q --paused"), 0, NULL);
+    vm_quit(&dst);
+    unlink(img);
+}
+
+/*
+ * lazy-restore turned on by hand in a VM (it only means something to a
+ * destination): mapmig-ctl turns it off for the save, in any layout, and
+ * gives it back with --keep-vm.
+ */
+static void test_save_lazy_set_by_hand(void)
+{
+    g_autofree char *img = scratch("by-hand.img");
+    Vm vm = { 0 };
+
+    vm_start(&vm, "idle");
+    g_autoptr(JsonNode) r = vm_cmd(
+        &vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
+             "{'capabilities': [{'capability': 'mapped-ram', 'state': true},"
+             " {'capability': 'lazy-restore', 'state': true}]}}");
+    Run s = ctl_save(&vm, img, "-q --keep-vm --layout stream");
+    g_assert_null(strstr(s.err, ": :"));
+    run_expect(s, 0, NULL);
+    g_assert_true(vm_cap(&vm, "lazy-restore"));
+    Run i = run_tool(img_bin, "info", "--output", "json", img, NULL);
+    g_assert_cmpint(i.status, ==, 0);
+    g_assert_null(strstr(i.out, "lazy-restore"));
+    run_clear(&i);
+    vm_quit(&vm);
     unlink(img);
 }
 
@@ -1687,6 +2014,11 @@ int main(int argc, char **argv)
         g_test_add_data_func(settings_cases[i].path, &settings_cases[i],
                              test_settings_restored);
     }
+    g_test_add_func("/ctl/chain", test_chain);
+    g_test_add_func("/ctl/output-json", test_output_json);
+    g_test_add_func("/ctl/save/per-instance-options",
+                    test_per_instance_options);
+    g_test_add_func("/ctl/save/lazy-set-by-hand", test_save_lazy_set_by_hand);
     int ret = g_test_run();
     cleanup();
     return ret;

@@ -14,6 +14,7 @@
 #define TOOLS_CTL_CTL_H
 
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "qapi/qmp-client.h"
 #include "qemu/vm-client.h"
 
@@ -25,6 +26,9 @@
 extern volatile sig_atomic_t ctl_interrupted;
 /* The signal that interrupted us (for the message and exit status). */
 extern volatile sig_atomic_t ctl_signal;
+
+/* Print @o as one line of JSON on stdout (takes @o). */
+void ctl_print_json(JsonObject *o);
 
 /* ---- progress.c ---- */
 
@@ -41,10 +45,14 @@ void progress_init(Progress *p, const char *what, bool enabled);
 void progress_update(Progress *p, uint64_t done, uint64_t total);
 /* Erase the line. */
 void progress_done(Progress *p);
-/* "512 MiB" style (g_free). */
-char *ctl_size_str(uint64_t bytes);
 
 /* ---- vmctl.c ---- */
+
+/*
+ * Whether capability @name concerns only the destination of a load
+ * (lazy-restore, x-checksums): never recorded in an image.
+ */
+bool vmctl_cap_is_destination_only(const char *name);
 
 /* Turn capability @name on or off. */
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp);
@@ -198,6 +206,7 @@ typedef struct SaveOptions {
     uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
     bool keep_vm;           /* leave the VM paused instead of quitting it */
     bool quiet;
+    bool json; /* --output json: the summary as one object on stdout */
 } SaveOptions;
 
 int ctl_save(const SaveOptions *o);
@@ -209,6 +218,7 @@ typedef struct RestoreOptions {
     int channels;         /* 0: as saved */
     bool bypass_cache;
     bool lazy; /* resume before RAM is loaded (lazy-restore capability) */
+    bool json; /* --output json: the summary as one object on stdout */
     int run_override; /* -1: as saved, 0: --paused, 1: --running */
     bool quiet;
     /*

@@ -18,10 +18,12 @@ static void usage(FILE *out)
             "                  [--parallel-channels N] [--bypass-cache]\n"
             "                  [--compress none|zstd] [--compress-level N]\n"
             "                  [--running|--paused] [--live] [--keep-vm]\n"
-            "                  [--max-bandwidth BYTES] [-q]\n"
+            "                  [--max-bandwidth BYTES] [--output human|json]"
+            " [-q]\n"
             "  mapmig-ctl restore FILE [--qmp PATH] [--parallel-channels N]\n"
             "                  [--bypass-cache] [--running|--paused] [--lazy]\n"
-            "                  [--mapmig BINARY] [-q] [-- MAPMIG-OPTION...]\n"
+            "                  [--mapmig BINARY] [--output human|json] [-q]\n"
+            "                  [-- MAPMIG-OPTION...]\n"
             "\n"
             "save: write the VM reachable at QMP SOCKET to FILE (a save\n"
             "  image: header, configuration, migration stream) and quit it.\n"
@@ -55,15 +57,34 @@ static void usage(FILE *out)
             "    --lazy             resume at once and load RAM while the "
             "guest\n"
             "                       runs (mapped layout; see "
-            "lazy-restore.rst)\n"
+            "lazy-restore.rst);\n"
+            "                       the socket is printed at the resume, "
+            "and\n"
+            "                       mapmig-ctl waits for the whole load\n"
             "    --mapmig BINARY    the VM binary (default: $MAPMIG, then "
             "next\n"
             "                       to mapmig-ctl, then $PATH)\n"
             "    options after -- are added to the VM's command line\n"
+            "both:\n"
+            "    --output json      the summary as one JSON object on "
+            "stdout\n"
+            "                       (restore: instead of the socket path)\n"
+            "    -q, --quiet        no summary, no progress line\n"
             "\n"
             "  -h, --help, --version\n"
             "Exit status: 0 success, 1 failure, 2 usage error (128+N when\n"
             "interrupted by signal N).\n");
+}
+
+void ctl_print_json(JsonObject *o)
+{
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+    json_node_take_object(n, o);
+    g_autofree char *text = json_to_string(n, false);
+    json_node_unref(n);
+    printf("%s\n", text);
+    fflush(stdout);
 }
 
 static void on_signal(int sig)
@@ -143,6 +164,7 @@ enum {
     OPT_BANDWIDTH,
     OPT_LAZY,
     OPT_VERSION,
+    OPT_OUTPUT,
 };
 
 static const struct option longopts[] = {
@@ -162,6 +184,7 @@ static const struct option longopts[] = {
     { "max-bandwidth", required_argument, NULL, OPT_BANDWIDTH },
     { "lazy", no_argument, NULL, OPT_LAZY },
     { "version", no_argument, NULL, OPT_VERSION },
+    { "output", required_argument, NULL, OPT_OUTPUT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -245,6 +268,13 @@ int main(int argc, char **argv)
             return 0;
         case 'q':
             so.quiet = ro.quiet = true;
+            break;
+        case OPT_OUTPUT:
+            if (strcmp(optarg, "human") && strcmp(optarg, "json")) {
+                return usage_error(cmd, "--output must be human or json, not",
+                                   optarg);
+            }
+            so.json = ro.json = !strcmp(optarg, "json");
             break;
         case OPT_QMP:
             qmp = optarg;

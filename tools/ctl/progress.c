@@ -6,20 +6,6 @@
 
 #define PROGRESS_INTERVAL_MS 200
 
-char *ctl_size_str(uint64_t bytes)
-{
-    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    double v = bytes;
-    int u = 0;
-
-    while (v >= 1024 && u < (int)ARRAY_SIZE(units) - 1) {
-        v /= 1024;
-        u++;
-    }
-    return u ? g_strdup_printf("%.1f %s", v, units[u])
-             : g_strdup_printf("%" PRIu64 " B", bytes);
-}
-
 void progress_init(Progress *p, const char *what, bool enabled)
 {
     p->enabled = enabled;
@@ -38,8 +24,8 @@ void progress_update(Progress *p, uint64_t done, uint64_t total)
         return;
     }
     p->last_ms = now;
-    g_autofree char *d = ctl_size_str(done);
-    g_autofree char *t = total ? ctl_size_str(total) : g_strdup("?");
+    g_autofree char *d = size_to_human_str(done);
+    g_autofree char *t = total ? size_to_human_str(total) : g_strdup("?");
     double rate = secs > 0 ? done / secs : 0;
     g_autofree char *eta = NULL;
     if (total > done && rate > 0) {

@@ -73,7 +73,7 @@ static bool writer_pwrite(Writer *w, size_t off, size_t len, GError **errp)
     uint64_t pos = w->pos + off;
 
     if (qio_channel_pwrite_all(w->ioc, w->buf + off, len, pos, errp) < 0) {
-        error_prepend(errp, "Could not write the image: ");
+        error_prepend(errp, "Could not write the image");
         return false;
     }
     return true;

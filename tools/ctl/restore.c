@@ -14,7 +14,8 @@
  *
  * --lazy adds the lazy-restore capability: the VM resumes as soon as its
  * device state is in ("postcopy-active") and loads RAM from the image
- * while it runs; we return then and the load finishes in the VM.
+ * while it runs; we print its socket then, and wait for the whole load
+ * (a failure after the resume is a failed restore too).
  */
 #include "ctl.h"
 #include "test-point.h"
@@ -59,6 +60,8 @@ typedef struct RestoreJob {
     int64_t fdset_id; /* -1: none */
     Progress progress;
     int64_t decompress_ms, load_ms;
+    int64_t resume_ms; /* --lazy: migrate-incoming to the resume */
+    bool socket_shown; /* the socket is already on stdout */
 } RestoreJob;
 
 /* ---------------------------------------------------------------- */
@@ -89,7 +92,10 @@ static bool restore_parse_config(RestoreJob *j, GError **errp)
     j->saved_channels = cfg.channels;
     j->caps = g_ptr_array_new_with_free_func(g_free);
     for (int i = 0; cfg.caps[i]; i++) {
-        g_ptr_array_add(j->caps, g_strdup(cfg.caps[i]));
+        /* Older images may carry lazy-restore: --lazy decides. */
+        if (!vmctl_cap_is_destination_only(cfg.caps[i])) {
+            g_ptr_array_add(j->caps, g_strdup(cfg.caps[i]));
+        }
     }
     save_image_config_clear(&cfg);
     for (int i = 0; j->o->extra_caps && j->o->extra_caps[i]; i++) {
@@ -146,7 +152,7 @@ static bool restore_open_image(RestoreJob *j, GError **errp)
     if (o->bypass_cache) {
         uint32_t mem_align, off_align;
         if (!qemu_dio_alignment(j->fd, j->path, &mem_align, &off_align, errp)) {
-            error_prepend(errp, "--bypass-cache: ");
+            error_prepend(errp, "--bypass-cache");
             return false;
         }
         j->direct_fd = open(j->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -203,7 +209,7 @@ static bool restore_decompress_mapped(RestoreJob *j, GError **errp)
     progress_done(&j->progress);
     j->decompress_ms = qemu_clock_ms() - start;
     if (!pump_join(&j->pump, errp)) {
-        error_prepend(errp, "'%s': ", j->o->file);
+        error_prepend(errp, "'%s'", j->o->file);
         return false;
     }
     if (ctl_interrupted) {
@@ -450,6 +456,42 @@ static bool restore_pump_failed(void *opaque)
     return j->pump_used && pump_failed(&j->pump);
 }
 
+static void restore_show_socket(RestoreJob *j)
+{
+    if (!j->socket_shown && !j->o->json) {
+        printf("%s\n", j->qmp_path);
+        fflush(stdout);
+    }
+    j->socket_shown = true;
+}
+
+/*
+ * --lazy: the guest runs (or waits, paused) while its RAM comes in.  Say
+ * where the VM is at once, then wait for the whole load: its failure
+ * leaves a guest that cannot go on, so the restore failed.
+ */
+static bool restore_lazy_finish(RestoreJob *j, int64_t start, GError **errp)
+{
+    GError *err = NULL;
+
+    j->resume_ms = j->load_ms;
+    restore_show_socket(j);
+    g_autofree char *st =
+        vmctl_wait_migration(j->qmp, NULL, NULL, NULL, true, &err);
+    j->load_ms = qemu_clock_ms() - start;
+    if (st && !strcmp(st, "completed")) {
+        g_clear_error(&err);
+        return true;
+    }
+    if (!err) {
+        error_setg(&err, "the load ended with status '%s'", st ? st : "?");
+    }
+    error_prepend(&err, "loading '%s' failed after the guest resumed",
+                  j->o->file);
+    g_propagate_error(errp, err);
+    return false;
+}
+
 /* Wait until the loaded VM leaves "inmigrate". */
 static char *restore_wait_runstate(RestoreJob *j, GError **errp)
 {
@@ -525,7 +567,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
         if (!err) {
             error_setg(&err, "the load ended with status '%s'", st ? st : "?");
         }
-        error_prepend(&err, "loading '%s' failed: ", j->o->file);
+        error_prepend(&err, "loading '%s' failed", j->o->file);
         g_propagate_error(errp, err);
         return false;
     }
@@ -550,7 +592,7 @@ static bool restore_load(RestoreJob *j, GError **errp)
     if (j->run && !vm_client_cmd(j->qmp, errp, "{'execute': 'cont'}")) {
         return false;
     }
-    return true;
+    return !lazy_running || restore_lazy_finish(j, start, errp);
 }
 
 static void restore_cleanup_files(RestoreJob *j)
@@ -565,26 +607,77 @@ static void restore_cleanup_files(RestoreJob *j)
     }
 }
 
+static double mb_per_s(uint64_t bytes, int64_t ms)
+{
+    return ms > 0 ? bytes / (ms / 1000.0) / 1e6 : 0.0;
+}
+
+/* --output json: one object on stdout, in place of the socket path. */
+static void restore_summary_json(RestoreJob *j)
+{
+    const SaveImageHeader *h = &j->img.hdr;
+    JsonObject *o = json_object_new();
+
+    json_object_set_string_member(o, "operation", "restore");
+    json_object_set_string_member(o, "file", j->path);
+    json_object_set_string_member(o, "qmp", j->qmp_path);
+    json_object_set_int_member(o, "pid", j->pid);
+    json_object_set_string_member(o, "log", j->log_path);
+    json_object_set_string_member(o, "format",
+                                  save_image_format_name(h->format));
+    json_object_set_string_member(o, "layout", j->mapped ? "mapped" : "stream");
+    json_object_set_int_member(o, "channels", j->channels);
+    json_object_set_boolean_member(o, "bypass-cache", j->o->bypass_cache);
+    json_object_set_boolean_member(o, "lazy", j->o->lazy);
+    json_object_set_int_member(o, "bytes", h->ram_size);
+    json_object_set_int_member(o, "time-ms", j->load_ms);
+    json_object_set_int_member(
+        o, "mb-per-second", (int64_t)(mb_per_s(h->ram_size, j->load_ms) + 0.5));
+    if (j->o->lazy) {
+        json_object_set_int_member(o, "time-to-resume-ms", j->resume_ms);
+    }
+    if (j->decompress_ms) {
+        json_object_set_int_member(o, "decompression-ms", j->decompress_ms);
+    }
+    json_object_set_string_member(o, "state", j->run ? "running" : "paused");
+    ctl_print_json(o);
+}
+
+/*
+ * One line on stderr for people (or the JSON object).  A lazy restore
+ * gives its time to resume and the rate of the whole load, not RAM over
+ * the time to resume.
+ */
 static void restore_summary(RestoreJob *j)
 {
     const SaveImageHeader *h = &j->img.hdr;
-    g_autofree char *ram = ctl_size_str(h->ram_size);
-    double secs = j->load_ms / 1000.0;
+
+    if (j->o->json) {
+        restore_summary_json(j);
+        return;
+    }
+    if (j->o->quiet) {
+        return;
+    }
+    g_autofree char *ram = size_to_human_str(h->ram_size);
     g_autofree char *dec =
         j->decompress_ms
             ? g_strdup_printf(", decompression %.2f s", j->decompress_ms / 1e3)
             : g_strdup("");
+    g_autofree char *resume =
+        j->o->lazy
+            ? g_strdup_printf("resumed after %.3f s, ", j->resume_ms / 1e3)
+            : g_strdup("");
 
     fprintf(stderr,
-            "restored %s: %s image, %d channel%s%s, RAM %s, %s %.2f s "
-            "(%.0f MB/s%s)%s, VM pid %d %s, log %s\n",
+            "restored %s: %s image, %d channel%s%s, RAM %s, %s%s %.2f s "
+            "(%.0f MB/s)%s, VM pid %d %s, log %s\n",
             j->path, save_image_format_name(h->format), j->channels,
             j->channels > 1 ? "s" : "",
-            j->o->bypass_cache ? ", bypass-cache" : "", ram,
-            j->o->lazy ? "lazy: resumed after" : "load", secs,
-            secs > 0 ? h->ram_size / secs / 1e6 : 0.0,
-            j->o->lazy ? " effective; RAM loads in the VM" : "", dec,
-            (int)j->pid, j->run ? "running" : "paused", j->log_path);
+            j->o->bypass_cache ? ", bypass-cache" : "", ram, resume,
+            j->o->lazy ? "whole load" : "load", j->load_ms / 1e3,
+            mb_per_s(h->ram_size, j->load_ms), dec, (int)j->pid,
+            j->run ? "running" : "paused", j->log_path);
 }
 
 static void restore_free(RestoreJob *j)
@@ -644,11 +737,8 @@ int ctl_restore(const RestoreOptions *o)
     }
     if (ok) {
         guard_release(&j.guard);
-        printf("%s\n", j.qmp_path);
-        fflush(stdout);
-        if (!o->quiet) {
-            restore_summary(&j);
-        }
+        restore_show_socket(&j);
+        restore_summary(&j);
     } else {
         if (j.pump_used) {
             atomic_store(&j.pump.cancel, true);

@@ -135,7 +135,8 @@ static bool save_build_config(SaveJob *j, GError **errp)
     json_object_set_string_member(save, "tool", "mapmig-ctl " MAPMIG_VERSION);
     /*
      * Capabilities that change the stream (x-ignore-shared, ...) must be
-     * set on the destination too: record the ones the VM has on.
+     * set on the destination too: record the ones the VM has on, but
+     * not those about how it was itself loaded.
      */
     JsonArray *on = json_array_new();
     JsonArray *all =
@@ -147,7 +148,7 @@ static bool save_build_config(SaveJob *j, GError **errp)
         if (name &&
             json_object_get_boolean_member_with_default(c, "state", false) &&
             strcmp(name, "events") && strcmp(name, "mapped-ram") &&
-            strcmp(name, "multifd")) {
+            strcmp(name, "multifd") && !vmctl_cap_is_destination_only(name)) {
             json_array_add_string_element(on, name);
         }
     }
@@ -215,7 +216,7 @@ static bool save_check_direct_io(SaveJob *j, GError **errp)
         return true;
     }
     if (!qemu_dio_alignment(j->fd, j->tmp, &mem_align, &off_align, errp)) {
-        error_prepend(errp, "--bypass-cache: ");
+        error_prepend(errp, "--bypass-cache");
         return false;
     }
     if (j->hdr.stream_offset % off_align || 4096 % off_align ||
@@ -609,27 +610,58 @@ static void save_abort(SaveJob *j)
     }
 }
 
+/* --output json: one object on stdout. */
+static void save_summary_json(SaveJob *j, const struct stat *st, double mbps)
+{
+    const SaveOptions *o = j->o;
+    JsonObject *r = json_object_new();
+
+    json_object_set_string_member(r, "operation", "save");
+    json_object_set_string_member(r, "file", j->path);
+    json_object_set_string_member(r, "layout", o->mapped ? "mapped" : "stream");
+    json_object_set_int_member(r, "channels", o->channels);
+    json_object_set_boolean_member(r, "bypass-cache", o->bypass_cache);
+    json_object_set_string_member(r, "compress", o->zstd ? "zstd" : "none");
+    json_object_set_boolean_member(r, "live", o->live);
+    json_object_set_int_member(r, "bytes", j->ram_total);
+    json_object_set_int_member(r, "image-bytes", st->st_size);
+    json_object_set_int_member(r, "allocated-bytes",
+                               (int64_t)st->st_blocks * 512);
+    json_object_set_int_member(r, "time-ms", j->mig_ms);
+    json_object_set_int_member(r, "mb-per-second", (int64_t)(mbps + 0.5));
+    if (o->mapped && o->zstd) {
+        json_object_set_int_member(r, "compression-ms", j->compress_ms);
+    }
+    json_object_set_string_member(r, "vm", o->keep_vm ? "paused" : "quit");
+    ctl_print_json(r);
+}
+
+/* One line for people on stdout, or with --output json one object. */
 static void save_summary(SaveJob *j)
 {
     const SaveOptions *o = j->o;
     struct stat st = { 0 };
-    g_autofree char *ram = ctl_size_str(j->ram_total);
+    double secs = j->mig_ms / 1000.0;
+    double mbps = secs > 0 ? j->ram_total / secs / 1e6 : 0.0;
 
     stat(j->path, &st);
-    g_autofree char *size = ctl_size_str(st.st_size);
-    g_autofree char *alloc = ctl_size_str((uint64_t)st.st_blocks * 512);
+    if (o->json) {
+        save_summary_json(j, &st, mbps);
+        return;
+    }
+    g_autofree char *ram = size_to_human_str(j->ram_total);
+    g_autofree char *size = size_to_human_str(st.st_size);
+    g_autofree char *alloc = size_to_human_str((uint64_t)st.st_blocks * 512);
     g_autofree char *comp =
         o->mapped && o->zstd
             ? g_strdup_printf(", compression %.2f s", j->compress_ms / 1000.0)
             : g_strdup("");
-    double secs = j->mig_ms / 1000.0;
     printf("saved %s: %s layout, %d channel%s%s%s, RAM %s, image %s "
            "(allocated %s), migration %.2f s (%.0f MB/s)%s, VM %s\n",
            j->path, o->mapped ? "mapped" : "stream", o->channels,
            o->channels > 1 ? "s" : "", o->zstd ? ", zstd" : "",
            o->bypass_cache ? ", bypass-cache" : "", ram, size, alloc, secs,
-           secs > 0 ? j->ram_total / secs / 1e6 : 0.0, comp,
-           o->keep_vm ? "left paused" : "quit");
+           mbps, comp, o->keep_vm ? "left paused" : "quit");
     fflush(stdout);
 }
 
@@ -652,7 +684,7 @@ int ctl_save(const SaveOptions *o)
         } else {
             vm_client_cmd(j.qmp, NULL, "{'execute': 'quit'}");
         }
-        if (!o->quiet) {
+        if (!o->quiet || o->json) {
             save_summary(&j);
         }
     } else {

@@ -8,12 +8,25 @@
 #define WAIT_TICK_MS 200
 
 /* The capabilities mapmig-ctl sets itself (vmctl_setup_migration). */
-static const char *const owned_caps[] = { "events", "mapped-ram", "multifd",
-                                          "x-checksums", NULL };
+static const char *const owned_caps[] = { "events",       "mapped-ram",
+                                          "multifd",      "x-checksums",
+                                          "lazy-restore", NULL };
 /* The parameters it sets, restored afterwards. */
 static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
                                             "direct-io", "multifd-compression",
                                             NULL };
+
+/*
+ * Capabilities that only say how this VM loads its state: an image must
+ * not carry them to the VMs restored from it.
+ */
+static const char *const destination_caps[] = { "lazy-restore", "x-checksums",
+                                                NULL };
+
+bool vmctl_cap_is_destination_only(const char *name)
+{
+    return g_strv_contains(destination_caps, name);
+}
 
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp)
 {
@@ -44,6 +57,10 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     vm_client_add_cap(caps, "mapped-ram", m->mapped);
     vm_client_add_cap(caps, "multifd", multifd);
     vm_client_add_cap(caps, "x-checksums", m->mapped && m->checksums);
+    /* Only for the load that asks for it: off for a save (set by hand). */
+    vm_client_add_cap(caps, "lazy-restore",
+                      m->mapped && m->extra_caps &&
+                          g_strv_contains(m->extra_caps, "lazy-restore"));
     for (int i = 0; m->extra_caps && m->extra_caps[i]; i++) {
         if (!g_strv_contains(owned_caps, m->extra_caps[i])) {
             vm_client_add_cap(caps, m->extra_caps[i], true);
@@ -55,7 +72,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         return false;
     }
     if (!vm_client_set_caps(c, caps, errp)) {
-        error_prepend(errp, "Could not set the migration capabilities: ");
+        error_prepend(errp, "Could not set the migration capabilities");
         return false;
     }
     /* A file is no network: no limit unless asked (as libvirt). */
@@ -67,7 +84,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
         json_object_set_string_member(p, "multifd-compression", "none");
     }
     if (!vm_client_exec(c, "migrate-set-parameters", p, errp)) {
-        error_prepend(errp, "Could not set the migration parameters: ");
+        error_prepend(errp, "Could not set the migration parameters");
         return false;
     }
     return true;
