@@ -1082,6 +1082,15 @@ static bool verify_block_pages(MigFile *mf, MigBlock *b, uint64_t table_pos,
                                        table_pos, errp) < 0) {
         return false;
     }
+    for (uint64_t p = 0; p < n; p++) {
+        if (test_bit(p, bmap) != (sums[p] != 0)) {
+            error_setg(errp,
+                       "the bitmap and the checksum table of ramblock %s "
+                       "disagree on page 0x%" PRIx64,
+                       b->name, (uint64_t)(p * TARGET_PAGE_SIZE));
+            return false;
+        }
+    }
     for (uint64_t p = find_next_bit(bmap, n, 0); p < n;
          p = find_next_bit(bmap, n, p + 1)) {
         if (!migfile_pread(mf, page, sizeof(page),

@@ -216,6 +216,24 @@ bool ram_checksums_load_finish(QEMUFile *f, GError **errp)
     return true;
 }
 
+bool ram_checksums_check_bitmap(RAMBlock *rb, const unsigned long *bmap,
+                                GError **errp)
+{
+    for (uint64_t p = 0; rb->page_sums && p < ramblock_nr_pages(rb); p++) {
+        if (test_bit(p, bmap) != (rb->page_sums[p] != 0)) {
+            error_setg(errp,
+                       "Page 0x%" PRIx64 " of ramblock %s is %s the file's "
+                       "bitmap but %s the checksum table: the migration "
+                       "file is damaged",
+                       (uint64_t)(p << TARGET_PAGE_BITS), rb->idstr,
+                       test_bit(p, bmap) ? "in" : "not in",
+                       rb->page_sums[p] ? "in" : "not in");
+            return false;
+        }
+    }
+    return true;
+}
+
 bool ram_checksums_verify(RAMBlock *rb, uint64_t start, uint64_t n,
                           GError **errp)
 {

@@ -35,6 +35,14 @@ bool ram_checksums_load_block(QEMUFile *f, RAMBlock *rb, GError **errp);
  * whole, and it and the metadata must match their sums.
  */
 bool ram_checksums_load_finish(QEMUFile *f, GError **errp);
+/*
+ * Destination: the block's bitmap @bmap lists exactly the pages that have
+ * a sum, which the writer took independently of the bitmap, so a bitmap
+ * that lost or gained a page is found even where its bytes were written
+ * that way.
+ */
+bool ram_checksums_check_bitmap(RAMBlock *rb, const unsigned long *bmap,
+                                GError **errp);
 /* Destination: check pages [start, start + n) of @rb, just read. */
 bool ram_checksums_verify(RAMBlock *rb, uint64_t start, uint64_t n,
                           GError **errp);

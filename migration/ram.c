@@ -656,7 +656,9 @@ static bool mapped_ram_load_block(QEMUFile *f, RAMBlock *rb, GError **errp)
         error_prepend(errp, "Error reading dirty bitmap");
         return false;
     }
-    if (ram_checksums_enabled() && !ram_checksums_load_block(f, rb, errp)) {
+    if (ram_checksums_enabled() &&
+        (!ram_checksums_load_block(f, rb, errp) ||
+         !ram_checksums_check_bitmap(rb, bmap, errp))) {
         return false;
     }
     if (migrate_lazy_restore()) {
