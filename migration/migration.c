@@ -21,6 +21,7 @@
 #include "migration/savevm.h"
 #include "monitor/monitor.h"
 #include "qapi/events.h"
+#include "system/cpu-throttle.h"
 #include "system/cpus.h"
 #include "system/ramblock.h"
 
@@ -250,10 +251,18 @@ static GError *migration_thread_error(MigrationState *s)
     return err;
 }
 
+/* Full speed again, whatever the end (QEMU lifts it at cleanup). */
+static void migration_unthrottle(void)
+{
+    cpu_throttle_stop();
+    cpu_dirty_limit_set(0);
+}
+
 static void migration_finish(MigrationState *s, bool ok)
 {
     GError *err = NULL;
 
+    migration_unthrottle();
     multifd_send_shutdown();
     qemu_savevm_state_cleanup();
     /*
@@ -810,6 +819,14 @@ static JsonObject *ram_info(MigrationState *s, bool done)
     return ram;
 }
 
+/* As QEMU: shown whenever auto-converge is on, 0 until it throttles. */
+static void throttle_info(JsonObject *o)
+{
+    if (migrate_auto_converge()) {
+        add_int(o, "cpu-throttle-percentage", cpu_throttle_get_percentage());
+    }
+}
+
 static JsonObject *query_outgoing(MigrationState *s)
 {
     JsonObject *o = json_object_new();
@@ -831,6 +848,7 @@ static JsonObject *query_outgoing(MigrationState *s)
     if (st == MIGRATION_STATUS_ACTIVE || st == MIGRATION_STATUS_COMPLETED ||
         st == MIGRATION_STATUS_CANCELLING || st == MIGRATION_STATUS_DEVICE) {
         json_object_set_object_member(o, "ram", ram_info(s, done));
+        throttle_info(o);
     }
     char *desc = get_error_desc(&s->error_lock, &s->error);
     if (desc && st == MIGRATION_STATUS_FAILED) {

@@ -57,6 +57,14 @@ typedef struct MigrationParameters {
     uint64_t max_postcopy_bandwidth;
     /* Lazy restore: bytes read per fault (power of two, 4K..2M) */
     uint64_t lazy_chunk_size;
+    /* auto-converge (QEMU's names and defaults) */
+    uint8_t throttle_trigger_threshold; /* percent, 1..100, default 50 */
+    uint8_t cpu_throttle_initial;       /* percent, 1..99, default 20 */
+    uint8_t cpu_throttle_increment;     /* percent, 1..99, default 10 */
+    bool cpu_throttle_tailslow;
+    uint8_t max_cpu_throttle; /* percent, initial..99, default 99 */
+    /* dirty-limit: MB/s per vCPU, >= 1, default 1 */
+    uint64_t vcpu_dirty_limit;
 } MigrationParameters;
 
 /* Capability names; "fixed-ram" is accepted on input for mapped-ram. */
@@ -79,6 +87,14 @@ static inline bool migrate_multifd(void)
 static inline bool migrate_events(void)
 {
     return migrate_cap(MIGRATION_CAPABILITY_EVENTS);
+}
+static inline bool migrate_auto_converge(void)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_AUTO_CONVERGE);
+}
+static inline bool migrate_dirty_limit(void)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_DIRTY_LIMIT);
 }
 static inline bool migrate_lazy_restore(void)
 {
@@ -135,6 +151,12 @@ typedef enum MigParam {
     MIG_PARAM_IO_ENGINE,
     MIG_PARAM_MAX_POSTCOPY_BANDWIDTH,
     MIG_PARAM_LAZY_CHUNK_SIZE,
+    MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD,
+    MIG_PARAM_CPU_THROTTLE_INITIAL,
+    MIG_PARAM_CPU_THROTTLE_INCREMENT,
+    MIG_PARAM_CPU_THROTTLE_TAILSLOW,
+    MIG_PARAM_MAX_CPU_THROTTLE,
+    MIG_PARAM_VCPU_DIRTY_LIMIT,
     MIG_PARAM__MAX
 } MigParam;
 

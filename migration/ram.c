@@ -20,6 +20,7 @@
 #include "migration/ram-lazy.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
+#include "system/cpu-throttle.h"
 
 #include <sys/stat.h>
 
@@ -38,6 +39,11 @@ typedef struct RAMState {
     RAMBlock *last_sent_block; /* for RAM_SAVE_FLAG_CONTINUE */
     uint64_t dirty_pages;      /* bits set in all bmaps */
     int64_t pass_start_ns;
+    /* auto-converge / dirty-limit: the current period (>= 1 s) */
+    int64_t period_start_ns;
+    uint64_t period_dirty_pages; /* pages newly dirtied in the period */
+    uint64_t period_start_bytes; /* ram_stats.transferred at its start */
+    unsigned dirty_rate_high_cnt;
     /* Destination */
     RAMBlock *last_recv_block;
     bool mapped_ram_loaded;
@@ -140,6 +146,77 @@ static void ram_sync_count_add(void)
     }
 }
 
+/*
+ * auto-converge: slow the guest down one more step.  With tailslow the
+ * step is only what would bring the dirty rate down to the threshold,
+ * assuming the dirty rate follows the vCPUs' share of time (QEMU's
+ * mig_throttle_guest_down).
+ */
+static void ram_throttle_guest_down(uint64_t dirty_bytes, uint64_t threshold)
+{
+    const MigrationParameters *p = migrate_params();
+    uint64_t initial =
+        __atomic_load_n(&p->cpu_throttle_initial, __ATOMIC_RELAXED);
+    uint64_t inc =
+        __atomic_load_n(&p->cpu_throttle_increment, __ATOMIC_RELAXED);
+    uint64_t max = __atomic_load_n(&p->max_cpu_throttle, __ATOMIC_RELAXED);
+    uint64_t now = cpu_throttle_get_percentage();
+
+    if (!cpu_throttle_active()) {
+        cpu_throttle_set(initial);
+        return;
+    }
+    if (__atomic_load_n(&p->cpu_throttle_tailslow, __ATOMIC_RELAXED)) {
+        uint64_t cpu_now = 100 - now;
+        uint64_t cpu_ideal = cpu_now * threshold / dirty_bytes;
+
+        inc = MIN(cpu_now - cpu_ideal, inc);
+    }
+    cpu_throttle_set(MIN(now + inc, max));
+}
+
+/*
+ * After a period of at least a second: was more dirtied than
+ * throttle-trigger-threshold percent of what was sent?  Twice (not
+ * necessarily in a row of periods) and the guest is slowed down, as
+ * QEMU's migration_trigger_throttle.
+ */
+static void ram_trigger_throttle(RAMState *rs)
+{
+    const MigrationParameters *p = migrate_params();
+    uint64_t threshold_pct =
+        __atomic_load_n(&p->throttle_trigger_threshold, __ATOMIC_RELAXED);
+    uint64_t sent =
+        atomic_load(&ram_stats.transferred) - rs->period_start_bytes;
+    uint64_t dirty = rs->period_dirty_pages * TARGET_PAGE_SIZE;
+    uint64_t threshold = sent * threshold_pct / 100;
+
+    if ((!migrate_auto_converge() && !migrate_dirty_limit()) ||
+        dirty <= threshold || ++rs->dirty_rate_high_cnt < 2) {
+        return;
+    }
+    rs->dirty_rate_high_cnt = 0;
+    if (migrate_auto_converge()) {
+        ram_throttle_guest_down(dirty, threshold);
+    } else if (!cpu_dirty_limit_get()) {
+        cpu_dirty_limit_set(
+            __atomic_load_n(&p->vcpu_dirty_limit, __ATOMIC_RELAXED) * MiB);
+    }
+}
+
+/* A throttle period ends at the first sync a second after it began. */
+static void ram_throttle_period(RAMState *rs, uint64_t newly, int64_t now)
+{
+    rs->period_dirty_pages += newly;
+    if (now - rs->period_start_ns <= 1000000000LL) {
+        return;
+    }
+    ram_trigger_throttle(rs);
+    rs->period_start_ns = now;
+    rs->period_dirty_pages = 0;
+    rs->period_start_bytes = atomic_load(&ram_stats.transferred);
+}
+
 /* Fold the dirty log into the bitmaps: the end of one pass. */
 static void ram_bitmap_sync(RAMState *rs)
 {
@@ -160,6 +237,9 @@ static void ram_bitmap_sync(RAMState *rs)
     }
     rs->pass_start_ns = now;
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
+    if (runstate_is_running()) {
+        ram_throttle_period(rs, newly, now);
+    }
     ram_sync_count_add();
 }
 
@@ -361,6 +441,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
     ram_populated_init();
     ram_sync_count_add();
     rs->pass_start_ns = qemu_clock_ns();
+    rs->period_start_ns = rs->pass_start_ns;
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
 
     qemu_put_be64(f, ram_bytes_total() | RAM_SAVE_FLAG_MEM_SIZE);

@@ -258,11 +258,11 @@ static void test_caps_check(void)
     e1 = check_caps(caps);
     g_assert_cmpstr(e1, ==, "Capability 'xbzrle' is not supported by mapmig");
     caps[MIGRATION_CAPABILITY_XBZRLE] = false;
-    caps[MIGRATION_CAPABILITY_DIRTY_LIMIT] = true;
+    caps[MIGRATION_CAPABILITY_RELEASE_RAM] = true;
     e2 = check_caps(caps);
     g_assert_cmpstr(e2, ==,
-                    "Capability 'dirty-limit' is not supported by mapmig");
-    caps[MIGRATION_CAPABILITY_DIRTY_LIMIT] = false;
+                    "Capability 'release-ram' is not supported by mapmig");
+    caps[MIGRATION_CAPABILITY_RELEASE_RAM] = false;
     caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] = true;
     e3 = check_caps(caps);
     g_assert_cmpstr(e3, ==,
