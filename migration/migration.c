@@ -311,12 +311,62 @@ static void migration_finish(MigrationState *s, bool ok)
     bql_unlock();
 }
 
+/* The main channel is in (BQL held, for s->ioc). */
+static void migration_set_channel(MigrationState *s, QIOChannel *ioc)
+{
+    qio_channel_set_name(ioc, "migration-out");
+    s->to_dst_file = qemu_file_new_output(ioc);
+    s->ioc = ioc; /* reference held by the QEMUFile */
+    qio_channel_unref(ioc);
+}
+
+/*
+ * Migration thread, socket transports: connect as QEMU's
+ * socket_outgoing_migration does, after migrate has returned.
+ */
+static bool migration_connect(MigrationState *s, GError **errp)
+{
+    MigrationAddress addr = { .transport = MIG_TRANSPORT_SOCKET };
+    QIOChannel *ioc;
+
+    addr.path = g_steal_pointer(&s->connect_path);
+    ioc = migration_connect_outgoing(&addr, errp);
+    migration_address_clear(&addr);
+    if (!ioc) {
+        return false;
+    }
+    bql_lock();
+    migration_set_channel(s, ioc);
+    bql_unlock();
+    return true;
+}
+
+/* No channel: nothing was sent, the source never stopped. */
+static void migration_connect_failed(MigrationState *s, GError *err)
+{
+    s->total_time_ms = qemu_clock_ms() - s->start_time_ms;
+    bql_lock();
+    if (!migrate_set_state(&s->status, MIGRATION_STATUS_CANCELLING,
+                           MIGRATION_STATUS_CANCELLED)) {
+        set_error(&s->error_lock, &s->error, err);
+        err = NULL;
+        migrate_set_state(&s->status, MIGRATION_STATUS_SETUP,
+                          MIGRATION_STATUS_FAILED);
+    }
+    bql_unlock();
+    g_clear_error(&err);
+}
+
 static gpointer migration_thread(gpointer opaque)
 {
     MigrationState *s = opaque;
     GError *err = NULL;
     bool ok;
 
+    if (!s->to_dst_file && !migration_connect(s, &err)) {
+        migration_connect_failed(s, err);
+        return NULL;
+    }
     qemu_savevm_state_header(s->to_dst_file);
     ok = (!migrate_multifd() || multifd_send_setup(&err)) &&
          qemu_savevm_state_setup(s->to_dst_file, &err);
@@ -466,15 +516,17 @@ bool qmp_migrate_start(const char *uri, GError **errp)
     migrate_set_state(&s->status, MIGRATION_STATUS_NONE,
                       MIGRATION_STATUS_SETUP);
 
+    /* Sockets connect in the thread; the checks need no channel there. */
+    bool in_thread = addr.transport == MIG_TRANSPORT_SOCKET;
     QIOChannel *ioc = NULL;
     if (migration_check_transport(&addr, NULL, &err) &&
-        (ioc = migration_connect_outgoing(&addr, &err)) &&
-        migration_check_transport(&addr, ioc, &err) &&
-        migration_check_direct_io(&addr, ioc, &err)) {
+        (in_thread || ((ioc = migration_connect_outgoing(&addr, &err)) &&
+                       migration_check_transport(&addr, ioc, &err) &&
+                       migration_check_direct_io(&addr, ioc, &err)))) {
         s->transport = addr.transport;
     }
-    migration_address_clear(&addr);
     if (err) {
+        migration_address_clear(&addr);
         if (ioc) {
             qio_channel_unref(ioc);
         }
@@ -482,10 +534,12 @@ bool qmp_migrate_start(const char *uri, GError **errp)
         g_propagate_error(errp, err);
         return false;
     }
-    qio_channel_set_name(ioc, "migration-out");
-    s->to_dst_file = qemu_file_new_output(ioc);
-    s->ioc = ioc; /* reference held by the QEMUFile */
-    qio_channel_unref(ioc);
+    if (in_thread) {
+        s->connect_path = g_steal_pointer(&addr.path);
+    } else {
+        migration_set_channel(s, ioc);
+    }
+    migration_address_clear(&addr);
     s->thread = g_thread_new("mig/src", migration_thread, s);
     return true;
 }
@@ -620,6 +674,57 @@ static bool incoming_is_main(QIOChannel *ioc, GError **errp)
            0x5145564d;
 }
 
+static void incoming_channel_shutdown(QIOChannel *ioc)
+{
+    if (ioc && qio_channel_has_feature(ioc, QIO_CHANNEL_FEATURE_SHUTDOWN)) {
+        qio_channel_shutdown(ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+}
+
+/*
+ * Incoming thread: publish @ioc (a reference it gives) in *@slot, where
+ * migration_shutdown() finds it; after a quit it is shut down at once.
+ */
+static void incoming_set_channel(MigrationIncomingState *mis, QIOChannel **slot,
+                                 QIOChannel *ioc)
+{
+    g_mutex_lock(&mis->channel_lock);
+    *slot = ioc;
+    if (mis->quitting) {
+        incoming_channel_shutdown(ioc);
+    }
+    g_mutex_unlock(&mis->channel_lock);
+}
+
+/* Incoming thread: withdraw *@slot and drop its reference. */
+static void incoming_clear_channel(MigrationIncomingState *mis,
+                                   QIOChannel **slot)
+{
+    QIOChannel *ioc;
+
+    g_mutex_lock(&mis->channel_lock);
+    ioc = *slot;
+    *slot = NULL;
+    g_mutex_unlock(&mis->channel_lock);
+    if (ioc) {
+        qio_channel_unref(ioc);
+    }
+}
+
+/* Main thread, at quit: wake the incoming thread wherever it blocks. */
+static void incoming_shutdown_channels(MigrationIncomingState *mis)
+{
+    g_mutex_lock(&mis->channel_lock);
+    mis->quitting = true;
+    /* A listener wakes from accept() (it has no shutdown feature flag). */
+    if (mis->listener) {
+        qio_channel_shutdown(mis->listener, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+    incoming_channel_shutdown(mis->pending);
+    incoming_channel_shutdown(mis->ioc);
+    g_mutex_unlock(&mis->channel_lock);
+}
+
 /*
  * Accept the main connection and, with multifd, one per channel; they may
  * come in any order, so each is told apart by its first bytes.
@@ -637,16 +742,20 @@ static bool incoming_accept(MigrationIncomingState *mis, GError **errp)
         QIOChannel *ioc = &c->parent;
         GError *err = NULL;
         bool ok;
+
+        /* Peeking at its first bytes may block: quit must reach it. */
+        incoming_set_channel(mis, &mis->pending, qio_channel_ref(ioc));
         if (!migrate_multifd() || incoming_is_main(ioc, &err)) {
             ok = !err && !mis->ioc;
             if (ok) {
-                mis->ioc = qio_channel_ref(ioc);
+                incoming_set_channel(mis, &mis->ioc, qio_channel_ref(ioc));
             } else if (!err) {
                 error_setg(&err, "Second main migration connection");
             }
         } else {
             ok = !err && multifd_recv_new_channel(ioc, &err);
         }
+        incoming_clear_channel(mis, &mis->pending);
         qio_channel_unref(ioc);
         if (!ok) {
             g_propagate_error(errp, err);
@@ -668,8 +777,7 @@ static gpointer incoming_thread(gpointer opaque)
     }
     if (mis->listener) {
         ok = ok && incoming_accept(mis, &err);
-        qio_channel_unref(mis->listener);
-        mis->listener = NULL;
+        incoming_clear_channel(mis, &mis->listener);
     }
     if (!ok) {
         multifd_recv_shutdown();
@@ -680,8 +788,7 @@ static gpointer incoming_thread(gpointer opaque)
         ok = qemu_loadvm_state(f, &err);
         multifd_recv_shutdown();
         qemu_fclose(f, NULL);
-        qio_channel_unref(mis->ioc);
-        mis->ioc = NULL;
+        incoming_clear_channel(mis, &mis->ioc);
         if (!ok) {
             ram_lazy_abort();
         } else if (ram_lazy_active()) {
@@ -905,6 +1012,7 @@ void migration_object_init(void)
 {
     g_mutex_init(&current_migration.error_lock);
     g_mutex_init(&current_incoming.error_lock);
+    g_mutex_init(&current_incoming.channel_lock);
     migration_options_is_busy = options_busy;
     ram_pass_notify = migration_pass_event;
     /* Section ids as QEMU's -M none: timer 0, ram 2, globalstate 4. */
@@ -926,14 +1034,7 @@ void migration_shutdown(void)
         bql_lock();
         s->thread = NULL;
     }
-    if (mis->listener) {
-        /* Wake a thread blocked in accept(). */
-        qio_channel_shutdown(mis->listener, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-    }
-    if (mis->ioc &&
-        qio_channel_has_feature(mis->ioc, QIO_CHANNEL_FEATURE_SHUTDOWN)) {
-        qio_channel_shutdown(mis->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-    }
+    incoming_shutdown_channels(mis);
     /* Guest RAM is freed after us: the loader must be done with it. */
     ram_lazy_cancel();
     if (mis->thread) {

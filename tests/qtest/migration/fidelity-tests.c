@@ -4,9 +4,17 @@
  *  - cont while inmigrate sets autostart (QEMU's qmp_cont): the guest
  *    runs once the load completes (classic, mapped-ram) or resumes (lazy
  *    restore); a paused source's stream still ends paused.
+ *  - migrate to a socket nobody listens on returns {} and fails after,
+ *    with error-desc (QEMU connects in the background).
+ *  - quit on a destination that is accepting, telling channels apart or
+ *    loading from a socket exits at once and cleanly.
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #define VM_ARGS "-M mini -m 64M"
 
@@ -132,6 +140,128 @@ static void test_cont_hmp_during_load(void)
     qtest_quit(to);
 }
 
+/* ---- migrate to an unreachable socket ---- */
+
+static void migrate_unreachable(const char *uri_fmt)
+{
+    QTestState *from = qtest_init(VM_ARGS);
+    g_autofree char *uri = NULL;
+    g_autofree char *desc = NULL;
+    g_autofree char *st = NULL;
+
+    if (strstr(uri_fmt, "%d")) {
+        uri = g_strdup_printf(uri_fmt, migrate_free_port());
+    } else {
+        uri = g_strdup_printf(uri_fmt, tmpfs);
+    }
+    migrate_set_capability(from, "events", true);
+    /* Accepted: the connection is made after the command returned. */
+    migrate_qmp(from, uri);
+    desc = wait_for_migration_fail(from);
+    g_test_message("error-desc: %s", desc);
+    g_assert_nonnull(strstr(desc, "Failed to connect"));
+    g_assert_true(qtest_is_running(from));
+    st = migrate_query_status(from);
+    g_assert_cmpstr(st, ==, "failed");
+    /* The source can migrate again. */
+    {
+        g_autofree char *file = tmp_uri("after");
+        migrate_ensure_converge(from);
+        migrate_qmp(from, file);
+        wait_for_migration_complete(from);
+    }
+    qtest_quit(from);
+}
+
+static void test_unreachable_unix(void)
+{
+    migrate_unreachable("unix:%s/nobody-listens");
+}
+
+static void test_unreachable_tcp(void)
+{
+    migrate_unreachable("tcp:127.0.0.1:%d");
+}
+
+/* ---- quit on a destination ---- */
+
+static void assert_quits_cleanly(QTestState *to)
+{
+    int64_t t = qemu_clock_ms();
+    int status = qtest_quit(to);
+
+    g_test_message("quit took %" PRId64 " ms", qemu_clock_ms() - t);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+static int unix_connect(const char *path)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_strlcpy(a.sun_path, path, sizeof(a.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    return fd;
+}
+
+/*
+ * multifd: a connection that sends nothing cannot be told apart (main or
+ * channel?); quit must not wait for its first bytes.
+ */
+static void test_quit_while_telling_apart(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/migsocket", tmpfs);
+    g_autofree char *uri = g_strdup_printf("unix:%s", path);
+    QTestState *to = qtest_init(VM_ARGS " -S -incoming defer");
+    int fd;
+
+    migrate_set_capability(to, "multifd", true);
+    migrate_incoming_qmp(to, uri);
+    fd = unix_connect(path);
+    qtest_msleep(200);
+    assert_quits_cleanly(to);
+    close(fd);
+}
+
+/* Before any connection: quit wakes the accept. */
+static void test_quit_while_accepting(void)
+{
+    g_autofree char *uri = g_strdup_printf("unix:%s/migsocket", tmpfs);
+    QTestState *to = qtest_init(VM_ARGS " -S -incoming defer");
+
+    migrate_incoming_qmp(to, uri);
+    qtest_msleep(100);
+    assert_quits_cleanly(to);
+}
+
+/*
+ * quit at moments spread over a live load from a busy source: every
+ * time the destination exits cleanly and the source goes on.
+ */
+static void test_quit_during_load(void)
+{
+    QTestState *from = qtest_init(VM_ARGS " -workload stress,share=50");
+
+    /* Never converges: the load lasts until quit comes. */
+    migrate_ensure_non_converge(from);
+    for (int i = 0; i < 8; i++) {
+        g_autofree char *uri = g_strdup_printf("unix:%s/migsocket%d", tmpfs, i);
+        QTestState *to = qtest_init(VM_ARGS " -S -incoming defer");
+        g_autofree char *st = NULL;
+
+        migrate_incoming_qmp(to, uri);
+        migrate_qmp(from, uri);
+        qtest_msleep(50 + i * 60);
+        assert_quits_cleanly(to);
+        st = wait_for_migration_status_final(from);
+        g_assert_cmpstr(st, ==, "failed");
+        g_assert_true(qtest_is_running(from));
+    }
+    qtest_quit(from);
+}
+
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
@@ -147,5 +277,15 @@ int main(int argc, char **argv)
                        test_cont_paused_source);
     migration_test_add("/migration/fidelity/cont-inmigrate/hmp",
                        test_cont_hmp_during_load);
+    migration_test_add("/migration/fidelity/unreachable/unix",
+                       test_unreachable_unix);
+    migration_test_add("/migration/fidelity/unreachable/tcp",
+                       test_unreachable_tcp);
+    migration_test_add("/migration/fidelity/quit-incoming/accepting",
+                       test_quit_while_accepting);
+    migration_test_add("/migration/fidelity/quit-incoming/telling-apart",
+                       test_quit_while_telling_apart);
+    migration_test_add("/migration/fidelity/quit-incoming/during-load",
+                       test_quit_during_load);
     return migration_test_run();
 }
