@@ -96,6 +96,8 @@ typedef struct MigFile {
     char *vmdesc;           /* JSON text, NUL terminated, or NULL */
     uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
     VMDesc *vmdesc_tree;    /* vmdesc parsed, or NULL */
+    /* The vmdesc describes the configuration (current QEMU's form). */
+    bool vmdesc_has_configuration;
 } MigFile;
 
 /*

@@ -8,6 +8,9 @@
  *    with error-desc (QEMU connects in the background).
  *  - quit on a destination that is accepting, telling channels apart or
  *    loading from a socket exits at once and cleanly.
+ *  - the VM description has current QEMU's "configuration" entry when the
+ *    stream has validated capabilities (mapped-ram, x-ignore-shared) and
+ *    QEMU 7.2's form without; mapmig-img checks and converts both.
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
@@ -17,6 +20,7 @@
 #include <sys/wait.h>
 
 #define VM_ARGS "-M mini -m 64M"
+#define QEMU_VM_VMDESCRIPTION_BYTE 0x06
 
 typedef enum { LOAD_CLASSIC, LOAD_MAPPED, LOAD_LAZY } LoadKind;
 
@@ -262,6 +266,119 @@ static void test_quit_during_load(void)
     qtest_quit(from);
 }
 
+/* ---- the VM description's configuration entry ---- */
+
+/* The VM description at the end of @path (NUL terminated). */
+static char *file_vmdesc(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len;
+
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    /* 0x06, be32 length, the JSON up to the end of the file. */
+    for (gsize j = len - 6; j > 0; j--) {
+        const uint8_t *u = (const uint8_t *)data + j;
+        uint32_t n = (uint32_t)u[1] << 24 | u[2] << 16 | u[3] << 8 | u[4];
+
+        if (u[0] == QEMU_VM_VMDESCRIPTION_BYTE && u[5] == '{' &&
+            n == len - j - 5) {
+            return g_strndup(data + j + 5, n);
+        }
+    }
+    g_assert_not_reached();
+}
+
+static int run_img(const char *a1, const char *a2, const char *a3,
+                   const char *a4, char **output)
+{
+    const char *argv[] = { g_getenv("MAPMIG_IMG"), a1, a2, a3, a4, NULL };
+    g_autofree char *out = NULL, *err_out = NULL;
+    int status;
+
+    g_assert_nonnull(argv[0]);
+    g_assert_true(g_spawn_sync(tmpfs, (char **)argv, NULL, 0, NULL, NULL, &out,
+                               &err_out, &status, NULL));
+    *output = g_strconcat(out, err_out, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void save_to(const char *args, const char *cap, const char *path)
+{
+    QTestState *from = qtest_init(args);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+
+    qtest_memset(from, 0, 0x5a, 1 * MiB);
+    if (cap) {
+        migrate_set_capability(from, cap, true);
+    }
+    migrate_ensure_converge(from);
+    migrate_qmp(from, uri);
+    wait_for_migration_complete(from);
+    qtest_quit(from);
+}
+
+static void test_vmdesc_configuration(void)
+{
+    g_autofree char *mapped = g_strdup_printf("%s/mapped", tmpfs);
+    g_autofree char *classic = g_strdup_printf("%s/classic", tmpfs);
+    g_autofree char *conv = g_strdup_printf("%s/conv", tmpfs);
+    g_autofree char *back = g_strdup_printf("%s/back", tmpfs);
+    g_autofree char *d1 = NULL, *d2 = NULL, *d3 = NULL, *out = NULL;
+    g_autofree char *a = NULL, *b = NULL;
+
+    save_to("-M mini -m 16M", "mapped-ram", mapped);
+    save_to("-M none -m 16M", NULL, classic);
+    d1 = file_vmdesc(mapped);
+    g_assert_true(g_str_has_prefix(
+        d1, "{\"configuration\": {\"vmsd_name\": \"configuration\", "
+            "\"version\": 1, \"fields\": [{\"name\": \"len\", \"type\": "
+            "\"uint32\", \"size\": 4}, {\"name\": \"name\", \"type\": "
+            "\"buffer\", \"size\": 4}], \"subsections\": [{\"vmsd_name\": "
+            "\"configuration/capabilities\", \"version\": 1, \"fields\": "
+            "[{\"name\": \"caps_count\", \"type\": \"uint32\", \"size\": "
+            "4}, {\"name\": \"capabilities\", \"type\": \"capability\", "
+            "\"size\": 11}]}]}, \"page_size\": 4096, \"devices\": ["));
+    /* QEMU 7.2's form: what interop-tests compares byte for byte. */
+    d2 = file_vmdesc(classic);
+    g_assert_true(g_str_has_prefix(d2, "{\"page_size\": 4096, \"devices\""));
+
+    g_assert_cmpint(run_img("check", mapped, NULL, NULL, &out), ==, 0);
+    g_clear_pointer(&out, g_free);
+    g_assert_cmpint(run_img("check", classic, NULL, NULL, &out), ==, 0);
+    g_clear_pointer(&out, g_free);
+    /* Converted to a stream, the entry goes; converted back, it returns. */
+    {
+        const char *argv_conv[] = { g_getenv("MAPMIG_IMG"),
+                                    "convert",
+                                    mapped,
+                                    "-O",
+                                    "stream",
+                                    conv,
+                                    NULL };
+        const char *argv_back[] = {
+            g_getenv("MAPMIG_IMG"), "convert", conv, "-O",
+            "mapped-ram",           back,      NULL
+        };
+        int st;
+
+        g_assert_true(g_spawn_sync(tmpfs, (char **)argv_conv, NULL,
+                                   G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                   NULL, &st, NULL));
+        g_assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        g_assert_true(g_spawn_sync(tmpfs, (char **)argv_back, NULL,
+                                   G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                   NULL, &st, NULL));
+        g_assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    d3 = file_vmdesc(conv);
+    g_assert_true(g_str_has_prefix(d3, "{\"page_size\": 4096, \"devices\""));
+    g_assert_cmpint(run_img("check", conv, NULL, NULL, &out), ==, 0);
+    g_clear_pointer(&out, g_free);
+    a = migrate_file_sha256(mapped);
+    b = migrate_file_sha256(back);
+    g_assert_cmpstr(a, ==, b);
+}
+
 int main(int argc, char **argv)
 {
     migration_test_init(&argc, &argv);
@@ -287,5 +404,7 @@ int main(int argc, char **argv)
                        test_quit_while_telling_apart);
     migration_test_add("/migration/fidelity/quit-incoming/during-load",
                        test_quit_during_load);
+    migration_test_add("/migration/fidelity/vmdesc-configuration",
+                       test_vmdesc_configuration);
     return migration_test_run();
 }
