@@ -311,6 +311,20 @@ static void migration_finish(MigrationState *s, bool ok)
     bql_unlock();
 }
 
+/*
+ * postcopy-ram on a source: QEMU opens a return path first, which file:,
+ * exec: and fd: do not have, so its migration fails right after migrate
+ * returned (sockets were refused by migrate: mapmig has no postcopy).
+ */
+static bool migration_open_return_path(GError **errp)
+{
+    if (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM)) {
+        error_setg(errp, "Unable to open return-path for postcopy");
+        return false;
+    }
+    return true;
+}
+
 /* The main channel is in (BQL held, for s->ioc). */
 static void migration_set_channel(MigrationState *s, QIOChannel *ioc)
 {
@@ -367,8 +381,11 @@ static gpointer migration_thread(gpointer opaque)
         migration_connect_failed(s, err);
         return NULL;
     }
-    qemu_savevm_state_header(s->to_dst_file);
-    ok = (!migrate_multifd() || multifd_send_setup(&err)) &&
+    ok = migration_open_return_path(&err);
+    if (ok) {
+        qemu_savevm_state_header(s->to_dst_file);
+    }
+    ok = ok && (!migrate_multifd() || multifd_send_setup(&err)) &&
          qemu_savevm_state_setup(s->to_dst_file, &err);
     s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
     s->rate_window_start_ns = qemu_clock_ns();
@@ -507,6 +524,15 @@ bool qmp_migrate_start(const char *uri, GError **errp)
         return false;
     }
     if (!migration_parse_uri(uri, &addr, errp)) {
+        migration_address_clear(&addr);
+        return false;
+    }
+    /* QEMU would start a network postcopy; mapmig has none. */
+    if (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+        addr.transport == MIG_TRANSPORT_SOCKET) {
+        error_setg(errp, "Postcopy migration is not supported by mapmig "
+                         "(postcopy-ram is only a destination's Fast "
+                         "Snapshot Load)");
         migration_address_clear(&addr);
         return false;
     }
@@ -810,13 +836,26 @@ static gpointer incoming_thread(gpointer opaque)
 /* lazy-restore reads pages at their offsets in a file, with userfaultfd. */
 static bool migration_check_lazy(const MigrationAddress *addr, GError **errp)
 {
+    const char *cap = migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE)
+                          ? "lazy-restore"
+                          : "postcopy-ram";
+
+    if (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+        !migrate_mapped_ram()) {
+        error_setg(errp, "Capability 'postcopy-ram' needs capability "
+                         "'mapped-ram' and a file: migration (Fast Snapshot "
+                         "Load): mapmig has no network postcopy");
+        return false;
+    }
     if (!migrate_lazy_restore()) {
         return true;
     }
     if (addr->transport != MIG_TRANSPORT_FILE &&
         addr->transport != MIG_TRANSPORT_FD) {
-        error_setg(errp, "Capability 'lazy-restore' needs a file: (or fd: "
-                         "of a regular file) migration");
+        error_setg(errp,
+                   "Capability '%s' needs a file: (or fd: of a regular "
+                   "file) migration",
+                   cap);
         return false;
     }
     if (!ram_lazy_supported(errp)) {

@@ -85,6 +85,11 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
 static const bool capability_supported[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_AUTO_CONVERGE] = true,
     [MIGRATION_CAPABILITY_EVENTS] = true,
+    /*
+     * Only as QEMU's Fast Snapshot Load: with mapped-ram, on a destination
+     * loading a file (a lazy restore); a source refuses it at migrate.
+     */
+    [MIGRATION_CAPABILITY_POSTCOPY_RAM] = true,
     /* The soft accelerator only (see migrate_caps_check). */
     [MIGRATION_CAPABILITY_DIRTY_LIMIT] = true,
     [MIGRATION_CAPABILITY_RETURN_PATH] = true,
@@ -384,6 +389,18 @@ bool migrate_direct_io(void)
  * involve capabilities mapmig refuses; they are kept so that the messages
  * stay right if one of them becomes supported.
  */
+/*
+ * QEMU's Fast Snapshot Load: postcopy-ram with mapped-ram on a
+ * destination is a lazy load of a file, not the network postcopy that
+ * QEMU's checks below are about.
+ */
+static bool fast_snapshot_load(const bool *caps)
+{
+    return caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+           caps[MIGRATION_CAPABILITY_MAPPED_RAM] &&
+           runstate_get() == RUN_STATE_INMIGRATE;
+}
+
 bool migrate_caps_cross_check(const bool *new_caps,
                               const MigrationParameters *p, GError **errp)
 {
@@ -392,7 +409,9 @@ bool migrate_caps_cross_check(const bool *new_caps,
             error_setg(errp, "Postcopy is not compatible with ignore-shared");
             return false;
         }
-        if (new_caps[MIGRATION_CAPABILITY_MULTIFD]) {
+        /* Our extension: a lazy load may prefetch through multifd. */
+        if (new_caps[MIGRATION_CAPABILITY_MULTIFD] &&
+            !fast_snapshot_load(new_caps)) {
             error_setg(errp, "Postcopy is not yet compatible with multifd");
             return false;
         }
@@ -454,7 +473,8 @@ bool migrate_caps_cross_check(const bool *new_caps,
                        "Mapped-ram migration is incompatible with xbzrle");
             return false;
         }
-        if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
+        if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+            !fast_snapshot_load(new_caps)) {
             error_setg(errp,
                        "Mapped-ram migration is incompatible with postcopy");
             return false;
@@ -512,6 +532,12 @@ bool migrate_caps_check(const bool *new_caps, GError **errp)
         !migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) &&
         runstate_get() == RUN_STATE_INMIGRATE && !ram_lazy_supported(errp)) {
         error_prepend(errp, "Lazy restore is not supported");
+        return false;
+    }
+    if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+        !migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+        runstate_get() == RUN_STATE_INMIGRATE && !ram_lazy_supported(errp)) {
+        error_prepend(errp, "Postcopy is not supported");
         return false;
     }
     return true;

@@ -96,9 +96,15 @@ static inline bool migrate_dirty_limit(void)
 {
     return migrate_cap(MIGRATION_CAPABILITY_DIRTY_LIMIT);
 }
+/*
+ * A lazy load: our lazy-restore, or QEMU's spelling of it (Fast Snapshot
+ * Load), postcopy-ram with mapped-ram, which only a destination accepts.
+ */
 static inline bool migrate_lazy_restore(void)
 {
-    return migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE);
+    return migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) ||
+           (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+            migrate_mapped_ram());
 }
 /* direct-io takes effect only with mapped-ram and multifd (as QEMU). */
 bool migrate_direct_io(void);
