@@ -284,6 +284,13 @@ static const MigParamInfo param_info[MIG_PARAM__MAX] = {
         .range_desc = "must be greater than 1 MB/s",
         .hmp_unit = " MB/s",
     },
+    /* QEMU has it as a property (-global migration.x-...), not in QMP. */
+    [MIG_PARAM_X_MULTIFD_FLUSH_AFTER_EACH_SECTION] = {
+        .name = "x-multifd-flush-after-each-section",
+        .kind = MIG_PARAM_KIND_BOOL,
+        PARAM_FIELD(multifd_flush_after_each_section),
+        .fixed_while_running = true,
+    },
 };
 
 static const MigFixedParam fixed_params[] = {

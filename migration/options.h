@@ -65,6 +65,12 @@ typedef struct MigrationParameters {
     uint8_t max_cpu_throttle; /* percent, initial..99, default 99 */
     /* dirty-limit: MB/s per vCPU, >= 1, default 1 */
     uint64_t vcpu_dirty_limit;
+    /*
+     * QEMU 8.0's compat property of 7.2 machine types: multifd over
+     * sockets syncs its channels at every RAM section end instead of
+     * sending RAM_SAVE_FLAG_MULTIFD_FLUSH once per pass.
+     */
+    bool multifd_flush_after_each_section;
 } MigrationParameters;
 
 /* Capability names; "fixed-ram" is accepted on input for mapped-ram. */
@@ -105,6 +111,17 @@ static inline bool migrate_lazy_restore(void)
     return migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) ||
            (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
             migrate_mapped_ram());
+}
+/*
+ * multifd over sockets the QEMU 7.2 way: channels synced at every RAM
+ * section end, no RAM_SAVE_FLAG_MULTIFD_FLUSH, zero pages as ZERO
+ * records of the main stream (7.2's packets have no zero pages).
+ */
+static inline bool migrate_multifd_flush_after_each_section(void)
+{
+    return migrate_multifd() && !migrate_mapped_ram() &&
+           __atomic_load_n(&migrate_params()->multifd_flush_after_each_section,
+                           __ATOMIC_RELAXED);
 }
 /* direct-io takes effect only with mapped-ram and multifd (as QEMU). */
 bool migrate_direct_io(void);
@@ -163,6 +180,7 @@ typedef enum MigParam {
     MIG_PARAM_CPU_THROTTLE_TAILSLOW,
     MIG_PARAM_MAX_CPU_THROTTLE,
     MIG_PARAM_VCPU_DIRTY_LIMIT,
+    MIG_PARAM_X_MULTIFD_FLUSH_AFTER_EACH_SECTION,
     MIG_PARAM__MAX
 } MigParam;
 

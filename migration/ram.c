@@ -430,6 +430,20 @@ static void mapped_ram_save_bitmaps(QEMUFile *f)
 /* ---------------------------------------------------------------- */
 /* Source: handlers */
 
+/*
+ * The end of a RAM section.  A QEMU 7.2 destination waits for a SYNC on
+ * every multifd channel at each RAM_SAVE_FLAG_EOS.
+ */
+static void ram_section_end(QEMUFile *f)
+{
+    if (migrate_multifd_flush_after_each_section() && multifd_active() &&
+        !qemu_file_get_error(f)) {
+        multifd_ram_sync_channels(f);
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    ram_account(8);
+}
+
 static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
 {
     RAMState *rs = opaque;
@@ -459,8 +473,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
             mapped_ram_setup_block(f, rb);
         }
     }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    ram_account(8);
+    ram_section_end(f);
     if (qemu_file_get_error(f)) {
         g_propagate_error(errp, qemu_file_get_error_obj(f));
         return false;
@@ -495,12 +508,15 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
         rs->page = page + 1;
         if (migrate_mapped_ram()) {
             mapped_ram_save_page(f, &run, rb, page);
-        } else if (multifd_active()) {
+        } else if (multifd_active() &&
+                   !(migrate_multifd_flush_after_each_section() &&
+                     ram_page_is_zero(rb, page))) {
             GError *err = NULL;
             if (!multifd_queue_pages(rb, page, 1, &err)) {
                 qemu_file_set_error_obj(f, -EIO, err);
             }
         } else {
+            /* QEMU 7.2 sends zero pages on the main stream, multifd or not. */
             stream_save_page(rs, f, rb, page);
         }
         if (qemu_file_get_error(f)) {
@@ -518,7 +534,10 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
     /* Pass finished: wrap and let multifd drain what it was given. */
     rs->block_idx = 0;
     rs->page = 0;
-    *done = multifd_ram_flush_and_sync(f);
+    /* 7.2's way syncs at the section end (ram_section_end) instead. */
+    *done = migrate_multifd_flush_after_each_section()
+                ? multifd_send_sync(f)
+                : multifd_ram_flush_and_sync(f);
 }
 
 static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
@@ -529,8 +548,7 @@ static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
     if (*done) {
         ram_bitmap_sync(rs);
     }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    ram_account(8);
+    ram_section_end(f);
     qemu_fflush(f);
 }
 
@@ -549,8 +567,7 @@ static void ram_save_complete(QEMUFile *f, void *opaque)
     if (migrate_mapped_ram() && !qemu_file_get_error(f)) {
         mapped_ram_save_bitmaps(f);
     }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    ram_account(8);
+    ram_section_end(f);
     qemu_fflush(f);
 }
 
@@ -893,6 +910,11 @@ static bool ram_load(QEMUFile *f, void *opaque, int version_id, GError **errp)
             }
             break;
         case RAM_SAVE_FLAG_EOS:
+            /* QEMU 7.2's source syncs its channels at every section end. */
+            if (migrate_multifd_flush_after_each_section() &&
+                !multifd_recv_sync(errp)) {
+                return false;
+            }
             return !load_error(f, errp);
         default:
             error_setg(errp, "Unknown combination of migration flags: 0x%x",
