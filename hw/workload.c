@@ -27,7 +27,7 @@
 #include "migration/vmstate.h"
 #include "system/system.h"
 
-#define WORKLOAD_BATCH 256
+#define WORKLOAD_BATCH WORKLOAD_BATCH_PAGES
 
 typedef struct WorkloadState {
     uint32_t kind;

@@ -31,6 +31,89 @@ void mig_stream_put_configuration(QEMUFile *f, const char *machine,
     }
 }
 
+/*
+ * QEMU's JSON writer (not pretty): ", " between members, ": " after a
+ * key.  The sizes are what the configuration section's fields take in
+ * the stream: be32 length, the name, be32 count, then per capability a
+ * length byte and the name.  An array of capabilities is described by
+ * its first element and "array_len" (QEMU compresses arrays of a plain
+ * type), a lone one without it.
+ */
+void mig_vmdesc_put_configuration(GString *out, const char *machine,
+                                  const char *const *caps, size_t ncaps)
+{
+    g_string_append_printf(out,
+                           "\"configuration\": {\"vmsd_name\": "
+                           "\"configuration\", \"version\": 1, \"fields\": "
+                           "[{\"name\": \"len\", \"type\": \"uint32\", "
+                           "\"size\": 4}, {\"name\": \"name\", \"type\": "
+                           "\"buffer\", \"size\": %zu}]",
+                           strlen(machine));
+    if (ncaps) {
+        g_string_append(out, ", \"subsections\": [{\"vmsd_name\": "
+                             "\"configuration/capabilities\", \"version\": 1, "
+                             "\"fields\": [{\"name\": \"caps_count\", "
+                             "\"type\": \"uint32\", \"size\": 4}, "
+                             "{\"name\": \"capabilities\", ");
+        if (ncaps > 1) {
+            g_string_append_printf(out, "\"array_len\": %zu, ", ncaps);
+        }
+        g_string_append_printf(out,
+                               "\"type\": \"capability\", \"size\": %zu}]}]",
+                               1 + strlen(caps[0]));
+    }
+    g_string_append(out, "}");
+}
+
+#define VMDESC_CONFIG_KEY "{\"configuration\": "
+#define VMDESC_PAGE_SIZE_KEY "{\"page_size\""
+
+/* The end of the object starting at @p (no braces inside its strings). */
+static const char *json_object_end(const char *p, const char *end)
+{
+    int depth = 0;
+
+    for (; p < end; p++) {
+        if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && --depth == 0) {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+char *mig_vmdesc_set_configuration(const char *json, size_t len,
+                                   const char *machine, const char *const *caps,
+                                   size_t ncaps)
+{
+    const char *end = json + len;
+    const char *rest; /* from the "page_size" member's opening quote */
+    GString *out;
+
+    if (len >= strlen(VMDESC_CONFIG_KEY) &&
+        !memcmp(json, VMDESC_CONFIG_KEY, strlen(VMDESC_CONFIG_KEY))) {
+        rest = json_object_end(json + strlen(VMDESC_CONFIG_KEY), end);
+        if (!rest || end - rest < 2 || memcmp(rest, ", ", 2)) {
+            return NULL;
+        }
+        rest += 2;
+    } else if (len >= strlen(VMDESC_PAGE_SIZE_KEY) &&
+               !memcmp(json, VMDESC_PAGE_SIZE_KEY,
+                       strlen(VMDESC_PAGE_SIZE_KEY))) {
+        rest = json + 1;
+    } else {
+        return NULL;
+    }
+    out = g_string_new("{");
+    if (ncaps) {
+        mig_vmdesc_put_configuration(out, machine, caps, ncaps);
+        g_string_append(out, ", ");
+    }
+    g_string_append_len(out, rest, end - rest);
+    return g_string_free(out, false);
+}
+
 void mig_stream_put_section_header(QEMUFile *f, uint8_t type,
                                    uint32_t section_id, const char *idstr,
                                    uint32_t instance_id, uint32_t version_id)
@@ -188,6 +271,95 @@ void vmdesc_free(VMDesc *d)
         g_clear_object(&d->parser);
         g_free(d);
     }
+}
+
+/* The member @name of @o if it is an object, else NULL. */
+static JsonObject *member_object(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+/* The field @name of a vmstate description: its size and count. */
+static bool vmsd_field(JsonObject *vmsd, const char *name, int64_t *size,
+                       int64_t *count)
+{
+    JsonNode *fn = json_object_get_member(vmsd, "fields");
+
+    if (!fn || !JSON_NODE_HOLDS_ARRAY(fn)) {
+        return false;
+    }
+    JsonArray *fields = json_node_get_array(fn);
+    for (guint i = 0; i < json_array_get_length(fields); i++) {
+        JsonNode *n = json_array_get_element(fields, i);
+        if (!JSON_NODE_HOLDS_OBJECT(n)) {
+            return false;
+        }
+        JsonObject *f = json_node_get_object(n);
+        if (g_strcmp0(
+                json_object_get_string_member_with_default(f, "name", NULL),
+                name)) {
+            continue;
+        }
+        *size = json_object_get_int_member_with_default(f, "size", -1);
+        *count = json_object_get_int_member_with_default(f, "array_len", 1);
+        return true;
+    }
+    return false;
+}
+
+/* The "configuration/capabilities" subsection of @config, or NULL. */
+static JsonObject *vmsd_caps_subsection(JsonObject *config)
+{
+    JsonNode *sn = json_object_get_member(config, "subsections");
+
+    if (!sn || !JSON_NODE_HOLDS_ARRAY(sn)) {
+        return NULL;
+    }
+    JsonArray *subs = json_node_get_array(sn);
+    for (guint i = 0; i < json_array_get_length(subs); i++) {
+        JsonNode *n = json_array_get_element(subs, i);
+        if (JSON_NODE_HOLDS_OBJECT(n) &&
+            !g_strcmp0(json_object_get_string_member_with_default(
+                           json_node_get_object(n), "vmsd_name", NULL),
+                       "configuration/capabilities")) {
+            return json_node_get_object(n);
+        }
+    }
+    return NULL;
+}
+
+bool vmdesc_check_configuration(const VMDesc *d, size_t machine_len,
+                                size_t ncaps, bool *present, GError **errp)
+{
+    JsonObject *root = json_node_get_object(json_parser_get_root(d->parser));
+    JsonObject *config = member_object(root, "configuration");
+    JsonObject *caps;
+    int64_t size, count;
+
+    *present = config != NULL;
+    if (!config) {
+        return true;
+    }
+    if (!vmsd_field(config, "name", &size, &count) ||
+        size != (int64_t)machine_len) {
+        error_setg(errp, "the VM description's configuration does not "
+                         "describe the machine type of the configuration "
+                         "section");
+        return false;
+    }
+    caps = vmsd_caps_subsection(config);
+    if (!caps != !ncaps ||
+        (caps && (!vmsd_field(caps, "capabilities", &size, &count) ||
+                  count != (int64_t)ncaps))) {
+        error_setg(errp,
+                   "the VM description's configuration does not list "
+                   "the %zu capabilities of the configuration section",
+                   ncaps);
+        return false;
+    }
+    return true;
 }
 
 /* The bytes the "fields" of @o take: size * array_len each. */

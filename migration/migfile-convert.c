@@ -225,14 +225,11 @@ static bool copy_range(MigFile *mf, QEMUFile *f, uint64_t pos, uint64_t len,
     return true;
 }
 
-/* The source's configuration, "mapped-ram" set as @to needs. */
-static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
+/* The validated capabilities of the converted file (borrowed names). */
+static GPtrArray *converted_caps(MigFile *mf, MigLayout to)
 {
-    g_autoptr(GPtrArray) caps = g_ptr_array_new();
+    GPtrArray *caps = g_ptr_array_new();
 
-    if (mf->config_offset == mf->config_end) {
-        return; /* the source sent none */
-    }
     for (guint i = 0; i < mf->caps->len; i++) {
         const char *c = g_ptr_array_index(mf->caps, i);
         if (strcmp(c, "mapped-ram")) {
@@ -242,9 +239,43 @@ static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
     if (to == MIG_LAYOUT_MAPPED_RAM) {
         g_ptr_array_add(caps, (char *)"mapped-ram");
     }
+    return caps;
+}
+
+/* The source's configuration, "mapped-ram" set as @to needs. */
+static void put_configuration(MigFile *mf, QEMUFile *f, MigLayout to)
+{
+    g_autoptr(GPtrArray) caps = NULL;
+
+    if (mf->config_offset == mf->config_end) {
+        return; /* the source sent none */
+    }
+    caps = converted_caps(mf, to);
     mig_stream_put_configuration(f, mf->machine,
                                  (const char *const *)caps->pdata, caps->len);
     qemu_put_buffer(f, mf->other_config->data, mf->other_config->len);
+}
+
+/*
+ * The VM description, its configuration entry following the new
+ * capabilities (docs/migration/stream.rst); verbatim if it cannot.
+ */
+static void put_vmdesc(MigFile *mf, QEMUFile *f, MigLayout to)
+{
+    g_autoptr(GPtrArray) caps = converted_caps(mf, to);
+    g_autofree char *json = NULL;
+
+    if (mf->config_offset != mf->config_end) {
+        json = mig_vmdesc_set_configuration(
+            mf->vmdesc, mf->vmdesc_len, mf->machine,
+            (const char *const *)caps->pdata, caps->len);
+    }
+    if (!json) {
+        json = g_strndup(mf->vmdesc, mf->vmdesc_len);
+    }
+    qemu_put_byte(f, QEMU_VM_VMDESCRIPTION);
+    qemu_put_be32(f, strlen(json));
+    qemu_put_buffer(f, (uint8_t *)json, strlen(json));
 }
 
 static void put_ram_header(MigFile *mf, QEMUFile *f, uint8_t type)
@@ -268,8 +299,9 @@ static void put_ram_end(MigFile *mf, QEMUFile *f)
     put_footer(mf, f);
 }
 
-/* The sections after the RAM ones, EOF and the vmdesc, verbatim. */
-static bool put_devices_and_tail(MigFile *mf, QEMUFile *f, GError **errp)
+/* The sections after the RAM ones (verbatim), EOF and the vmdesc. */
+static bool put_devices_and_tail(MigFile *mf, QEMUFile *f, MigLayout to,
+                                 GError **errp)
 {
     for (guint i = 0; i < mf->sections->len; i++) {
         MigSection *s = &g_array_index(mf->sections, MigSection, i);
@@ -282,8 +314,7 @@ static bool put_devices_and_tail(MigFile *mf, QEMUFile *f, GError **errp)
     }
     qemu_put_byte(f, QEMU_VM_EOF);
     if (mf->vmdesc) {
-        return copy_range(mf, f, mf->vmdesc_offset,
-                          mf->size - mf->vmdesc_offset, errp);
+        put_vmdesc(mf, f, to);
     }
     return true;
 }
@@ -509,7 +540,7 @@ bool migfile_convert(MigFile *mf, MigLayout to, const char *out, GError **errp)
     put_configuration(mf, f, to);
     bool ok = to == MIG_LAYOUT_MAPPED_RAM ? to_mapped_ram(mf, f, errp)
                                           : to_stream(mf, f, errp);
-    ok = ok && put_devices_and_tail(mf, f, errp);
+    ok = ok && put_devices_and_tail(mf, f, to, errp);
     GError *ferr = NULL;
     if (qemu_fclose(f, &ferr) < 0 && ok) {
         g_propagate_error(errp, ferr);

@@ -895,6 +895,7 @@ static bool parse_section(Reader *r, MigFile *mf, RamWalk *w, uint8_t type,
 
 static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
 {
+    GError *err = NULL;
     uint8_t b;
     uint32_t len;
 
@@ -936,6 +937,15 @@ static bool parse_tail(Reader *r, MigFile *mf, GError **errp)
     if (mf->vmdesc_offset != pos) {
         /* The scan did not accept it, so it is not a JSON object. */
         fail(errp, r->pos, "the VM description is not valid JSON");
+        return false;
+    }
+    /* Both forms are read: with a configuration entry, it must agree. */
+    if (mf->config_offset != mf->config_end &&
+        !vmdesc_check_configuration(mf->vmdesc_tree, strlen(mf->machine),
+                                    mf->caps->len,
+                                    &mf->vmdesc_has_configuration, &err)) {
+        fail(errp, r->pos, "%s", err->message);
+        g_error_free(err);
         return false;
     }
     r->pos += len;

@@ -130,6 +130,10 @@ static void hmp_info_migrate(Monitor *mon, int argc, char **argv)
     if (json_object_has_member(info, "ram")) {
         print_ram(mon, json_object_get_object_member(info, "ram"));
     }
+    if (json_object_has_member(info, "cpu-throttle-percentage")) {
+        monitor_printf(mon, "cpu throttle percentage: %" PRId64 "\n",
+                       member_int(info, "cpu-throttle-percentage"));
+    }
     if (json_object_has_member(info, "lazy-restore")) {
         print_lazy(mon, json_object_get_object_member(info, "lazy-restore"));
     }

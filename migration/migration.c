@@ -22,6 +22,7 @@
 #include "migration/savevm.h"
 #include "monitor/monitor.h"
 #include "qapi/events.h"
+#include "system/cpu-throttle.h"
 #include "system/cpus.h"
 #include "system/ramblock.h"
 
@@ -289,10 +290,18 @@ static GError *migration_thread_error(MigrationState *s)
     return err;
 }
 
+/* Full speed again, whatever the end (QEMU lifts it at cleanup). */
+static void migration_unthrottle(void)
+{
+    cpu_throttle_stop();
+    cpu_dirty_limit_set(0);
+}
+
 static void migration_finish(MigrationState *s, bool ok)
 {
     GError *err = NULL;
 
+    migration_unthrottle();
     multifd_send_shutdown();
     qemu_savevm_state_cleanup();
     /*
@@ -341,14 +350,81 @@ static void migration_finish(MigrationState *s, bool ok)
     bql_unlock();
 }
 
+/*
+ * postcopy-ram on a source: QEMU opens a return path first, which file:,
+ * exec: and fd: do not have, so its migration fails right after migrate
+ * returned (sockets were refused by migrate: mapmig has no postcopy).
+ */
+static bool migration_open_return_path(GError **errp)
+{
+    if (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM)) {
+        error_setg(errp, "Unable to open return-path for postcopy");
+        return false;
+    }
+    return true;
+}
+
+/* The main channel is in (BQL held, for s->ioc). */
+static void migration_set_channel(MigrationState *s, QIOChannel *ioc)
+{
+    qio_channel_set_name(ioc, "migration-out");
+    s->to_dst_file = qemu_file_new_output(ioc);
+    s->ioc = ioc; /* reference held by the QEMUFile */
+    qio_channel_unref(ioc);
+}
+
+/*
+ * Migration thread, socket transports: connect as QEMU's
+ * socket_outgoing_migration does, after migrate has returned.
+ */
+static bool migration_connect(MigrationState *s, GError **errp)
+{
+    MigrationAddress addr = { .transport = MIG_TRANSPORT_SOCKET };
+    QIOChannel *ioc;
+
+    addr.path = g_steal_pointer(&s->connect_path);
+    ioc = migration_connect_outgoing(&addr, errp);
+    migration_address_clear(&addr);
+    if (!ioc) {
+        return false;
+    }
+    bql_lock();
+    migration_set_channel(s, ioc);
+    bql_unlock();
+    return true;
+}
+
+/* No channel: nothing was sent, the source never stopped. */
+static void migration_connect_failed(MigrationState *s, GError *err)
+{
+    s->total_time_ms = qemu_clock_ms() - s->start_time_ms;
+    bql_lock();
+    if (!migrate_set_state(&s->status, MIGRATION_STATUS_CANCELLING,
+                           MIGRATION_STATUS_CANCELLED)) {
+        set_error(&s->error_lock, &s->error, err);
+        err = NULL;
+        migrate_set_state(&s->status, MIGRATION_STATUS_SETUP,
+                          MIGRATION_STATUS_FAILED);
+    }
+    bql_unlock();
+    g_clear_error(&err);
+}
+
 static gpointer migration_thread(gpointer opaque)
 {
     MigrationState *s = opaque;
     GError *err = NULL;
     bool ok;
 
-    qemu_savevm_state_header(s->to_dst_file);
-    ok = (!migrate_multifd() || multifd_send_setup(&err)) &&
+    if (!s->to_dst_file && !migration_connect(s, &err)) {
+        migration_connect_failed(s, err);
+        return NULL;
+    }
+    ok = migration_open_return_path(&err);
+    if (ok) {
+        qemu_savevm_state_header(s->to_dst_file);
+    }
+    ok = ok && (!migrate_multifd() || multifd_send_setup(&err)) &&
          qemu_savevm_state_setup(s->to_dst_file, &err);
     s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
     s->rate_window_start_ns = qemu_clock_ns();
@@ -499,21 +575,32 @@ bool qmp_migrate_start(const char *uri, GError **errp)
         migration_address_clear(&addr);
         return false;
     }
+    /* QEMU would start a network postcopy; mapmig has none. */
+    if (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+        addr.transport == MIG_TRANSPORT_SOCKET) {
+        error_setg(errp, "Postcopy migration is not supported by mapmig "
+                         "(postcopy-ram is only a destination's Fast "
+                         "Snapshot Load)");
+        migration_address_clear(&addr);
+        return false;
+    }
     migration_reset(s);
     s->start_time_ms = qemu_clock_ms();
     atomic_store(&s->status, MIGRATION_STATUS_NONE);
     migrate_set_state(&s->status, MIGRATION_STATUS_NONE,
                       MIGRATION_STATUS_SETUP);
 
+    /* Sockets connect in the thread; the checks need no channel there. */
+    bool in_thread = addr.transport == MIG_TRANSPORT_SOCKET;
     QIOChannel *ioc = NULL;
     if (migration_check_transport(&addr, NULL, &err) &&
-        (ioc = migration_connect_outgoing(&addr, &err)) &&
-        migration_check_transport(&addr, ioc, &err) &&
-        migration_check_direct_io(&addr, ioc, &err)) {
+        (in_thread || ((ioc = migration_connect_outgoing(&addr, &err)) &&
+                       migration_check_transport(&addr, ioc, &err) &&
+                       migration_check_direct_io(&addr, ioc, &err)))) {
         s->transport = addr.transport;
     }
-    migration_address_clear(&addr);
     if (err) {
+        migration_address_clear(&addr);
         if (ioc) {
             qio_channel_unref(ioc);
         }
@@ -521,10 +608,12 @@ bool qmp_migrate_start(const char *uri, GError **errp)
         g_propagate_error(errp, err);
         return false;
     }
-    qio_channel_set_name(ioc, "migration-out");
-    s->to_dst_file = qemu_file_new_output(ioc);
-    s->ioc = ioc; /* reference held by the QEMUFile */
-    qio_channel_unref(ioc);
+    if (in_thread) {
+        s->connect_path = g_steal_pointer(&addr.path);
+    } else {
+        migration_set_channel(s, ioc);
+    }
+    migration_address_clear(&addr);
     s->thread = g_thread_new("mig/src", migration_thread, s);
     return true;
 }
@@ -664,6 +753,57 @@ static bool incoming_is_main(QIOChannel *ioc, GError **errp)
            0x5145564d;
 }
 
+static void incoming_channel_shutdown(QIOChannel *ioc)
+{
+    if (ioc && qio_channel_has_feature(ioc, QIO_CHANNEL_FEATURE_SHUTDOWN)) {
+        qio_channel_shutdown(ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+}
+
+/*
+ * Incoming thread: publish @ioc (a reference it gives) in *@slot, where
+ * migration_shutdown() finds it; after a quit it is shut down at once.
+ */
+static void incoming_set_channel(MigrationIncomingState *mis, QIOChannel **slot,
+                                 QIOChannel *ioc)
+{
+    g_mutex_lock(&mis->channel_lock);
+    *slot = ioc;
+    if (mis->quitting) {
+        incoming_channel_shutdown(ioc);
+    }
+    g_mutex_unlock(&mis->channel_lock);
+}
+
+/* Incoming thread: withdraw *@slot and drop its reference. */
+static void incoming_clear_channel(MigrationIncomingState *mis,
+                                   QIOChannel **slot)
+{
+    QIOChannel *ioc;
+
+    g_mutex_lock(&mis->channel_lock);
+    ioc = *slot;
+    *slot = NULL;
+    g_mutex_unlock(&mis->channel_lock);
+    if (ioc) {
+        qio_channel_unref(ioc);
+    }
+}
+
+/* Main thread, at quit: wake the incoming thread wherever it blocks. */
+static void incoming_shutdown_channels(MigrationIncomingState *mis)
+{
+    g_mutex_lock(&mis->channel_lock);
+    mis->quitting = true;
+    /* A listener wakes from accept() (it has no shutdown feature flag). */
+    if (mis->listener) {
+        qio_channel_shutdown(mis->listener, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+    incoming_channel_shutdown(mis->pending);
+    incoming_channel_shutdown(mis->ioc);
+    g_mutex_unlock(&mis->channel_lock);
+}
+
 /*
  * Accept the main connection and, with multifd, one per channel; they may
  * come in any order, so each is told apart by its first bytes.
@@ -681,16 +821,20 @@ static bool incoming_accept(MigrationIncomingState *mis, GError **errp)
         QIOChannel *ioc = &c->parent;
         GError *err = NULL;
         bool ok;
+
+        /* Peeking at its first bytes may block: quit must reach it. */
+        incoming_set_channel(mis, &mis->pending, qio_channel_ref(ioc));
         if (!migrate_multifd() || incoming_is_main(ioc, &err)) {
             ok = !err && !mis->ioc;
             if (ok) {
-                mis->ioc = qio_channel_ref(ioc);
+                incoming_set_channel(mis, &mis->ioc, qio_channel_ref(ioc));
             } else if (!err) {
                 error_setg(&err, "Second main migration connection");
             }
         } else {
             ok = !err && multifd_recv_new_channel(ioc, &err);
         }
+        incoming_clear_channel(mis, &mis->pending);
         qio_channel_unref(ioc);
         if (!ok) {
             g_propagate_error(errp, err);
@@ -712,8 +856,7 @@ static gpointer incoming_thread(gpointer opaque)
     }
     if (mis->listener) {
         ok = ok && incoming_accept(mis, &err);
-        qio_channel_unref(mis->listener);
-        mis->listener = NULL;
+        incoming_clear_channel(mis, &mis->listener);
     }
     if (!ok) {
         multifd_recv_shutdown();
@@ -724,8 +867,7 @@ static gpointer incoming_thread(gpointer opaque)
         ok = qemu_loadvm_state(f, &err);
         multifd_recv_shutdown();
         qemu_fclose(f, NULL);
-        qio_channel_unref(mis->ioc);
-        mis->ioc = NULL;
+        incoming_clear_channel(mis, &mis->ioc);
         if (!ok) {
             ram_lazy_abort();
         } else if (ram_lazy_active()) {
@@ -747,13 +889,26 @@ static gpointer incoming_thread(gpointer opaque)
 /* lazy-restore reads pages at their offsets in a file, with userfaultfd. */
 static bool migration_check_lazy(const MigrationAddress *addr, GError **errp)
 {
+    const char *cap = migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE)
+                          ? "lazy-restore"
+                          : "postcopy-ram";
+
+    if (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+        !migrate_mapped_ram()) {
+        error_setg(errp, "Capability 'postcopy-ram' needs capability "
+                         "'mapped-ram' and a file: migration (Fast Snapshot "
+                         "Load): mapmig has no network postcopy");
+        return false;
+    }
     if (!migrate_lazy_restore()) {
         return true;
     }
     if (addr->transport != MIG_TRANSPORT_FILE &&
         addr->transport != MIG_TRANSPORT_FD) {
-        error_setg(errp, "Capability 'lazy-restore' needs a file: (or fd: "
-                         "of a regular file) migration");
+        error_setg(errp,
+                   "Capability '%s' needs a file: (or fd: of a regular "
+                   "file) migration",
+                   cap);
         return false;
     }
     if (!ram_lazy_supported(errp)) {
@@ -864,6 +1019,14 @@ static JsonObject *ram_info(MigrationState *s, bool done)
     return ram;
 }
 
+/* As QEMU: shown whenever auto-converge is on, 0 until it throttles. */
+static void throttle_info(JsonObject *o)
+{
+    if (migrate_auto_converge()) {
+        add_int(o, "cpu-throttle-percentage", cpu_throttle_get_percentage());
+    }
+}
+
 static JsonObject *query_outgoing(MigrationState *s)
 {
     JsonObject *o = json_object_new();
@@ -885,6 +1048,7 @@ static JsonObject *query_outgoing(MigrationState *s)
     if (st == MIGRATION_STATUS_ACTIVE || st == MIGRATION_STATUS_COMPLETED ||
         st == MIGRATION_STATUS_CANCELLING || st == MIGRATION_STATUS_DEVICE) {
         json_object_set_object_member(o, "ram", ram_info(s, done));
+        throttle_info(o);
     }
     char *desc = get_error_desc(&s->error_lock, &s->error);
     if (desc && st == MIGRATION_STATUS_FAILED) {
@@ -970,6 +1134,7 @@ void migration_object_init(void)
 {
     g_mutex_init(&current_migration.error_lock);
     g_mutex_init(&current_incoming.error_lock);
+    g_mutex_init(&current_incoming.channel_lock);
     migration_options_is_busy = options_busy;
     ram_pass_notify = migration_pass_event;
     /* Section ids as QEMU's -M none: timer 0, ram 2, globalstate 4. */
@@ -991,14 +1156,7 @@ void migration_shutdown(void)
         bql_lock();
         s->thread = NULL;
     }
-    if (mis->listener) {
-        /* Wake a thread blocked in accept(). */
-        qio_channel_shutdown(mis->listener, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-    }
-    if (mis->ioc &&
-        qio_channel_has_feature(mis->ioc, QIO_CHANNEL_FEATURE_SHUTDOWN)) {
-        qio_channel_shutdown(mis->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-    }
+    incoming_shutdown_channels(mis);
     /* Guest RAM is freed after us: the loader must be done with it. */
     ram_lazy_cancel();
     if (mis->thread) {

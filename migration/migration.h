@@ -31,6 +31,12 @@ typedef struct MigrationState {
     QEMUFile *to_dst_file; /* migration thread while running */
     QIOChannel *ioc;       /* main channel, for cancel; BQL, NULL once closed */
     int transport;         /* MIG_TRANSPORT_*, set before the thread */
+    /*
+     * unix:/tcp:, as QEMU: the thread connects, so that migrate returns
+     * at once and a refused connection fails the migration (g_free'd
+     * path, owned by the thread once started).
+     */
+    char *connect_path;
     GMutex error_lock;
     GError *error; /* first error, guarded by error_lock */
     int64_t start_time_ms;
@@ -53,8 +59,16 @@ typedef struct MigrationState {
 typedef struct MigrationIncomingState {
     _Atomic int status;
     GThread *thread;
+    /*
+     * The channels the incoming thread may block on.  channel_lock guards
+     * the pointers (not the channels) against migration_shutdown(), which
+     * shuts them down from the main thread while the thread drops them.
+     */
+    GMutex channel_lock;
     QIOChannel *listener; /* unix:/tcp: before accept */
+    QIOChannel *pending;  /* an accepted connection not told apart yet */
     QIOChannel *ioc;
+    bool quitting; /* guarded by channel_lock: shut new channels at once */
     char *uri;
     GMutex error_lock;
     GError *error;

@@ -21,9 +21,14 @@ static bool nocomp_send_prepare(MultiFDChannel *c, struct iovec *iov,
     return true;
 }
 
+/*
+ * The data is @normal whole pages whatever the header says: QEMU's
+ * receiver ignores next_packet_size without compression, and QEMU 7.2's
+ * SYNC packets carry the previous packet's.
+ */
 static bool nocomp_recv_check(uint32_t normal, uint32_t len)
 {
-    return len == normal * TARGET_PAGE_SIZE;
+    return true;
 }
 
 static bool nocomp_recv(MultiFDChannel *c, const struct iovec *pages,

@@ -4,8 +4,10 @@
  * Besides the main channel, the source opens N connections.  Each starts
  * with an init packet (magic, version, migration uuid, channel id) and
  * then carries packets: a header (flags, page counts, block name), the
- * page offsets (normal pages first, then zero pages), and the normal
- * pages' data as the compression method makes it.  A SYNC packet on every
+ * page offsets (normal pages first, then zero pages) in a table of
+ * MULTIFD_PACKET_PAGES slots whatever the count (QEMU's packet_len is
+ * fixed: it reads the whole table), and the normal pages' data as the
+ * compression method makes it.  A SYNC packet on every
  * channel marks the end of a pass (see multifd.c).
  *
  * Zero pages are detected in the channel threads, so the migration thread
@@ -83,15 +85,18 @@ static bool socket_send_packet(MultiFDChannel *c, RAMBlock *rb,
     const MultiFDMethods *ops = multifd_get_methods();
     SocketChannel *sc = c->data;
     MultiFDPacketHdr h = { 0 };
-    uint64_t offsets[MULTIFD_PACKET_PAGES], zero_off[MULTIFD_PACKET_PAGES];
+    uint64_t offsets[MULTIFD_PACKET_PAGES] = { 0 };
+    uint64_t zero_off[MULTIFD_PACKET_PAGES];
     struct iovec iov[MULTIFD_PACKET_PAGES + 2];
     uint32_t normal = 0, zero = 0, data_len = 0;
     size_t ndata = 0;
+    bool zero_in_packets = !migrate_multifd_flush_after_each_section();
 
     for (uint32_t i = 0; i < npages; i++) {
         uint64_t off = pages[i] << TARGET_PAGE_BITS;
         uint8_t *p = rb->host + off;
-        if (ram_page_is_zero(rb, pages[i])) {
+        /* QEMU 7.2's packets carry no zero pages: it would skip them. */
+        if (!zero_in_packets && ram_page_is_zero(rb, pages[i])) {
             zero_off[zero++] = GUINT64_TO_BE(off);
         } else {
             offsets[normal++] = GUINT64_TO_BE(off);
@@ -115,7 +120,7 @@ static bool socket_send_packet(MultiFDChannel *c, RAMBlock *rb,
         g_strlcpy(h.ramblock, rb->idstr, sizeof(h.ramblock));
     }
     iov[0] = (struct iovec){ &h, sizeof(h) };
-    iov[1] = (struct iovec){ offsets, (normal + zero) * sizeof(uint64_t) };
+    iov[1] = (struct iovec){ offsets, sizeof(offsets) };
     if (qio_channel_writev_all(c->ioc, iov, 2 + ndata, errp) < 0) {
         error_prepend(errp, "multifd channel %d", c->id);
         return false;
@@ -169,12 +174,15 @@ static int socket_recv_packet(MultiFDChannel *c, bool *sync, GError **errp)
     }
     *sync = pkt.flags & MULTIFD_FLAG_SYNC;
     uint32_t npages = pkt.normal + pkt.zero;
+    /* The whole offset table, used slots or not. */
+    if (qio_channel_read_all(c->ioc, offsets, sizeof(offsets), errp) < 0) {
+        error_prepend(errp, "multifd channel %d", c->id);
+        return -1;
+    }
     if (!npages) {
         return 1;
     }
-    if (qio_channel_read_all(c->ioc, offsets, npages * sizeof(uint64_t), errp) <
-            0 ||
-        !multifd_packet_check_offsets(pkt.rb, offsets, npages, errp)) {
+    if (!multifd_packet_check_offsets(pkt.rb, offsets, npages, errp)) {
         error_prepend(errp, "multifd channel %d", c->id);
         return -1;
     }

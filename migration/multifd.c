@@ -318,11 +318,13 @@ bool multifd_send_sync(QEMUFile *f)
     return true;
 }
 
-bool multifd_ram_flush_and_sync(QEMUFile *f)
+/* Drain, then SYNC every channel; *@sent: the transport has SYNCs. */
+static bool multifd_sync_channels(QEMUFile *f, bool *sent)
 {
     MultiFDState *m = multifd;
     GError *err = NULL;
 
+    *sent = false;
     if (!multifd_send_sync(f)) {
         return false;
     }
@@ -337,9 +339,29 @@ bool multifd_ram_flush_and_sync(QEMUFile *f)
             return false;
         }
     }
-    /* The destination waits for every channel's SYNC here. */
-    qemu_put_be64(f, RAM_SAVE_FLAG_MULTIFD_FLUSH);
-    ram_transferred_add(8);
+    *sent = true;
+    return true;
+}
+
+bool multifd_ram_sync_channels(QEMUFile *f)
+{
+    bool sent;
+
+    return multifd_sync_channels(f, &sent);
+}
+
+bool multifd_ram_flush_and_sync(QEMUFile *f)
+{
+    bool sent;
+
+    if (!multifd_sync_channels(f, &sent)) {
+        return false;
+    }
+    if (sent) {
+        /* The destination waits for every channel's SYNC here. */
+        qemu_put_be64(f, RAM_SAVE_FLAG_MULTIFD_FLUSH);
+        ram_transferred_add(8);
+    }
     return true;
 }
 

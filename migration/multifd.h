@@ -53,6 +53,13 @@ bool multifd_send_sync(QEMUFile *f);
  * pass overtake one of the next.
  */
 bool multifd_ram_flush_and_sync(QEMUFile *f);
+/*
+ * Source: multifd_send_sync() and a SYNC on every channel, without the
+ * main stream's mark: the end of every RAM section for a destination
+ * that syncs at each RAM_SAVE_FLAG_EOS (QEMU 7.2,
+ * migrate_multifd_flush_after_each_section()).
+ */
+bool multifd_ram_sync_channels(QEMUFile *f);
 /* Destination: wait until every channel reached the same point. */
 bool multifd_recv_sync(GError **errp);
 /*

@@ -21,6 +21,7 @@
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
 #include "migration/options.h"
+#include "accel/accel.h"
 #include "migration/ram-lazy.h"
 #include "system/runstate.h"
 
@@ -32,11 +33,18 @@
 #define DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL 1
 #define MAX_MULTIFD_ZSTD_LEVEL 20
 #define DEFAULT_LAZY_CHUNK_SIZE (64 * KiB)
+#define DEFAULT_THROTTLE_TRIGGER_THRESHOLD 50
+#define DEFAULT_CPU_THROTTLE_INITIAL 20
+#define DEFAULT_CPU_THROTTLE_INCREMENT 10
+#define DEFAULT_MAX_CPU_THROTTLE 99
+#define DEFAULT_VCPU_DIRTY_LIMIT 1 /* MB/s */
 #define MIN_LAZY_CHUNK_SIZE (4 * KiB)
 #define MAX_LAZY_CHUNK_SIZE (2 * MiB)
 /* QMP integers are int64, so a larger bandwidth could not be shown. */
 #define MAX_MIGRATE_MAX_BANDWIDTH MIN((uint64_t)SIZE_MAX, (uint64_t)INT64_MAX)
 
+#define MAX_CPU_THROTTLE_RANGE \
+    "expects an integer in the range of cpu_throttle_initial to 99"
 #define QERR_MIGRATION_ACTIVE "There's a migration process in progress"
 #define MAPPED_RAM_COMPRESSION_ERR \
     "Mapped-ram only available for non-compressed non-TLS multifd migration"
@@ -78,6 +86,13 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
 static const bool capability_supported[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_AUTO_CONVERGE] = true,
     [MIGRATION_CAPABILITY_EVENTS] = true,
+    /*
+     * Only as QEMU's Fast Snapshot Load: with mapped-ram, on a destination
+     * loading a file (a lazy restore); a source refuses it at migrate.
+     */
+    [MIGRATION_CAPABILITY_POSTCOPY_RAM] = true,
+    /* The soft accelerator only (see migrate_caps_check). */
+    [MIGRATION_CAPABILITY_DIRTY_LIMIT] = true,
     [MIGRATION_CAPABILITY_RETURN_PATH] = true,
     [MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER] = true,
     [MIGRATION_CAPABILITY_MULTIFD] = true,
@@ -112,16 +127,22 @@ static const char *const compression_names[MULTIFD_COMPRESSION__MAX] = {
 };
 
 /* Written only through param_store(); see the top comment. */
-#define DEFAULT_MIGRATION_PARAMETERS                              \
-    {                                                             \
-        .max_bandwidth = DEFAULT_MIGRATE_MAX_BANDWIDTH,           \
-        .downtime_limit = DEFAULT_MIGRATE_DOWNTIME_LIMIT,         \
-        .multifd_channels = DEFAULT_MIGRATE_MULTIFD_CHANNELS,     \
-        .multifd_compression = MULTIFD_COMPRESSION_NONE,          \
-        .multifd_zstd_level = DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL, \
-        .direct_io = false, .io_engine = IO_ENGINE_PSYNC,         \
-        .max_postcopy_bandwidth = 0,                              \
-        .lazy_chunk_size = DEFAULT_LAZY_CHUNK_SIZE,               \
+#define DEFAULT_MIGRATION_PARAMETERS                                      \
+    {                                                                     \
+        .max_bandwidth = DEFAULT_MIGRATE_MAX_BANDWIDTH,                   \
+        .downtime_limit = DEFAULT_MIGRATE_DOWNTIME_LIMIT,                 \
+        .multifd_channels = DEFAULT_MIGRATE_MULTIFD_CHANNELS,             \
+        .multifd_compression = MULTIFD_COMPRESSION_NONE,                  \
+        .multifd_zstd_level = DEFAULT_MIGRATE_MULTIFD_ZSTD_LEVEL,         \
+        .direct_io = false, .io_engine = IO_ENGINE_PSYNC,                 \
+        .max_postcopy_bandwidth = 0,                                      \
+        .lazy_chunk_size = DEFAULT_LAZY_CHUNK_SIZE,                       \
+        .throttle_trigger_threshold = DEFAULT_THROTTLE_TRIGGER_THRESHOLD, \
+        .cpu_throttle_initial = DEFAULT_CPU_THROTTLE_INITIAL,             \
+        .cpu_throttle_increment = DEFAULT_CPU_THROTTLE_INCREMENT,         \
+        .cpu_throttle_tailslow = false,                                   \
+        .max_cpu_throttle = DEFAULT_MAX_CPU_THROTTLE,                     \
+        .vcpu_dirty_limit = DEFAULT_VCPU_DIRTY_LIMIT,                     \
     }
 
 static const MigrationParameters default_parameters =
@@ -214,6 +235,63 @@ static const MigParamInfo param_info[MIG_PARAM__MAX] = {
         .fixed_while_running = true,
         .hmp_size_unit = 'B',
         .hmp_unit = " bytes",
+    },
+    [MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD] = {
+        .name = "throttle-trigger-threshold",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(throttle_trigger_threshold),
+        .min = 1,
+        .max = 100,
+        .check_on_set = true,
+        .range_desc = "expects an integer in the range of 1 to 100",
+    },
+    [MIG_PARAM_CPU_THROTTLE_INITIAL] = {
+        .name = "cpu-throttle-initial",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(cpu_throttle_initial),
+        .min = 1,
+        .max = 99,
+        .check_on_set = true,
+        .range_desc = "expects an integer in the range of 1 to 99",
+    },
+    [MIG_PARAM_CPU_THROTTLE_INCREMENT] = {
+        .name = "cpu-throttle-increment",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(cpu_throttle_increment),
+        .min = 1,
+        .max = 99,
+        .check_on_set = true,
+        .range_desc = "expects an integer in the range of 1 to 99",
+    },
+    [MIG_PARAM_CPU_THROTTLE_TAILSLOW] = {
+        .name = "cpu-throttle-tailslow",
+        .kind = MIG_PARAM_KIND_BOOL,
+        PARAM_FIELD(cpu_throttle_tailslow),
+    },
+    /* Its lower bound is cpu-throttle-initial: migrate_params_check. */
+    [MIG_PARAM_MAX_CPU_THROTTLE] = {
+        .name = "max-cpu-throttle",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(max_cpu_throttle),
+        .max = 99,
+        .check_on_set = true,
+        .range_desc = MAX_CPU_THROTTLE_RANGE,
+    },
+    [MIG_PARAM_VCPU_DIRTY_LIMIT] = {
+        .name = "vcpu-dirty-limit",
+        .kind = MIG_PARAM_KIND_INT,
+        PARAM_FIELD(vcpu_dirty_limit),
+        .min = 1,
+        .max = INT64_MAX,
+        .range_desc = "must be greater than 1 MB/s",
+        .hmp_unit = " MB/s",
+    },
+    /* QEMU has it as a property (-global migration.x-...), not in QMP. */
+    [MIG_PARAM_X_MULTIFD_FLUSH_AFTER_EACH_SECTION] = {
+        .name = "x-multifd-flush-after-each-section",
+        .kind = MIG_PARAM_KIND_BOOL,
+        PARAM_FIELD(multifd_flush_after_each_section),
+        .fixed_while_running = true,
     },
 };
 
@@ -320,6 +398,18 @@ bool migrate_direct_io(void)
  * involve capabilities mapmig refuses; they are kept so that the messages
  * stay right if one of them becomes supported.
  */
+/*
+ * QEMU's Fast Snapshot Load: postcopy-ram with mapped-ram on a
+ * destination is a lazy load of a file, not the network postcopy that
+ * QEMU's checks below are about.
+ */
+static bool fast_snapshot_load(const bool *caps)
+{
+    return caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+           caps[MIGRATION_CAPABILITY_MAPPED_RAM] &&
+           runstate_get() == RUN_STATE_INMIGRATE;
+}
+
 bool migrate_caps_cross_check(const bool *new_caps,
                               const MigrationParameters *p, GError **errp)
 {
@@ -328,7 +418,9 @@ bool migrate_caps_cross_check(const bool *new_caps,
             error_setg(errp, "Postcopy is not compatible with ignore-shared");
             return false;
         }
-        if (new_caps[MIGRATION_CAPABILITY_MULTIFD]) {
+        /* Our extension: a lazy load may prefetch through multifd. */
+        if (new_caps[MIGRATION_CAPABILITY_MULTIFD] &&
+            !fast_snapshot_load(new_caps)) {
             error_setg(errp, "Postcopy is not yet compatible with multifd");
             return false;
         }
@@ -390,7 +482,8 @@ bool migrate_caps_cross_check(const bool *new_caps,
                        "Mapped-ram migration is incompatible with xbzrle");
             return false;
         }
-        if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
+        if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+            !fast_snapshot_load(new_caps)) {
             error_setg(errp,
                        "Mapped-ram migration is incompatible with postcopy");
             return false;
@@ -439,6 +532,15 @@ bool migrate_caps_check(const bool *new_caps, GError **errp)
         return false;
     }
     /*
+     * QEMU rate-limits a KVM vCPU through the dirty ring, which mapmig
+     * does not use; the soft accelerator limits its vCPUs directly.
+     */
+    if (new_caps[MIGRATION_CAPABILITY_DIRTY_LIMIT] && accel_is_kvm()) {
+        error_setg(errp, "dirty-limit requires KVM with accelerator"
+                         " property 'dirty-ring-size' set");
+        return false;
+    }
+    /*
      * As QEMU probes postcopy: only on a destination, only when turned
      * on, so that a source never needs userfaultfd.
      */
@@ -446,6 +548,12 @@ bool migrate_caps_check(const bool *new_caps, GError **errp)
         !migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) &&
         runstate_get() == RUN_STATE_INMIGRATE && !ram_lazy_supported(errp)) {
         error_prepend(errp, "Lazy restore is not supported");
+        return false;
+    }
+    if (new_caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+        !migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+        runstate_get() == RUN_STATE_INMIGRATE && !ram_lazy_supported(errp)) {
+        error_prepend(errp, "Postcopy is not supported");
         return false;
     }
     return true;
@@ -704,6 +812,11 @@ bool migrate_params_check(const MigrationParameters *p, GError **errp)
             error_setg(errp, "Invalid value for parameter '%s'", info->name);
             return false;
         }
+    }
+    if (p->max_cpu_throttle < p->cpu_throttle_initial) {
+        error_setg(errp, "Parameter '%s' " MAX_CPU_THROTTLE_RANGE,
+                   param_info[MIG_PARAM_MAX_CPU_THROTTLE].name);
+        return false;
     }
     if (!migrate_params_check_build(p, errp)) {
         return false;

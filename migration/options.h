@@ -59,6 +59,20 @@ typedef struct MigrationParameters {
     uint64_t max_postcopy_bandwidth;
     /* Lazy restore: bytes read per fault (power of two, 4K..2M) */
     uint64_t lazy_chunk_size;
+    /* auto-converge (QEMU's names and defaults) */
+    uint8_t throttle_trigger_threshold; /* percent, 1..100, default 50 */
+    uint8_t cpu_throttle_initial;       /* percent, 1..99, default 20 */
+    uint8_t cpu_throttle_increment;     /* percent, 1..99, default 10 */
+    bool cpu_throttle_tailslow;
+    uint8_t max_cpu_throttle; /* percent, initial..99, default 99 */
+    /* dirty-limit: MB/s per vCPU, >= 1, default 1 */
+    uint64_t vcpu_dirty_limit;
+    /*
+     * QEMU 8.0's compat property of 7.2 machine types: multifd over
+     * sockets syncs its channels at every RAM section end instead of
+     * sending RAM_SAVE_FLAG_MULTIFD_FLUSH once per pass.
+     */
+    bool multifd_flush_after_each_section;
 } MigrationParameters;
 
 /* Capability names; "fixed-ram" is accepted on input for mapped-ram. */
@@ -82,9 +96,34 @@ static inline bool migrate_events(void)
 {
     return migrate_cap(MIGRATION_CAPABILITY_EVENTS);
 }
+static inline bool migrate_auto_converge(void)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_AUTO_CONVERGE);
+}
+static inline bool migrate_dirty_limit(void)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_DIRTY_LIMIT);
+}
+/*
+ * A lazy load: our lazy-restore, or QEMU's spelling of it (Fast Snapshot
+ * Load), postcopy-ram with mapped-ram, which only a destination accepts.
+ */
 static inline bool migrate_lazy_restore(void)
 {
-    return migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE);
+    return migrate_cap(MIGRATION_CAPABILITY_LAZY_RESTORE) ||
+           (migrate_cap(MIGRATION_CAPABILITY_POSTCOPY_RAM) &&
+            migrate_mapped_ram());
+}
+/*
+ * multifd over sockets the QEMU 7.2 way: channels synced at every RAM
+ * section end, no RAM_SAVE_FLAG_MULTIFD_FLUSH, zero pages as ZERO
+ * records of the main stream (7.2's packets have no zero pages).
+ */
+static inline bool migrate_multifd_flush_after_each_section(void)
+{
+    return migrate_multifd() && !migrate_mapped_ram() &&
+           __atomic_load_n(&migrate_params()->multifd_flush_after_each_section,
+                           __ATOMIC_RELAXED);
 }
 /* direct-io takes effect only with mapped-ram and multifd (as QEMU). */
 bool migrate_direct_io(void);
@@ -142,6 +181,13 @@ typedef enum MigParam {
     MIG_PARAM_IO_ENGINE,
     MIG_PARAM_MAX_POSTCOPY_BANDWIDTH,
     MIG_PARAM_LAZY_CHUNK_SIZE,
+    MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD,
+    MIG_PARAM_CPU_THROTTLE_INITIAL,
+    MIG_PARAM_CPU_THROTTLE_INCREMENT,
+    MIG_PARAM_CPU_THROTTLE_TAILSLOW,
+    MIG_PARAM_MAX_CPU_THROTTLE,
+    MIG_PARAM_VCPU_DIRTY_LIMIT,
+    MIG_PARAM_X_MULTIFD_FLUSH_AFTER_EACH_SECTION,
     MIG_PARAM__MAX
 } MigParam;
 

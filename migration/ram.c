@@ -21,6 +21,7 @@
 #include "migration/ram-lazy.h"
 #include "migration/ram.h"
 #include "migration/savevm.h"
+#include "system/cpu-throttle.h"
 
 #include <sys/stat.h>
 
@@ -39,6 +40,11 @@ typedef struct RAMState {
     RAMBlock *last_sent_block; /* for RAM_SAVE_FLAG_CONTINUE */
     uint64_t dirty_pages;      /* bits set in all bmaps */
     int64_t pass_start_ns;
+    /* auto-converge / dirty-limit: the current period (>= 1 s) */
+    int64_t period_start_ns;
+    uint64_t period_dirty_pages; /* pages newly dirtied in the period */
+    uint64_t period_start_bytes; /* ram_stats.transferred at its start */
+    unsigned dirty_rate_high_cnt;
     /* Destination */
     RAMBlock *last_recv_block;
     bool mapped_ram_loaded;
@@ -141,6 +147,77 @@ static void ram_sync_count_add(void)
     }
 }
 
+/*
+ * auto-converge: slow the guest down one more step.  With tailslow the
+ * step is only what would bring the dirty rate down to the threshold,
+ * assuming the dirty rate follows the vCPUs' share of time (QEMU's
+ * mig_throttle_guest_down).
+ */
+static void ram_throttle_guest_down(uint64_t dirty_bytes, uint64_t threshold)
+{
+    const MigrationParameters *p = migrate_params();
+    uint64_t initial =
+        __atomic_load_n(&p->cpu_throttle_initial, __ATOMIC_RELAXED);
+    uint64_t inc =
+        __atomic_load_n(&p->cpu_throttle_increment, __ATOMIC_RELAXED);
+    uint64_t max = __atomic_load_n(&p->max_cpu_throttle, __ATOMIC_RELAXED);
+    uint64_t now = cpu_throttle_get_percentage();
+
+    if (!cpu_throttle_active()) {
+        cpu_throttle_set(initial);
+        return;
+    }
+    if (__atomic_load_n(&p->cpu_throttle_tailslow, __ATOMIC_RELAXED)) {
+        uint64_t cpu_now = 100 - now;
+        uint64_t cpu_ideal = cpu_now * threshold / dirty_bytes;
+
+        inc = MIN(cpu_now - cpu_ideal, inc);
+    }
+    cpu_throttle_set(MIN(now + inc, max));
+}
+
+/*
+ * After a period of at least a second: was more dirtied than
+ * throttle-trigger-threshold percent of what was sent?  Twice (not
+ * necessarily in a row of periods) and the guest is slowed down, as
+ * QEMU's migration_trigger_throttle.
+ */
+static void ram_trigger_throttle(RAMState *rs)
+{
+    const MigrationParameters *p = migrate_params();
+    uint64_t threshold_pct =
+        __atomic_load_n(&p->throttle_trigger_threshold, __ATOMIC_RELAXED);
+    uint64_t sent =
+        atomic_load(&ram_stats.transferred) - rs->period_start_bytes;
+    uint64_t dirty = rs->period_dirty_pages * TARGET_PAGE_SIZE;
+    uint64_t threshold = sent * threshold_pct / 100;
+
+    if ((!migrate_auto_converge() && !migrate_dirty_limit()) ||
+        dirty <= threshold || ++rs->dirty_rate_high_cnt < 2) {
+        return;
+    }
+    rs->dirty_rate_high_cnt = 0;
+    if (migrate_auto_converge()) {
+        ram_throttle_guest_down(dirty, threshold);
+    } else if (!cpu_dirty_limit_get()) {
+        cpu_dirty_limit_set(
+            __atomic_load_n(&p->vcpu_dirty_limit, __ATOMIC_RELAXED) * MiB);
+    }
+}
+
+/* A throttle period ends at the first sync a second after it began. */
+static void ram_throttle_period(RAMState *rs, uint64_t newly, int64_t now)
+{
+    rs->period_dirty_pages += newly;
+    if (now - rs->period_start_ns <= 1000000000LL) {
+        return;
+    }
+    ram_trigger_throttle(rs);
+    rs->period_start_ns = now;
+    rs->period_dirty_pages = 0;
+    rs->period_start_bytes = atomic_load(&ram_stats.transferred);
+}
+
 /* Fold the dirty log into the bitmaps: the end of one pass. */
 static void ram_bitmap_sync(RAMState *rs)
 {
@@ -161,6 +238,9 @@ static void ram_bitmap_sync(RAMState *rs)
     }
     rs->pass_start_ns = now;
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
+    if (runstate_is_running()) {
+        ram_throttle_period(rs, newly, now);
+    }
     ram_sync_count_add();
 }
 
@@ -353,6 +433,20 @@ static void mapped_ram_save_bitmaps(QEMUFile *f)
 /* ---------------------------------------------------------------- */
 /* Source: handlers */
 
+/*
+ * The end of a RAM section.  A QEMU 7.2 destination waits for a SYNC on
+ * every multifd channel at each RAM_SAVE_FLAG_EOS.
+ */
+static void ram_section_end(QEMUFile *f)
+{
+    if (migrate_multifd_flush_after_each_section() && multifd_active() &&
+        !qemu_file_get_error(f)) {
+        multifd_ram_sync_channels(f);
+    }
+    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
+    ram_account(8);
+}
+
 static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
 {
     RAMState *rs = opaque;
@@ -367,6 +461,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
     }
     ram_sync_count_add();
     rs->pass_start_ns = qemu_clock_ns();
+    rs->period_start_ns = rs->pass_start_ns;
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
 
     qemu_put_be64(f, ram_bytes_total() | RAM_SAVE_FLAG_MEM_SIZE);
@@ -384,8 +479,7 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
             mapped_ram_setup_block(f, rb);
         }
     }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    ram_account(8);
+    ram_section_end(f);
     if (qemu_file_get_error(f)) {
         g_propagate_error(errp, qemu_file_get_error_obj(f));
         return false;
@@ -420,12 +514,15 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
         rs->page = page + 1;
         if (migrate_mapped_ram()) {
             mapped_ram_save_page(f, &run, rb, page);
-        } else if (multifd_active()) {
+        } else if (multifd_active() &&
+                   !(migrate_multifd_flush_after_each_section() &&
+                     ram_page_is_zero(rb, page))) {
             GError *err = NULL;
             if (!multifd_queue_pages(rb, page, 1, &err)) {
                 qemu_file_set_error_obj(f, -EIO, err);
             }
         } else {
+            /* QEMU 7.2 sends zero pages on the main stream, multifd or not. */
             stream_save_page(rs, f, rb, page);
         }
         if (qemu_file_get_error(f)) {
@@ -443,7 +540,10 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
     /* Pass finished: wrap and let multifd drain what it was given. */
     rs->block_idx = 0;
     rs->page = 0;
-    *done = multifd_ram_flush_and_sync(f);
+    /* 7.2's way syncs at the section end (ram_section_end) instead. */
+    *done = migrate_multifd_flush_after_each_section()
+                ? multifd_send_sync(f)
+                : multifd_ram_flush_and_sync(f);
 }
 
 static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
@@ -454,8 +554,7 @@ static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
     if (*done) {
         ram_bitmap_sync(rs);
     }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    ram_account(8);
+    ram_section_end(f);
     qemu_fflush(f);
 }
 
@@ -474,8 +573,7 @@ static void ram_save_complete(QEMUFile *f, void *opaque)
     if (migrate_mapped_ram() && !qemu_file_get_error(f)) {
         mapped_ram_save_bitmaps(f);
     }
-    qemu_put_be64(f, RAM_SAVE_FLAG_EOS);
-    ram_account(8);
+    ram_section_end(f);
     qemu_fflush(f);
 }
 
@@ -830,6 +928,11 @@ static bool ram_load(QEMUFile *f, void *opaque, int version_id, GError **errp)
             }
             break;
         case RAM_SAVE_FLAG_EOS:
+            /* QEMU 7.2's source syncs its channels at every section end. */
+            if (migrate_multifd_flush_after_each_section() &&
+                !multifd_recv_sync(errp)) {
+                return false;
+            }
             return !load_error(f, errp);
         default:
             error_setg(errp, "Unknown combination of migration flags: 0x%x",

@@ -80,9 +80,9 @@ static const MigrationCapability validated_caps[] = {
     MIGRATION_CAPABILITY_MAPPED_RAM,
 };
 
-static void save_configuration(QEMUFile *f)
+/* The validated capabilities that are on, in QEMU's order. */
+static size_t validated_caps_on(const char **caps)
 {
-    const char *caps[ARRAY_SIZE(validated_caps)];
     size_t count = 0;
 
     for (size_t i = 0; i < ARRAY_SIZE(validated_caps); i++) {
@@ -90,6 +90,14 @@ static void save_configuration(QEMUFile *f)
             caps[count++] = migration_capability_name(validated_caps[i]);
         }
     }
+    return count;
+}
+
+static void save_configuration(QEMUFile *f)
+{
+    const char *caps[ARRAY_SIZE(validated_caps)];
+    size_t count = validated_caps_on(caps);
+
     mig_stream_put_configuration(f, machine_type_name(), caps, count);
 }
 
@@ -146,7 +154,20 @@ char *qemu_savevm_vmdesc(void)
     SaveStateEntry *se;
     bool first = true;
 
-    g_string_append_printf(out, "{\"page_size\": %llu, \"devices\": [",
+    const char *caps[ARRAY_SIZE(validated_caps)];
+    size_t ncaps = validated_caps_on(caps);
+
+    /*
+     * Current QEMU describes the configuration section first, QEMU 7.2
+     * did not: with validated capabilities (which need a reader that
+     * knows them) as current QEMU, without as 7.2.
+     */
+    g_string_append(out, "{");
+    if (ncaps) {
+        mig_vmdesc_put_configuration(out, machine_type_name(), caps, ncaps);
+        g_string_append(out, ", ");
+    }
+    g_string_append_printf(out, "\"page_size\": %llu, \"devices\": [",
                            (unsigned long long)TARGET_PAGE_SIZE);
     FOREACH_SE(se)
     {

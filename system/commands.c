@@ -50,13 +50,22 @@ static bool do_stop(GError **errp)
     return true;
 }
 
+/*
+ * As QEMU's qmp_cont: while an incoming migration loads, cont only
+ * records that the guest must run once it is in (the end of the load
+ * reads autostart, see migration.c's incoming_start_vm); a stream of a
+ * paused source still ends paused.  Only a source stopping for its
+ * switchover refuses it.
+ */
 static bool do_cont(GError **errp)
 {
     switch (runstate_get()) {
     case RUN_STATE_INMIGRATE:
+        autostart = true;
+        return true;
+    case RUN_STATE_FINISH_MIGRATE:
         error_setg(errp, "Migration is not finalized yet");
         return false;
-    case RUN_STATE_FINISH_MIGRATE:
     case RUN_STATE_SHUTDOWN:
     case RUN_STATE_INTERNAL_ERROR:
         error_setg(errp, "Cannot continue the VM in state '%s'",

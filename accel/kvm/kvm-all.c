@@ -325,6 +325,7 @@ const AccelOps kvm_accel_ops = {
     .init_vcpu = kvm_init_vcpu,
     .destroy_vcpu = kvm_destroy_vcpu,
     .kick_vcpu = kvm_kick_vcpu,
+    .throttle_kick = kvm_throttle_kick,
     .pre_resume = kvm_guest_pre_resume,
     .log_start = kvm_log_start,
     .log_stop = kvm_log_stop,

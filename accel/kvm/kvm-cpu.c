@@ -14,6 +14,7 @@
 #include "hw/workload.h"
 #include "kvm-internal.h"
 #include "migration/vmstate.h"
+#include "system/cpu-throttle.h"
 #include "system/runstate.h"
 
 #include <signal.h>
@@ -147,6 +148,16 @@ void kvm_kick_vcpu(CPUState *cpu)
 
     /* Order: the run flag is already false (pause_all_vcpus). */
     atomic_store((_Atomic uint8_t *)&acs->run->immediate_exit, 1);
+    pthread_kill(cpu->thread_id, SIG_IPI);
+}
+
+/*
+ * Only the signal: KVM_RUN returns -EINTR and the loop sleeps its
+ * throttled share before going back in.  A signal that comes while the
+ * thread is outside KVM_RUN is lost; the next tick does it.
+ */
+void kvm_throttle_kick(CPUState *cpu)
+{
     pthread_kill(cpu->thread_id, SIG_IPI);
 }
 
@@ -285,6 +296,7 @@ void kvm_cpu_exec(CPUState *cpu, _Atomic bool *run)
                 if (!atomic_load(run)) {
                     return;
                 }
+                cpu_throttle_vcpu_sleep(cpu, run);
                 continue;
             }
             char what[64];
@@ -295,6 +307,7 @@ void kvm_cpu_exec(CPUState *cpu, _Atomic bool *run)
         if (!kvm_handle_exit(acs, run)) {
             break;
         }
+        cpu_throttle_vcpu_sleep(cpu, run);
     }
     while (atomic_load(run)) {
         g_usleep(10000);

@@ -76,6 +76,7 @@ bool kvm_init_vcpu(CPUState *cpu, GError **errp);
 void kvm_destroy_vcpu(CPUState *cpu);
 void kvm_cpu_exec(CPUState *cpu, _Atomic bool *run);
 void kvm_kick_vcpu(CPUState *cpu);
+void kvm_throttle_kick(CPUState *cpu);
 void kvm_cpu_register_vmstate(void);
 bool kvm_cpu_put_state(CPUState *cpu, const X86CPUState *env, GError **errp);
 bool kvm_cpu_get_state(CPUState *cpu, X86CPUState *env, GError **errp);

@@ -7,6 +7,7 @@
 #include "qemu/osdep.h"
 #include "accel/accel.h"
 #include "hw/workload.h"
+#include "system/cpu-throttle.h"
 
 static bool soft_init_machine(MachineState *ms, const char *props,
                               GError **errp)
@@ -18,13 +19,20 @@ static bool soft_init_machine(MachineState *ms, const char *props,
     return true;
 }
 
+/*
+ * Between batches, as QEMU's vCPUs between translation blocks: the
+ * auto-converge throttle and the dirty-limit quota (cpu-throttle.h).
+ */
 static void soft_cpu_exec(CPUState *cpu, _Atomic bool *run)
 {
     while (atomic_load_explicit(run, memory_order_acquire)) {
         if (!workload_step(cpu)) {
             /* Idle guest: a halted vCPU, woken by a short timer. */
             g_usleep(2000);
+            continue;
         }
+        cpu_throttle_vcpu_sleep(cpu, run);
+        cpu_dirty_limit_account(cpu, WORKLOAD_BATCH_PAGES, run);
     }
 }
 

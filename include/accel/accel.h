@@ -50,6 +50,12 @@ typedef struct AccelOps {
     void (*destroy_vcpu)(CPUState *cpu);
     /* Make a vCPU that is inside cpu_exec() re-check its run flag. */
     void (*kick_vcpu)(CPUState *cpu);
+    /*
+     * Make a vCPU that is inside the guest come out to its throttle check
+     * (system/cpu-throttle.c), without stopping it.  Needed when guest
+     * code can run for long without an exit.
+     */
+    void (*throttle_kick)(CPUState *cpu);
     /* BQL held, every vCPU parked, just before they are let go. */
     void (*pre_resume)(void);
     /*

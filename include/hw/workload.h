@@ -27,6 +27,9 @@ WorkloadKind workload_kind(void);
 /* The -workload configuration (a KVM guest gets it as parameters). */
 void workload_get_config(WorkloadKind *kind, uint32_t *share, uint64_t *rate);
 const char *workload_kind_name(uint32_t kind);
+/* Most pages one batch of workload_step() dirties. */
+#define WORKLOAD_BATCH_PAGES 256
+
 /*
  * Run one batch of guest work on @cpu.  Returns false when this vCPU has
  * nothing to do (idle), so its thread may sleep.

@@ -80,6 +80,28 @@ void mig_stream_put_configuration(QEMUFile *f, const char *machine,
                                   const char *const *caps, size_t ncaps);
 
 /*
+ * The VM description's "configuration" member (name, colon and object),
+ * as current QEMU writes it: the configuration vmstate with its
+ * "configuration/capabilities" subsection.  mapmig writes it only when
+ * the stream has that subsection (@ncaps > 0), so that a stream without
+ * validated capabilities keeps QEMU 7.2's description byte for byte
+ * (docs/migration/stream.rst).
+ */
+void mig_vmdesc_put_configuration(GString *out, const char *machine,
+                                  const char *const *caps, size_t ncaps);
+
+/*
+ * @json (a VM description, @len bytes) with its "configuration" member
+ * replaced by the one for @machine and @caps, or removed when @ncaps is
+ * 0 (a converted file gains or loses mapped-ram).  NULL if @json does not
+ * start as mapmig and QEMU write it ("{\"configuration\": " or
+ * "{\"page_size\"").
+ */
+char *mig_vmdesc_set_configuration(const char *json, size_t len,
+                                   const char *machine, const char *const *caps,
+                                   size_t ncaps);
+
+/*
  * A section header of @type; START and FULL sections also carry the
  * handler's @idstr, @instance_id and @version_id (others ignore them).
  */
@@ -195,6 +217,17 @@ typedef struct VMDesc VMDesc;
 VMDesc *vmdesc_parse(const char *json, size_t len, GError **errp);
 void vmdesc_free(VMDesc *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VMDesc, vmdesc_free)
+
+/*
+ * Does @d describe the configuration section (current QEMU's
+ * "configuration" member; QEMU 7.2 and mapmig without validated
+ * capabilities have none)?  *@present says; if it does, it must agree
+ * with the section: a name of @machine_len bytes and, when @ncaps, a
+ * "configuration/capabilities" subsection of @ncaps entries (none when
+ * @ncaps is 0).  False with @errp set when it does not.
+ */
+bool vmdesc_check_configuration(const VMDesc *d, size_t machine_len,
+                                size_t ncaps, bool *present, GError **errp);
 
 /*
  * The size of the body (after the section header, up to the footer) of

@@ -98,6 +98,8 @@ typedef struct MigFile {
     uint64_t stream_end;    /* size, or where the checksum table starts */
     uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
     VMDesc *vmdesc_tree;    /* vmdesc parsed, or NULL */
+    /* The vmdesc describes the configuration (current QEMU's form). */
+    bool vmdesc_has_configuration;
 } MigFile;
 
 /*

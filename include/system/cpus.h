@@ -20,6 +20,10 @@ typedef struct CPUState {
     AccelCPUState *accel; /* accelerator's per-vCPU state */
     uint64_t rng;         /* soft guest register: workload PRNG state */
     uint64_t steps;       /* soft guest register: steps executed */
+    /* vCPU thread only (system/cpu-throttle.c): */
+    int64_t throttle_slice_ns;  /* start of the slice being run, 0 = none */
+    int64_t dirty_limit_ns;     /* start of the dirty-limit window */
+    uint64_t dirty_limit_pages; /* pages dirtied in that window */
 } CPUState;
 
 extern CPUState *cpus;
