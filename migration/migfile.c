@@ -58,6 +58,10 @@ bool migfile_pread(MigFile *mf, void *buf, size_t len, uint64_t pos,
         fail(errp, pos, "read error: %s", err->message);
         return false;
     }
+    mf->bytes_read += len;
+    if (mf->progress) {
+        mf->progress(mf->bytes_read, mf->progress_opaque);
+    }
     return true;
 }
 

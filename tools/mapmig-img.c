@@ -242,13 +242,58 @@ static void info_json(MigFile *mf, const SaveImage *img)
 /* ---------------------------------------------------------------- */
 /* extract and convert */
 
+/* A progress line on a terminal: what was read, every ~100 ms. */
+typedef struct Progress {
+    const char *what;
+    uint64_t size;
+    int64_t next_us;
+} Progress;
+
+static void progress_show(uint64_t bytes_read, void *opaque)
+{
+    Progress *p = opaque;
+    int64_t now = g_get_monotonic_time();
+
+    if (now < p->next_us) {
+        return;
+    }
+    p->next_us = now + 100 * 1000;
+    g_autofree char *h = size_to_human_str(bytes_read);
+    fprintf(stderr, "\r%s: %s read (%3d %% of the file)", p->what, h,
+            (int)MIN(99, bytes_read * 100 / MAX(1, p->size)));
+}
+
+/* Watch @mf's reads when stderr is a terminal; end the line after. */
+static void progress_start(MigFile *mf, Progress *p, const char *what)
+{
+    *p = (Progress){ .what = what, .size = mf->size - mf->base };
+    if (isatty(STDERR_FILENO)) {
+        mf->progress = progress_show;
+        mf->progress_opaque = p;
+    }
+}
+
+static bool progress_end(MigFile *mf, bool ok)
+{
+    if (mf->progress) {
+        /* Erase the line: errors and results are printed as before. */
+        fprintf(stderr, "\r\033[K");
+    }
+    return ok;
+}
+
 /* The block is looked up (and the file validated) before OUT is created. */
 static bool cmd_extract(const char *file, uint64_t base, const char *block,
                         const char *out, GError **errp)
 {
     g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, errp);
+    Progress p;
 
-    return mf && migfile_extract_block(mf, block, out, errp);
+    if (!mf) {
+        return false;
+    }
+    progress_start(mf, &p, "extract");
+    return progress_end(mf, migfile_extract_block(mf, block, out, errp));
 }
 
 static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
@@ -262,7 +307,13 @@ static bool cmd_convert(const char *file, uint64_t base, const char *fmt,
         return false;
     }
     g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, errp);
-    return mf && migfile_convert(mf, to, out, errp);
+    Progress p;
+
+    if (!mf) {
+        return false;
+    }
+    progress_start(mf, &p, "convert");
+    return progress_end(mf, migfile_convert(mf, to, out, errp));
 }
 
 /* ---------------------------------------------------------------- */

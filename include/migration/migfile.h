@@ -95,6 +95,13 @@ typedef struct MigFile {
     uint32_t vmdesc_len;
     char *vmdesc;           /* JSON text, NUL terminated, or NULL */
     bool has_checksums;     /* an x-checksums trailer follows the stream */
+    /*
+     * Called after each read with the bytes read so far (an operation may
+     * read parts of the file more than once); NULL for none.
+     */
+    void (*progress)(uint64_t bytes_read, void *opaque);
+    void *progress_opaque;
+    uint64_t bytes_read;
     uint64_t stream_end;    /* size, or where the checksum table starts */
     uint64_t touched_bytes; /* MigBlock.touched bitmaps, all blocks */
     VMDesc *vmdesc_tree;    /* vmdesc parsed, or NULL */
