@@ -93,8 +93,8 @@ typedef struct MigFile {
     uint64_t eof_offset;    /* the QEMU_VM_EOF byte */
     uint64_t vmdesc_offset; /* the 0x06 byte, 0 if absent */
     uint32_t vmdesc_len;
-    char *vmdesc;           /* JSON text, NUL terminated, or NULL */
-    bool has_checksums;     /* an x-checksums trailer follows the stream */
+    char *vmdesc;       /* JSON text, NUL terminated, or NULL */
+    bool has_checksums; /* an x-checksums trailer follows the stream */
     /*
      * Called after each read with the bytes read so far (an operation may
      * read parts of the file more than once); NULL for none.
