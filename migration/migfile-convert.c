@@ -185,8 +185,7 @@ bool migfile_extract_block(MigFile *mf, const char *block, const char *out,
     if (mf->layout == MIG_LAYOUT_MAPPED_RAM) {
         ok = copy_mapped_block(mf, b, &x.sink, errp);
     } else {
-        g_autoptr(MigFile) again =
-            migfile_open(mf->path, mf->base, extract_page, &x, errp);
+        g_autoptr(MigFile) again = migfile_reopen(mf, extract_page, &x, errp);
         ok = again != NULL;
     }
     if (ok && fsync(fd) < 0) {
@@ -338,8 +337,7 @@ static bool convert_page(void *opaque, MigFile *mf, MigBlock *b, uint64_t off,
 static bool place_pages(MigFile *mf, PageSink *sinks, GError **errp)
 {
     ConvertCtx c = { .sinks = sinks };
-    g_autoptr(MigFile) again =
-        migfile_open(mf->path, mf->base, convert_page, &c, errp);
+    g_autoptr(MigFile) again = migfile_reopen(mf, convert_page, &c, errp);
     return again != NULL;
 }
 

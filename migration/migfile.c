@@ -1006,11 +1006,18 @@ static bool parse(Reader *r, MigFile *mf, MigPageFn fn, void *opaque,
     }
 }
 
-MigFile *migfile_open(const char *path, uint64_t base, MigPageFn fn,
-                      void *opaque, GError **errp)
+static MigFile *migfile_open_full(const char *path, uint64_t base, MigPageFn fn,
+                                  void *opaque, const MigFile *like,
+                                  GError **errp)
 {
     g_autoptr(MigFile) mf = g_new0(MigFile, 1);
     struct stat st;
+
+    if (like) {
+        mf->progress = like->progress;
+        mf->progress_opaque = like->progress_opaque;
+        mf->bytes_read = like->bytes_read;
+    }
 
     mf->path = g_strdup(path);
     mf->caps = g_ptr_array_new_with_free_func(g_free);
@@ -1048,6 +1055,18 @@ MigFile *migfile_open(const char *path, uint64_t base, MigPageFn fn,
         return NULL;
     }
     return g_steal_pointer(&mf);
+}
+
+MigFile *migfile_open(const char *path, uint64_t base, MigPageFn fn,
+                      void *opaque, GError **errp)
+{
+    return migfile_open_full(path, base, fn, opaque, NULL, errp);
+}
+
+MigFile *migfile_reopen(const MigFile *mf, MigPageFn fn, void *opaque,
+                        GError **errp)
+{
+    return migfile_open_full(mf->path, mf->base, fn, opaque, mf, errp);
 }
 
 void migfile_free(MigFile *mf)

@@ -126,6 +126,12 @@ typedef bool (*MigPageFn)(void *opaque, MigFile *mf, MigBlock *b,
  */
 MigFile *migfile_open(const char *path, uint64_t base, MigPageFn fn,
                       void *opaque, GError **errp);
+/*
+ * Open @mf's file again and walk it with @fn, reporting reads to @mf's
+ * progress hook (counting on from @mf's).
+ */
+MigFile *migfile_reopen(const MigFile *mf, MigPageFn fn, void *opaque,
+                        GError **errp);
 void migfile_free(MigFile *mf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigFile, migfile_free)
 
