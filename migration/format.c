@@ -281,22 +281,33 @@ static JsonObject *member_object(JsonObject *o, const char *name)
     return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
 }
 
+/* The member @name of @o if it is an array, else NULL. */
+static JsonArray *member_array(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* Element @i of @a if it is an object, else NULL. */
+static JsonObject *element_object(JsonArray *a, guint i)
+{
+    JsonNode *n = json_array_get_element(a, i);
+
+    return JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
 /* The field @name of a vmstate description: its size and count. */
 static bool vmsd_field(JsonObject *vmsd, const char *name, int64_t *size,
                        int64_t *count)
 {
-    JsonNode *fn = json_object_get_member(vmsd, "fields");
+    JsonArray *fields = member_array(vmsd, "fields");
 
-    if (!fn || !JSON_NODE_HOLDS_ARRAY(fn)) {
-        return false;
-    }
-    JsonArray *fields = json_node_get_array(fn);
-    for (guint i = 0; i < json_array_get_length(fields); i++) {
-        JsonNode *n = json_array_get_element(fields, i);
-        if (!JSON_NODE_HOLDS_OBJECT(n)) {
+    for (guint i = 0; fields && i < json_array_get_length(fields); i++) {
+        JsonObject *f = element_object(fields, i);
+        if (!f) {
             return false;
         }
-        JsonObject *f = json_node_get_object(n);
         if (g_strcmp0(
                 json_object_get_string_member_with_default(f, "name", NULL),
                 name)) {
@@ -312,19 +323,14 @@ static bool vmsd_field(JsonObject *vmsd, const char *name, int64_t *size,
 /* The "configuration/capabilities" subsection of @config, or NULL. */
 static JsonObject *vmsd_caps_subsection(JsonObject *config)
 {
-    JsonNode *sn = json_object_get_member(config, "subsections");
+    JsonArray *subs = member_array(config, "subsections");
 
-    if (!sn || !JSON_NODE_HOLDS_ARRAY(sn)) {
-        return NULL;
-    }
-    JsonArray *subs = json_node_get_array(sn);
-    for (guint i = 0; i < json_array_get_length(subs); i++) {
-        JsonNode *n = json_array_get_element(subs, i);
-        if (JSON_NODE_HOLDS_OBJECT(n) &&
-            !g_strcmp0(json_object_get_string_member_with_default(
-                           json_node_get_object(n), "vmsd_name", NULL),
-                       "configuration/capabilities")) {
-            return json_node_get_object(n);
+    for (guint i = 0; subs && i < json_array_get_length(subs); i++) {
+        JsonObject *o = element_object(subs, i);
+        if (o && !g_strcmp0(json_object_get_string_member_with_default(
+                                o, "vmsd_name", NULL),
+                            "configuration/capabilities")) {
+            return o;
         }
     }
     return NULL;
@@ -444,18 +450,13 @@ bool vmdesc_section_size(const VMDesc *d, const char *idstr,
                          uint32_t instance_id, uint64_t limit, uint64_t *size)
 {
     JsonObject *root = json_node_get_object(json_parser_get_root(d->parser));
-    JsonNode *dn = json_object_get_member(root, "devices");
+    JsonArray *devs = member_array(root, "devices");
 
-    if (!dn || !JSON_NODE_HOLDS_ARRAY(dn)) {
-        return false;
-    }
-    JsonArray *devs = json_node_get_array(dn);
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonNode *n = json_array_get_element(devs, i);
-        if (!JSON_NODE_HOLDS_OBJECT(n)) {
+    for (guint i = 0; devs && i < json_array_get_length(devs); i++) {
+        JsonObject *o = element_object(devs, i);
+        if (!o) {
             continue;
         }
-        JsonObject *o = json_node_get_object(n);
         const char *name =
             json_object_get_string_member_with_default(o, "name", "");
         int64_t inst =

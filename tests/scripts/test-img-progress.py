@@ -3,29 +3,11 @@
 (TAP).  The input is a QEMU 7.2 stream from the fuzz corpus."""
 
 import os
-import pty
 import subprocess
 import sys
 import tempfile
 
-
-def run_on_pty(argv):
-    """@argv with stdout and stderr on a pseudo-terminal: output, status."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(argv[0], argv)
-    out = b''
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return out.decode(errors='replace'), os.waitstatus_to_exitcode(status)
+from ptyrun import run_on_pty
 
 
 def main():

@@ -9,11 +9,12 @@ same run into a pipe draws none.  Its --csv file is then plotted by
 scripts/plot-perf.py into a PNG (skipped without matplotlib).
 """
 import os
-import pty
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from ptyrun import run_on_pty
 
 results = []
 
@@ -33,26 +34,6 @@ def perf_args(perf, mapmig, tmp, csv):
     return [perf, '--mem', '64M', '--layout', 'all', '--channels', '2',
             '--repeat', '1', '--no-fio', '--no-floor', '--no-drop-caches',
             '--dir', tmp, '--mapmig', mapmig, '--csv', csv]
-
-
-def run_on_pty(argv):
-    """Run @argv with stdout and stderr on a pseudo-terminal; its output
-    and exit status."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(argv[0], argv)
-    out = b''
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return out.decode(errors='replace'), os.waitstatus_to_exitcode(status)
 
 
 def python_with_matplotlib():
