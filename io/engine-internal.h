@@ -55,6 +55,9 @@ struct IOEngine {
  * the remainder.
  */
 bool io_engine_req_done(IOEngine *e, IOReq *r, long res);
+/* Waiting failed with -errno @res: nothing will complete, give every
+ * request in flight up with that error. */
+void io_engine_fail_inflight(IOEngine *e, long res);
 /* Record @err as the engine's error unless one came first (takes it). */
 void io_engine_set_error(IOEngine *e, GError *err);
 

@@ -58,12 +58,7 @@ static void uring_reap(IOEngine *e)
         ret = io_uring_wait_cqe(URING(e), &cqe);
     } while (ret == -EINTR);
     if (ret < 0) {
-        /* Nothing will complete: give the slots up with the error. */
-        for (unsigned i = 0; i < e->depth; i++) {
-            if (e->reqs[i].busy) {
-                io_engine_req_done(e, &e->reqs[i], ret);
-            }
-        }
+        io_engine_fail_inflight(e, ret);
         return;
     }
     io_uring_for_each_cqe(URING(e), head, cqe)

@@ -50,11 +50,7 @@ static void laio_reap(IOEngine *e)
                          MIN(AIO_REAP_MAX, e->depth), ev, NULL);
     } while (n == -EINTR);
     if (n < 0) {
-        for (unsigned i = 0; i < e->depth; i++) {
-            if (e->reqs[i].busy) {
-                io_engine_req_done(e, &e->reqs[i], n);
-            }
-        }
+        io_engine_fail_inflight(e, n);
         return;
     }
     for (int i = 0; i < n; i++) {

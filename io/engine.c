@@ -80,6 +80,15 @@ bool io_engine_req_done(IOEngine *e, IOReq *r, long res)
     return true;
 }
 
+void io_engine_fail_inflight(IOEngine *e, long res)
+{
+    for (unsigned i = 0; i < e->depth; i++) {
+        if (e->reqs[i].busy) {
+            io_engine_req_done(e, &e->reqs[i], res);
+        }
+    }
+}
+
 static IOReq *io_engine_free_req(IOEngine *e)
 {
     for (unsigned i = 0; i < e->depth; i++) {

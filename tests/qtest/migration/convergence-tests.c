@@ -102,14 +102,7 @@ static void restore_and_compare(const char *uri, bool mapped,
     if (mapped) {
         migrate_set_capability(to, "mapped-ram", true);
     }
-    migrate_incoming_qmp(to, uri);
-    wait_for_migration_complete(to);
-    wait_for_incoming_done(to);
-    {
-        g_autoptr(GHashTable) got = qtest_ram_digests(to);
-        g_assert_true(qtest_ram_digests_check(digests, got));
-    }
-    qtest_quit(to);
+    migrate_load_and_check(to, uri, digests);
 }
 
 /*

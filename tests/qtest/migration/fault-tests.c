@@ -72,14 +72,7 @@ static void restore_and_compare(const char *path, Layout l, GHashTable *digests)
     g_autofree char *uri = g_strdup_printf("file:%s", path);
 
     setup_layout(to, l, NULL);
-    migrate_incoming_qmp(to, uri);
-    wait_for_migration_complete(to);
-    wait_for_incoming_done(to);
-    {
-        g_autoptr(GHashTable) got = qtest_ram_digests(to);
-        g_assert_true(qtest_ram_digests_check(digests, got));
-    }
-    qtest_quit(to);
+    migrate_load_and_check(to, uri, digests);
 }
 
 /* The source is running, unchanged and holds what it held before. */

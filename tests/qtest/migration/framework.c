@@ -240,6 +240,17 @@ void wait_for_incoming_done(QTestState *to)
     }
 }
 
+void migrate_load_and_check(QTestState *to, const char *uri,
+                            GHashTable *digests)
+{
+    migrate_incoming_qmp(to, uri);
+    wait_for_migration_complete(to);
+    wait_for_incoming_done(to);
+    g_autoptr(GHashTable) got = qtest_ram_digests(to);
+    g_assert_true(qtest_ram_digests_check(digests, got));
+    qtest_quit(to);
+}
+
 #define KVM_GUEST_RESERVED (2 * MiB)
 
 static uint64_t fill_ram_qmp(QTestState *who, bool guest_visible,

@@ -126,6 +126,12 @@ char *wait_for_migration_fail(QTestState *who);
 void wait_for_migration_pass(QTestState *who, int64_t n);
 /* Destination: wait until its run state leaves "inmigrate". */
 void wait_for_incoming_done(QTestState *to);
+/*
+ * Load @uri into @to (set up, -incoming defer), wait until it is done,
+ * check every block's digest against @digests, and quit @to.
+ */
+void migrate_load_and_check(QTestState *to, const char *uri,
+                            GHashTable *digests);
 
 /* What a process holds, for leak checks across migrations. */
 typedef struct MigResources {

@@ -174,14 +174,7 @@ static void test_save_restore_cycles(void)
         QTestState *to = qtest_init("-M mini -m 32M -S -incoming defer");
         set_layout(to, mapped);
         migrate_set_parameter_int(to, "multifd-channels", 4);
-        migrate_incoming_qmp(to, uri);
-        wait_for_migration_complete(to);
-        wait_for_incoming_done(to);
-        {
-            g_autoptr(GHashTable) got = qtest_ram_digests(to);
-            g_assert_true(qtest_ram_digests_check(digests, got));
-        }
-        qtest_quit(to);
+        migrate_load_and_check(to, uri, digests);
         if (i + 1 == WARMUP_CYCLES) {
             warm = migrate_resources(from);
         }
