@@ -774,6 +774,7 @@ static bool incoming_lazy_phase(MigrationIncomingState *mis, GError **errp)
     }
     migrate_set_state(&mis->status, MIGRATION_STATUS_ACTIVE,
                       MIGRATION_STATUS_POSTCOPY_ACTIVE);
+    ram_lazy_start_prefetch();
     g_idle_add(incoming_resume_bh, mis);
     g_main_context_wakeup(NULL);
     if (!ram_lazy_wait(errp)) {

@@ -118,6 +118,7 @@ typedef struct LazyState {
     GError *error;
     _Atomic bool failed;
     _Atomic bool stop_prefetch;
+    bool prefetch_go;           /* the guest resumed: prefetch may start */
     _Atomic bool quitting;      /* exit: release blocked threads at any cost */
     _Atomic int faults_serving; /* fault messages being handled */
     _Atomic int64_t last_fault_ns; /* when the last one was read */
@@ -837,11 +838,40 @@ static void lazy_prefetcher_free(LazyPrefetcher *pf)
     g_free(pf);
 }
 
+/*
+ * Until the guest resumes, the loader still reads the device state from
+ * the same file: deep prefetch queues in front of those reads would only
+ * delay the resume.  Returns false if the load ended meanwhile.
+ */
+static bool lazy_prefetch_wait_go(LazyState *ls)
+{
+    g_mutex_lock(&ls->lock);
+    while (!ls->prefetch_go && !atomic_load(&ls->stop_prefetch) &&
+           !atomic_load(&ls->failed) && !atomic_load(&ls->quitting)) {
+        g_cond_wait(&ls->cond, &ls->lock);
+    }
+    bool go = ls->prefetch_go;
+    g_mutex_unlock(&ls->lock);
+    return go;
+}
+
+void ram_lazy_start_prefetch(void)
+{
+    LazyState *ls = lazy;
+
+    if (ls) {
+        g_mutex_lock(&ls->lock);
+        ls->prefetch_go = true;
+        g_cond_broadcast(&ls->cond);
+        g_mutex_unlock(&ls->lock);
+    }
+}
+
 static gpointer lazy_prefetch_thread(gpointer opaque)
 {
     LazyPrefetcher *pf = opaque;
     LazyState *ls = pf->ls;
-    bool more = true;
+    bool more = lazy_prefetch_wait_go(ls);
 
     while (more && !atomic_load(&ls->stop_prefetch) &&
            !atomic_load(&ls->failed)) {
@@ -1093,7 +1123,10 @@ bool ram_lazy_wait(GError **errp)
 
 static void lazy_stop_prefetch(LazyState *ls)
 {
+    g_mutex_lock(&ls->lock);
     atomic_store(&ls->stop_prefetch, true);
+    g_cond_broadcast(&ls->cond);
+    g_mutex_unlock(&ls->lock);
     for (int i = 0; i < ls->nprefetch; i++) {
         g_thread_join(ls->prefetch[i]);
     }

@@ -39,6 +39,8 @@ bool ram_lazy_check_blocks(GError **errp);
 bool ram_lazy_add_block(RAMBlock *rb, unsigned long *file_bmap, GError **errp);
 /* Register guest RAM and start the threads; reads go through @f's fd. */
 bool ram_lazy_start(QEMUFile *f, GError **errp);
+/* The device state is in and the guest resumes: prefetch may read now. */
+void ram_lazy_start_prefetch(void);
 /* Between ram_lazy_start() and the end of the load. */
 bool ram_lazy_active(void);
 /*
