@@ -4,6 +4,7 @@
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
 #include "migration/file.h"
+#include "migration/qemu-file.h"
 #include "migration/options.h"
 
 #include <sys/stat.h>
@@ -26,8 +27,11 @@ QIOChannel *file_start_outgoing(const MigrationAddress *addr, GError **errp)
         return NULL;
     }
     QIOChannel *ioc = &fioc->parent;
-    /* Keep the management tool's bytes before the offset, drop the rest. */
-    if (ftruncate(fioc->fd, addr->offset) < 0) {
+    /*
+     * Keep the management tool's bytes before the offset, drop the rest,
+     * unless the pages there are to be rewritten in place.
+     */
+    if (!addr->rewrite && ftruncate(fioc->fd, addr->offset) < 0) {
         error_setg_errno(errp, errno, "Could not truncate '%s'", addr->path);
         qio_channel_unref(ioc);
         return NULL;
@@ -97,6 +101,23 @@ bool file_sync_complete(QIOChannel *ioc, GError **errp)
             fsync(dfd);
             close(dfd);
         }
+    }
+    return true;
+}
+
+bool file_finish_outgoing(QEMUFile *f, uint64_t *end, GError **errp)
+{
+    int fd = qio_channel_get_fd(qemu_file_get_ioc(f));
+
+    qemu_fflush(f);
+    if (qemu_file_get_error(f)) {
+        g_propagate_error(errp, qemu_file_get_error_obj(f));
+        return false;
+    }
+    *end = qemu_get_offset(f);
+    if (ftruncate(fd, *end) < 0) {
+        error_setg_errno(errp, errno, "Could not truncate '%s'", outgoing.path);
+        return false;
     }
     return true;
 }

@@ -10,7 +10,8 @@
 
 /*
  * Source: create or open the file, drop what lies past addr->offset (the
- * bytes before it belong to the management tool) and start there.
+ * bytes before it belong to the management tool; with addr->rewrite the
+ * rest stays too) and start there.
  */
 QIOChannel *file_start_outgoing(const MigrationAddress *addr, GError **errp);
 /* Destination: open the file for reading at addr->offset. */
@@ -26,6 +27,11 @@ QIOChannel *file_multifd_channel_new(bool sending, GError **errp);
  * created it.
  */
 bool file_sync_complete(QIOChannel *ioc, GError **errp);
+/*
+ * Source: every byte of @f is written; the file ends where the stream
+ * does (*end), shorter than before if a rewrite's stream is.
+ */
+bool file_finish_outgoing(QEMUFile *f, uint64_t *end, GError **errp);
 /* Source: the file offset the stream starts at (the URI's offset=). */
 uint64_t file_outgoing_stream_start(void);
 /* Forget the path (the migration ended). */

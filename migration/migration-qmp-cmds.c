@@ -6,6 +6,7 @@
  * migration.c.
  */
 #include "qemu/osdep.h"
+#include "migration/checkpoint.h"
 #include "migration/migration.h"
 #include "migration/misc.h"
 #include "migration/options-cmds.h"
@@ -25,6 +26,22 @@ static JsonNode *object_node(JsonObject *o)
     JsonNode *n = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(n, o);
     return n;
+}
+
+/* Any argument other than @allowed is refused, as QEMU's visitor does. */
+static bool qmp_check_only_member(JsonObject *args, const char *allowed,
+                                  GError **errp)
+{
+    g_autoptr(GList) members = json_object_get_members(args);
+
+    for (GList *l = members; l; l = l->next) {
+        if (strcmp(l->data, allowed)) {
+            error_setg(errp, "Parameter '%s' is unexpected",
+                       (const char *)l->data);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* ---- Migration ---- */
@@ -127,6 +144,33 @@ static JsonNode *qmp_migrate_cancel(Monitor *mon, JsonObject *args,
     return NULL;
 }
 
+/* ---- x-checkpoint ---- */
+
+static JsonNode *qmp_x_query_checkpoints(Monitor *mon, JsonObject *args,
+                                         GError **errp)
+{
+    JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+
+    json_node_take_array(n, checkpoint_query(true));
+    return n;
+}
+
+static JsonNode *qmp_x_checkpoint_forget(Monitor *mon, JsonObject *args,
+                                         GError **errp)
+{
+    JsonNode *path = json_object_get_member(args, "path");
+
+    if (!qmp_check_only_member(args, "path", errp)) {
+        return NULL;
+    }
+    if (path && !json_node_is_type(path, G_TYPE_STRING)) {
+        error_setg(errp, "Invalid parameter type for 'path', expected: string");
+        return NULL;
+    }
+    checkpoint_forget(path ? json_node_get_string(path) : NULL, errp);
+    return NULL;
+}
+
 /* ---- Capabilities and parameters ---- */
 
 static bool qmp_parse_cap_entry(JsonNode *entry, bool *new_caps, GError **errp)
@@ -157,22 +201,6 @@ bad_type:
     error_setg(errp, "Parameter 'capabilities' expects a list of "
                      "{capability, state}");
     return false;
-}
-
-/* Any argument other than @allowed is refused, as QEMU's visitor does. */
-static bool qmp_check_only_member(JsonObject *args, const char *allowed,
-                                  GError **errp)
-{
-    g_autoptr(GList) members = json_object_get_members(args);
-
-    for (GList *l = members; l; l = l->next) {
-        if (strcmp(l->data, allowed)) {
-            error_setg(errp, "Parameter '%s' is unexpected",
-                       (const char *)l->data);
-            return false;
-        }
-    }
-    return true;
 }
 
 JsonNode *qmp_migrate_set_capabilities(Monitor *mon, JsonObject *args,
@@ -368,6 +396,8 @@ static const struct {
     { "query-migrate-capabilities", qmp_query_migrate_capabilities },
     { "migrate-set-parameters", qmp_migrate_set_parameters },
     { "query-migrate-parameters", qmp_query_migrate_parameters },
+    { "x-query-checkpoints", qmp_x_query_checkpoints },
+    { "x-checkpoint-forget", qmp_x_checkpoint_forget },
 };
 
 /* The SchemaInfo name of an enum parameter's type: io-engine -> IoEngine. */
@@ -438,8 +468,15 @@ static void migration_schema_register(void)
         { "status", "MigrationStatus", true }, { "total-time", "int", true },
         { "downtime", "int", true },           { "setup-time", "int", true },
         { "expected-downtime", "int", true },  { "ram", "any", true },
-        { "error-desc", "str", true },
+        { "error-desc", "str", true },         { "x-checkpoint", "any", true },
     };
+    static const QmpSchemaMember ckpt_info[] = {
+        { "path", "str" },
+        { "offset", "int" },
+        { "dirty-pages", "int" },
+        { "file-pages", "int" },
+    };
+    static const QmpSchemaMember ckpt_forget[] = { { "path", "str", true } };
     static const QmpSchemaMember event[] = { { "status", "MigrationStatus" } };
     static const QmpSchemaMember pass[] = { { "pass", "int" } };
 
@@ -461,6 +498,14 @@ static void migration_schema_register(void)
     qmp_schema_add_object("MigrationInfo", info, G_N_ELEMENTS(info));
     qmp_schema_add_object("q_obj_MIGRATION-arg", event, G_N_ELEMENTS(event));
     qmp_schema_add_object("q_obj_MIGRATION_PASS-arg", pass, G_N_ELEMENTS(pass));
+    qmp_schema_add_object("XCheckpointInfo", ckpt_info,
+                          G_N_ELEMENTS(ckpt_info));
+    qmp_schema_add_object("q_obj_x-checkpoint-forget-arg", ckpt_forget,
+                          G_N_ELEMENTS(ckpt_forget));
+    qmp_schema_describe_command("x-query-checkpoints", "0",
+                                "[XCheckpointInfo]");
+    qmp_schema_describe_command("x-checkpoint-forget",
+                                "q_obj_x-checkpoint-forget-arg", "0");
     migration_schema_params();
     qmp_schema_describe_command("migrate", "q_obj_migrate-arg", "0");
     qmp_schema_describe_command("migrate-incoming",

@@ -10,6 +10,7 @@
 #include "qemu/osdep.h"
 #include "io/channel-socket.h"
 #include "io/dio.h"
+#include "migration/checkpoint.h"
 #include "migration/migration.h"
 #include "migration/misc.h"
 #include "migration/file.h"
@@ -251,6 +252,26 @@ static bool migration_iterate(MigrationState *s)
     }
 }
 
+/*
+ * x-checkpoint: the image holds the guest as of the stop, all of it
+ * written (not yet durable).  The guest goes on at once, in the state it
+ * had, while the file is synced: dirty logging stays on, so what it
+ * writes now belongs to the next checkpoint.
+ */
+static void migration_checkpoint_resume(MigrationState *s, int64_t stop_start)
+{
+    bql_lock();
+    if (runstate_get() == RUN_STATE_FINISH_MIGRATE) {
+        if (s->vm_was_running) {
+            vm_start();
+        } else {
+            runstate_set(RUN_STATE_PAUSED);
+        }
+    }
+    bql_unlock();
+    s->downtime_ms = qemu_clock_ms() - stop_start;
+}
+
 /* Stop the guest and send everything that is left. */
 static bool migration_completion(MigrationState *s)
 {
@@ -272,12 +293,21 @@ static bool migration_completion(MigrationState *s)
         if ((ram_checksums_enabled() &&
              !ram_checksums_save(s->to_dst_file, file_outgoing_stream_start(),
                                  &err)) ||
-            !file_sync_complete(qemu_file_get_ioc(s->to_dst_file), &err)) {
+            !file_finish_outgoing(s->to_dst_file, &s->stream_end, &err)) {
+            qemu_file_set_error_obj(s->to_dst_file, -EIO, err);
+            return false;
+        }
+        if (s->checkpoint) {
+            migration_checkpoint_resume(s, stop_start);
+        }
+        if (!file_sync_complete(qemu_file_get_ioc(s->to_dst_file), &err)) {
             qemu_file_set_error_obj(s->to_dst_file, -EIO, err);
             return false;
         }
     }
-    s->downtime_ms = qemu_clock_ms() - stop_start;
+    if (!s->checkpoint) {
+        s->downtime_ms = qemu_clock_ms() - stop_start;
+    }
     return !migration_should_stop(s);
 }
 
@@ -303,6 +333,8 @@ static void migration_finish(MigrationState *s, bool ok)
 
     migration_unthrottle();
     multifd_send_shutdown();
+    /* Before the bitmaps it keeps are freed. */
+    checkpoint_finish(ok, s->stream_end);
     qemu_savevm_state_cleanup();
     /*
      * The channel dies with the file: migrate_cancel (BQL held) must not
@@ -330,9 +362,9 @@ static void migration_finish(MigrationState *s, bool ok)
                                  MIGRATION_STATUS_COMPLETED)) {
         ok = false;
     }
-    if (ok) {
+    if (ok && !s->checkpoint) {
         runstate_set(RUN_STATE_POSTMIGRATE);
-    } else {
+    } else if (!ok) {
         /* The source goes on as if nothing happened. */
         if (runstate_get() == RUN_STATE_FINISH_MIGRATE) {
             if (s->vm_was_running) {
@@ -426,6 +458,8 @@ static gpointer migration_thread(gpointer opaque)
     }
     ok = ok && (!migrate_multifd() || multifd_send_setup(&err)) &&
          qemu_savevm_state_setup(s->to_dst_file, &err);
+    /* What the first pass has to write: all, or what changed since. */
+    s->checkpoint_dirty_pages = atomic_load(&ram_stats.remaining_pages);
     s->setup_time_ms = qemu_clock_ms() - s->start_time_ms;
     s->rate_window_start_ns = qemu_clock_ns();
     s->rate_window_start_bytes = atomic_load(&ram_stats.transferred);
@@ -461,6 +495,8 @@ static void migration_reset(MigrationState *s)
     clear_error(&s->error_lock, &s->error);
     memset(&ram_stats, 0, sizeof(ram_stats));
     s->setup_time_ms = s->total_time_ms = s->downtime_ms = 0;
+    s->checkpoint = s->checkpoint_incremental = false;
+    s->checkpoint_dirty_pages = s->stream_end = 0;
     s->expected_downtime_ms = 0;
     s->mbps = 0;
     s->pages_per_second = 0;
@@ -544,6 +580,23 @@ static bool migration_check_direct_io(const MigrationAddress *addr,
     return true;
 }
 
+/* Open what @addr names and check it is fit for this migration. */
+static QIOChannel *migration_open_checked(MigrationState *s,
+                                          MigrationAddress *addr, GError **errp)
+{
+    addr->rewrite = s->checkpoint_incremental;
+    QIOChannel *ioc = migration_connect_outgoing(addr, errp);
+
+    if (ioc && !(migration_check_transport(addr, ioc, errp) &&
+                 migration_check_direct_io(addr, ioc, errp) &&
+                 (!s->checkpoint ||
+                  checkpoint_check_file(qio_channel_get_fd(ioc), errp)))) {
+        qio_channel_unref(ioc);
+        return NULL;
+    }
+    return ioc;
+}
+
 static void migration_fail_early(MigrationState *s, GError *err)
 {
     set_error(&s->error_lock, &s->error, g_error_copy(err));
@@ -593,17 +646,16 @@ bool qmp_migrate_start(const char *uri, GError **errp)
     /* Sockets connect in the thread; the checks need no channel there. */
     bool in_thread = addr.transport == MIG_TRANSPORT_SOCKET;
     QIOChannel *ioc = NULL;
+    s->checkpoint = migrate_checkpoint();
     if (migration_check_transport(&addr, NULL, &err) &&
-        (in_thread || ((ioc = migration_connect_outgoing(&addr, &err)) &&
-                       migration_check_transport(&addr, ioc, &err) &&
-                       migration_check_direct_io(&addr, ioc, &err)))) {
+        (!s->checkpoint ||
+         checkpoint_begin(&addr, &s->checkpoint_incremental, &err)) &&
+        (in_thread || (ioc = migration_open_checked(s, &addr, &err)))) {
         s->transport = addr.transport;
     }
     if (err) {
+        checkpoint_finish(false, 0);
         migration_address_clear(&addr);
-        if (ioc) {
-            qio_channel_unref(ioc);
-        }
         migration_fail_early(s, err);
         g_propagate_error(errp, err);
         return false;
@@ -1044,6 +1096,13 @@ static JsonObject *query_outgoing(MigrationState *s)
     }
     if (st == MIGRATION_STATUS_COMPLETED) {
         add_int(o, "downtime", s->downtime_ms);
+    }
+    if (s->checkpoint && st != MIGRATION_STATUS_SETUP) {
+        JsonObject *c = json_object_new();
+        json_object_set_boolean_member(c, "incremental",
+                                       s->checkpoint_incremental);
+        add_int(c, "dirty-pages", s->checkpoint_dirty_pages);
+        json_object_set_object_member(o, "x-checkpoint", c);
     }
     if (st == MIGRATION_STATUS_ACTIVE || st == MIGRATION_STATUS_COMPLETED ||
         st == MIGRATION_STATUS_CANCELLING || st == MIGRATION_STATUS_DEVICE) {

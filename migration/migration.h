@@ -49,6 +49,11 @@ typedef struct MigrationState {
     uint64_t pages_per_second;
     uint64_t threshold_bytes;
     bool vm_was_running;
+    /* x-checkpoint: a checkpoint save, rewriting its image in place */
+    bool checkpoint;
+    bool checkpoint_incremental;
+    uint64_t checkpoint_dirty_pages; /* to send, at the start */
+    uint64_t stream_end;             /* file: where the stream ended */
     /* rate limiting window (migration thread) */
     int64_t rate_window_start_ns;
     uint64_t rate_window_start_bytes;
@@ -96,6 +101,7 @@ typedef struct MigrationAddress {
     } transport;
     char *path;      /* file path, command, socket address or fd name */
     uint64_t offset; /* file: */
+    bool rewrite;    /* file: keep the contents (x-checkpoint) */
 } MigrationAddress;
 
 bool migration_parse_uri(const char *uri, MigrationAddress *addr,

@@ -27,6 +27,8 @@
 typedef struct FileChannel {
     IOEngine *engine;
     MultiFDRun written[MULTIFD_FILE_JOB_PAGES]; /* non-zero sub-runs */
+    uint64_t punch[MULTIFD_FILE_JOB_PAGES];     /* zero pages to punch */
+    size_t npunch;
 } FileChannel;
 
 static bool file_channel_setup(MultiFDChannel *c, bool sending, GError **errp)
@@ -114,8 +116,9 @@ static bool file_move_runs(MultiFDChannel *c, bool is_write, RAMBlock *rb,
 
 /*
  * Split @job into non-zero sub-runs (returned in fc->written) and zero
- * pages (holes; an older copy in the file is punched out).  Zero
- * detection here runs in parallel on N threads.
+ * pages (holes).  A zero page the file holds an older copy of is punched
+ * out after the writes (fc->punch), which may have covered it as part of
+ * a merged gap.  Zero detection here runs in parallel on N threads.
  */
 static bool file_split_zero(MultiFDChannel *c, MultiFDJob *job, size_t *nout,
                             uint64_t *normal, GError **errp)
@@ -126,11 +129,14 @@ static bool file_split_zero(MultiFDChannel *c, MultiFDJob *job, size_t *nout,
 
     *nout = 0;
     *normal = 0;
+    fc->npunch = 0;
     for (size_t i = 0; i < job->nruns; i++) {
         uint64_t p = job->runs[i].start, end = p + job->runs[i].n;
         while (p < end) {
             if (ram_page_is_zero(rb, p)) {
-                if (!mapped_ram_zero_page(fd, rb, p, errp)) {
+                if (test_bit(p, rb->file_bmap)) {
+                    fc->punch[fc->npunch++] = p;
+                } else if (!mapped_ram_zero_page(fd, rb, p, errp)) {
                     return false;
                 }
                 p++;
@@ -160,6 +166,12 @@ static bool file_send(MultiFDChannel *c, MultiFDJob *job, GError **errp)
         error_prepend(errp, "multifd channel %d: writing ramblock %s", c->id,
                       job->rb->idstr);
         return false;
+    }
+    for (size_t i = 0; i < fc->npunch; i++) {
+        if (!mapped_ram_zero_page(qio_channel_get_fd(c->ioc), job->rb,
+                                  fc->punch[i], errp)) {
+            return false;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         bitmap_set_range_atomic(job->rb->file_bmap, fc->written[i].start,

@@ -76,6 +76,7 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_MAPPED_RAM] = "mapped-ram",
     [MIGRATION_CAPABILITY_LAZY_RESTORE] = "lazy-restore",
     [MIGRATION_CAPABILITY_X_CHECKSUMS] = "x-checksums",
+    [MIGRATION_CAPABILITY_X_CHECKPOINT] = "x-checkpoint",
 };
 
 /*
@@ -101,6 +102,7 @@ static const bool capability_supported[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_MAPPED_RAM] = true,
     [MIGRATION_CAPABILITY_LAZY_RESTORE] = true,
     [MIGRATION_CAPABILITY_X_CHECKSUMS] = true,
+    [MIGRATION_CAPABILITY_X_CHECKPOINT] = true,
 };
 
 /* As QEMU's check_caps_background_snapshot. */
@@ -506,6 +508,13 @@ bool migrate_caps_cross_check(const bool *new_caps,
     if (new_caps[MIGRATION_CAPABILITY_X_CHECKSUMS] &&
         !new_caps[MIGRATION_CAPABILITY_MAPPED_RAM]) {
         error_setg(errp, "Capability 'x-checksums' requires capability "
+                         "'mapped-ram'");
+        return false;
+    }
+    /* Only pages at fixed offsets can be rewritten in place. */
+    if (new_caps[MIGRATION_CAPABILITY_X_CHECKPOINT] &&
+        !new_caps[MIGRATION_CAPABILITY_MAPPED_RAM]) {
+        error_setg(errp, "Capability 'x-checkpoint' requires capability "
                          "'mapped-ram'");
         return false;
     }

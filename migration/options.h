@@ -37,6 +37,8 @@ typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_LAZY_RESTORE,
     /* Our extension: page and metadata sums in mapped-ram files. */
     MIGRATION_CAPABILITY_X_CHECKSUMS,
+    /* Our extension: incremental saves into mapped-ram files. */
+    MIGRATION_CAPABILITY_X_CHECKPOINT,
     MIGRATION_CAPABILITY__MAX
 } MigrationCapability;
 
@@ -91,6 +93,12 @@ static inline bool migrate_mapped_ram(void)
 static inline bool migrate_multifd(void)
 {
     return migrate_cap(MIGRATION_CAPABILITY_MULTIFD);
+}
+/* x-checkpoint takes effect with mapped-ram (checkpoint.h). */
+static inline bool migrate_checkpoint(void)
+{
+    return migrate_cap(MIGRATION_CAPABILITY_X_CHECKPOINT) &&
+           migrate_mapped_ram();
 }
 static inline bool migrate_events(void)
 {

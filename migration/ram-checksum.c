@@ -6,6 +6,7 @@
  */
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
+#include "migration/checkpoint.h"
 #include "migration/checksum.h"
 #include "migration/options.h"
 #include "migration/ram-checksum.h"
@@ -41,6 +42,8 @@ void ram_checksums_save_setup(void)
     RAMBLOCK_FOREACH(rb) {
         if (!migrate_ram_is_ignored(rb)) {
             block_sums_reset(rb);
+            /* A checkpoint's rewrite keeps the sums of unchanged pages. */
+            checkpoint_setup_sums(rb, rb->page_sums);
         }
     }
 }

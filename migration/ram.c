@@ -14,6 +14,7 @@
 #include "qemu/osdep.h"
 #include "io/channel-file.h"
 #include "qemu/bufferiszero.h"
+#include "migration/checkpoint.h"
 #include "migration/migration.h"
 #include "migration/multifd.h"
 #include "migration/options.h"
@@ -51,6 +52,8 @@ typedef struct RAMState {
 } RAMState;
 
 static RAMState ram_state;
+/* The save holds a reference on dirty logging (setup to cleanup). */
+static bool ram_dirty_log_on;
 
 static void ram_account(uint64_t bytes)
 {
@@ -89,9 +92,11 @@ static uint64_t ram_block_addr(RAMBlock *rb)
 /* ---------------------------------------------------------------- */
 /* Source: bitmaps */
 
-static void ram_bitmaps_init(RAMState *rs)
+/* Returns whether the save rewrites a checkpoint image in place. */
+static bool ram_bitmaps_init(RAMState *rs)
 {
     RAMBlock *rb;
+    bool rewrite = false;
 
     rs->dirty_pages = 0;
     RAMBLOCK_FOREACH(rb) {
@@ -103,9 +108,15 @@ static void ram_bitmaps_init(RAMState *rs)
         if (migrate_ram_is_ignored(rb)) {
             continue; /* the shared file is the memory: nothing to send */
         }
-        bitmap_set_range(rb->bmap, 0, n);
-        rs->dirty_pages += n;
+        /* A checkpoint's rewrite sends what changed since, else all. */
+        if (checkpoint_setup_block(rb, rb->bmap, rb->file_bmap)) {
+            rewrite = true;
+        } else {
+            bitmap_set_range(rb->bmap, 0, n);
+        }
+        rs->dirty_pages += bitmap_count_one(rb->bmap, n);
     }
+    return rewrite;
 }
 
 /*
@@ -227,7 +238,7 @@ static void ram_bitmap_sync(RAMState *rs)
 
     RAMBLOCK_FOREACH(rb) {
         if (!migrate_ram_is_ignored(rb)) {
-            newly += ramblock_sync_dirty_log(rb, rb->bmap);
+            newly += checkpoint_sync_dirty_log(rb, rb->bmap);
             ram_populated_add_dirty(rb);
         }
     }
@@ -453,15 +464,21 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
     RAMBlock *rb;
 
     memset(rs, 0, sizeof(*rs));
-    ram_bitmaps_init(rs);
+    bool rewrite = ram_bitmaps_init(rs);
     global_dirty_log_start();
+    ram_dirty_log_on = true;
     ram_populated_init();
     if (ram_checksums_enabled()) {
         ram_checksums_save_setup();
     }
-    ram_sync_count_add();
     rs->pass_start_ns = qemu_clock_ns();
     rs->period_start_ns = rs->pass_start_ns;
+    if (rewrite) {
+        /* What was dirtied since the last harvest is stale in it too. */
+        ram_bitmap_sync(rs);
+    } else {
+        ram_sync_count_add();
+    }
     atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
 
     qemu_put_be64(f, ram_bytes_total() | RAM_SAVE_FLAG_MEM_SIZE);
@@ -581,7 +598,10 @@ static void ram_save_cleanup(void *opaque)
 {
     RAMBlock *rb;
 
-    global_dirty_log_stop();
+    if (ram_dirty_log_on) {
+        global_dirty_log_stop();
+        ram_dirty_log_on = false;
+    }
     RAMBLOCK_FOREACH(rb) {
         g_clear_pointer(&rb->populated, g_free);
         g_free(rb->bmap);

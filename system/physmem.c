@@ -261,10 +261,16 @@ bool address_space_memset(uint64_t addr, uint8_t val, uint64_t len)
     return true;
 }
 
+/* Users of the log: a save in progress, x-checkpoint's tracked images. */
+static unsigned dirty_log_users;
+
 void global_dirty_log_start(void)
 {
     RAMBlock *rb;
 
+    if (dirty_log_users++) {
+        return; /* on already, with writes another user still needs */
+    }
     /* Forget writes from before: the first pass sends every page anyway. */
     RAMBLOCK_FOREACH(rb) {
         memset(rb->dirty_log, 0, bitmap_bytes(ramblock_nr_pages(rb)));
@@ -277,6 +283,10 @@ void global_dirty_log_start(void)
 
 void global_dirty_log_stop(void)
 {
+    assert(dirty_log_users);
+    if (--dirty_log_users) {
+        return;
+    }
     atomic_store(&global_dirty_tracking, false);
     if (accel_ops->log_stop) {
         accel_ops->log_stop();

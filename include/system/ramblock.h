@@ -138,7 +138,11 @@ static inline bool ram_block_populate(RAMBlock *rb, uint64_t offset,
 bool address_space_rw(uint64_t addr, void *buf, uint64_t len, bool is_write);
 bool address_space_memset(uint64_t addr, uint8_t val, uint64_t len);
 
-/* Dirty tracking: on only while a migration needs it. */
+/*
+ * Dirty tracking: on only while something needs it (a save, tracked
+ * checkpoint images).  Counted: the first start clears the logs, the
+ * last stop ends tracking.
+ */
 extern atomic_bool global_dirty_tracking;
 void global_dirty_log_start(void);
 void global_dirty_log_stop(void);
