@@ -139,6 +139,7 @@ static bool ckpt_prepare(CkptJob *j, GError **errp)
         .mapped = true,
         .channels = o->channels,
         .direct_io = o->bypass_cache,
+        .checksums = true,
         .checkpoint = true,
     };
     return vmctl_setup_migration(j->qmp, &m, errp);
@@ -245,8 +246,11 @@ static uint64_t ckpt_reusable_offset(CkptJob *j, const CkptImage *ci)
     return h->stream_offset;
 }
 
-/* The images this VM keeps a dirty set for: x-query-checkpoints. */
-static bool ckpt_vm_tracks(CkptJob *j, const char *path, uint64_t offset,
+/*
+ * Whether this VM keeps a dirty set for @path (x-query-checkpoints);
+ * *offset: the stream offset it knows.
+ */
+static bool ckpt_vm_tracks(CkptJob *j, const char *path, uint64_t *offset,
                            GError **errp)
 {
     g_autoptr(JsonNode) r =
@@ -257,8 +261,8 @@ static bool ckpt_vm_tracks(CkptJob *j, const char *path, uint64_t offset,
     JsonArray *a = JSON_NODE_HOLDS_ARRAY(r) ? json_node_get_array(r) : NULL;
     for (guint i = 0; a && i < json_array_get_length(a); i++) {
         JsonNode *e = json_array_get_element(a, i);
-        if (!g_strcmp0(qmp_get_str(e, "path"), path) &&
-            (uint64_t)qmp_get_int(e, "offset") == offset) {
+        if (!g_strcmp0(qmp_get_str(e, "path"), path)) {
+            *offset = qmp_get_int(e, "offset");
             return true;
         }
     }
@@ -269,14 +273,16 @@ static bool ckpt_vm_tracks(CkptJob *j, const char *path, uint64_t offset,
  * The VM knows an image by its path, offset and inode, not by what is in
  * it: if another VM process wrote the image since (its configuration
  * names another writer), this VM's dirty set says nothing about it.
- * Make it forget the image then, so it writes all of it.
+ * Make it forget the image then, so it writes all of it; and where the
+ * offset changes, so that it stops keeping a dirty set for nothing.
  */
 static bool ckpt_check_tracking(CkptJob *j, const CkptImage *ci,
                                 uint64_t offset, GError **errp)
 {
     GError *err = NULL;
+    uint64_t known;
 
-    if (!ckpt_vm_tracks(j, j->path, offset, &err)) {
+    if (!ckpt_vm_tracks(j, j->path, &known, &err)) {
         if (err) {
             g_propagate_error(errp, err);
             return false;
@@ -284,7 +290,7 @@ static bool ckpt_check_tracking(CkptJob *j, const CkptImage *ci,
         return true;
     }
     g_autofree char *writer = ckpt_config_writer(ci->img.config);
-    if (j->writer && writer && !strcmp(writer, j->writer)) {
+    if (known == offset && j->writer && writer && !strcmp(writer, j->writer)) {
         return true;
     }
     JsonObject *args = json_object_new();
@@ -354,6 +360,8 @@ static bool ckpt_open_image(CkptJob *j, const CkptDir *d, uint64_t gen,
     if (offset) {
         j->hdr.stream_offset = offset;
     }
+    /* Page and metadata sums travel in the stream's trailer, as for save. */
+    j->hdr.incompat_features = SAVE_IMAGE_INCOMPAT_CHECKSUMS;
     j->hdr.was_running = j->vm_ran;
     j->hdr.ram_size = j->ram_total;
     j->hdr.generation = gen;

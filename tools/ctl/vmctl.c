@@ -67,10 +67,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     vm_client_add_cap(caps, "mapped-ram", m->mapped);
     vm_client_add_cap(caps, "multifd", multifd);
     vm_client_add_cap(caps, "x-checksums", m->mapped && m->checksums);
-    /* Off where x-checksums is on: the VM refuses both together. */
-    if (m->checkpoint || m->checksums) {
-        vm_client_add_cap(caps, "x-checkpoint", m->mapped && m->checkpoint);
-    }
+    vm_client_add_cap(caps, "x-checkpoint", m->mapped && m->checkpoint);
     /* Only for the load that asks for it: off for a save (set by hand). */
     vm_client_add_cap(caps, "lazy-restore",
                       m->mapped && m->extra_caps &&
