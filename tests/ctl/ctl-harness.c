@@ -5,6 +5,7 @@
 #include "io/dio.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -474,6 +475,18 @@ JsonObject *parse_one_object(const char *text)
     return json_object_ref(json_node_get_object(root));
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag,
+                      struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+void remove_tree(const char *path)
+{
+    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void cleanup(void)
 {
     kill_all_vms();
@@ -487,9 +500,7 @@ void cleanup(void)
             g_autofree char *p = g_build_filename(tmpdir, e->d_name, NULL);
             if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
                 umount2(p, MNT_DETACH);
-                if (unlink(p) < 0) {
-                    rmdir(p);
-                }
+                remove_tree(p);
             }
         }
         if (d) {

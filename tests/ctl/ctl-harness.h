@@ -117,6 +117,8 @@ JsonObject *parse_one_object(const char *text);
 /* ---- Files ---- */
 
 char *scratch(const char *name);
+/* rm -rf @path (best effort; a mount point on the way stops it). */
+void remove_tree(const char *path);
 char *file_sha256(const char *path);
 /* Whether the scratch file system takes O_DIRECT. */
 bool direct_io_ok(void);

@@ -416,6 +416,10 @@ static bool ckpt_migrate(CkptJob *j, GError **errp)
                                            j->hdr.stream_offset);
     GError *err = NULL;
 
+    if (ctl_interrupted) {
+        error_setg(errp, "interrupted");
+        return false;
+    }
     if (!vmctl_migrate(j->qmp, uri, errp)) {
         return false;
     }
