@@ -544,9 +544,10 @@ static void ckpt_info_json(const CkptDir *d)
     img_json_str(jb, "directory", d->path);
     json_builder_set_member_name(jb, "manifest");
     json_builder_begin_object(jb);
-    img_json_str(jb, "state", d->mstate == CKPT_MANIFEST_VALID     ? "valid"
-                              : d->mstate == CKPT_MANIFEST_MISSING ? "missing"
-                                                                   : "damaged");
+    img_json_str(jb, "state",
+                 d->mstate == CKPT_MANIFEST_VALID     ? "valid"
+                 : d->mstate == CKPT_MANIFEST_MISSING ? "missing"
+                                                      : "damaged");
     if (d->mstate == CKPT_MANIFEST_VALID) {
         img_json_int(jb, "generation", d->manifest.generation);
         img_json_str(jb, "image", ckpt_image_name(d->manifest.image));
@@ -622,8 +623,7 @@ static int ckpt_check(const CkptDir *d)
             errors++;
         } else if (ci->state == CKPT_IMAGE_COMPLETE) {
             printf("%s: generation %" PRIu64 ", complete, no errors: %s\n",
-                   ckpt_image_name(i), ci->img.hdr.generation,
-                   ckpt_role(d, i));
+                   ckpt_image_name(i), ci->img.hdr.generation, ckpt_role(d, i));
         } else if (ci->state == CKPT_IMAGE_DAMAGED) {
             fprintf(stderr, "mapmig-img: ERROR %s\n", ci->error);
             errors++;

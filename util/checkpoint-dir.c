@@ -174,8 +174,7 @@ char *ckpt_manifest_format(const CkptManifest *m)
 {
     g_autofree char *body = g_strdup_printf(
         "{\"format\": \"%s\", \"version\": %d, \"generation\": %" PRIu64
-        ", \"image\": \"%s\", \"header-crc\": %u, \"saved-at\": %" PRIu64
-        "}\n",
+        ", \"image\": \"%s\", \"header-crc\": %u, \"saved-at\": %" PRIu64 "}\n",
         CKPT_FORMAT, CKPT_VERSION, m->generation, ckpt_image_name(m->image),
         m->header_crc, m->saved_at);
 
@@ -291,8 +290,7 @@ static void scan_image(const char *dir, int i, CkptImage *ci)
     ci->error = g_strdup_printf("'%s' is incomplete (partial magic: a "
                                 "checkpoint was being written into it)",
                                 path);
-    save_image_read_config(fioc->fd, path, &ci->img.hdr, &ci->img.config,
-                           NULL);
+    save_image_read_config(fioc->fd, path, &ci->img.hdr, &ci->img.config, NULL);
 }
 
 bool ckpt_dir_scan(const char *path, CkptDir *d, GError **errp)
@@ -413,9 +411,9 @@ static int pick_generation(const CkptDir *d, uint64_t gen, GError **errp)
             return i;
         }
         if (ci->hdr_valid && ci->img.hdr.generation == gen) {
-            why = g_strdup_printf("it is in %s, which is %s: %s",
-                                  image_names[i],
-                                  ckpt_image_state_name(ci->state), ci->error);
+            why =
+                g_strdup_printf("it is in %s, which is %s: %s", image_names[i],
+                                ckpt_image_state_name(ci->state), ci->error);
         }
     }
     error_setg(errp,
@@ -440,8 +438,10 @@ int ckpt_dir_pick(const CkptDir *d, uint64_t generation, GError **errp)
     g_autofree char *hint = available_hint(d);
     switch (d->mstate) {
     case CKPT_MANIFEST_MISSING:
-        error_setg(errp, "'%s' has no manifest: no checkpoint was committed "
-                   "there%s", d->path, hint);
+        error_setg(errp,
+                   "'%s' has no manifest: no checkpoint was committed "
+                   "there%s",
+                   d->path, hint);
         return -1;
     case CKPT_MANIFEST_DAMAGED:
         error_setg(errp, "'%s/%s' is damaged: %s%s", d->path, CKPT_MANIFEST,

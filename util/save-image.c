@@ -130,8 +130,7 @@ static uint32_t header_crc(const uint8_t *buf, uint32_t size)
 }
 
 /* @partial: the lengths of the data may still be 0 (being written). */
-static bool check_lengths(const SaveImageHeader *h, bool partial,
-                          GError **errp)
+static bool check_lengths(const SaveImageHeader *h, bool partial, GError **errp)
 {
     uint64_t config_end = (uint64_t)h->header_size + h->config_len + 1;
 
@@ -397,13 +396,15 @@ bool save_image_read_config(int fd, const char *name, const SaveImageHeader *h,
         return false;
     }
     if ((uint64_t)h->header_size + h->config_len > (uint64_t)st.st_size) {
-        error_setg(errp, "'%s' is truncated: the configuration ends past "
-                   "the end of the file", name);
+        error_setg(errp,
+                   "'%s' is truncated: the configuration ends past "
+                   "the end of the file",
+                   name);
         return false;
     }
     char *text = g_malloc(h->config_len + 1);
-    if (qio_channel_pread_all(ioc, text, h->config_len, h->header_size,
-                              errp) < 0) {
+    if (qio_channel_pread_all(ioc, text, h->config_len, h->header_size, errp) <
+        0) {
         g_free(text);
         return false;
     }

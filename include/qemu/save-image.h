@@ -171,8 +171,8 @@ typedef struct SaveImage {
     SaveImageHeader hdr;
     uint32_t header_crc; /* the header's checksum, as stored */
     char *config;        /* the JSON text, NUL terminated */
-    uint64_t file_size; /* st_size */
-    uint64_t allocated; /* st_blocks * 512 */
+    uint64_t file_size;  /* st_size */
+    uint64_t allocated;  /* st_blocks * 512 */
 } SaveImage;
 
 /*

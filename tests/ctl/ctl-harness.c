@@ -69,7 +69,7 @@ void vm_start_mem(Vm *vm, const char *mem, const char *workload,
 
     vm->sock = g_strdup_printf("%s/src%d.sock", tmpdir, n++);
     qmparg = g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
-    const char *base[] = { mapmig_bin, "-m",        mem,   "-name",
+    const char *base[] = { mapmig_bin, "-m",        mem,      "-name",
                            "ctl-test", "-workload", workload, "-serial",
                            "none",     "-qmp",      qmparg,   NULL };
     for (int i = 0; base[i]; i++) {
@@ -359,8 +359,7 @@ void check_ab_goes_on(Vm *vm, int64_t passes)
  * Start @bin with @args (NULL-terminated), stopping itself at the test
  * point @stop_at if given; returns its pid (our child).
  */
-GPid ctl_spawn(const char *bin, const char *stop_at,
-                      const char *const *args)
+GPid ctl_spawn(const char *bin, const char *stop_at, const char *const *args)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_auto(GStrv) env = g_get_environ();

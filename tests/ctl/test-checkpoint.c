@@ -181,8 +181,8 @@ typedef struct ExactCase {
 static const ExactCase exact_cases[] = {
     { "/ctl/checkpoint/exact/plain", "", false },
     { "/ctl/checkpoint/exact/multifd", "--parallel-channels 4", false },
-    { "/ctl/checkpoint/exact/direct-io",
-      "--parallel-channels 2 --bypass-cache", true },
+    { "/ctl/checkpoint/exact/direct-io", "--parallel-channels 2 --bypass-cache",
+      true },
 };
 
 #define EXACT_GENERATIONS 4
@@ -213,14 +213,15 @@ static void test_exact(gconstpointer data)
             fill_block(&vm, "vga.vram", g, 5);
         }
         want[g] = vm_digests(&vm);
-        bool inc = checkpoint_ok(&vm, dir, c->opts, g, g % 2 ? "a.img" : "b.img");
+        bool inc =
+            checkpoint_ok(&vm, dir, c->opts, g, g % 2 ? "a.img" : "b.img");
         g_assert_cmpint(inc, ==, g > 2);
         g_autofree char *st = vm_status(&vm);
         g_assert_cmpstr(st, ==, "paused");
         restore_expect(dir, c->opts, want[g]);
         if (g > 1) {
-            g_autofree char *older = g_strdup_printf("--generation %d %s",
-                                                     g - 1, c->opts);
+            g_autofree char *older =
+                g_strdup_printf("--generation %d %s", g - 1, c->opts);
             restore_expect(dir, older, want[g - 1]);
         }
     }
@@ -382,9 +383,8 @@ static void test_interrupted(void)
     g_assert_cmpint(WEXITSTATUS(status), ==, 128 + SIGINT);
 
     /* Generation 2 stays unused: a partial header holds it. */
-    const char *args2[] = { "checkpoint", "--qmp",    vm.sock, dir, "-q",
-                            "--count",    "3",        "--interval", "30",
-                            NULL };
+    const char *args2[] = { "checkpoint", "--qmp", vm.sock,      dir,  "-q",
+                            "--count",    "3",     "--interval", "30", NULL };
     pid = ctl_spawn(ctl_bin, NULL, args2);
     for (int i = 0; i < WAIT_MS / 10 && manifest_generation(dir) < 2; i++) {
         g_usleep(10 * 1000);
@@ -438,8 +438,8 @@ static void vm_kill(Vm *vm)
 /* One checkpoint of @vm into @dir, killed as @kind says. */
 static void crash_one(Vm *vm, const char *dir, GRand *rnd, CrashKind kind)
 {
-    const char *point = crash_points[g_rand_int_range(
-        rnd, 0, G_N_ELEMENTS(crash_points))];
+    const char *point =
+        crash_points[g_rand_int_range(rnd, 0, G_N_ELEMENTS(crash_points))];
     const char *args[] = { "checkpoint", "--qmp", vm->sock, dir, "-q", NULL };
     bool at_point = kind == KILL_TOOL_AT_POINT || kind == KILL_VM_AT_POINT;
     GPid pid = ctl_spawn(ctl_test_bin, at_point ? point : NULL, args);
@@ -750,13 +750,12 @@ static void test_not_a_checkpoint_dir(void)
     Vm vm = { 0 };
 
     g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
-    run_expect(ctl_restore(&vm, dir, "-q"), 1,
-               "is not a checkpoint directory");
+    run_expect(ctl_restore(&vm, dir, "-q"), 1, "is not a checkpoint directory");
     run_expect(run_tool(img_bin, "check", dir, NULL), 1,
                "is not a checkpoint directory");
     g_assert_true(g_file_set_contents(file, "x", -1, NULL));
-    run_expect(run_tool(ctl_bin, "restore", file, "--generation", "1", NULL),
-               2, "--generation needs a checkpoint directory");
+    run_expect(run_tool(ctl_bin, "restore", file, "--generation", "1", NULL), 2,
+               "--generation needs a checkpoint directory");
     run_expect(run_tool(ctl_bin, "checkpoint", dir, NULL), 2,
                "--qmp SOCKET is required");
     unlink(file);

@@ -99,8 +99,7 @@ static bool ckpt_build_config(CkptJob *j, GError **errp)
     if (j->writer) {
         json_object_set_string_member(ckpt, "writer", j->writer);
     }
-    j->config =
-        save_image_config_text(j->qmp, save, ckpt, &j->ram_total, errp);
+    j->config = save_image_config_text(j->qmp, save, ckpt, &j->ram_total, errp);
     if (j->config && strlen(j->config) > SAVE_IMAGE_CONFIG_MAX) {
         error_setg(errp, "the VM's configuration is too large");
         return false;
@@ -117,8 +116,8 @@ static bool ckpt_prepare(CkptJob *j, GError **errp)
         return false;
     }
     j->dir = g_canonicalize_filename(o->dir, NULL);
-    j->qmp = vm_client_connect(o->qmp_path, CTL_CONNECT_MS, 0,
-                               &ctl_interrupted, errp);
+    j->qmp = vm_client_connect(o->qmp_path, CTL_CONNECT_MS, 0, &ctl_interrupted,
+                               errp);
     if (!j->qmp || !save_check_vm(j->qmp, &j->was_running, errp)) {
         return false;
     }
@@ -216,8 +215,8 @@ static char *ckpt_config_writer(const char *config)
         return NULL;
     }
     JsonNode *root = json_parser_get_root(p);
-    JsonObject *o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root)
-                                                 : NULL;
+    JsonObject *o =
+        JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
     JsonNode *ck = o ? json_object_get_member(o, "checkpoint") : NULL;
     if (!ck || !JSON_NODE_HOLDS_OBJECT(ck)) {
         return NULL;
@@ -457,7 +456,8 @@ static bool ckpt_finish_image(CkptJob *j, uint32_t *crc, GError **errp)
         error_setg(errp, "the VM wrote no migration data to '%s'", j->path);
         return false;
     }
-    j->hdr.stream_length = j->hdr.raw_length = st.st_size - j->hdr.stream_offset;
+    j->hdr.stream_length = j->hdr.raw_length =
+        st.st_size - j->hdr.stream_offset;
     j->hdr.saved_at = g_get_real_time() / G_USEC_PER_SEC;
     *crc = save_image_header_pack(&j->hdr, true, buf);
     if (!save_image_write_header(j->fd, &j->hdr, true, errp) ||

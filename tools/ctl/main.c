@@ -445,10 +445,9 @@ int main(int argc, char **argv)
                            NULL);
     }
     if (optind >= nopts) {
-        return usage_error(cmd,
-                           command == CMD_CHECKPOINT ? "missing DIR"
-                                                     : "missing FILE",
-                           NULL);
+        return usage_error(
+            cmd, command == CMD_CHECKPOINT ? "missing DIR" : "missing FILE",
+            NULL);
     }
     const char *file = argv[optind++];
     if (optind < nopts) {

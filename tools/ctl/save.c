@@ -249,8 +249,8 @@ static bool save_prepare(SaveJob *j, GError **errp)
     if (!save_check_options(o, errp) || !save_resolve_path(j, errp)) {
         return false;
     }
-    j->qmp = vm_client_connect(o->qmp_path, CTL_CONNECT_MS, 0,
-                               &ctl_interrupted, errp);
+    j->qmp = vm_client_connect(o->qmp_path, CTL_CONNECT_MS, 0, &ctl_interrupted,
+                               errp);
     if (!j->qmp || !save_check_vm(j->qmp, &j->was_running, errp) ||
         !save_build_config(j, errp)) {
         return false;
@@ -586,8 +586,7 @@ bool ctl_sync_dir(const char *dir, GError **errp)
         int r = fsync(dfd);
         close(dfd);
         if (r < 0) {
-            error_setg_errno(errp, errno, "Could not sync directory '%s'",
-                             dir);
+            error_setg_errno(errp, errno, "Could not sync directory '%s'", dir);
             return false;
         }
     }
