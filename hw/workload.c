@@ -181,8 +181,12 @@ static bool verify_batch(RAMBlock *rb)
     return true;
 }
 
-/* Sleep so that this vCPU keeps to wl.rate pages per second. */
-static void workload_throttle(CPUState *cpu)
+/*
+ * Sleep so that this vCPU keeps to wl.rate pages per second: the guest
+ * waiting for its timer, which a stop request (*@run false) cuts short
+ * as it would kick a halted vCPU.
+ */
+static void workload_throttle(CPUState *cpu, _Atomic bool *run)
 {
     if (!wl.rate) {
         return;
@@ -197,12 +201,13 @@ static void workload_throttle(CPUState *cpu)
     }
     done += WORKLOAD_BATCH;
     int64_t due = start_ns + (int64_t)(done * 1000000000ULL / wl.rate);
-    if (due > now) {
-        g_usleep((due - now) / 1000);
+    while (due > now && atomic_load(run)) {
+        g_usleep(MIN((due - now) / 1000, 1000));
+        now = qemu_clock_ns();
     }
 }
 
-bool workload_step(CPUState *cpu)
+bool workload_step(CPUState *cpu, _Atomic bool *run)
 {
     RAMBlock *rb = current_machine->ram;
 
@@ -226,7 +231,7 @@ bool workload_step(CPUState *cpu)
         return false;
     }
     cpu->steps++;
-    workload_throttle(cpu);
+    workload_throttle(cpu, run);
     return true;
 }
 

@@ -68,11 +68,14 @@ static struct {
     char *csv_path; /* one line per row and repetition */
     bool no_floor;
     bool no_drop_caches;
+    int checkpoints; /* --checkpoints N: the checkpoint benchmark instead */
+    int interval;    /* seconds between checkpoints */
 } opt = {
     .mem = 4 * GiB,
     .dirty = 90,
     .repeat = 3,
     .smp = 1,
+    .interval = 5,
 };
 
 /* ------------------------------------------------------------------ */
@@ -82,6 +85,7 @@ static struct {
 static volatile pid_t children[MAX_CHILDREN];
 static char *tmpdir;
 static char save_path[PATH_MAX];
+static void ckpt_unlink_images(void);
 /* The guest content both sources map (--populate, --qemu), on tmpfs. */
 static char content_path[PATH_MAX];
 static char fio_paths[64][PATH_MAX];
@@ -118,6 +122,7 @@ static void kill_all_children(void)
     }
     if (save_path[0]) {
         unlink(save_path);
+        ckpt_unlink_images();
     }
     if (content_path[0]) {
         unlink(content_path);
@@ -1853,7 +1858,7 @@ static void print_machine(FILE *out, const char *pfx)
                 "fresh anonymous RAM\n",
                 pfx, opt.mem / MiB, opt.dirty, content_path,
                 opt.populate ? ", prealloc=on" : ", not populated");
-    } else {
+    } else if (!opt.checkpoints) {
         fprintf(out,
                 "%sguest: %" PRIu64 " MiB RAM, %d%% of pages with data, "
                 "%d vCPU (%s), %s save\n",
@@ -1865,8 +1870,10 @@ static void print_machine(FILE *out, const char *pfx)
                 qemu_version ? qemu_version : "?",
                 qemu_accel ? qemu_accel : "kvm, else tcg");
     }
-    fprintf(out, "%s%d repetition(s), interleaved; median (min-max)\n", pfx,
-            opt.repeat);
+    if (!opt.checkpoints) {
+        fprintf(out, "%s%d repetition(s), interleaved; median (min-max)\n", pfx,
+                opt.repeat);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -2471,6 +2478,227 @@ static void run_sitting(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* The checkpoint benchmark (--checkpoints N) */
+
+/* One checkpoint, or a full save of the same guest to compare with. */
+typedef struct CkptStep {
+    char image; /* 'a', 'b', or 'F' for the full save */
+    bool incremental;
+    uint64_t dirty_pages; /* to write at the start (x-checkpoint) */
+    uint64_t written;     /* bytes of pages written */
+    double pause_ms, wall_ms;
+} CkptStep;
+
+static char *ckpt_image_path(char image)
+{
+    return image == 'F' ? g_strdup(save_path)
+                        : g_strdup_printf("%s.%c", save_path, image);
+}
+
+static void ckpt_unlink_images(void)
+{
+    for (const char *c = "ab"; *c; c++) {
+        g_autofree char *p = ckpt_image_path(*c);
+        unlink(p);
+    }
+}
+
+/* What query-migrate says of a completed checkpoint. */
+static bool ckpt_result(VM *vm, CkptStep *st, GError **errp)
+{
+    g_autoptr(JsonNode) n =
+        qmp_client_cmd(vm->qmp, "query-migrate", NULL, errp);
+    if (!n) {
+        return false;
+    }
+    JsonObject *o = json_node_get_object(n);
+    const char *status = qmp_get_str(n, "status");
+    if (g_strcmp0(status, "completed")) {
+        error_setg(
+            errp, "checkpoint %s: %s", status ? status : "?",
+            json_object_get_string_member_with_default(o, "error-desc", ""));
+        return false;
+    }
+    JsonObject *ram = json_object_get_object_member(o, "ram");
+    JsonObject *x = json_object_get_object_member(o, "x-checkpoint");
+    st->written =
+        json_object_get_int_member_with_default(ram, "normal-bytes", 0);
+    st->pause_ms = qmp_get_int(n, "downtime");
+    st->incremental = json_object_get_boolean_member(x, "incremental");
+    st->dirty_pages = json_object_get_int_member(x, "dirty-pages");
+    return true;
+}
+
+static bool ckpt_save(VM *vm, CkptStep *st, GError **errp)
+{
+    g_autofree char *path = ckpt_image_path(st->image);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    JsonObject *args = json_object_new();
+    MigResult res = { 0 };
+
+    json_object_set_string_member(args, "uri", uri);
+    int64_t t0 = now_ns();
+    if (!vm_cmd(vm, "migrate", args, errp) ||
+        !wait_migration(vm, t0, &res, errp) || !ckpt_result(vm, st, errp)) {
+        return false;
+    }
+    st->wall_ms = res.wall_ms;
+    if (st->image == 'F') {
+        /* A reference only: nothing to track for it. */
+        args = json_object_new();
+        json_object_set_string_member(args, "path", path);
+        return vm_cmd(vm, "x-checkpoint-forget", args, errp);
+    }
+    return true;
+}
+
+/* The guest: RAM filled with data (--dirty% of it later rewritten). */
+static VM *ckpt_source(Row *r, GError **errp)
+{
+    VM *vm = vm_start_full("src", false, false, errp);
+    static const char *const caps[] = { "x-checkpoint", NULL };
+
+    if (!vm) {
+        return NULL;
+    }
+    if (!vm_client_cmd(vm->qmp, errp,
+                       "{'execute': 'x-fill-ram', 'arguments': "
+                       "{'generation': 1, 'zero-stride': 10}}") ||
+        !vm_configure(vm, r, errp) || !vm_caps_on(vm, caps, errp)) {
+        vm_kill(vm);
+        return NULL;
+    }
+    return vm;
+}
+
+/* The last checkpoint, of the stopped guest, restores exactly. */
+static bool ckpt_verify(VM *src, Row *r, char image, GError **errp)
+{
+    CkptStep st = { .image = image };
+    g_autofree char *path = ckpt_image_path(image);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    MigResult load = { 0 };
+    bool ok = false;
+
+    if (!vm_cmd(src, "stop", NULL, errp) || !ckpt_save(src, &st, errp)) {
+        return false;
+    }
+    g_autofree char *want = vm_digest(src, errp);
+    VM *dst = want ? vm_start("dst", true, errp) : NULL;
+    if (dst && vm_configure(dst, r, errp) &&
+        timed_incoming(dst, uri, &load, errp)) {
+        g_autofree char *got = vm_digest(dst, errp);
+        ok = got && !strcmp(got, want);
+        if (got && !ok) {
+            error_setg(errp, "RAM digests differ after restoring %s", path);
+        }
+    }
+    vm_kill(dst);
+    return ok;
+}
+
+static void ckpt_print_step(int gen, const CkptStep *st, double full_ms)
+{
+    double dirtied = st->dirty_pages * 4096.0;
+
+    printf("%-10d %-5c %-11s %9.1f %9.1f %8.2f %9.1f %9.0f %7.1f%%\n", gen,
+           st->image, st->incremental ? "incremental" : "full", dirtied / MiB,
+           st->written / (double)MiB, dirtied ? st->written / dirtied : 0,
+           st->pause_ms, st->wall_ms,
+           full_ms ? 100 * st->wall_ms / full_ms : 0);
+    fflush(stdout);
+}
+
+/* Medians of the incremental checkpoints against the targets. */
+static void ckpt_summary(GArray *steps, double full_ms)
+{
+    g_autoptr(GArray) ratio = darray(), wall = darray(), pause = darray();
+    guint n = 0;
+
+    for (guint i = 0; i < steps->len; i++) {
+        CkptStep *st = &g_array_index(steps, CkptStep, i);
+        if (!st->incremental || !st->dirty_pages) {
+            continue;
+        }
+        sample_set(ratio, n, st->written / (st->dirty_pages * 4096.0));
+        sample_set(wall, n, st->wall_ms / full_ms);
+        sample_set(pause, n, st->pause_ms);
+        n++;
+    }
+    if (!n) {
+        return;
+    }
+    double r = median(ratio), w = median(wall), p = median(pause);
+    printf("\nmedian of %u incremental checkpoints (full save %.0f ms):\n"
+           "  written / dirtied %.2f (target <= 1.2: %s)\n"
+           "  wall / full save  %.1f%% (target <= 10%%: %s)\n"
+           "  guest pause       %.1f ms (target < 50 ms: %s)\n",
+           n, full_ms, r, r <= 1.2 ? "met" : "missed", 100 * w,
+           w <= 0.1 ? "met" : "missed", p, p < 50 ? "met" : "missed");
+}
+
+/*
+ * A running guest checkpointed every --interval seconds into two files
+ * in turn (each rewrite carries what changed since that file's own
+ * checkpoint), with a full save of the same guest before and after.
+ */
+static int run_checkpoints(void)
+{
+    Row r = { .mapped = true,
+              .engine = opt.engine,
+              .channels = g_array_index(opt.channels, int, 0) };
+    g_autoptr(GArray) steps = g_array_new(false, true, sizeof(CkptStep));
+    GError *err = NULL;
+    double full_ms = 0;
+
+    r.dio = opt.direct_io;
+    r.multifd = r.dio || r.channels > 1;
+    print_machine(stderr, "");
+    fprintf(stderr,
+            "checkpoints: %" PRIu64 " MiB guest (90%% of pages data), "
+            "stress on %d%% of it at "
+            "%" PRIu64 " pages/s, every %d s, %d channel(s)%s\n",
+            opt.mem / MiB, opt.dirty, opt.rate, opt.interval, r.channels,
+            r.dio ? ", direct-io" : "");
+    ckpt_unlink_images();
+    VM *vm = ckpt_source(&r, &err);
+    if (!vm) {
+        goto fail;
+    }
+    printf("%-10s %-5s %-11s %9s %9s %8s %9s %9s %8s\n", "checkpoint", "image",
+           "kind", "dirty MiB", "wrote MiB", "ratio", "pause ms", "wall ms",
+           "wall/full");
+    for (int k = 0; k <= opt.checkpoints + 1; k++) {
+        bool full = k == 0 || k == opt.checkpoints + 1;
+        CkptStep st = { .image = full ? 'F' : "ab"[(k - 1) % 2] };
+        if (k) {
+            g_usleep(opt.interval * G_USEC_PER_SEC);
+        }
+        if (!ckpt_save(vm, &st, &err)) {
+            goto fail;
+        }
+        if (full) {
+            full_ms = full_ms ? (full_ms + st.wall_ms) / 2 : st.wall_ms;
+        } else {
+            g_array_append_val(steps, st);
+        }
+        ckpt_print_step(k, &st, full_ms);
+    }
+    ckpt_summary(steps, full_ms);
+    if (!opt.no_verify &&
+        !ckpt_verify(vm, &r, "ab"[opt.checkpoints % 2], &err)) {
+        goto fail;
+    }
+    vm_kill(vm);
+    return 0;
+fail:
+    fprintf(stderr, "mapmig-perf: %s\n", err ? err->message : "failed");
+    g_clear_error(&err);
+    vm_kill(vm);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
 
 static void usage(void)
 {
@@ -2510,6 +2738,13 @@ static void usage(void)
         "                      pages, mapped with prealloc=on (-M none)\n"
         "  --no-floor          skip the first-touch floor rows\n"
         "  --no-drop-caches    do not drop the page cache before each step\n"
+        "  --checkpoints N     instead of the rows: N x-checkpoint saves of "
+        "a running\n"
+        "                      guest (stress --dirty %%, default 10, at "
+        "--rate, default\n"
+        "                      1%% of RAM/s) into two files in turn, beside "
+        "a full save\n"
+        "  --interval S        seconds between checkpoints (default 5)\n"
         "  --csv               CSV summary on stdout instead of the table\n"
         "  --csv FILE          also write one CSV line per row and "
         "repetition to FILE\n"
@@ -2591,7 +2826,7 @@ static const struct {
     { "--no-drop-caches", &opt.no_drop_caches },
 };
 
-static bool repeat_set;
+static bool repeat_set, dirty_set;
 
 /* Whole numbers in a range, into an int or a uint64_t field. */
 static const struct {
@@ -2601,10 +2836,12 @@ static const struct {
     uint64_t *uval;
     bool *set;
 } number_opts[] = {
-    { "--dirty", 1, 100, &opt.dirty },
+    { "--dirty", 1, 100, &opt.dirty, NULL, &dirty_set },
     { "--repeat", 1, INT_MAX, &opt.repeat, NULL, &repeat_set },
     { "--smp", 1, 64, &opt.smp },
     { "--rate", 0, UINT64_MAX, NULL, &opt.rate },
+    { "--checkpoints", 1, 1000, &opt.checkpoints },
+    { "--interval", 1, 3600, &opt.interval },
 };
 
 static const char *const engine_words[] = { "psync", "io-uring", "libaio",
@@ -2821,6 +3058,15 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (opt.checkpoints) {
+        if (!dirty_set) {
+            opt.dirty = 10;
+        }
+        if (!opt.rate) {
+            opt.rate = opt.mem / 4096 / 100; /* 1% of RAM per second */
+        }
+        return run_checkpoints();
+    }
     if (!sitting_prepare(&err)) {
         fprintf(stderr, "mapmig-perf: %s\n", err->message);
         return 1;

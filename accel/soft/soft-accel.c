@@ -26,7 +26,7 @@ static bool soft_init_machine(MachineState *ms, const char *props,
 static void soft_cpu_exec(CPUState *cpu, _Atomic bool *run)
 {
     while (atomic_load_explicit(run, memory_order_acquire)) {
-        if (!workload_step(cpu)) {
+        if (!workload_step(cpu, run)) {
             /* Idle guest: a halted vCPU, woken by a short timer. */
             g_usleep(2000);
             continue;

@@ -32,9 +32,10 @@ const char *workload_kind_name(uint32_t kind);
 
 /*
  * Run one batch of guest work on @cpu.  Returns false when this vCPU has
- * nothing to do (idle), so its thread may sleep.
+ * nothing to do (idle), so its thread may sleep.  A wait for the rate=
+ * pacing ends early once *@run drops (the vCPU is being stopped).
  */
-bool workload_step(CPUState *cpu);
+bool workload_step(CPUState *cpu, _Atomic bool *run);
 
 typedef struct WorkloadInfo {
     const char *kind;

@@ -87,7 +87,7 @@ _mapmig_perf()
     local opts="--mem --dirty --dir --channels --direct-io --engine --repeat
         --layout --live --rate --smp --accel --mapmig --no-fio --no-verify
         --quick --lazy --qemu --qemu-binary --populate --no-floor
-        --no-drop-caches --csv -h --help --version"
+        --no-drop-caches --checkpoints --interval --csv -h --help --version"
 
     case "$prev" in
     --engine) COMPREPLY=($(compgen -W "psync io-uring libaio all" -- "$cur")); return ;;
@@ -95,7 +95,7 @@ _mapmig_perf()
     --accel) COMPREPLY=($(compgen -W "soft kvm" -- "$cur")); return ;;
     --dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --mapmig|--qemu-binary|--csv) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --mem|--dirty|--channels|--repeat|--rate|--smp) return ;;
+    --mem|--dirty|--channels|--repeat|--rate|--smp|--checkpoints|--interval) return ;;
     esac
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }
