@@ -44,8 +44,9 @@ static bool parse_crc_line(const char *p, uint32_t *crc)
         return false;
     }
     p += sizeof(CRC_LINE_PREFIX) - 1;
+    /* Lower case only, as written: one spelling of each checksum. */
     for (int i = 0; i < 8; i++) {
-        int d = g_ascii_xdigit_value(p[i]);
+        int d = g_ascii_isupper(p[i]) ? -1 : g_ascii_xdigit_value(p[i]);
         if (d < 0) {
             return false;
         }
