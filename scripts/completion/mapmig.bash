@@ -32,7 +32,8 @@ _mapmig_ctl()
         --max-bandwidth $common"
     local restore="--qmp --lazy --mapmig --generation $common"
     local checkpoint="--qmp --interval --count --parallel-channels
-        --bypass-cache --output -q --quiet -h --help --version"
+        --bypass-cache --max-bandwidth --output -q --quiet -h --help
+        --version"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "save restore checkpoint --help --version" \

@@ -351,9 +351,10 @@ static void test_live(void)
 /* Interruptions */
 
 /*
- * SIGINT while the VM writes, SIGTERM between two checkpoints: the tool
- * cancels, exits 128+N, the VM runs on with its settings back, and the
- * newest checkpoint is untouched.
+ * SIGINT just before the VM writes, SIGTERM between two checkpoints: the
+ * tool stops, exits 128+N, the VM runs on with its settings back, and
+ * the newest checkpoint is untouched.  A second writer meanwhile is
+ * refused.
  */
 static void test_interrupted(void)
 {
@@ -391,6 +392,8 @@ static void test_interrupted(void)
     }
     g_assert_cmpint(manifest_generation(dir), ==, 3);
     g_autofree char *second = file_sha256(manifest);
+    /* One writer at a time: a second one is refused, nothing changes. */
+    run_expect(ctl_checkpoint(&vm, dir, ""), 1, "is locked");
     kill(pid, SIGTERM);
     g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
     g_assert_true(WIFEXITED(status));
@@ -406,6 +409,98 @@ static void test_interrupted(void)
         vm_cmd(&vm, "{'execute': 'query-migrate-parameters'}");
     g_assert_cmpint(qmp_get_int(p, "max-bandwidth"), ==, 7340032);
     run_expect(run_tool(img_bin, "check", dir, NULL), 0, NULL);
+    vm_quit(&vm);
+}
+
+/*
+ * Wait until the VM's incremental checkpoint is active and wrote at least
+ * @bytes (query-migrate shows the full one before it until it starts).
+ */
+static void wait_rewriting(Vm *vm, int64_t bytes)
+{
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'query-migrate'}");
+        JsonObject *o = json_node_get_object(r);
+        JsonNode *ck = json_object_get_member(o, "x-checkpoint");
+        const char *st = qmp_get_str(r, "status");
+        if (ck && json_object_get_boolean_member(json_node_get_object(ck),
+                                                 "incremental")) {
+            g_assert_cmpstr(st, !=, "completed");
+            if (!g_strcmp0(st, "active") && json_object_has_member(o, "ram") &&
+                qmp_get_int(json_object_get_member(o, "ram"), "transferred") >=
+                    bytes) {
+                return;
+            }
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+typedef struct CancelCase {
+    const char *path;
+    int sig;
+} CancelCase;
+
+static const CancelCase cancel_cases[] = {
+    { "/ctl/checkpoint/cancelled/sigint", SIGINT },
+    { "/ctl/checkpoint/cancelled/sigterm", SIGTERM },
+    /* The guardian cancels it. */
+    { "/ctl/checkpoint/cancelled/sigkill", SIGKILL },
+};
+
+/*
+ * A live, incremental rewrite of A (generation 3) killed while the VM
+ * writes it: the VM runs on, its settings back; the manifest still names
+ * generation 2; A is partial.  The VM still tracks A, with the dirty set
+ * grown: the next checkpoint into A is incremental and exact.
+ */
+static void test_cancelled(gconstpointer data)
+{
+    const CancelCase *c = data;
+    g_autofree char *dir = fresh_dir("cancel");
+    g_autofree char *manifest = g_build_filename(dir, CKPT_MANIFEST, NULL);
+    g_autofree char *a = ckpt_image(dir, 0);
+    Vm vm = { 0 };
+    int status;
+
+    vm_start_mem(&vm, CKPT_MEM, "stress,share=60", NULL);
+    vm_let_run(&vm, 300);
+    checkpoint_ok(&vm, dir, "", 1, "a.img");
+    checkpoint_ok(&vm, dir, "", 2, "b.img");
+    json_node_unref(vm_cmd(&vm, "{'execute': 'migrate-set-parameters', "
+                                "'arguments': {'max-bandwidth': 7340032}}"));
+    g_autofree char *before = file_sha256(manifest);
+
+    const char *args[] = { "checkpoint", "--qmp",           vm.sock, dir,
+                           "-q",         "--max-bandwidth", "2M",    NULL };
+    GPid pid = ctl_spawn(ctl_bin, NULL, args);
+    wait_rewriting(&vm, 512 * KiB);
+    kill(pid, c->sig);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    if (c->sig == SIGKILL) {
+        g_assert_true(WIFSIGNALED(status));
+    } else {
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 128 + c->sig);
+    }
+    wait_no_strays();
+
+    g_autofree char *st = vm_status(&vm);
+    g_assert_cmpstr(st, ==, "running");
+    g_autoptr(JsonNode) q = vm_cmd(&vm, "{'execute': 'query-migrate'}");
+    g_assert_cmpstr(qmp_get_str(q, "status"), ==, "cancelled");
+    g_autoptr(JsonNode) p =
+        vm_cmd(&vm, "{'execute': 'query-migrate-parameters'}");
+    g_assert_cmpint(qmp_get_int(p, "max-bandwidth"), ==, 7340032);
+    g_autofree char *after = file_sha256(manifest);
+    g_assert_cmpstr(after, ==, before);
+    run_expect(run_tool(img_bin, "check", a, NULL), 1, "incomplete");
+
+    vm_stop(&vm);
+    g_autofree char *want = vm_digests(&vm);
+    g_assert_true(checkpoint_ok(&vm, dir, "", 4, "a.img"));
+    restore_expect(dir, "", want);
     vm_quit(&vm);
 }
 
@@ -785,6 +880,10 @@ int main(int argc, char **argv)
                          "--parallel-channels 4", test_holes);
     g_test_add_func("/ctl/checkpoint/live", test_live);
     g_test_add_func("/ctl/checkpoint/interrupted", test_interrupted);
+    for (size_t i = 0; i < G_N_ELEMENTS(cancel_cases); i++) {
+        g_test_add_data_func(cancel_cases[i].path, &cancel_cases[i],
+                             test_cancelled);
+    }
     g_test_add_func("/ctl/checkpoint/crashes", test_crashes);
     for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_test_add_data_func(bad_cases[i].path, &bad_cases[i], test_bad);

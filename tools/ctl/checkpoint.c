@@ -24,6 +24,7 @@
 #include "qemu/checkpoint-dir.h"
 #include "qemu/save-image.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #define CKPT_ZEROS (64 * KiB)
@@ -31,7 +32,8 @@
 typedef struct CkptJob {
     const CheckpointOptions *o;
     QMPClient *qmp;
-    char *dir;    /* absolute */
+    char *dir;    /* absolute, symbolic links resolved */
+    int dir_fd;   /* DIR, locked (flock) for as long as we write into it */
     char *writer; /* this VM process, for the images' configurations */
     char *config;
     uint64_t ram_total;
@@ -115,7 +117,20 @@ static bool ckpt_prepare(CkptJob *j, GError **errp)
         error_setg_errno(errp, errno, "Could not create '%s'", o->dir);
         return false;
     }
-    j->dir = g_canonicalize_filename(o->dir, NULL);
+    /* One name per file: the VM tracks images by the path it was given. */
+    j->dir = realpath(o->dir, NULL);
+    j->dir_fd = j->dir ? open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (j->dir_fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", o->dir);
+        return false;
+    }
+    if (flock(j->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+        error_setg_errno(errp, errno,
+                         "'%s' is locked (another mapmig-ctl checkpoint "
+                         "writes into it?)",
+                         j->dir);
+        return false;
+    }
     j->qmp = vm_client_connect(o->qmp_path, CTL_CONNECT_MS, 0, &ctl_interrupted,
                                errp);
     if (!j->qmp || !save_check_vm(j->qmp, &j->was_running, errp)) {
@@ -140,6 +155,7 @@ static bool ckpt_prepare(CkptJob *j, GError **errp)
         .direct_io = o->bypass_cache,
         .checksums = true,
         .checkpoint = true,
+        .max_bandwidth = o->max_bandwidth,
     };
     return vmctl_setup_migration(j->qmp, &m, errp);
 }
@@ -592,7 +608,7 @@ static bool ckpt_check_options(const CheckpointOptions *o, GError **errp)
 
 int ctl_checkpoint(const CheckpointOptions *o)
 {
-    CkptJob j = { .o = o, .fd = -1, .guard = { .fd = -1 } };
+    CkptJob j = { .o = o, .fd = -1, .dir_fd = -1, .guard = { .fd = -1 } };
     GError *err = NULL;
     bool ok = ckpt_check_options(o, &err) && ckpt_prepare(&j, &err);
     int64_t first = qemu_clock_ms();
@@ -626,6 +642,9 @@ int ctl_checkpoint(const CheckpointOptions *o)
         g_error_free(err);
     }
     ckpt_reset(&j);
+    if (j.dir_fd >= 0) {
+        close(j.dir_fd);
+    }
     vmctl_saved_clear(&j.saved);
     qmp_client_free(j.qmp);
     g_free(j.dir);

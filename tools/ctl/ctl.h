@@ -275,6 +275,7 @@ typedef struct CheckpointOptions {
     int count;
     int channels;
     bool bypass_cache;
+    uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
     bool quiet;
     bool json; /* --output json: one object a checkpoint on stdout */
 } CheckpointOptions;

@@ -29,7 +29,8 @@ static void usage(FILE *out)
             "  mapmig-ctl checkpoint --qmp SOCKET DIR [--interval SECONDS]\n"
             "                  [--count N] [--parallel-channels N] "
             "[--bypass-cache]\n"
-            "                  [--output human|json] [-q]\n"
+            "                  [--max-bandwidth BYTES] [--output human|json]"
+            " [-q]\n"
             "\n"
             "save: write the VM reachable at QMP SOCKET to FILE (a save\n"
             "  image: header, configuration, migration stream) and quit it.\n"
@@ -91,6 +92,7 @@ static void usage(FILE *out)
             "    --count N          how many checkpoints (default 1)\n"
             "    --parallel-channels N  multifd channels (default 1)\n"
             "    --bypass-cache     the VM's direct-io\n"
+            "    --max-bandwidth B  as for save (default unlimited)\n"
             "all:\n"
             "    --output json      the summary as one JSON object on "
             "stdout\n"
@@ -235,8 +237,9 @@ static bool option_allowed(Command cmd, int c)
     case OPT_LEVEL:
     case OPT_LIVE:
     case OPT_KEEP:
-    case OPT_BANDWIDTH:
         return cmd == CMD_SAVE;
+    case OPT_BANDWIDTH:
+        return cmd != CMD_RESTORE;
     case OPT_MAPMIG:
     case OPT_LAZY:
     case OPT_GENERATION:
@@ -464,6 +467,7 @@ int main(int argc, char **argv)
         co.qmp_path = qmp;
         co.dir = file;
         co.channels = channels;
+        co.max_bandwidth = so.max_bandwidth;
         return ctl_checkpoint(&co);
     }
     if (command == CMD_SAVE) {
