@@ -335,6 +335,22 @@ bool direct_io_ok(void)
     return ok;
 }
 
+/* Whether capability @name is on. */
+bool vm_cap(Vm *vm, const char *name)
+{
+    g_autoptr(JsonNode) r =
+        vm_cmd(vm, "{'execute': 'query-migrate-capabilities'}");
+    JsonArray *a = json_node_get_array(r);
+
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        if (!strcmp(json_object_get_string_member(o, "capability"), name)) {
+            return json_object_get_boolean_member(o, "state");
+        }
+    }
+    g_assert_not_reached();
+}
+
 int64_t ab_passes(Vm *vm)
 {
     g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");

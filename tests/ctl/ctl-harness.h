@@ -72,6 +72,8 @@ void vm_quit(Vm *vm);
  * @guest_ram, in the guest's RAM too.
  */
 void vm_fill(Vm *vm, bool guest_ram);
+/* Whether migration capability @name is on. */
+bool vm_cap(Vm *vm, const char *name);
 /* Let the workload put data in RAM. */
 void vm_let_run(Vm *vm, unsigned ms);
 /* The ab workload's passes; and two more of them, finding no error. */

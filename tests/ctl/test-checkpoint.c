@@ -328,6 +328,11 @@ static void test_live(void)
     /* Tracking stays (the next checkpoint is incremental), settings not. */
     g_autoptr(JsonNode) q = vm_cmd(&vm, "{'execute': 'x-query-checkpoints'}");
     g_assert_cmpint(json_array_get_length(json_node_get_array(q)), ==, 2);
+    static const char *const caps[] = { "events", "mapped-ram", "multifd",
+                                        "x-checksums", "x-checkpoint" };
+    for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
+        g_assert_false(vm_cap(&vm, caps[i]));
+    }
 
     for (int gen = 3; gen >= 2; gen--) {
         g_autofree char *opts = g_strdup_printf("-q --generation %d", gen);
@@ -857,13 +862,34 @@ static void test_not_a_checkpoint_dir(void)
     rmdir(dir);
 }
 
-/* restore --lazy DIR: the guest gets its RAM while it would run. */
+/*
+ * restore --lazy DIR: the guest gets its RAM while it would run.  The
+ * JSON summary names the generation.
+ */
 static void test_lazy(void)
 {
     g_autofree char *dir = fixture_copy("lazy");
+    g_autofree char *sock = scratch("lazy.sock");
+    g_autofree char *pidfile = scratch("lazy.pid");
+    g_autofree char *log = g_strconcat(sock, ".log", NULL);
+    Vm dst = { 0 };
 
     restore_expect(dir, "--lazy", fixture_want[2]);
     restore_expect(dir, "--lazy --generation 1", fixture_want[1]);
+    Run r = run_tool(ctl_bin, "restore", dir, "--lazy", "--paused", "--qmp",
+                     sock, "--output", "json", "--", "-pidfile", pidfile, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_autoptr(JsonObject) o = parse_one_object(r.out);
+    run_clear(&r);
+    vm_attach(&dst, sock, pidfile);
+    g_assert_cmpint(json_object_get_int_member(o, "generation"), ==, 2);
+    g_assert_true(
+        g_str_has_suffix(json_object_get_string_member(o, "file"), "/b.img"));
+    wait_lazy_loaded(&dst);
+    g_autofree char *got = vm_digests(&dst);
+    g_assert_cmpstr(got, ==, fixture_want[2]);
+    vm_quit(&dst);
+    unlink(log);
     remove_tree(dir);
 }
 

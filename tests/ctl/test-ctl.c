@@ -832,21 +832,6 @@ static const SettingsCase settings_cases[] = {
       "-q --keep-vm --layout mapped --parallel-channels 4", false, "zstd" },
 };
 
-static bool vm_cap(Vm *vm, const char *name)
-{
-    g_autoptr(JsonNode) r =
-        vm_cmd(vm, "{'execute': 'query-migrate-capabilities'}");
-    JsonArray *a = json_node_get_array(r);
-
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *o = json_array_get_object_element(a, i);
-        if (!strcmp(json_object_get_string_member(o, "capability"), name)) {
-            return json_object_get_boolean_member(o, "state");
-        }
-    }
-    g_assert_not_reached();
-}
-
 /* query-migrate-parameters as "name=value;" for the owned ones. */
 static char *vm_owned_params(Vm *vm)
 {

@@ -678,6 +678,9 @@ static void restore_summary_json(RestoreJob *j)
     if (j->decompress_ms) {
         json_object_set_int_member(o, "decompression-ms", j->decompress_ms);
     }
+    if (j->o->generation) {
+        json_object_set_int_member(o, "generation", j->o->generation);
+    }
     json_object_set_string_member(o, "state", j->run ? "running" : "paused");
     ctl_print_json(o);
 }
