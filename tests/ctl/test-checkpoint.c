@@ -842,15 +842,19 @@ static void test_bad_generation(void)
     remove_tree(dir);
 }
 
-/* A directory that holds no checkpoint; a file with --generation. */
+/*
+ * A directory that holds no checkpoint; a file with --generation; a file
+ * named a.img that checkpoint must not overwrite.
+ */
 static void test_not_a_checkpoint_dir(void)
 {
     g_autofree char *dir = scratch("empty");
     g_autofree char *file = scratch("plain-file");
-    Vm vm = { 0 };
+    Vm dst = { 0 };
 
     g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
-    run_expect(ctl_restore(&vm, dir, "-q"), 1, "is not a checkpoint directory");
+    run_expect(ctl_restore(&dst, dir, "-q"), 1,
+               "is not a checkpoint directory");
     run_expect(run_tool(img_bin, "check", dir, NULL), 1,
                "is not a checkpoint directory");
     g_assert_true(g_file_set_contents(file, "x", -1, NULL));
@@ -858,8 +862,20 @@ static void test_not_a_checkpoint_dir(void)
                "--generation needs a checkpoint directory");
     run_expect(run_tool(ctl_bin, "checkpoint", dir, NULL), 2,
                "--qmp SOCKET is required");
+
+    /* A file of an image's name that is no checkpoint image stays. */
+    g_autofree char *a = ckpt_image(dir, 0);
+    g_assert_true(g_file_set_contents(a, "precious", -1, NULL));
+    Vm vm = { 0 };
+    vm_start_mem(&vm, CKPT_MEM, "idle", NULL);
+    run_expect(ctl_checkpoint(&vm, dir, ""), 1,
+               "a.img' is not a checkpoint image");
+    vm_quit(&vm);
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(a, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "precious");
     unlink(file);
-    rmdir(dir);
+    remove_tree(dir);
 }
 
 /*

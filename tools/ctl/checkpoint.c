@@ -209,6 +209,29 @@ static int ckpt_pick_target(CkptJob *j, const CkptDir *d, GError **errp)
     return im[1].img.hdr.generation < im[0].img.hdr.generation;
 }
 
+/*
+ * Whether image @i may be written: it is missing, or its header says it
+ * is a checkpoint image (partial or not).  Anything else there is not
+ * ours to overwrite (a save image, another file of that name, a header
+ * damaged beyond reading): the user decides.
+ */
+static bool ckpt_may_overwrite(CkptJob *j, const CkptDir *d, int i,
+                               GError **errp)
+{
+    const CkptImage *ci = &d->images[i];
+
+    if (ci->state == CKPT_IMAGE_MISSING ||
+        (ci->hdr_valid && ci->img.hdr.generation)) {
+        return true;
+    }
+    error_setg(errp,
+               "'%s/%s' is not a checkpoint image (%s): not overwriting it; "
+               "remove it to go on",
+               j->dir, ckpt_image_name(i),
+               ci->error ? ci->error : "no generation");
+    return false;
+}
+
 /* Above every generation the directory has seen. */
 static uint64_t ckpt_next_generation(const CkptDir *d)
 {
@@ -574,7 +597,7 @@ static bool ckpt_take(CkptJob *j, GError **errp)
         return false;
     }
     j->target = ckpt_pick_target(j, &d, errp);
-    ok = j->target >= 0 &&
+    ok = j->target >= 0 && ckpt_may_overwrite(j, &d, j->target, errp) &&
          ckpt_open_image(j, &d, ckpt_next_generation(&d), errp);
     ckpt_dir_clear(&d);
     ok = ok && ckpt_migrate(j, errp) && ckpt_finish_image(j, &crc, errp) &&
