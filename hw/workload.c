@@ -113,11 +113,13 @@ static void stress_batch(CPUState *cpu, RAMBlock *rb)
 
     for (int i = 0; i < WORKLOAD_BATCH; i++) {
         uint64_t r = xorshift64(&cpu->rng);
-        uint64_t page = r % npages;
-        uint64_t word = (r >> 40) % (TARGET_PAGE_SIZE / 8);
-        uint64_t off = (page << TARGET_PAGE_BITS) + word * 8;
+        uint64_t off = (r % npages) << TARGET_PAGE_BITS;
+        uint64_t *p = (uint64_t *)(rb->host + off);
 
-        *(uint64_t *)(rb->host + off) = r | 1;
+        /* The whole page, as stress-ng --vm: memory bandwidth bounds it. */
+        for (size_t w = 0; w < TARGET_PAGE_SIZE / 8; w++) {
+            p[w] = (r + w * 0x9e3779b97f4a7c15ULL) | 1;
+        }
         ramblock_set_dirty(rb, off);
     }
     atomic_fetch_add((_Atomic uint64_t *)&wl.pages_written, WORKLOAD_BATCH);

@@ -31,6 +31,7 @@
 /* Check the clock and the rate limit every this many pages. */
 #define RAM_CHECK_PAGES 64
 #define RAM_ITERATE_MAX_NS (50 * 1000 * 1000)
+#define RAM_THROTTLE_SYNC_NS (5 * 1000 * 1000 * 1000LL)
 
 RAMStats ram_stats;
 void (*ram_pass_notify)(uint64_t pass);
@@ -568,7 +569,14 @@ static void ram_save_iterate(QEMUFile *f, void *opaque, bool *done)
     RAMState *rs = opaque;
 
     ram_save_pages(rs, f, true, done);
-    if (*done) {
+    /*
+     * While throttling, a sync (and the throttle's next step) comes at
+     * least every RAM_THROTTLE_SYNC_NS even in a long pass, as QEMU 9.2's
+     * periodic dirty sync does.
+     */
+    if (*done ||
+        (cpu_throttle_active() &&
+         qemu_clock_ns() - rs->pass_start_ns >= RAM_THROTTLE_SYNC_NS)) {
         ram_bitmap_sync(rs);
     }
     ram_section_end(f);
