@@ -10,6 +10,7 @@
 #include "migration/format.h"
 #include "migration/migfile-convert.h"
 #include "migration/migfile.h"
+#include "qemu/checkpoint-dir.h"
 #include "qemu/cutils.h"
 #include "qemu/save-image.h"
 
@@ -23,9 +24,9 @@ static void usage(FILE *out)
         out,
         "Usage: mapmig-img COMMAND [options]\n\n"
         "Commands:\n"
-        "  info FILE [--offset N] [--output human|json]\n"
+        "  info FILE|DIR [--offset N] [--output human|json]\n"
         "      show layout, machine, capabilities, RAM blocks and sections\n"
-        "  check FILE [--offset N]\n"
+        "  check FILE|DIR [--offset N]\n"
         "      validate the whole file; exit 0 if it is sound, 1 otherwise\n"
         "  extract FILE --block NAME -o OUT [--offset N]\n"
         "      write the final contents of RAM block NAME to OUT (sparse)\n"
@@ -33,7 +34,10 @@ static void usage(FILE *out)
         "      re-encode the file in the other RAM layout\n\n"
         "A mapmig-ctl save image is recognised: its header is shown and\n"
         "checked, and its stream is used (at its offset) by every command;\n"
-        "a compressed one is checked by decompressing it.\n\n"
+        "a compressed one is checked by decompressing it.  A checkpoint\n"
+        "directory (mapmig-ctl checkpoint) is shown and checked as a whole:\n"
+        "its manifest and both images, which one is the newest complete\n"
+        "checkpoint and which one is partial.\n\n"
         "  --offset N   the stream starts at byte N of FILE (K/M/G suffixes)\n"
         "  -h, --help   show this help\n"
         "  --version    show the version\n\n"
@@ -349,20 +353,31 @@ static char *save_image_args(const SaveImage *img)
     return g_string_free(s, false);
 }
 
-static void save_image_info_human(const SaveImage *img)
+/* "2025-01-02 03:04:05 UTC" (g_free). */
+static char *utc_time(uint64_t secs)
 {
-    const SaveImageHeader *h = &img->hdr;
-    g_autofree char *args = save_image_args(img);
-    time_t t = h->saved_at;
+    time_t t = secs;
     char when[64] = "?";
     struct tm tm;
 
     if (gmtime_r(&t, &tm)) {
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
     }
+    return g_strdup(when);
+}
+
+static void save_image_info_human(const SaveImage *img)
+{
+    const SaveImageHeader *h = &img->hdr;
+    g_autofree char *args = save_image_args(img);
+    g_autofree char *when = utc_time(h->saved_at);
+
     printf("save image: version %u, format %s, was running: %s\n", h->version,
            save_image_format_name(h->format), h->was_running ? "yes" : "no");
     printf("saved at: %s\n", when);
+    if (h->generation) {
+        printf("checkpoint generation: %" PRIu64 "\n", h->generation);
+    }
     printf("configuration: %u bytes at %u: %s\n", h->config_len, h->header_size,
            args);
     g_autofree char *hlen = size_to_human_str(h->stream_length);
@@ -392,6 +407,7 @@ static void save_image_info_json(JsonBuilder *jb, const SaveImage *img)
     img_json_int(jb, "uncompressed-length", h->raw_length);
     img_json_int(jb, "ram-size", h->ram_size);
     img_json_int(jb, "compat-features", h->compat_features);
+    img_json_int(jb, "generation", h->generation);
     if (json_parser_load_from_data(p, img->config, -1, NULL)) {
         json_builder_set_member_name(jb, "configuration");
         json_builder_add_value(jb, json_node_copy(json_parser_get_root(p)));
@@ -449,6 +465,218 @@ static int save_image_command(const char *cmd, const char *file,
             "with mapmig-ctl or save it again without --compress\n",
             cmd, file);
     return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* Checkpoint directories (mapmig-ctl checkpoint) */
+
+/* What image @i is to the directory: newest, older, or not a checkpoint. */
+static const char *ckpt_role(const CkptDir *d, int i)
+{
+    const CkptImage *ci = &d->images[i];
+
+    if (ckpt_dir_manifest_image_ok(d, i)) {
+        return "newest (the manifest's)";
+    }
+    if (ci->state == CKPT_IMAGE_COMPLETE) {
+        return d->mstate == CKPT_MANIFEST_VALID && d->manifest.image == i
+                   ? "complete, but not what the manifest names"
+               : d->mstate == CKPT_MANIFEST_VALID &&
+                       ci->img.hdr.generation > d->manifest.generation
+                   ? "complete, newer than the manifest (not committed)"
+                   : "older checkpoint (restore DIR --generation)";
+    }
+    return ci->state == CKPT_IMAGE_PARTIAL   ? "not a checkpoint (partial)"
+           : ci->state == CKPT_IMAGE_MISSING ? "absent"
+                                             : "not a checkpoint (damaged)";
+}
+
+static void ckpt_info_human(const CkptDir *d)
+{
+    GError *err = NULL;
+
+    printf("checkpoint directory: %s\n", d->path);
+    if (d->mstate == CKPT_MANIFEST_VALID) {
+        g_autofree char *when = utc_time(d->manifest.saved_at);
+        printf("manifest: generation %" PRIu64 " in %s, header checksum "
+               "0x%08x, saved at %s\n",
+               d->manifest.generation, ckpt_image_name(d->manifest.image),
+               d->manifest.header_crc, when);
+    } else {
+        printf("manifest: %s\n", d->mstate == CKPT_MANIFEST_MISSING
+                                     ? "absent"
+                                     : d->manifest_error);
+    }
+    for (int i = 0; i < CKPT_IMAGES; i++) {
+        const CkptImage *ci = &d->images[i];
+        const SaveImageHeader *h = &ci->img.hdr;
+        printf("%s: %s", ckpt_image_name(i), ckpt_image_state_name(ci->state));
+        if (ci->hdr_valid && h->generation) {
+            printf(", generation %" PRIu64, h->generation);
+        }
+        if (ci->state == CKPT_IMAGE_COMPLETE) {
+            g_autofree char *when = utc_time(h->saved_at);
+            g_autofree char *len = size_to_human_str(h->stream_length);
+            printf(", saved at %s, migration data %s at offset %" PRIu64
+                   ", was running: %s",
+                   when, len, h->stream_offset, h->was_running ? "yes" : "no");
+        }
+        printf(": %s\n", ckpt_role(d, i));
+        if (ci->error && ci->state != CKPT_IMAGE_PARTIAL) {
+            printf("  %s\n", ci->error);
+        }
+    }
+    int pick = ckpt_dir_pick(d, 0, &err);
+    if (pick >= 0) {
+        printf("restore DIR gives: generation %" PRIu64 " (%s)\n",
+               d->images[pick].img.hdr.generation, ckpt_image_name(pick));
+    } else {
+        printf("restore DIR refuses: %s\n", err->message);
+        g_error_free(err);
+    }
+}
+
+static void ckpt_info_json(const CkptDir *d)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+
+    json_builder_begin_object(jb);
+    img_json_str(jb, "directory", d->path);
+    json_builder_set_member_name(jb, "manifest");
+    json_builder_begin_object(jb);
+    img_json_str(jb, "state",
+                 d->mstate == CKPT_MANIFEST_VALID     ? "valid"
+                 : d->mstate == CKPT_MANIFEST_MISSING ? "missing"
+                                                      : "damaged");
+    if (d->mstate == CKPT_MANIFEST_VALID) {
+        img_json_int(jb, "generation", d->manifest.generation);
+        img_json_str(jb, "image", ckpt_image_name(d->manifest.image));
+        img_json_int(jb, "header-crc", d->manifest.header_crc);
+        img_json_int(jb, "saved-at", d->manifest.saved_at);
+    } else if (d->manifest_error) {
+        img_json_str(jb, "error", d->manifest_error);
+    }
+    json_builder_end_object(jb);
+    json_builder_set_member_name(jb, "images");
+    json_builder_begin_array(jb);
+    for (int i = 0; i < CKPT_IMAGES; i++) {
+        const CkptImage *ci = &d->images[i];
+        json_builder_begin_object(jb);
+        img_json_str(jb, "name", ckpt_image_name(i));
+        img_json_str(jb, "state", ckpt_image_state_name(ci->state));
+        img_json_bool(jb, "newest", ckpt_dir_manifest_image_ok(d, i));
+        if (ci->hdr_valid) {
+            img_json_int(jb, "generation", ci->img.hdr.generation);
+        }
+        if (ci->state == CKPT_IMAGE_COMPLETE) {
+            save_image_info_json(jb, &ci->img);
+        }
+        if (ci->error) {
+            img_json_str(jb, "error", ci->error);
+        }
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    int pick = ckpt_dir_pick(d, 0, NULL);
+    if (pick >= 0) {
+        img_json_int(jb, "restorable-generation",
+                     d->images[pick].img.hdr.generation);
+    }
+    json_builder_end_object(jb);
+    print_json(jb);
+}
+
+/* The migration data of a save image, read and verified from @base. */
+static bool check_stream(const char *file, uint64_t base, bool *checksums,
+                         GError **errp)
+{
+    g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, errp);
+
+    if (!mf || !migfile_verify_checksums(mf, errp)) {
+        return false;
+    }
+    *checksums = mf->has_checksums;
+    return true;
+}
+
+/*
+ * Every complete image is checked through; a partial one is no error (a
+ * crash leaves one), a damaged one is, and so is a manifest that does not
+ * name a complete image.
+ */
+static int ckpt_check(const CkptDir *d)
+{
+    GError *err = NULL;
+    int errors = 0;
+
+    for (int i = 0; i < CKPT_IMAGES; i++) {
+        const CkptImage *ci = &d->images[i];
+        g_autofree char *path =
+            g_build_filename(d->path, ckpt_image_name(i), NULL);
+        bool sums;
+
+        if (ci->state == CKPT_IMAGE_COMPLETE &&
+            !check_stream(path, ci->img.hdr.stream_offset, &sums, &err)) {
+            fprintf(stderr, "mapmig-img: ERROR %s: %s\n", ckpt_image_name(i),
+                    err->message);
+            g_clear_error(&err);
+            errors++;
+        } else if (ci->state == CKPT_IMAGE_COMPLETE) {
+            printf("%s: generation %" PRIu64 ", complete, no errors: %s\n",
+                   ckpt_image_name(i), ci->img.hdr.generation, ckpt_role(d, i));
+        } else if (ci->state == CKPT_IMAGE_DAMAGED) {
+            fprintf(stderr, "mapmig-img: ERROR %s\n", ci->error);
+            errors++;
+        } else {
+            printf("%s: %s: %s\n", ckpt_image_name(i),
+                   ckpt_image_state_name(ci->state), ckpt_role(d, i));
+        }
+    }
+    int pick = ckpt_dir_pick(d, 0, &err);
+    if (pick < 0) {
+        fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
+        g_error_free(err);
+        return 1;
+    }
+    if (errors) {
+        return 1;
+    }
+    printf("No errors were found in the checkpoint directory; the newest "
+           "checkpoint is generation %" PRIu64 " (%s).\n",
+           d->images[pick].img.hdr.generation, ckpt_image_name(pick));
+    return 0;
+}
+
+static int ckpt_command(const char *cmd, const char *dir, const char *output)
+{
+    GError *err = NULL;
+    CkptDir d;
+
+    if (strcmp(cmd, "info") && strcmp(cmd, "check")) {
+        fprintf(stderr, "mapmig-img %s: '%s' is a directory\n", cmd, dir);
+        return 1;
+    }
+    if (!ckpt_dir_scan(dir, &d, &err)) {
+        fprintf(stderr, "mapmig-img: %s\n", err->message);
+        g_error_free(err);
+        return 1;
+    }
+    int r = 0;
+    if (!ckpt_dir_is_checkpoint_dir(&d)) {
+        fprintf(stderr,
+                "mapmig-img: %s'%s' is not a checkpoint directory (no "
+                "manifest, a.img or b.img)\n",
+                strcmp(cmd, "check") ? "" : "ERROR ", d.path);
+        r = 1;
+    } else if (!strcmp(cmd, "check")) {
+        r = ckpt_check(&d);
+    } else if (!strcmp(output, "json")) {
+        ckpt_info_json(&d);
+    } else {
+        ckpt_info_human(&d);
+    }
+    ckpt_dir_clear(&d);
+    return r;
 }
 
 /* ---------------------------------------------------------------- */
@@ -545,6 +773,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "extract") && (!block || !out)) {
         return usage_error(cmd, "--block NAME and -o OUT are required");
     }
+    if (g_file_test(file, G_FILE_TEST_IS_DIR)) {
+        return ckpt_command(cmd, file, output);
+    }
     SaveImage img = { 0 };
     bool is_img;
     if (!probe_save_image(file, &img, &is_img, &err)) {
@@ -585,13 +816,13 @@ int main(int argc, char **argv)
     }
     save_image_clear(&img);
     if (!strcmp(cmd, "check")) {
-        g_autoptr(MigFile) mf = migfile_open(file, base, NULL, NULL, &err);
-        if (!mf || !migfile_verify_checksums(mf, &err)) {
+        bool checksums;
+        if (!check_stream(file, base, &checksums, &err)) {
             fprintf(stderr, "mapmig-img: ERROR %s\n", err->message);
             g_error_free(err);
             return 1;
         }
-        if (mf->has_checksums) {
+        if (checksums) {
             printf("Checksums (x-checksums) of every page and of the "
                    "metadata match.\n");
         }

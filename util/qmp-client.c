@@ -294,6 +294,17 @@ QMPClient *qmp_client_connect(const char *path, int timeout_ms, GError **errp)
     return c;
 }
 
+pid_t qmp_client_peer_pid(QMPClient *c)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return 0;
+    }
+    return cred.pid;
+}
+
 void qmp_client_free(QMPClient *c)
 {
     if (!c) {

@@ -27,7 +27,9 @@ enum {
     OFF_RAM_SIZE = 72,
     OFF_SAVED_AT = 80,
     OFF_HEADER_CRC = 88,
-    OFF_RESERVED = 92, /* zero up to header_size */
+    /* 92: 4 bytes reserved, zero */
+    OFF_GENERATION = 96, /* with SAVE_IMAGE_COMPAT_GENERATION */
+    OFF_RESERVED = 104,  /* zero up to header_size */
 };
 
 static const char *const format_names[SAVE_IMAGE_FORMAT__MAX] = {
@@ -127,7 +129,8 @@ static uint32_t header_crc(const uint8_t *buf, uint32_t size)
                              size - OFF_HEADER_CRC - 4);
 }
 
-static bool check_lengths(const SaveImageHeader *h, GError **errp)
+/* @partial: the lengths of the data may still be 0 (being written). */
+static bool check_lengths(const SaveImageHeader *h, bool partial, GError **errp)
 {
     uint64_t config_end = (uint64_t)h->header_size + h->config_len + 1;
 
@@ -146,6 +149,9 @@ static bool check_lengths(const SaveImageHeader *h, GError **errp)
                    h->stream_offset, SAVE_IMAGE_STREAM_ALIGN_MIN, config_end,
                    SAVE_IMAGE_STREAM_OFFSET_MAX);
         return false;
+    }
+    if (partial && h->stream_length == 0 && h->raw_length == 0) {
+        return true;
     }
     if (h->stream_length == 0 ||
         h->stream_length > (uint64_t)INT64_MAX - h->stream_offset) {
@@ -169,15 +175,20 @@ static bool check_lengths(const SaveImageHeader *h, GError **errp)
     return true;
 }
 
-bool save_image_header_parse(const uint8_t *buf, size_t len,
-                             SaveImageHeader *out, GError **errp)
+/* @partial: NULL to refuse the partial magic, else set to whether it is. */
+static bool header_parse(const uint8_t *buf, size_t len, SaveImageHeader *out,
+                         bool *partial, GError **errp)
 {
     SaveImageHeader h = { 0 };
+    SaveImageProbe probe = save_image_probe(buf, len);
 
-    switch (save_image_probe(buf, len)) {
+    switch (probe) {
     case SAVE_IMAGE_PROBE_FINAL:
         break;
     case SAVE_IMAGE_PROBE_PARTIAL:
+        if (partial) {
+            break;
+        }
         error_setg(errp, "incomplete save image (the save did not finish)");
         return false;
     default:
@@ -237,15 +248,38 @@ bool save_image_header_parse(const uint8_t *buf, size_t len,
     h.raw_length = ld64(buf, OFF_RAW_LENGTH);
     h.ram_size = ld64(buf, OFF_RAM_SIZE);
     h.saved_at = ld64(buf, OFF_SAVED_AT);
-    if (!check_lengths(&h, errp)) {
+    if (h.compat_features & SAVE_IMAGE_COMPAT_GENERATION) {
+        h.generation = ld64(buf, OFF_GENERATION);
+    }
+    bool is_partial = probe == SAVE_IMAGE_PROBE_PARTIAL;
+    if (!check_lengths(&h, is_partial, errp)) {
         return false;
+    }
+    if (partial) {
+        *partial = is_partial;
     }
     *out = h;
     return true;
 }
 
-void save_image_header_pack(const SaveImageHeader *h, bool final, uint8_t *buf)
+bool save_image_header_parse(const uint8_t *buf, size_t len,
+                             SaveImageHeader *out, GError **errp)
 {
+    return header_parse(buf, len, out, NULL, errp);
+}
+
+bool save_image_header_parse_any(const uint8_t *buf, size_t len,
+                                 SaveImageHeader *out, bool *partial,
+                                 GError **errp)
+{
+    return header_parse(buf, len, out, partial, errp);
+}
+
+uint32_t save_image_header_pack(const SaveImageHeader *h, bool final,
+                                uint8_t *buf)
+{
+    uint32_t compat = h->compat_features;
+
     assert(h->header_size == SAVE_IMAGE_HEADER_SIZE);
     memset(buf, 0, SAVE_IMAGE_HEADER_SIZE);
     memcpy(buf, final ? SAVE_IMAGE_MAGIC : SAVE_IMAGE_MAGIC_PARTIAL,
@@ -253,7 +287,10 @@ void save_image_header_pack(const SaveImageHeader *h, bool final, uint8_t *buf)
     st32(buf, OFF_VERSION, h->version);
     st32(buf, OFF_HEADER_SIZE, h->header_size);
     st32(buf, OFF_INCOMPAT, h->incompat_features);
-    st32(buf, OFF_COMPAT, h->compat_features);
+    if (h->generation) {
+        compat |= SAVE_IMAGE_COMPAT_GENERATION;
+    }
+    st32(buf, OFF_COMPAT, compat);
     st32(buf, OFF_FORMAT, h->format);
     st32(buf, OFF_WAS_RUNNING, h->was_running);
     st32(buf, OFF_CONFIG_LEN, h->config_len);
@@ -263,7 +300,10 @@ void save_image_header_pack(const SaveImageHeader *h, bool final, uint8_t *buf)
     st64(buf, OFF_RAW_LENGTH, h->raw_length);
     st64(buf, OFF_RAM_SIZE, h->ram_size);
     st64(buf, OFF_SAVED_AT, h->saved_at);
-    st32(buf, OFF_HEADER_CRC, header_crc(buf, SAVE_IMAGE_HEADER_SIZE));
+    st64(buf, OFF_GENERATION, h->generation);
+    uint32_t crc = header_crc(buf, SAVE_IMAGE_HEADER_SIZE);
+    st32(buf, OFF_HEADER_CRC, crc);
+    return crc;
 }
 
 bool save_image_option_is_per_instance(const char *opt)
@@ -312,24 +352,24 @@ void save_image_header_init(SaveImageHeader *h, SaveImageFormat format,
     };
 }
 
-static bool check_config(const SaveImage *img, const char *name, GError **errp)
+static bool check_config(const SaveImageHeader *h, const char *config,
+                         const char *name, GError **errp)
 {
-    const SaveImageHeader *h = &img->hdr;
     g_autoptr(JsonParser) parser = json_parser_new();
     GError *err = NULL;
 
-    if (save_image_crc32c(0, img->config, h->config_len) != h->config_crc) {
+    if (save_image_crc32c(0, config, h->config_len) != h->config_crc) {
         error_setg(errp,
                    "'%s': configuration checksum mismatch (corrupt "
                    "configuration)",
                    name);
         return false;
     }
-    if (strlen(img->config) != h->config_len) {
+    if (strlen(config) != h->config_len) {
         error_setg(errp, "'%s': configuration contains a NUL byte", name);
         return false;
     }
-    if (!json_parser_load_from_data(parser, img->config, h->config_len, &err)) {
+    if (!json_parser_load_from_data(parser, config, h->config_len, &err)) {
         error_setg(errp, "'%s': configuration is not valid JSON: %s", name,
                    err->message);
         g_error_free(err);
@@ -340,6 +380,40 @@ static bool check_config(const SaveImage *img, const char *name, GError **errp)
         error_setg(errp, "'%s': configuration is not a JSON object", name);
         return false;
     }
+    return true;
+}
+
+bool save_image_read_config(int fd, const char *name, const SaveImageHeader *h,
+                            char **config, GError **errp)
+{
+    g_autoptr(QIOChannel) ioc =
+        &qio_channel_file_new_borrowed(fd, name)->parent;
+    struct stat st;
+
+    *config = NULL;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "Could not stat '%s'", name);
+        return false;
+    }
+    if ((uint64_t)h->header_size + h->config_len > (uint64_t)st.st_size) {
+        error_setg(errp,
+                   "'%s' is truncated: the configuration ends past "
+                   "the end of the file",
+                   name);
+        return false;
+    }
+    char *text = g_malloc(h->config_len + 1);
+    if (qio_channel_pread_all(ioc, text, h->config_len, h->header_size, errp) <
+        0) {
+        g_free(text);
+        return false;
+    }
+    text[h->config_len] = 0;
+    if (!check_config(h, text, name, errp)) {
+        g_free(text);
+        return false;
+    }
+    *config = text;
     return true;
 }
 
@@ -367,6 +441,7 @@ bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp)
         g_error_free(err);
         return false;
     }
+    img->header_crc = ld32(buf, OFF_HEADER_CRC);
     const SaveImageHeader *h = &img->hdr;
     if (h->stream_offset + h->stream_length > img->file_size) {
         error_setg(errp,
@@ -376,18 +451,7 @@ bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp)
         return false;
     }
     /* The configuration lies before stream_offset, hence in the file. */
-    img->config = g_malloc(h->config_len + 1);
-    if (qio_channel_pread_all(ioc, img->config, h->config_len, h->header_size,
-                              errp) < 0) {
-        save_image_clear(img);
-        return false;
-    }
-    img->config[h->config_len] = 0;
-    if (!check_config(img, name, errp)) {
-        save_image_clear(img);
-        return false;
-    }
-    return true;
+    return save_image_read_config(fd, name, h, &img->config, errp);
 }
 
 void save_image_clear(SaveImage *img)

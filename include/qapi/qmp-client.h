@@ -16,6 +16,12 @@ typedef struct QMPClient QMPClient;
  */
 QMPClient *qmp_client_connect(const char *path, int timeout_ms, GError **errp);
 void qmp_client_free(QMPClient *c);
+
+/*
+ * The process at the other end of the socket (SO_PEERCRED), 0 if the
+ * kernel does not say (another pid namespace).
+ */
+pid_t qmp_client_peer_pid(QMPClient *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QMPClient, qmp_client_free)
 
 /*

@@ -49,7 +49,13 @@
  */
 #define SAVE_IMAGE_INCOMPAT_CHECKSUMS (1u << 0)
 #define SAVE_IMAGE_INCOMPAT_KNOWN SAVE_IMAGE_INCOMPAT_CHECKSUMS
-#define SAVE_IMAGE_COMPAT_KNOWN 0u
+/*
+ * GENERATION: the image is a checkpoint (mapmig-ctl checkpoint) and the
+ * header's generation field says which; a reader that does not know it
+ * still restores the image as any other.
+ */
+#define SAVE_IMAGE_COMPAT_GENERATION (1u << 0)
+#define SAVE_IMAGE_COMPAT_KNOWN SAVE_IMAGE_COMPAT_GENERATION
 
 /* On-disk values: never reuse one. */
 typedef enum SaveImageFormat {
@@ -79,6 +85,12 @@ typedef struct SaveImageHeader {
     uint64_t raw_length;
     uint64_t ram_size; /* guest RAM bytes (information) */
     uint64_t saved_at; /* seconds since the epoch (information) */
+    /*
+     * A checkpoint's generation (1, 2, ...), 0 for any other image.  Read
+     * only with SAVE_IMAGE_COMPAT_GENERATION; packing a non-zero one sets
+     * that feature.
+     */
+    uint64_t generation;
 } SaveImageHeader;
 
 /* Which magic @buf starts with. */
@@ -103,11 +115,22 @@ bool save_image_header_parse(const uint8_t *buf, size_t len,
                              SaveImageHeader *out, GError **errp);
 
 /*
- * Serialise @h into @buf (SAVE_IMAGE_HEADER_SIZE bytes) with the final or
- * the partial magic, computing the checksum.  @h->header_size must be
- * SAVE_IMAGE_HEADER_SIZE.
+ * The same, but a header with the partial magic is accepted too (*partial
+ * says which it was): an image being written, or whose writer died.  Its
+ * stream and raw lengths may then be 0 (not known yet); everything else is
+ * checked as for a final header.
  */
-void save_image_header_pack(const SaveImageHeader *h, bool final, uint8_t *buf);
+bool save_image_header_parse_any(const uint8_t *buf, size_t len,
+                                 SaveImageHeader *out, bool *partial,
+                                 GError **errp);
+
+/*
+ * Serialise @h into @buf (SAVE_IMAGE_HEADER_SIZE bytes) with the final or
+ * the partial magic, computing the checksum, which it returns.
+ * @h->header_size must be SAVE_IMAGE_HEADER_SIZE.
+ */
+uint32_t save_image_header_pack(const SaveImageHeader *h, bool final,
+                                uint8_t *buf);
 
 /* CRC-32C (Castagnoli), as iSCSI and ext4: crc = 0 to start. */
 uint32_t save_image_crc32c(uint32_t crc, const void *buf, size_t len);
@@ -146,9 +169,10 @@ bool save_image_option_is_per_instance(const char *opt);
 /* A header and configuration read from a file. */
 typedef struct SaveImage {
     SaveImageHeader hdr;
-    char *config;       /* the JSON text, NUL terminated */
-    uint64_t file_size; /* st_size */
-    uint64_t allocated; /* st_blocks * 512 */
+    uint32_t header_crc; /* the header's checksum, as stored */
+    char *config;        /* the JSON text, NUL terminated */
+    uint64_t file_size;  /* st_size */
+    uint64_t allocated;  /* st_blocks * 512 */
 } SaveImage;
 
 /*
@@ -160,6 +184,14 @@ typedef struct SaveImage {
  */
 bool save_image_read(int fd, const char *name, SaveImage *img, GError **errp);
 void save_image_clear(SaveImage *img);
+
+/*
+ * Read the configuration of the header @h (already parsed) from @fd (@name
+ * for messages) into *@config (g_free): within the file, its checksum, no
+ * NUL inside, a JSON object.
+ */
+bool save_image_read_config(int fd, const char *name, const SaveImageHeader *h,
+                            char **config, GError **errp);
 
 /*
  * Whether the file @path starts with a save image magic (final or

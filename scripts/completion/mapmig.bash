@@ -30,10 +30,14 @@ _mapmig_ctl()
         --output -q --quiet -h --help --version"
     local save="--qmp --layout --compress --compress-level --live --keep-vm
         --max-bandwidth $common"
-    local restore="--qmp --lazy --mapmig $common"
+    local restore="--qmp --lazy --mapmig --generation $common"
+    local checkpoint="--qmp --interval --count --parallel-channels
+        --bypass-cache --max-bandwidth --output -q --quiet -h --help
+        --version"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "save restore --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "save restore checkpoint --help --version" \
+            -- "$cur"))
         return
     fi
     case "$prev" in
@@ -42,11 +46,13 @@ _mapmig_ctl()
     --output) COMPREPLY=($(compgen -W "human json" -- "$cur")); return ;;
     --qmp|--mapmig) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --parallel-channels|--compress-level|--max-bandwidth) return ;;
+    --interval|--count|--generation) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         case "${COMP_WORDS[1]}" in
         save) COMPREPLY=($(compgen -W "$save" -- "$cur")) ;;
         restore) COMPREPLY=($(compgen -W "$restore" -- "$cur")) ;;
+        checkpoint) COMPREPLY=($(compgen -W "$checkpoint" -- "$cur")) ;;
         esac
         return
     fi

@@ -4,229 +4,19 @@
  * file system, a save interrupted or SIGKILLed midway, and the pieces it
  * relies on (x-query-vm-config, mapmig-img on save images).
  *
- * Environment: MAPMIG_BINARY (the VM), MAPMIG_CTL, MAPMIG_IMG.
- *
- * The restored VMs are started by mapmig-ctl in their own session; this
- * process is a child subreaper so it can reap them, and gives each a
- * -pidfile (after "--") so it can kill them if a check fails.
+ * Environment and processes: see ctl-harness.h.
  */
-#include "qemu/osdep.h"
-#include "io/dio.h"
-#include "qapi/qmp-client.h"
+#include "ctl-harness.h"
 #include "qemu/save-image.h"
 
 #include <dirent.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define VM_MEM "64M"
-#define WAIT_MS 20000
-
-static const char *mapmig_bin, *ctl_bin, *img_bin;
-static char *tmpdir;
-static GArray *vm_pids; /* pid_t of every VM we may have to kill */
-
 /* ---------------------------------------------------------------- */
 /* Processes */
-
-static void kill_all_vms(void)
-{
-    for (guint i = 0; vm_pids && i < vm_pids->len; i++) {
-        pid_t pid = g_array_index(vm_pids, pid_t, i);
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-        }
-    }
-}
-
-static void cleanup(void);
-
-/* A failed assertion: no VM, mount or file is left behind. */
-static void on_abort(int sig)
-{
-    cleanup();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void track_pid(pid_t pid)
-{
-    g_array_append_val(vm_pids, pid);
-}
-
-static void untrack_pid(pid_t pid)
-{
-    for (guint i = 0; i < vm_pids->len; i++) {
-        if (g_array_index(vm_pids, pid_t, i) == pid) {
-            g_array_remove_index(vm_pids, i);
-            return;
-        }
-    }
-}
-
-typedef struct Vm {
-    pid_t pid;
-    char *sock;
-    QMPClient *qmp;
-} Vm;
-
-static void child_setup(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/*
- * A source VM: 64M, @workload, QMP in the scratch directory, and the
- * options in @extra (NULL-terminated, may be NULL).
- */
-static void vm_start_with(Vm *vm, const char *workload,
-                          const char *const *extra)
-{
-    static int n;
-    g_autofree char *qmparg = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    GError *err = NULL;
-
-    vm->sock = g_strdup_printf("%s/src%d.sock", tmpdir, n++);
-    qmparg = g_strdup_printf("unix:%s,server=on,wait=off", vm->sock);
-    const char *base[] = { mapmig_bin, "-m",        VM_MEM,   "-name",
-                           "ctl-test", "-workload", workload, "-serial",
-                           "none",     "-qmp",      qmparg,   NULL };
-    for (int i = 0; base[i]; i++) {
-        g_ptr_array_add(argv, (char *)base[i]);
-    }
-    for (int i = 0; extra && extra[i]; i++) {
-        g_ptr_array_add(argv, (char *)extra[i]);
-    }
-    g_ptr_array_add(argv, NULL);
-    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
-                                &vm->pid, &err));
-    g_assert_no_error(err);
-    track_pid(vm->pid);
-    vm->qmp = qmp_client_connect(vm->sock, WAIT_MS, &err);
-    g_assert_no_error(err);
-}
-
-static void vm_start(Vm *vm, const char *workload)
-{
-    vm_start_with(vm, workload, NULL);
-}
-
-/* Attach to a VM restored by mapmig-ctl (socket and pid file known). */
-static void vm_attach(Vm *vm, const char *sock, const char *pidfile)
-{
-    g_autofree char *text = NULL;
-    GError *err = NULL;
-
-    g_assert_true(g_file_get_contents(pidfile, &text, NULL, &err));
-    vm->pid = atoi(text);
-    g_assert_cmpint(vm->pid, >, 0);
-    track_pid(vm->pid);
-    vm->sock = g_strdup(sock);
-    vm->qmp = qmp_client_connect(sock, WAIT_MS, &err);
-    g_assert_no_error(err);
-}
-
-static JsonNode *vm_cmd(Vm *vm, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static JsonNode *vm_cmd(Vm *vm, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *text = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    GError *err = NULL;
-    JsonNode *r = qmp_client_cmdf(vm->qmp, &err, "%s", text);
-    g_assert_no_error(err);
-    return r;
-}
-
-static char *vm_status(Vm *vm)
-{
-    g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'query-status'}");
-    return g_strdup(qmp_get_str(r, "status"));
-}
-
-/* "id=sha;..." of every RAM block. */
-static char *vm_digests(Vm *vm)
-{
-    g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'x-query-ram-digest'}");
-    JsonArray *a = json_node_get_array(r);
-    GString *s = g_string_new(NULL);
-
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *o = json_array_get_object_element(a, i);
-        g_string_append_printf(s, "%s=%s;",
-                               json_object_get_string_member(o, "id"),
-                               json_object_get_string_member(o, "sha256"));
-    }
-    return g_string_free(s, false);
-}
-
-/* Wait (bounded) for the process to exit; true if it did. */
-static bool vm_reap(Vm *vm, int timeout_ms)
-{
-    int64_t deadline = qemu_clock_ms() + timeout_ms;
-
-    while (vm->pid > 0) {
-        pid_t r = waitpid(vm->pid, NULL, WNOHANG);
-        if (r == vm->pid || (r < 0 && errno == ECHILD)) {
-            untrack_pid(vm->pid);
-            vm->pid = 0;
-            return true;
-        }
-        if (qemu_clock_ms() > deadline) {
-            return false;
-        }
-        g_usleep(20 * 1000);
-    }
-    return true;
-}
-
-static void vm_quit(Vm *vm)
-{
-    if (vm->qmp) {
-        JsonNode *r = qmp_client_cmdf(vm->qmp, NULL, "{'execute': 'quit'}");
-        if (r) {
-            json_node_unref(r);
-        }
-        qmp_client_free(vm->qmp);
-        vm->qmp = NULL;
-    }
-    if (!vm_reap(vm, 5000)) {
-        kill(vm->pid, SIGKILL);
-        vm_reap(vm, WAIT_MS);
-    }
-    g_clear_pointer(&vm->sock, g_free);
-}
-
-/*
- * x-fill-ram's test pattern (docs/interop/qmp.rst): every page distinct,
- * some zero, in the blocks the guest cannot address (vga.vram, pc.rom)
- * and, with @guest_ram, in the guest's RAM too (not under the ab
- * workload, which checks its own memory).
- */
-static void vm_fill(Vm *vm, bool guest_ram)
-{
-    for (int visible = 0; visible <= guest_ram; visible++) {
-        g_autoptr(JsonNode) r =
-            vm_cmd(vm,
-                   "{'execute': 'x-fill-ram', 'arguments': "
-                   "{'guest-visible': %s, 'generation': 1, 'zero-stride': 7}}",
-                   visible ? "true" : "false");
-        g_assert_cmpuint(json_array_get_length(json_node_get_array(r)), >, 0);
-    }
-}
-
-/* Let the workload put data in RAM (it dirties pages at full speed). */
-static void vm_let_run(Vm *vm, unsigned ms)
-{
-    g_usleep(ms * 1000);
-}
 
 /*
  * Wait until the stress workload wrote @n words: with 30M over 8192
@@ -248,56 +38,6 @@ static void vm_wait_writes(Vm *vm, int64_t n)
 /* ---------------------------------------------------------------- */
 /* Running the tools */
 
-typedef struct Run {
-    int status; /* exit status, or 128 + signal */
-    char *out;
-    char *err;
-} Run;
-
-static void run_clear(Run *r)
-{
-    g_free(r->out);
-    g_free(r->err);
-}
-
-static int wait_status_code(int st)
-{
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static Run run_argv(GPtrArray *argv)
-{
-    Run r = { 0 };
-    GError *err = NULL;
-    int st;
-
-    g_ptr_array_add(argv, NULL);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL,
-                               G_SPAWN_SEARCH_PATH, NULL, NULL, &r.out, &r.err,
-                               &st, &err));
-    g_assert_no_error(err);
-    r.status = wait_status_code(st);
-    g_test_message("%s -> %d: %s%s", (char *)argv->pdata[1], r.status, r.out,
-                   r.err);
-    return r;
-}
-
-static Run run_tool(const char *bin, const char *first,
-                    ...) G_GNUC_NULL_TERMINATED;
-static Run run_tool(const char *bin, const char *first, ...)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    va_list ap;
-
-    g_ptr_array_add(argv, (char *)bin);
-    va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) {
-        g_ptr_array_add(argv, (char *)a);
-    }
-    va_end(ap);
-    return run_argv(argv);
-}
-
 /* save --qmp SOCK FILE -q --keep-vm plus @opts (space separated). */
 static Run ctl_save(Vm *vm, const char *file, const char *opts)
 {
@@ -315,61 +55,6 @@ static Run ctl_save(Vm *vm, const char *file, const char *opts)
         }
     }
     return run_argv(argv);
-}
-
-/*
- * restore FILE --qmp SOCK @opts -- -pidfile PIDFILE; on success attaches
- * @vm to the new VM.
- */
-static Run ctl_restore(Vm *vm, const char *file, const char *opts)
-{
-    static int n;
-    g_autofree char *sock = g_strdup_printf("%s/dst%d.sock", tmpdir, n);
-    g_autofree char *pidfile = g_strdup_printf("%s/dst%d.pid", tmpdir, n++);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_auto(GStrv) o = g_strsplit(opts ? opts : "", " ", -1);
-
-    g_ptr_array_add(argv, (char *)ctl_bin);
-    g_ptr_array_add(argv, (char *)"restore");
-    g_ptr_array_add(argv, (char *)file);
-    g_ptr_array_add(argv, (char *)"--qmp");
-    g_ptr_array_add(argv, sock);
-    for (int i = 0; o[i]; i++) {
-        if (*o[i]) {
-            g_ptr_array_add(argv, o[i]);
-        }
-    }
-    g_ptr_array_add(argv, (char *)"--");
-    g_ptr_array_add(argv, (char *)"-pidfile");
-    g_ptr_array_add(argv, pidfile);
-    Run r = run_argv(argv);
-    if (r.status == 0) {
-        g_assert_cmpstr(g_strstrip(r.out), ==, sock);
-        vm_attach(vm, sock, pidfile);
-    } else {
-        /* A failed restore leaves no VM, socket or pid file behind. */
-        g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
-        g_assert_false(g_file_test(pidfile, G_FILE_TEST_EXISTS));
-    }
-    return r;
-}
-
-static void assert_contains(const char *s, const char *sub)
-{
-    if (!s || !strstr(s, sub)) {
-        g_test_message("'%s' does not contain '%s'", s, sub);
-        g_assert_not_reached();
-    }
-}
-
-/* @r exited with @status, saying @msg (if given) on stderr; frees @r. */
-static void run_expect(Run r, int status, const char *msg)
-{
-    g_assert_cmpint(r.status, ==, status);
-    if (msg) {
-        assert_contains(r.err, msg);
-    }
-    run_clear(&r);
 }
 
 /*
@@ -394,22 +79,6 @@ static int files_for(const char *img)
     return n;
 }
 
-static char *file_sha256(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len;
-
-    if (!g_file_get_contents(path, &data, &len, NULL)) {
-        return NULL;
-    }
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
-}
-
-static char *scratch(const char *name)
-{
-    return g_build_filename(tmpdir, name, NULL);
-}
-
 /* ---------------------------------------------------------------- */
 /* Round trips */
 
@@ -419,20 +88,6 @@ typedef struct RoundTrip {
     bool bypass;
     bool zstd;
 } RoundTrip;
-
-static bool direct_io_ok(void)
-{
-    g_autofree char *probe = scratch("dio-probe");
-    uint32_t m, o;
-    int fd = open(probe, O_RDWR | O_CREAT, 0600);
-    bool ok = fd >= 0 && qemu_dio_alignment(fd, probe, &m, &o, NULL);
-
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlink(probe);
-    return ok;
-}
 
 static void test_roundtrip(gconstpointer data)
 {
@@ -471,26 +126,6 @@ static void test_roundtrip(gconstpointer data)
     vm_quit(&dst);
     vm_quit(&src);
     unlink(img);
-}
-
-static int64_t ab_passes(Vm *vm)
-{
-    g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");
-    return qmp_get_int(w, "passes");
-}
-
-/* The ab guest makes two more passes after @passes, finding no error. */
-static void check_ab_goes_on(Vm *vm, int64_t passes)
-{
-    for (int i = 0; i < WAIT_MS / 20; i++) {
-        g_autoptr(JsonNode) w = vm_cmd(vm, "{'execute': 'x-query-workload'}");
-        g_assert_cmpint(qmp_get_int(w, "errors"), ==, 0);
-        if (qmp_get_int(w, "passes") >= passes + 2) {
-            return;
-        }
-        g_usleep(20 * 1000);
-    }
-    g_assert_not_reached();
 }
 
 /*
@@ -1197,21 +832,6 @@ static const SettingsCase settings_cases[] = {
       "-q --keep-vm --layout mapped --parallel-channels 4", false, "zstd" },
 };
 
-static bool vm_cap(Vm *vm, const char *name)
-{
-    g_autoptr(JsonNode) r =
-        vm_cmd(vm, "{'execute': 'query-migrate-capabilities'}");
-    JsonArray *a = json_node_get_array(r);
-
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *o = json_array_get_object_element(a, i);
-        if (!strcmp(json_object_get_string_member(o, "capability"), name)) {
-            return json_object_get_boolean_member(o, "state");
-        }
-    }
-    g_assert_not_reached();
-}
-
 /* query-migrate-parameters as "name=value;" for the owned ones. */
 static char *vm_owned_params(Vm *vm)
 {
@@ -1281,99 +901,6 @@ static void test_settings_restored(gconstpointer data)
 
 /* ---------------------------------------------------------------- */
 /* Failure points: killed at each commit step, a VM dying underneath */
-
-/* mapmig-ctl built with the stop points of tools/ctl/test-point.h. */
-static const char *ctl_test_bin;
-
-/*
- * Start @bin with @args (NULL-terminated), stopping itself at the test
- * point @stop_at if given; returns its pid (our child).
- */
-static GPid ctl_spawn(const char *bin, const char *stop_at,
-                      const char *const *args)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_auto(GStrv) env = g_get_environ();
-    GError *err = NULL;
-    GPid pid;
-
-    g_ptr_array_add(argv, (char *)bin);
-    for (int i = 0; args[i]; i++) {
-        g_ptr_array_add(argv, (char *)args[i]);
-    }
-    g_ptr_array_add(argv, NULL);
-    if (stop_at) {
-        env = g_environ_setenv(env, "MAPMIG_CTL_STOP_AT", stop_at, true);
-    }
-    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, env,
-                                G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
-                                &err));
-    g_assert_no_error(err);
-    return pid;
-}
-
-/* Wait until @pid stopped itself at its test point. */
-static void wait_stopped(GPid pid)
-{
-    int st;
-
-    g_assert_cmpint(waitpid(pid, &st, WUNTRACED), ==, pid);
-    g_assert_true(WIFSTOPPED(st));
-}
-
-/* Our live children that are not VMs we track (guardians, tools). */
-static int stray_children(void)
-{
-    g_autofree char *me = g_strdup_printf("%d", (int)getpid());
-    GDir *d = g_dir_open("/proc", 0, NULL);
-    const char *name;
-    int n = 0;
-
-    g_assert_nonnull(d);
-    while ((name = g_dir_read_name(d))) {
-        g_autofree char *path = NULL;
-        g_autofree char *stat = NULL;
-        pid_t pid = atoi(name);
-        bool tracked = false;
-
-        if (pid <= 0) {
-            continue;
-        }
-        path = g_strdup_printf("/proc/%s/stat", name);
-        if (!g_file_get_contents(path, &stat, NULL, NULL)) {
-            continue;
-        }
-        /* "pid (comm) state ppid ...": comm may hold spaces. */
-        char *rp = strrchr(stat, ')');
-        g_auto(GStrv) f = rp ? g_strsplit(rp + 2, " ", 3) : NULL;
-        if (!f || !f[0] || !f[1] || strcmp(f[1], me) || !strcmp(f[0], "Z")) {
-            continue;
-        }
-        for (guint i = 0; i < vm_pids->len; i++) {
-            tracked |= g_array_index(vm_pids, pid_t, i) == pid;
-        }
-        n += !tracked;
-    }
-    g_dir_close(d);
-    return n;
-}
-
-/* No process of mapmig-ctl's is left (the guardian may still be busy). */
-static void wait_no_strays(void)
-{
-    for (int i = 0; i < WAIT_MS / 20; i++) {
-        pid_t r;
-        do {
-            /* Reap what we adopted; tracked VMs are still alive here. */
-            r = waitpid(-1, NULL, WNOHANG);
-        } while (r > 0);
-        if (!stray_children()) {
-            return;
-        }
-        g_usleep(20 * 1000);
-    }
-    g_assert_cmpint(stray_children(), ==, 0);
-}
 
 static void set_max_bandwidth(Vm *vm, int64_t bw)
 {
@@ -1532,21 +1059,6 @@ static const RoundTrip roundtrips[] = {
 
 /* ---------------------------------------------------------------- */
 /* Lazy restore (--lazy): the VM runs before its RAM is in */
-
-/* Wait until the restored VM's lazy load has completed. */
-static void wait_lazy_loaded(Vm *vm)
-{
-    for (int i = 0; i < WAIT_MS / 20; i++) {
-        g_autoptr(JsonNode) q = vm_cmd(vm, "{'execute': 'query-migrate'}");
-        const char *st = qmp_get_str(q, "status");
-        g_assert_cmpstr(st, !=, "failed");
-        if (!strcmp(st, "completed")) {
-            return;
-        }
-        g_usleep(20 * 1000);
-    }
-    g_assert_not_reached();
-}
 
 static void test_restore_lazy(gconstpointer data)
 {
@@ -1778,21 +1290,6 @@ static void test_chain(void)
 /* ---------------------------------------------------------------- */
 /* --output json */
 
-/* @text is exactly one JSON object (and a newline): parse it. */
-static JsonObject *parse_one_object(const char *text)
-{
-    g_autoptr(JsonParser) p = json_parser_new();
-    GError *err = NULL;
-
-    g_assert_true(g_str_has_suffix(text, "}\n"));
-    g_assert_true(strchr(text, '\n') == text + strlen(text) - 1);
-    json_parser_load_from_data(p, text, -1, &err);
-    g_assert_no_error(err);
-    JsonNode *root = json_parser_get_root(p);
-    g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
-    return json_object_ref(json_node_get_object(root));
-}
-
 static void test_output_json(void)
 {
     g_autofree char *img = scratch("json.img");
@@ -1920,49 +1417,11 @@ static void test_save_lazy_set_by_hand(void)
     unlink(img);
 }
 
-static void cleanup(void)
-{
-    kill_all_vms();
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-        /* orphans we adopted as subreaper (guardians) */
-    }
-    if (tmpdir) {
-        DIR *d = opendir(tmpdir);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            g_autofree char *p = g_build_filename(tmpdir, e->d_name, NULL);
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                umount2(p, MNT_DETACH);
-                if (unlink(p) < 0) {
-                    rmdir(p);
-                }
-            }
-        }
-        if (d) {
-            closedir(d);
-        }
-        rmdir(tmpdir);
-    }
-}
-
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    mapmig_bin = g_getenv("MAPMIG_BINARY");
-    ctl_bin = g_getenv("MAPMIG_CTL");
-    img_bin = g_getenv("MAPMIG_IMG");
-    if (!mapmig_bin || !ctl_bin || !img_bin) {
-        g_printerr("MAPMIG_BINARY, MAPMIG_CTL and MAPMIG_IMG must be set\n");
+    if (!harness_init(&argc, &argv, "test-ctl")) {
         return 1;
     }
-    /* mapmig-ctl finds the VM binary through $MAPMIG. */
-    g_setenv("MAPMIG", mapmig_bin, true);
-    vm_pids = g_array_new(false, false, sizeof(pid_t));
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    signal(SIGABRT, on_abort);
-    signal(SIGTERM, on_abort);
-    tmpdir = g_dir_make_tmp("test-ctl-XXXXXX", NULL);
-    g_assert_nonnull(tmpdir);
 
     for (size_t i = 0; i < ARRAY_SIZE(roundtrips); i++) {
         const RoundTrip *t = &roundtrips[i];
@@ -1998,7 +1457,6 @@ int main(int argc, char **argv)
         g_test_add_data_func(interrupt_cases[i].path, &interrupt_cases[i],
                              test_interrupted);
     }
-    ctl_test_bin = g_getenv("MAPMIG_CTL_TEST");
     g_test_add_data_func("/ctl/save/kill-at/commit-synced", "commit-synced",
                          test_commit_kill);
     g_test_add_data_func("/ctl/save/kill-at/commit-final", "commit-final",

@@ -21,7 +21,7 @@ src=$(cd "$(dirname "$0")" && pwd)
 out=$src/corpus-out
 mkdir -p "$out/crashes"
 
-all="stream-load mapped-ram-load migfile qmp hmp save-image"
+all="stream-load mapped-ram-load migfile qmp hmp save-image checkpoint-manifest"
 names=${*:-$all}
 
 # Inputs larger than this are cut: the parsers' interesting part is the
@@ -29,7 +29,7 @@ names=${*:-$all}
 max_len_of() {
     case $1 in
     mapped-ram-load) echo 32768 ;;
-    qmp|hmp|save-image) echo 8192 ;;
+    qmp|hmp|save-image|checkpoint-manifest) echo 8192 ;;
     *) echo 131072 ;;
     esac
 }

@@ -2,8 +2,9 @@
  * mapmig-ctl: libvirt-style save and restore of a mapmig VM over QMP.
  *
  *   main.c     command line, signals, finding the mapmig binary
- *   save.c     mapmig-ctl save
- *   restore.c  mapmig-ctl restore
+ *   save.c     mapmig-ctl save, and the pieces checkpoint.c shares
+ *   checkpoint.c  mapmig-ctl checkpoint (A/B images in a directory)
+ *   restore.c  mapmig-ctl restore (a file, or a checkpoint directory)
  *   vmctl.c    QMP policy: capabilities, waiting for a migration (on
  *              the shared client of include/qemu/vm-client.h)
  *   pump.c     data pumps (pipe/file, zstd, O_DIRECT, sparse) in a thread
@@ -21,6 +22,9 @@
 #include <signal.h>
 
 /* ---- main.c ---- */
+
+/* How long to wait for a VM's QMP socket to answer. */
+#define CTL_CONNECT_MS 3000
 
 /* Set by SIGINT/SIGTERM/SIGHUP: the operation should cancel itself. */
 extern volatile sig_atomic_t ctl_interrupted;
@@ -54,6 +58,14 @@ void progress_done(Progress *p);
  */
 bool vmctl_cap_is_destination_only(const char *name);
 
+/*
+ * Whether capability @name, on in a VM being saved, goes into the image
+ * for the destination to set: not those mapmig-ctl sets from the image's
+ * format (events, mapped-ram, multifd), nor a source's own (x-checkpoint),
+ * nor the destination-only ones.
+ */
+bool vmctl_cap_is_recorded(const char *name);
+
 /* Turn capability @name on or off. */
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp);
 
@@ -71,12 +83,31 @@ bool vmctl_remember(QMPClient *c, VmctlSaved *s, GError **errp);
 void vmctl_restore(QMPClient *c, VmctlSaved *s);
 void vmctl_saved_clear(VmctlSaved *s);
 
+/*
+ * Best effort, after a save that did not complete (the migration is
+ * over): close the descriptor @fdname (NULL: none), resume the VM if
+ * @resume and it is paused or in postmigrate, set back @saved (NULL:
+ * leave the settings).
+ */
+void vmctl_give_back(QMPClient *c, bool resume, const char *fdname,
+                     VmctlSaved *saved);
+
+/* migrate to @uri, the queued events dropped first. */
+bool vmctl_migrate(QMPClient *c, const char *uri, GError **errp);
+
+/*
+ * Cancel the migration in flight and wait for its end, even when
+ * interrupted (it clears ctl_interrupted).
+ */
+void vmctl_cancel_and_wait(QMPClient *c);
+
 /* How the VM should migrate: the capabilities mapmig-ctl controls. */
 typedef struct MigSetup {
     bool mapped;  /* mapped-ram */
     int channels; /* multifd channels; multifd is on if > 1 or direct_io */
     bool direct_io;
     bool checksums;                /* x-checksums (mapped only) */
+    bool checkpoint;               /* x-checkpoint (mapped only) */
     uint64_t max_bandwidth;        /* bytes/s, 0 = unlimited */
     const char *const *extra_caps; /* more capabilities to turn on */
 } MigSetup;
@@ -211,8 +242,54 @@ typedef struct SaveOptions {
 
 int ctl_save(const SaveOptions *o);
 
+/* The VM must be able to migrate out: not migrating, not a destination. */
+bool save_check_vm(QMPClient *c, bool *was_running, GError **errp);
+
+/*
+ * An image's configuration as JSON text (g_free): {"vm": x-query-vm-config,
+ * "save": @save with the tool's name and the capabilities a destination
+ * needs, "checkpoint": @checkpoint if not NULL}.  Takes @save and
+ * @checkpoint; *ram_total is the VM's RAM.
+ */
+char *save_image_config_text(QMPClient *c, JsonObject *save,
+                             JsonObject *checkpoint, uint64_t *ram_total,
+                             GError **errp);
+
+/*
+ * --bypass-cache: whether the file system of @fd (@path, in @dir) takes
+ * O_DIRECT with a stream at @offset.
+ */
+bool save_check_direct_io(int fd, const char *path, const char *dir,
+                          uint64_t offset, GError **errp);
+
+/* Redraw @p from query-migrate's RAM figures (a tick while migrating). */
+void save_progress_tick(Progress *p, QMPClient *c);
+
+/* fsync the directory @dir, so a rename in it is durable. */
+bool ctl_sync_dir(const char *dir, GError **errp);
+
+typedef struct CheckpointOptions {
+    const char *qmp_path;
+    const char *dir;
+    double interval; /* seconds from one checkpoint's start to the next */
+    int count;
+    int channels;
+    bool bypass_cache;
+    uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
+    bool quiet;
+    bool json; /* --output json: one object a checkpoint on stdout */
+} CheckpointOptions;
+
+int ctl_checkpoint(const CheckpointOptions *o);
+
 typedef struct RestoreOptions {
     const char *file;
+    /*
+     * A checkpoint: the header must carry this generation and checksum
+     * (the file is the image restore_pick_checkpoint() chose).
+     */
+    uint64_t generation;
+    uint32_t header_crc;
     const char *qmp_path; /* NULL: a new temporary directory */
     const char *mapmig;   /* the binary */
     int channels;         /* 0: as saved */
@@ -230,5 +307,13 @@ typedef struct RestoreOptions {
 } RestoreOptions;
 
 int ctl_restore(const RestoreOptions *o);
+
+/*
+ * restore DIR [--generation G]: the image to restore from the checkpoint
+ * directory @dir (g_free), with ro->generation and ro->header_crc set for
+ * ctl_restore to check again once it opened it.  NULL with the reason.
+ */
+char *restore_pick_checkpoint(const char *dir, uint64_t generation,
+                              RestoreOptions *ro, GError **errp);
 
 #endif

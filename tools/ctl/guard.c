@@ -43,22 +43,7 @@ static void guard_recover_vm(const GuardPlan *plan)
         return;
     }
     guard_cancel_migration(c);
-    if (plan->fdname) {
-        JsonObject *args = json_object_new();
-        json_object_set_string_member(args, "fdname", plan->fdname);
-        JsonNode *r = qmp_client_cmd(c, "closefd", args, NULL);
-        if (r) {
-            json_node_unref(r);
-        }
-    }
-    g_autofree char *st = vm_client_status(c, NULL, NULL);
-    if (plan->resume && st &&
-        (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
-        vm_client_cmd(c, NULL, "{'execute': 'cont'}");
-    }
-    if (plan->saved) {
-        vmctl_restore(c, plan->saved);
-    }
+    vmctl_give_back(c, plan->resume, plan->fdname, plan->saved);
     qmp_client_free(c);
 }
 

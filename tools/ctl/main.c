@@ -1,6 +1,7 @@
 /*
  * mapmig-ctl: save a running VM to a file and restore it, in one command
- * each, in the manner of virsh save / virsh restore.
+ * each, in the manner of virsh save / virsh restore; and checkpoint it
+ * into a directory, each checkpoint costing only what changed.
  */
 #include "ctl.h"
 #include "qemu/cutils.h"
@@ -20,10 +21,16 @@ static void usage(FILE *out)
             "                  [--running|--paused] [--live] [--keep-vm]\n"
             "                  [--max-bandwidth BYTES] [--output human|json]"
             " [-q]\n"
-            "  mapmig-ctl restore FILE [--qmp PATH] [--parallel-channels N]\n"
-            "                  [--bypass-cache] [--running|--paused] [--lazy]\n"
+            "  mapmig-ctl restore FILE|DIR [--generation G] [--qmp PATH]\n"
+            "                  [--parallel-channels N] [--bypass-cache]\n"
+            "                  [--running|--paused] [--lazy]\n"
             "                  [--mapmig BINARY] [--output human|json] [-q]\n"
             "                  [-- MAPMIG-OPTION...]\n"
+            "  mapmig-ctl checkpoint --qmp SOCKET DIR [--interval SECONDS]\n"
+            "                  [--count N] [--parallel-channels N] "
+            "[--bypass-cache]\n"
+            "                  [--max-bandwidth BYTES] [--output human|json]"
+            " [-q]\n"
             "\n"
             "save: write the VM reachable at QMP SOCKET to FILE (a save\n"
             "  image: header, configuration, migration stream) and quit it.\n"
@@ -64,8 +71,29 @@ static void usage(FILE *out)
             "    --mapmig BINARY    the VM binary (default: $MAPMIG, then "
             "next\n"
             "                       to mapmig-ctl, then $PATH)\n"
+            "    --generation G     DIR: that checkpoint, not the newest\n"
             "    options after -- are added to the VM's command line\n"
-            "both:\n"
+            "  DIR (a checkpoint directory): the newest complete "
+            "checkpoint its\n"
+            "  manifest names.\n"
+            "checkpoint: write checkpoints of the VM at SOCKET into DIR "
+            "(two\n"
+            "  images, A/B, each rewritten with only what changed since "
+            "it was\n"
+            "  last written, and a manifest naming the newest). The guest "
+            "runs on,\n"
+            "  paused only for the last pass; a paused VM stays paused. "
+            "One line\n"
+            "  a checkpoint: generation, bytes written, guest pause, wall "
+            "time.\n"
+            "    --interval SECONDS from one checkpoint's start to the "
+            "next\n"
+            "                       (default 60; fractions allowed)\n"
+            "    --count N          how many checkpoints (default 1)\n"
+            "    --parallel-channels N  multifd channels (default 1)\n"
+            "    --bypass-cache     the VM's direct-io\n"
+            "    --max-bandwidth B  as for save (default unlimited)\n"
+            "all:\n"
             "    --output json      the summary as one JSON object on "
             "stdout\n"
             "                       (restore: instead of the socket path)\n"
@@ -165,6 +193,9 @@ enum {
     OPT_LAZY,
     OPT_VERSION,
     OPT_OUTPUT,
+    OPT_INTERVAL,
+    OPT_COUNT,
+    OPT_GENERATION,
 };
 
 static const struct option longopts[] = {
@@ -185,11 +216,20 @@ static const struct option longopts[] = {
     { "lazy", no_argument, NULL, OPT_LAZY },
     { "version", no_argument, NULL, OPT_VERSION },
     { "output", required_argument, NULL, OPT_OUTPUT },
+    { "interval", required_argument, NULL, OPT_INTERVAL },
+    { "count", required_argument, NULL, OPT_COUNT },
+    { "generation", required_argument, NULL, OPT_GENERATION },
     { NULL, 0, NULL, 0 },
 };
 
-/* Options only one of the commands takes. */
-static bool option_allowed(bool save, int c)
+typedef enum Command {
+    CMD_SAVE,
+    CMD_RESTORE,
+    CMD_CHECKPOINT,
+} Command;
+
+/* Options only some of the commands take. */
+static bool option_allowed(Command cmd, int c)
 {
     switch (c) {
     case OPT_LAYOUT:
@@ -197,14 +237,46 @@ static bool option_allowed(bool save, int c)
     case OPT_LEVEL:
     case OPT_LIVE:
     case OPT_KEEP:
+        return cmd == CMD_SAVE;
     case OPT_BANDWIDTH:
-        return save;
+        return cmd != CMD_RESTORE;
     case OPT_MAPMIG:
     case OPT_LAZY:
-        return !save;
+    case OPT_GENERATION:
+        return cmd == CMD_RESTORE;
+    case OPT_INTERVAL:
+    case OPT_COUNT:
+        return cmd == CMD_CHECKPOINT;
+    case OPT_RUNNING:
+    case OPT_PAUSED:
+        return cmd != CMD_CHECKPOINT;
     default:
         return true;
     }
+}
+
+static bool parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = g_ascii_strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 1e7) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    guint64 v = g_ascii_strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v == 0 || v > INT64_MAX) {
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 static int usage_error(const char *cmd, const char *msg, const char *arg)
@@ -220,12 +292,15 @@ int main(int argc, char **argv)
         .mapped = true, .channels = 1, .zstd_level = 3, .run_override = -1
     };
     RestoreOptions ro = { .run_override = -1 };
+    CheckpointOptions co = { .interval = 60, .count = 1 };
+    uint64_t generation = 0;
     const char *qmp = NULL, *mapmig = NULL;
     bool channels_set = false, running = false, paused = false;
     int channels = 1, c;
 
     if (argc < 2) {
-        return usage_error("", "missing command (save or restore)", NULL);
+        return usage_error("", "missing command (save, restore or checkpoint)",
+                           NULL);
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
@@ -236,9 +311,16 @@ int main(int argc, char **argv)
         printf("mapmig-ctl version %s\n", MAPMIG_VERSION);
         return 0;
     }
-    bool save = !strcmp(cmd, "save");
-    if (!save && strcmp(cmd, "restore")) {
-        return usage_error(cmd, "unknown command (save or restore)", NULL);
+    Command command;
+    if (!strcmp(cmd, "save")) {
+        command = CMD_SAVE;
+    } else if (!strcmp(cmd, "restore")) {
+        command = CMD_RESTORE;
+    } else if (!strcmp(cmd, "checkpoint")) {
+        command = CMD_CHECKPOINT;
+    } else {
+        return usage_error(cmd, "unknown command (save, restore or checkpoint)",
+                           NULL);
     }
     /* Everything after "--" is for the VM's command line (restore). */
     int nopts = argc;
@@ -254,7 +336,7 @@ int main(int argc, char **argv)
     int idx = -1;
     opterr = 0; /* our wording, our program name */
     while ((c = getopt_long(nopts, argv, ":hq", longopts, &idx)) != -1) {
-        if (c != '?' && c != ':' && !option_allowed(save, c)) {
+        if (c != '?' && c != ':' && !option_allowed(command, c)) {
             g_autofree char *name = g_strdup_printf("--%s", longopts[idx].name);
             return usage_error(cmd, "option not valid here:", name);
         }
@@ -267,14 +349,14 @@ int main(int argc, char **argv)
             printf("mapmig-ctl version %s\n", MAPMIG_VERSION);
             return 0;
         case 'q':
-            so.quiet = ro.quiet = true;
+            so.quiet = ro.quiet = co.quiet = true;
             break;
         case OPT_OUTPUT:
             if (strcmp(optarg, "human") && strcmp(optarg, "json")) {
                 return usage_error(cmd, "--output must be human or json, not",
                                    optarg);
             }
-            so.json = ro.json = !strcmp(optarg, "json");
+            so.json = ro.json = co.json = !strcmp(optarg, "json");
             break;
         case OPT_QMP:
             qmp = optarg;
@@ -298,7 +380,7 @@ int main(int argc, char **argv)
             channels_set = true;
             break;
         case OPT_BYPASS:
-            so.bypass_cache = ro.bypass_cache = true;
+            so.bypass_cache = ro.bypass_cache = co.bypass_cache = true;
             break;
         case OPT_COMPRESS:
             if (strcmp(optarg, "none") && strcmp(optarg, "zstd")) {
@@ -337,6 +419,24 @@ int main(int argc, char **argv)
                                    optarg);
             }
             break;
+        case OPT_INTERVAL:
+            if (!parse_seconds(optarg, &co.interval)) {
+                return usage_error(cmd, "--interval must be seconds >= 0, not",
+                                   optarg);
+            }
+            break;
+        case OPT_COUNT:
+            if (!parse_int(optarg, 1, INT_MAX, &co.count)) {
+                return usage_error(cmd, "--count must be at least 1, not",
+                                   optarg);
+            }
+            break;
+        case OPT_GENERATION:
+            if (!parse_u64(optarg, &generation)) {
+                return usage_error(cmd, "--generation must be at least 1, not",
+                                   optarg);
+            }
+            break;
         case ':':
             return usage_error(cmd, "option needs a value:", argv[optind - 1]);
         default:
@@ -348,14 +448,29 @@ int main(int argc, char **argv)
                            NULL);
     }
     if (optind >= nopts) {
-        return usage_error(cmd, "missing FILE", NULL);
+        return usage_error(
+            cmd, command == CMD_CHECKPOINT ? "missing DIR" : "missing FILE",
+            NULL);
     }
     const char *file = argv[optind++];
     if (optind < nopts) {
         return usage_error(cmd, "unexpected argument", argv[optind]);
     }
     install_signals();
-    if (save) {
+    if (command == CMD_CHECKPOINT) {
+        if (!qmp) {
+            return usage_error(cmd, "--qmp SOCKET is required", NULL);
+        }
+        if (have_extra) {
+            return usage_error(cmd, "takes no VM options after --", NULL);
+        }
+        co.qmp_path = qmp;
+        co.dir = file;
+        co.channels = channels;
+        co.max_bandwidth = so.max_bandwidth;
+        return ctl_checkpoint(&co);
+    }
+    if (command == CMD_SAVE) {
         if (!qmp) {
             return usage_error(cmd, "--qmp SOCKET is required", NULL);
         }
@@ -373,6 +488,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "mapmig-ctl restore: cannot find the mapmig binary "
                         "(use --mapmig or $MAPMIG)\n");
         return 1;
+    }
+    g_autofree char *image = NULL;
+    if (g_file_test(file, G_FILE_TEST_IS_DIR)) {
+        GError *err = NULL;
+        image = restore_pick_checkpoint(file, generation, &ro, &err);
+        if (!image) {
+            fprintf(stderr, "mapmig-ctl: restore failed: %s\n", err->message);
+            g_error_free(err);
+            return 1;
+        }
+        file = image;
+    } else if (generation) {
+        return usage_error(cmd, "--generation needs a checkpoint directory",
+                           NULL);
     }
     ro.file = file;
     ro.qmp_path = qmp;

@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "test-point.h"
 #include "io/dio.h"
+#include "qemu/checkpoint-dir.h"
 #include "qemu/save-image.h"
 
 #include <signal.h>
@@ -108,6 +109,44 @@ static bool restore_parse_config(RestoreJob *j, GError **errp)
     return true;
 }
 
+/*
+ * A checkpoint's image was chosen before it was opened: it must still be
+ * that one (a checkpoint may have rewritten it in between).
+ */
+static bool restore_check_checkpoint(RestoreJob *j, GError **errp)
+{
+    const RestoreOptions *o = j->o;
+
+    if (o->generation && (j->img.hdr.generation != o->generation ||
+                          j->img.header_crc != o->header_crc)) {
+        error_setg(errp,
+                   "'%s' is no longer generation %" PRIu64 " (a checkpoint "
+                   "rewrote it meanwhile?)",
+                   o->file, o->generation);
+        return false;
+    }
+    return true;
+}
+
+char *restore_pick_checkpoint(const char *dir, uint64_t generation,
+                              RestoreOptions *ro, GError **errp)
+{
+    CkptDir d;
+
+    if (!ckpt_dir_scan(dir, &d, errp)) {
+        return NULL;
+    }
+    int i = ckpt_dir_pick(&d, generation, errp);
+    char *path = NULL;
+    if (i >= 0) {
+        path = g_build_filename(d.path, ckpt_image_name(i), NULL);
+        ro->generation = d.images[i].img.hdr.generation;
+        ro->header_crc = d.images[i].img.header_crc;
+    }
+    ckpt_dir_clear(&d);
+    return path;
+}
+
 static bool restore_open_image(RestoreJob *j, GError **errp)
 {
     const RestoreOptions *o = j->o;
@@ -120,7 +159,7 @@ static bool restore_open_image(RestoreJob *j, GError **errp)
         return false;
     }
     if (!save_image_read(j->fd, o->file, &j->img, errp) ||
-        !restore_parse_config(j, errp) ||
+        !restore_check_checkpoint(j, errp) || !restore_parse_config(j, errp) ||
         !save_image_check_data_start(j->fd, j->path, &j->img.hdr, errp)) {
         return false;
     }
@@ -638,6 +677,9 @@ static void restore_summary_json(RestoreJob *j)
     }
     if (j->decompress_ms) {
         json_object_set_int_member(o, "decompression-ms", j->decompress_ms);
+    }
+    if (j->o->generation) {
+        json_object_set_int_member(o, "generation", j->o->generation);
     }
     json_object_set_string_member(o, "state", j->run ? "running" : "paused");
     ctl_print_json(o);

@@ -22,7 +22,6 @@
 #include <libgen.h>
 #include <sys/stat.h>
 
-#define SAVE_CONNECT_MS 3000
 #define SAVE_FDNAME "mapmig-ctl-save"
 
 typedef struct SaveJob {
@@ -72,11 +71,10 @@ static bool save_check_options(const SaveOptions *o, GError **errp)
     return true;
 }
 
-/* The VM must be able to migrate: not migrating, not a destination. */
-static bool save_check_vm(SaveJob *j, GError **errp)
+bool save_check_vm(QMPClient *c, bool *was_running, GError **errp)
 {
     g_autoptr(JsonNode) mig =
-        qmp_client_cmdf(j->qmp, errp, "{'execute': 'query-migrate'}");
+        qmp_client_cmdf(c, errp, "{'execute': 'query-migrate'}");
     if (!mig) {
         return false;
     }
@@ -86,7 +84,7 @@ static bool save_check_vm(SaveJob *j, GError **errp)
         error_setg(errp, "the VM is already migrating (status %s)", ms);
         return false;
     }
-    g_autofree char *st = vm_client_status(j->qmp, &j->was_running, errp);
+    g_autofree char *st = vm_client_status(c, was_running, errp);
     if (!st) {
         return false;
     }
@@ -98,13 +96,12 @@ static bool save_check_vm(SaveJob *j, GError **errp)
     return true;
 }
 
-/* {"vm": x-query-vm-config, "save": how it was saved}. */
-static bool save_build_config(SaveJob *j, GError **errp)
+char *save_image_config_text(QMPClient *c, JsonObject *save,
+                             JsonObject *checkpoint, uint64_t *ram_total,
+                             GError **errp)
 {
-    const SaveOptions *o = j->o;
     GError *err = NULL;
-    JsonNode *vm =
-        qmp_client_cmdf(j->qmp, &err, "{'execute': 'x-query-vm-config'}");
+    JsonNode *vm = qmp_client_cmdf(c, &err, "{'execute': 'x-query-vm-config'}");
 
     if (!vm) {
         if (err->code == ERROR_CLASS_COMMAND_NOT_FOUND) {
@@ -115,40 +112,32 @@ static bool save_build_config(SaveJob *j, GError **errp)
         } else {
             g_propagate_error(errp, err);
         }
-        return false;
+        goto fail;
     }
-    j->ram_total = qmp_get_int(vm, "ram-total");
+    *ram_total = qmp_get_int(vm, "ram-total");
 
-    g_autoptr(JsonNode) caps = qmp_client_cmdf(
-        j->qmp, errp, "{'execute': 'query-migrate-capabilities'}");
+    g_autoptr(JsonNode) caps =
+        qmp_client_cmdf(c, errp, "{'execute': 'query-migrate-capabilities'}");
     if (!caps) {
         json_node_unref(vm);
-        return false;
+        goto fail;
     }
-    JsonObject *save = json_object_new();
-    json_object_set_string_member(save, "layout",
-                                  o->mapped ? "mapped" : "stream");
-    json_object_set_int_member(save, "channels", o->channels);
-    json_object_set_boolean_member(save, "bypass-cache", o->bypass_cache);
-    json_object_set_string_member(save, "compress", o->zstd ? "zstd" : "none");
-    json_object_set_boolean_member(save, "live", o->live);
     json_object_set_string_member(save, "tool", "mapmig-ctl " MAPMIG_VERSION);
     /*
      * Capabilities that change the stream (x-ignore-shared, ...) must be
      * set on the destination too: record the ones the VM has on, but
-     * not those about how it was itself loaded.
+     * not those about how it was itself loaded or saved.
      */
     JsonArray *on = json_array_new();
     JsonArray *all =
         JSON_NODE_HOLDS_ARRAY(caps) ? json_node_get_array(caps) : NULL;
     for (guint i = 0; all && i < json_array_get_length(all); i++) {
-        JsonObject *c = json_array_get_object_element(all, i);
+        JsonObject *o = json_array_get_object_element(all, i);
         const char *name =
-            json_object_get_string_member_with_default(c, "capability", NULL);
+            json_object_get_string_member_with_default(o, "capability", NULL);
         if (name &&
-            json_object_get_boolean_member_with_default(c, "state", false) &&
-            strcmp(name, "events") && strcmp(name, "mapped-ram") &&
-            strcmp(name, "multifd") && !vmctl_cap_is_destination_only(name)) {
+            json_object_get_boolean_member_with_default(o, "state", false) &&
+            vmctl_cap_is_recorded(name)) {
             json_array_add_string_element(on, name);
         }
     }
@@ -157,11 +146,37 @@ static bool save_build_config(SaveJob *j, GError **errp)
     JsonObject *root = json_object_new();
     json_object_set_member(root, "vm", vm);
     json_object_set_object_member(root, "save", save);
+    if (checkpoint) {
+        json_object_set_object_member(root, "checkpoint", checkpoint);
+    }
     JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(rn, root);
-    j->config = json_to_string(rn, true);
+    char *text = json_to_string(rn, true);
     json_node_unref(rn);
-    return true;
+    return text;
+
+fail:
+    json_object_unref(save);
+    if (checkpoint) {
+        json_object_unref(checkpoint);
+    }
+    return NULL;
+}
+
+/* {"vm": x-query-vm-config, "save": how it was saved}. */
+static bool save_build_config(SaveJob *j, GError **errp)
+{
+    const SaveOptions *o = j->o;
+    JsonObject *save = json_object_new();
+
+    json_object_set_string_member(save, "layout",
+                                  o->mapped ? "mapped" : "stream");
+    json_object_set_int_member(save, "channels", o->channels);
+    json_object_set_boolean_member(save, "bypass-cache", o->bypass_cache);
+    json_object_set_string_member(save, "compress", o->zstd ? "zstd" : "none");
+    json_object_set_boolean_member(save, "live", o->live);
+    j->config = save_image_config_text(j->qmp, save, NULL, &j->ram_total, errp);
+    return j->config != NULL;
 }
 
 static bool save_resolve_path(SaveJob *j, GError **errp)
@@ -208,23 +223,20 @@ static void save_init_header(SaveJob *j)
     h->saved_at = g_get_real_time() / G_USEC_PER_SEC;
 }
 
-static bool save_check_direct_io(SaveJob *j, GError **errp)
+bool save_check_direct_io(int fd, const char *path, const char *dir,
+                          uint64_t offset, GError **errp)
 {
     uint32_t mem_align, off_align;
 
-    if (!j->o->bypass_cache) {
-        return true;
-    }
-    if (!qemu_dio_alignment(j->fd, j->tmp, &mem_align, &off_align, errp)) {
+    if (!qemu_dio_alignment(fd, path, &mem_align, &off_align, errp)) {
         error_prepend(errp, "--bypass-cache");
         return false;
     }
-    if (j->hdr.stream_offset % off_align || 4096 % off_align ||
-        4096 % mem_align) {
+    if (offset % off_align || 4096 % off_align || 4096 % mem_align) {
         error_setg(errp,
                    "--bypass-cache: the file system of '%s' needs %u-byte "
                    "aligned direct I/O",
-                   j->dir, MAX(off_align, mem_align));
+                   dir, MAX(off_align, mem_align));
         return false;
     }
     return true;
@@ -237,9 +249,10 @@ static bool save_prepare(SaveJob *j, GError **errp)
     if (!save_check_options(o, errp) || !save_resolve_path(j, errp)) {
         return false;
     }
-    j->qmp = vm_client_connect(o->qmp_path, SAVE_CONNECT_MS, 0,
-                               &ctl_interrupted, errp);
-    if (!j->qmp || !save_check_vm(j, errp) || !save_build_config(j, errp)) {
+    j->qmp = vm_client_connect(o->qmp_path, CTL_CONNECT_MS, 0, &ctl_interrupted,
+                               errp);
+    if (!j->qmp || !save_check_vm(j->qmp, &j->was_running, errp) ||
+        !save_build_config(j, errp)) {
         return false;
     }
     if (strlen(j->config) > SAVE_IMAGE_CONFIG_MAX) {
@@ -261,7 +274,9 @@ static bool save_prepare(SaveJob *j, GError **errp)
         }
     }
     if (!save_image_write_prologue(j->fd, j->tmp, &j->hdr, j->config, errp) ||
-        !save_check_direct_io(j, errp)) {
+        (o->bypass_cache &&
+         !save_check_direct_io(j->fd, j->tmp, j->dir, j->hdr.stream_offset,
+                               errp))) {
         return false;
     }
     GuardPlan plan = {
@@ -277,11 +292,9 @@ static bool save_prepare(SaveJob *j, GError **errp)
 /* ---------------------------------------------------------------- */
 /* The migration */
 
-static void save_tick(void *opaque, QMPClient *c)
+void save_progress_tick(Progress *p, QMPClient *c)
 {
-    SaveJob *j = opaque;
-
-    if (!j->progress.enabled) {
+    if (!p->enabled) {
         return;
     }
     g_autoptr(JsonNode) r =
@@ -299,7 +312,14 @@ static void save_tick(void *opaque, QMPClient *c)
     uint64_t transferred = qmp_get_int(ram, "transferred");
     /* Zero pages cost nothing to send: count progress through RAM. */
     uint64_t done = MAX(transferred, total > remaining ? total - remaining : 0);
-    progress_update(&j->progress, MIN(done, total), total);
+    progress_update(p, MIN(done, total), total);
+}
+
+static void save_tick(void *opaque, QMPClient *c)
+{
+    SaveJob *j = opaque;
+
+    save_progress_tick(&j->progress, c);
 }
 
 static bool save_pump_failed(void *opaque)
@@ -384,14 +404,9 @@ static bool save_migrate(SaveJob *j, GError **errp)
         uri = g_strdup_printf("file:%s,offset=%" PRIu64, j->tmp,
                               j->hdr.stream_offset);
     }
-    qmp_client_clear_events(j->qmp);
-    JsonObject *args = json_object_new();
-    json_object_set_string_member(args, "uri", uri);
-    JsonNode *r = qmp_client_cmd(j->qmp, "migrate", args, errp);
-    if (!r) {
+    if (!vmctl_migrate(j->qmp, uri, errp)) {
         return false;
     }
-    json_node_unref(r);
     j->migrating = true;
 
     int64_t start = qemu_clock_ms();
@@ -560,13 +575,18 @@ static bool save_commit(SaveJob *j, GError **errp)
     }
     g_clear_pointer(&j->tmp, g_free);
     ctl_test_point("commit-renamed");
-    int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return ctl_sync_dir(j->dir, errp);
+}
+
+bool ctl_sync_dir(const char *dir, GError **errp)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
     if (dfd >= 0) {
         int r = fsync(dfd);
         close(dfd);
         if (r < 0) {
-            error_setg_errno(errp, errno, "Could not sync directory '%s'",
-                             j->dir);
+            error_setg_errno(errp, errno, "Could not sync directory '%s'", dir);
             return false;
         }
     }
@@ -582,25 +602,11 @@ static void save_abort(SaveJob *j)
     }
     if (j->qmp) {
         if (j->migrating) {
-            ctl_interrupted = 0; /* wait for the cancel this time */
-            vm_client_cmd(j->qmp, NULL, "{'execute': 'migrate_cancel'}");
-            g_free(vmctl_wait_migration(j->qmp, NULL, NULL, NULL, false, NULL));
+            vmctl_cancel_and_wait(j->qmp);
         }
-        if (j->fd_sent) {
-            /* Unused if migrate never took it. */
-            JsonObject *args = json_object_new();
-            json_object_set_string_member(args, "fdname", SAVE_FDNAME);
-            JsonNode *r = qmp_client_cmd(j->qmp, "closefd", args, NULL);
-            if (r) {
-                json_node_unref(r);
-            }
-        }
-        g_autofree char *st = vm_client_status(j->qmp, NULL, NULL);
-        if (j->was_running && st &&
-            (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
-            vm_client_cmd(j->qmp, NULL, "{'execute': 'cont'}");
-        }
-        vmctl_restore(j->qmp, &j->saved);
+        /* The pipe is unused if migrate never took it. */
+        vmctl_give_back(j->qmp, j->was_running, j->fd_sent ? SAVE_FDNAME : NULL,
+                        &j->saved);
     }
     if (j->tmp) {
         unlink(j->tmp);

@@ -8,9 +8,10 @@
 #define WAIT_TICK_MS 200
 
 /* The capabilities mapmig-ctl sets itself (vmctl_setup_migration). */
-static const char *const owned_caps[] = { "events",       "mapped-ram",
-                                          "multifd",      "x-checksums",
-                                          "lazy-restore", NULL };
+static const char *const owned_caps[] = {
+    "events",       "mapped-ram",   "multifd", "x-checksums",
+    "lazy-restore", "x-checkpoint", NULL
+};
 /* The parameters it sets, restored afterwards. */
 static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
                                             "direct-io", "multifd-compression",
@@ -26,6 +27,15 @@ static const char *const destination_caps[] = { "lazy-restore", "x-checksums",
 bool vmctl_cap_is_destination_only(const char *name)
 {
     return g_strv_contains(destination_caps, name);
+}
+
+bool vmctl_cap_is_recorded(const char *name)
+{
+    /* mapmig-ctl sets these itself, from the image's format. */
+    static const char *const own[] = { "events", "mapped-ram", "multifd",
+                                       "x-checkpoint", NULL };
+
+    return !g_strv_contains(own, name) && !vmctl_cap_is_destination_only(name);
 }
 
 bool vmctl_set_cap(QMPClient *c, const char *name, bool on, GError **errp)
@@ -57,6 +67,7 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     vm_client_add_cap(caps, "mapped-ram", m->mapped);
     vm_client_add_cap(caps, "multifd", multifd);
     vm_client_add_cap(caps, "x-checksums", m->mapped && m->checksums);
+    vm_client_add_cap(caps, "x-checkpoint", m->mapped && m->checkpoint);
     /* Only for the load that asks for it: off for a save (set by hand). */
     vm_client_add_cap(caps, "lazy-restore",
                       m->mapped && m->extra_caps &&
@@ -132,6 +143,47 @@ void vmctl_restore(QMPClient *c, VmctlSaved *s)
         }
     }
     vm_client_exec(c, "migrate-set-parameters", p, NULL);
+}
+
+void vmctl_give_back(QMPClient *c, bool resume, const char *fdname,
+                     VmctlSaved *saved)
+{
+    if (fdname) {
+        JsonObject *args = json_object_new();
+        json_object_set_string_member(args, "fdname", fdname);
+        JsonNode *r = qmp_client_cmd(c, "closefd", args, NULL);
+        if (r) {
+            json_node_unref(r);
+        }
+    }
+    g_autofree char *st = vm_client_status(c, NULL, NULL);
+    if (resume && st && (!strcmp(st, "paused") || !strcmp(st, "postmigrate"))) {
+        vm_client_cmd(c, NULL, "{'execute': 'cont'}");
+    }
+    if (saved) {
+        vmctl_restore(c, saved);
+    }
+}
+
+bool vmctl_migrate(QMPClient *c, const char *uri, GError **errp)
+{
+    JsonObject *args = json_object_new();
+
+    qmp_client_clear_events(c);
+    json_object_set_string_member(args, "uri", uri);
+    JsonNode *r = qmp_client_cmd(c, "migrate", args, errp);
+    if (!r) {
+        return false;
+    }
+    json_node_unref(r);
+    return true;
+}
+
+void vmctl_cancel_and_wait(QMPClient *c)
+{
+    ctl_interrupted = 0; /* wait for the cancel this time */
+    vm_client_cmd(c, NULL, "{'execute': 'migrate_cancel'}");
+    g_free(vmctl_wait_migration(c, NULL, NULL, NULL, false, NULL));
 }
 
 void vmctl_saved_clear(VmctlSaved *s)
