@@ -2612,7 +2612,9 @@ static void ckpt_print_step(int gen, const CkptStep *st, double full_ms)
 /* Medians of the incremental checkpoints against the targets. */
 static void ckpt_summary(GArray *steps, double full_ms)
 {
-    g_autoptr(GArray) ratio = darray(), wall = darray(), pause = darray();
+    g_autoptr(GArray) ratio = g_array_new(false, false, sizeof(double));
+    g_autoptr(GArray) wall = g_array_new(false, false, sizeof(double));
+    g_autoptr(GArray) pause = g_array_new(false, false, sizeof(double));
     guint n = 0;
 
     for (guint i = 0; i < steps->len; i++) {
@@ -2620,9 +2622,11 @@ static void ckpt_summary(GArray *steps, double full_ms)
         if (!st->incremental || !st->dirty_pages) {
             continue;
         }
-        sample_set(ratio, n, st->written / (st->dirty_pages * 4096.0));
-        sample_set(wall, n, st->wall_ms / full_ms);
-        sample_set(pause, n, st->pause_ms);
+        double v[3] = { st->written / (st->dirty_pages * 4096.0),
+                        st->wall_ms / full_ms, st->pause_ms };
+        g_array_append_val(ratio, v[0]);
+        g_array_append_val(wall, v[1]);
+        g_array_append_val(pause, v[2]);
         n++;
     }
     if (!n) {
@@ -2688,6 +2692,9 @@ static int run_checkpoints(void)
     if (!opt.no_verify &&
         !ckpt_verify(vm, &r, "ab"[opt.checkpoints % 2], &err)) {
         goto fail;
+    }
+    if (!opt.no_verify) {
+        printf("one more checkpoint of the stopped guest restores exactly\n");
     }
     vm_kill(vm);
     return 0;
