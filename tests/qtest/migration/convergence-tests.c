@@ -10,8 +10,8 @@
  * rate is capped.  A 64 MiB guest shows it: its 58 MiB working set is
  * more than the 38 MiB that 300 ms at 128 MiB/s allow, and a pass takes
  * under a second, so the test stays short.  (A 1 GiB guest of this
- * workload dirties pages faster at 1% of its vCPU than 128 MiB/s can
- * carry, so no throttle can make it converge.)
+ * workload converges too, but only after the throttle's ramp of about
+ * 100 s: docs/migration/convergence.rst.)
  */
 #include "qemu/osdep.h"
 #include "migration/framework.h"
