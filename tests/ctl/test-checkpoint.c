@@ -197,7 +197,7 @@ static void test_exact(gconstpointer data)
 {
     const ExactCase *c = data;
     g_autofree char *dir = fresh_dir("exact");
-    g_autofree char *want[EXACT_GENERATIONS + 1] = { 0 };
+    char *want[EXACT_GENERATIONS + 1] = { 0 };
     Vm vm = { 0 };
 
     if (c->dio && !direct_io_ok()) {
@@ -227,6 +227,9 @@ static void test_exact(gconstpointer data)
     }
     run_expect(run_tool(img_bin, "check", dir, NULL), 0, NULL);
     vm_quit(&vm);
+    for (int g = 0; g <= EXACT_GENERATIONS; g++) {
+        g_free(want[g]);
+    }
 }
 
 /* ---------------------------------------------------------------- */

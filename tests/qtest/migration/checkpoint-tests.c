@@ -149,9 +149,11 @@ static bool page_is_hole(const char *file, uint64_t page)
 static void test_generations(const void *opaque)
 {
     const CkptCase *c = opaque;
-    g_autofree char *files[2] = { g_strdup_printf("%s/a", tmpfs),
-                                  g_strdup_printf("%s/b", tmpfs) };
+    g_auto(GStrv) files = g_new0(char *, 3);
     GHashTable *gen_digests[2] = { NULL, NULL };
+
+    files[0] = g_strdup_printf("%s/a", tmpfs);
+    files[1] = g_strdup_printf("%s/b", tmpfs);
 
     if (c->direct_io && !migrate_dir_supports_odirect(tmpfs)) {
         g_test_skip("no O_DIRECT in the scratch directory");
