@@ -28,12 +28,14 @@ _mapmig_ctl()
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     local common="--parallel-channels --bypass-cache --running --paused
         --output -q --quiet -h --help --version"
+    local converge="--auto-converge --auto-converge-initial
+        --auto-converge-increment"
     local save="--qmp --layout --compress --compress-level --live --keep-vm
-        --max-bandwidth $common"
+        --max-bandwidth $converge $common"
     local restore="--qmp --lazy --mapmig --generation $common"
     local checkpoint="--qmp --interval --count --parallel-channels
-        --bypass-cache --max-bandwidth --output -q --quiet -h --help
-        --version"
+        --bypass-cache --max-bandwidth $converge --output -q --quiet -h
+        --help --version"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "save restore checkpoint --help --version" \
@@ -47,6 +49,7 @@ _mapmig_ctl()
     --qmp|--mapmig) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --parallel-channels|--compress-level|--max-bandwidth) return ;;
     --interval|--count|--generation) return ;;
+    --auto-converge-initial|--auto-converge-increment) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         case "${COMP_WORDS[1]}" in

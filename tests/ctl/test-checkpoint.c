@@ -304,7 +304,8 @@ static void test_holes(gconstpointer data)
 /*
  * The ab guest runs through three checkpoints; each restores into a guest
  * that goes on finding every page consistent.  The guest is paused only
- * briefly and runs after each.
+ * briefly and runs after each.  They are taken with auto-converge, which
+ * the VM does not keep afterwards, nor the throttle's first step.
  */
 static void test_live(void)
 {
@@ -313,7 +314,9 @@ static void test_live(void)
 
     vm_start_mem(&vm, CKPT_MEM, "ab", NULL);
     vm_let_run(&vm, 200);
-    Run r = ctl_checkpoint(&vm, dir, "--count 3 --interval 0.3");
+    Run r = ctl_checkpoint(&vm, dir,
+                           "--count 3 --interval 0.3 "
+                           "--auto-converge-initial 50");
     g_assert_cmpint(r.status, ==, 0);
     g_auto(GStrv) lines = g_strsplit(g_strchomp(r.out), "\n", -1);
     run_clear(&r);
@@ -331,11 +334,15 @@ static void test_live(void)
     /* Tracking stays (the next checkpoint is incremental), settings not. */
     g_autoptr(JsonNode) q = vm_cmd(&vm, "{'execute': 'x-query-checkpoints'}");
     g_assert_cmpint(json_array_get_length(json_node_get_array(q)), ==, 2);
-    static const char *const caps[] = { "events", "mapped-ram", "multifd",
-                                        "x-checksums", "x-checkpoint" };
+    static const char *const caps[] = { "events",       "mapped-ram",
+                                        "multifd",      "x-checksums",
+                                        "x-checkpoint", "auto-converge" };
     for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
         g_assert_false(vm_cap(&vm, caps[i]));
     }
+    g_autoptr(JsonNode) p =
+        vm_cmd(&vm, "{'execute': 'query-migrate-parameters'}");
+    g_assert_cmpint(qmp_get_int(p, "cpu-throttle-initial"), ==, 20);
 
     for (int gen = 3; gen >= 2; gen--) {
         g_autofree char *opts = g_strdup_printf("-q --generation %d", gen);
@@ -353,6 +360,31 @@ static void test_live(void)
     assert_contains(r.out, " written, guest paused ");
     run_clear(&r);
     vm_quit(&vm);
+}
+
+/*
+ * --auto-converge reaches the VM: one that has dirty-limit on refuses it
+ * (QEMU's message), and is left as it was.
+ */
+static void test_auto_converge_refused(void)
+{
+    g_autofree char *dir = scratch("converge");
+    Vm vm = { 0 };
+
+    vm_start_mem(&vm, CKPT_MEM, "idle", NULL);
+    json_node_unref(vm_cmd(&vm,
+                           "{'execute': 'migrate-set-capabilities', "
+                           "'arguments': {'capabilities': [{"
+                           "'capability': 'dirty-limit', 'state': true}]}}"));
+    run_expect(ctl_checkpoint(&vm, dir, "--auto-converge"), 1,
+               "dirty-limit conflicts with auto-converge");
+    g_autofree char *st = vm_status(&vm);
+    g_assert_cmpstr(st, ==, "running");
+    g_assert_true(vm_cap(&vm, "dirty-limit"));
+    g_assert_false(vm_cap(&vm, "auto-converge"));
+    g_assert_false(vm_cap(&vm, "x-checkpoint"));
+    vm_quit(&vm);
+    remove_tree(dir);
 }
 
 /* ---------------------------------------------------------------- */
@@ -924,6 +956,8 @@ int main(int argc, char **argv)
     g_test_add_data_func("/ctl/checkpoint/holes/multifd",
                          "--parallel-channels 4", test_holes);
     g_test_add_func("/ctl/checkpoint/live", test_live);
+    g_test_add_func("/ctl/checkpoint/auto-converge-refused",
+                    test_auto_converge_refused);
     g_test_add_func("/ctl/checkpoint/interrupted", test_interrupted);
     for (size_t i = 0; i < G_N_ELEMENTS(cancel_cases); i++) {
         g_test_add_data_func(cancel_cases[i].path, &cancel_cases[i],

@@ -813,17 +813,26 @@ static void test_restore_sigkill(void)
 typedef struct SettingsCase {
     const char *path;
     const char *save_opts;
-    bool caps_on; /* mapped-ram, multifd, x-checksums before the save */
+    /* mapped-ram, multifd, x-checksums, auto-converge before the save */
+    bool caps_on;
     const char *compression; /* zstd conflicts with mapped-ram */
 } SettingsCase;
 
 static const SettingsCase settings_cases[] = {
-    /* Sets mapped-ram, multifd, x-checksums off, events on. */
+    /*
+     * Sets mapped-ram, multifd, x-checksums, auto-converge off (a save
+     * that is not live), events on.
+     */
     { "/ctl/save/settings-restored/stream", "-q --keep-vm --layout stream",
       true, "none" },
-    /* Sets all four on, and channels, compression, direct-io. */
+    /*
+     * Sets all five on, and channels, compression, direct-io and the
+     * throttle's steps.
+     */
     { "/ctl/save/settings-restored/mapped",
-      "-q --keep-vm --layout mapped --parallel-channels 4", false, "none" },
+      "-q --keep-vm --layout mapped --parallel-channels 4 --live "
+      "--auto-converge-initial 50 --auto-converge-increment 25",
+      false, "none" },
     /*
      * multifd-compression zstd before a mapped save: mapped-ram is refused
      * while compression is on, so mapmig-ctl resets it first.
@@ -841,18 +850,21 @@ static char *vm_owned_params(Vm *vm)
 
     return g_strdup_printf(
         "max-bandwidth=%" PRId64 ";multifd-channels=%" PRId64
-        ";direct-io=%d;multifd-compression=%s;",
+        ";direct-io=%d;multifd-compression=%s;cpu-throttle-initial=%" PRId64
+        ";cpu-throttle-increment=%" PRId64 ";",
         json_object_get_int_member(o, "max-bandwidth"),
         json_object_get_int_member(o, "multifd-channels"),
         json_object_get_boolean_member(o, "direct-io"),
-        json_object_get_string_member(o, "multifd-compression"));
+        json_object_get_string_member(o, "multifd-compression"),
+        json_object_get_int_member(o, "cpu-throttle-initial"),
+        json_object_get_int_member(o, "cpu-throttle-increment"));
 }
 
 static void test_settings_restored(gconstpointer data)
 {
     const SettingsCase *c = data;
     static const char *const caps[] = { "mapped-ram", "multifd", "x-checksums",
-                                        NULL };
+                                        "auto-converge", NULL };
     g_autofree char *img = scratch("settings.img");
     Vm vm = { 0 };
 
@@ -867,24 +879,30 @@ static void test_settings_restored(gconstpointer data)
             &vm, "{'execute': 'migrate-set-capabilities', 'arguments': "
                  "{'capabilities': [{'capability': 'mapped-ram', 'state': "
                  "true}, {'capability': 'multifd', 'state': true}, "
-                 "{'capability': 'x-checksums', 'state': true}]}}"));
+                 "{'capability': 'x-checksums', 'state': true}, "
+                 "{'capability': 'auto-converge', 'state': true}]}}"));
     }
     /* None of these is a default, nor what a save sets. */
     json_node_unref(vm_cmd(&vm,
                            "{'execute': 'migrate-set-parameters', 'arguments': "
                            "{'max-bandwidth': 7340032, 'multifd-channels': 3, "
-                           "'direct-io': true, 'multifd-compression': '%s'}}",
+                           "'direct-io': true, 'multifd-compression': '%s', "
+                           "'cpu-throttle-initial': 30, "
+                           "'cpu-throttle-increment': 15}}",
                            c->compression));
     g_autofree char *want = vm_owned_params(&vm);
     g_autofree char *expect =
         g_strdup_printf("max-bandwidth=7340032;multifd-channels=3;direct-io=1;"
-                        "multifd-compression=%s;",
+                        "multifd-compression=%s;cpu-throttle-initial=30;"
+                        "cpu-throttle-increment=15;",
                         c->compression);
     g_assert_cmpstr(want, ==, expect);
     /* Each one changed (compression only where mapped-ram allows). */
     g_assert_false(strstr(defaults, "max-bandwidth=7340032;"));
     g_assert_false(strstr(defaults, "multifd-channels=3;"));
     g_assert_false(strstr(defaults, "direct-io=1;"));
+    g_assert_false(strstr(defaults, "cpu-throttle-initial=30;"));
+    g_assert_false(strstr(defaults, "cpu-throttle-increment=15;"));
     g_assert_true(!strcmp(c->compression, "none") ||
                   strstr(defaults, "multifd-compression=none;"));
 
@@ -895,7 +913,93 @@ static void test_settings_restored(gconstpointer data)
     for (int i = 0; caps[i]; i++) {
         g_assert_cmpint(vm_cap(&vm, caps[i]), ==, c->caps_on);
     }
+    /* auto-converge is a source's: the destination is not told. */
+    Run r = run_tool(img_bin, "info", "--output", "json", img, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_null(strstr(r.out, "auto-converge"));
+    run_clear(&r);
     vm_quit(&vm);
+    unlink(img);
+}
+
+/* ---------------------------------------------------------------- */
+/* --auto-converge: a live save of a guest that outruns the bandwidth */
+
+#define CONVERGE_DEADLINE_MS 60000
+
+/* The throttle query-migrate reports (0: none yet, or not migrating). */
+static int64_t throttle_now(Vm *vm)
+{
+    g_autoptr(JsonNode) r = vm_cmd(vm, "{'execute': 'query-migrate'}");
+
+    return qmp_get_int(r, "cpu-throttle-percentage");
+}
+
+/*
+ * A 64 MiB guest rewriting 90% of its pages does not converge at 128 MiB/s
+ * on its own (convergence-tests.c).  With --auto-converge-initial 50
+ * --auto-converge-increment 25 the VM throttles it at 50, 75 and 99% (its
+ * max-cpu-throttle) and the save completes.  The VM's own steps are
+ * 30 and 15, so every throttle seen being one of those three shows both
+ * options in force.  Afterwards the VM has its own settings back, and
+ * the image restores to the same RAM.
+ */
+static void test_save_auto_converge(void)
+{
+    g_autofree char *img = scratch("converge.img");
+    const char *const mini[] = { "-M", "mini", NULL };
+    Vm src = { 0 }, dst = { 0 };
+    bool seen[100] = { false };
+    int status;
+
+    vm_start_with(&src, "stress,share=90", mini);
+    json_node_unref(vm_cmd(&src, "{'execute': 'migrate-set-parameters', "
+                                 "'arguments': {'cpu-throttle-initial': 30, "
+                                 "'cpu-throttle-increment': 15}}"));
+    vm_let_run(&src, 200);
+    int64_t deadline = g_get_monotonic_time() / 1000 + CONVERGE_DEADLINE_MS;
+    GPid pid = ctl_save_async(&src, img,
+                              "-q --keep-vm --live --auto-converge "
+                              "--auto-converge-initial 50 "
+                              "--auto-converge-increment 25 "
+                              "--max-bandwidth 128M");
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (g_get_monotonic_time() / 1000 > deadline) {
+            /* It cancels the save and gives the VM back. */
+            kill(pid, SIGTERM);
+            waitpid(pid, &status, 0);
+            g_assert_cmpint(g_get_monotonic_time() / 1000, <=, deadline);
+        }
+        int64_t t = throttle_now(&src);
+        g_assert_cmpint(t, >=, 0);
+        g_assert_cmpint(t, <, 100);
+        seen[t] = true;
+        g_usleep(50 * 1000);
+    }
+    g_test_message("throttles seen: 50 %d, 75 %d, 99 %d", seen[50], seen[75],
+                   seen[99]);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    g_assert_true(seen[50]);
+    for (int t = 1; t < 100; t++) {
+        g_assert_true(!seen[t] || t == 50 || t == 75 || t == 99);
+    }
+
+    g_autofree char *st = vm_status(&src);
+    g_assert_cmpstr(st, ==, "postmigrate");
+    g_assert_false(vm_cap(&src, "auto-converge"));
+    g_autoptr(JsonNode) p =
+        vm_cmd(&src, "{'execute': 'query-migrate-parameters'}");
+    g_assert_cmpint(qmp_get_int(p, "cpu-throttle-initial"), ==, 30);
+    g_assert_cmpint(qmp_get_int(p, "cpu-throttle-increment"), ==, 15);
+    g_autofree char *want = vm_digests(&src);
+
+    run_expect(ctl_restore(&dst, img, "-q --paused"), 0, NULL);
+    g_autofree char *got = vm_digests(&dst);
+    g_assert_cmpstr(got, ==, want);
+    g_assert_false(vm_cap(&dst, "auto-converge"));
+    vm_quit(&dst);
+    vm_quit(&src);
     unlink(img);
 }
 
@@ -1472,6 +1576,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(settings_cases[i].path, &settings_cases[i],
                              test_settings_restored);
     }
+    g_test_add_func("/ctl/save/auto-converge", test_save_auto_converge);
     g_test_add_func("/ctl/chain", test_chain);
     g_test_add_func("/ctl/output-json", test_output_json);
     g_test_add_func("/ctl/save/per-instance-options",

@@ -64,6 +64,17 @@ static const ToolCase cases[] = {
     { "mapmig-ctl", "save --qmp s f g", 2, ERR_USAGE, NULL },
     { "mapmig-ctl", "save --qmp s f -- -m 1G", 2, ERR_USAGE, NULL },
     { "mapmig-ctl", "restore --layout mapped f", 2, ERR_USAGE, NULL },
+    /* auto-converge: a live save or a checkpoint, steps 1..99. */
+    { "mapmig-ctl", "save --qmp s --auto-converge f", 2, ERR_USAGE, NULL },
+    { "mapmig-ctl", "save --qmp s --auto-converge-increment 5 f", 2, ERR_USAGE,
+      NULL },
+    { "mapmig-ctl", "save --qmp s --live --auto-converge-initial 0 f", 2,
+      ERR_USAGE, NULL },
+    { "mapmig-ctl", "save --qmp s --live --auto-converge-increment 100 f", 2,
+      ERR_USAGE, NULL },
+    { "mapmig-ctl", "checkpoint --qmp s --auto-converge-initial x d", 2,
+      ERR_USAGE, NULL },
+    { "mapmig-ctl", "restore --auto-converge f", 2, ERR_USAGE, NULL },
     /* (--dir /nonexistent: were one accepted, no benchmark would run) */
     { "mapmig-perf", "--dir /nonexistent --bogus", 2, ERR_USAGE, NULL },
     { "mapmig-perf", "--dir /nonexistent --mem", 2, ERR_USAGE, NULL },
@@ -78,6 +89,10 @@ static const ToolCase cases[] = {
       ERR_LINE, NULL },
     { "mapmig-img", "check /nonexistent/x.sav", 1, ERR_LINE, NULL },
     { "mapmig-ctl", "save --qmp /nonexistent/s f", 1, ERR_LINE, NULL },
+    { "mapmig-ctl",
+      "save --qmp /nonexistent/s f --live --auto-converge-initial 99 "
+      "--auto-converge-increment 1",
+      1, ERR_LINE, NULL },
     { "mapmig-ctl", "restore /nonexistent/x.sav --mapmig /bin/false", 1,
       ERR_LINE, NULL },
     { "mapmig-perf", "--dir /nonexistent --no-fio", 1, ERR_LINE, NULL },

@@ -156,6 +156,7 @@ static bool ckpt_prepare(CkptJob *j, GError **errp)
         .checksums = true,
         .checkpoint = true,
         .max_bandwidth = o->max_bandwidth,
+        .converge = o->converge,
     };
     return vmctl_setup_migration(j->qmp, &m, errp);
 }

@@ -61,8 +61,8 @@ bool vmctl_cap_is_destination_only(const char *name);
 /*
  * Whether capability @name, on in a VM being saved, goes into the image
  * for the destination to set: not those mapmig-ctl sets from the image's
- * format (events, mapped-ram, multifd), nor a source's own (x-checkpoint),
- * nor the destination-only ones.
+ * format (events, mapped-ram, multifd), nor a source's own (x-checkpoint,
+ * auto-converge), nor the destination-only ones.
  */
 bool vmctl_cap_is_recorded(const char *name);
 
@@ -101,6 +101,17 @@ bool vmctl_migrate(QMPClient *c, const char *uri, GError **errp);
  */
 void vmctl_cancel_and_wait(QMPClient *c);
 
+/*
+ * auto-converge for a live save or checkpoint, as virsh migrate
+ * --auto-converge[-initial|-increment]: the VM throttles a guest that
+ * dirties pages faster than they are sent.
+ */
+typedef struct CtlConverge {
+    bool on;
+    int initial;   /* cpu-throttle-initial 1..99, 0: the VM's own */
+    int increment; /* cpu-throttle-increment 1..99, 0: the VM's own */
+} CtlConverge;
+
 /* How the VM should migrate: the capabilities mapmig-ctl controls. */
 typedef struct MigSetup {
     bool mapped;  /* mapped-ram */
@@ -109,6 +120,7 @@ typedef struct MigSetup {
     bool checksums;                /* x-checksums (mapped only) */
     bool checkpoint;               /* x-checkpoint (mapped only) */
     uint64_t max_bandwidth;        /* bytes/s, 0 = unlimited */
+    CtlConverge converge;          /* off unless asked */
     const char *const *extra_caps; /* more capabilities to turn on */
 } MigSetup;
 
@@ -235,6 +247,7 @@ typedef struct SaveOptions {
     int run_override;       /* -1: as the VM is, 0: --paused, 1: --running */
     bool live;              /* keep the guest running while saving */
     uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
+    CtlConverge converge;   /* --auto-converge* (needs live) */
     bool keep_vm;           /* leave the VM paused instead of quitting it */
     bool quiet;
     bool json; /* --output json: the summary as one object on stdout */
@@ -276,6 +289,7 @@ typedef struct CheckpointOptions {
     int channels;
     bool bypass_cache;
     uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
+    CtlConverge converge;   /* --auto-converge* */
     bool quiet;
     bool json; /* --output json: one object a checkpoint on stdout */
 } CheckpointOptions;

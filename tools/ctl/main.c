@@ -19,8 +19,10 @@ static void usage(FILE *out)
             "                  [--parallel-channels N] [--bypass-cache]\n"
             "                  [--compress none|zstd] [--compress-level N]\n"
             "                  [--running|--paused] [--live] [--keep-vm]\n"
-            "                  [--max-bandwidth BYTES] [--output human|json]"
-            " [-q]\n"
+            "                  [--max-bandwidth BYTES] [--auto-converge]\n"
+            "                  [--auto-converge-initial N]"
+            " [--auto-converge-increment N]\n"
+            "                  [--output human|json] [-q]\n"
             "  mapmig-ctl restore FILE|DIR [--generation G] [--qmp PATH]\n"
             "                  [--parallel-channels N] [--bypass-cache]\n"
             "                  [--running|--paused] [--lazy]\n"
@@ -29,8 +31,10 @@ static void usage(FILE *out)
             "  mapmig-ctl checkpoint --qmp SOCKET DIR [--interval SECONDS]\n"
             "                  [--count N] [--parallel-channels N] "
             "[--bypass-cache]\n"
-            "                  [--max-bandwidth BYTES] [--output human|json]"
-            " [-q]\n"
+            "                  [--max-bandwidth BYTES] [--auto-converge]\n"
+            "                  [--auto-converge-initial N]"
+            " [--auto-converge-increment N]\n"
+            "                  [--output human|json] [-q]\n"
             "\n"
             "save: write the VM reachable at QMP SOCKET to FILE (a save\n"
             "  image: header, configuration, migration stream) and quit it.\n"
@@ -53,6 +57,16 @@ static void usage(FILE *out)
             "    --max-bandwidth B  the migration's max-bandwidth (K/M/G; "
             "default\n"
             "                       unlimited)\n"
+            "    --auto-converge    throttle a guest that dirties pages "
+            "faster than\n"
+            "                       they are written (--live only)\n"
+            "    --auto-converge-initial N  the first throttle, percent "
+            "(1..99;\n"
+            "                       default: the VM's cpu-throttle-initial)\n"
+            "    --auto-converge-increment N  each later step (1..99; "
+            "default:\n"
+            "                       the VM's cpu-throttle-increment); both\n"
+            "                       imply --auto-converge\n"
             "restore: start a new mapmig from FILE and print its QMP socket.\n"
             "    --qmp PATH         the new VM's QMP socket (default: in a "
             "new\n"
@@ -93,6 +107,8 @@ static void usage(FILE *out)
             "    --parallel-channels N  multifd channels (default 1)\n"
             "    --bypass-cache     the VM's direct-io\n"
             "    --max-bandwidth B  as for save (default unlimited)\n"
+            "    --auto-converge, --auto-converge-initial N,\n"
+            "    --auto-converge-increment N  as for save\n"
             "all:\n"
             "    --output json      the summary as one JSON object on "
             "stdout\n"
@@ -196,6 +212,9 @@ enum {
     OPT_INTERVAL,
     OPT_COUNT,
     OPT_GENERATION,
+    OPT_CONVERGE,
+    OPT_CONVERGE_INITIAL,
+    OPT_CONVERGE_INCREMENT,
 };
 
 static const struct option longopts[] = {
@@ -219,6 +238,10 @@ static const struct option longopts[] = {
     { "interval", required_argument, NULL, OPT_INTERVAL },
     { "count", required_argument, NULL, OPT_COUNT },
     { "generation", required_argument, NULL, OPT_GENERATION },
+    { "auto-converge", no_argument, NULL, OPT_CONVERGE },
+    { "auto-converge-initial", required_argument, NULL, OPT_CONVERGE_INITIAL },
+    { "auto-converge-increment", required_argument, NULL,
+      OPT_CONVERGE_INCREMENT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -239,6 +262,9 @@ static bool option_allowed(Command cmd, int c)
     case OPT_KEEP:
         return cmd == CMD_SAVE;
     case OPT_BANDWIDTH:
+    case OPT_CONVERGE:
+    case OPT_CONVERGE_INITIAL:
+    case OPT_CONVERGE_INCREMENT:
         return cmd != CMD_RESTORE;
     case OPT_MAPMIG:
     case OPT_LAZY:
@@ -293,6 +319,8 @@ int main(int argc, char **argv)
     };
     RestoreOptions ro = { .run_override = -1 };
     CheckpointOptions co = { .interval = 60, .count = 1 };
+    CtlConverge converge = { 0 };
+    const char *converge_opt = NULL; /* the first --auto-converge* given */
     uint64_t generation = 0;
     const char *qmp = NULL, *mapmig = NULL;
     bool channels_set = false, running = false, paused = false;
@@ -431,6 +459,26 @@ int main(int argc, char **argv)
                                    optarg);
             }
             break;
+        case OPT_CONVERGE:
+            converge.on = true;
+            converge_opt = converge_opt ? converge_opt : "--auto-converge";
+            break;
+        case OPT_CONVERGE_INITIAL:
+        case OPT_CONVERGE_INCREMENT: {
+            bool initial = c == OPT_CONVERGE_INITIAL;
+            const char *name = initial ? "--auto-converge-initial"
+                                       : "--auto-converge-increment";
+            if (!parse_int(optarg, 1, 99,
+                           initial ? &converge.initial : &converge.increment)) {
+                g_autofree char *msg =
+                    g_strdup_printf("%s must be 1..99, not", name);
+                return usage_error(cmd, msg, optarg);
+            }
+            /* The throttle's steps mean nothing without it: implied. */
+            converge.on = true;
+            converge_opt = converge_opt ? converge_opt : name;
+            break;
+        }
         case OPT_GENERATION:
             if (!parse_u64(optarg, &generation)) {
                 return usage_error(cmd, "--generation must be at least 1, not",
@@ -468,6 +516,7 @@ int main(int argc, char **argv)
         co.dir = file;
         co.channels = channels;
         co.max_bandwidth = so.max_bandwidth;
+        co.converge = converge;
         return ctl_checkpoint(&co);
     }
     if (command == CMD_SAVE) {
@@ -477,6 +526,13 @@ int main(int argc, char **argv)
         if (have_extra) {
             return usage_error(cmd, "takes no VM options after --", NULL);
         }
+        /* A stopped guest dirties nothing: there is nothing to converge. */
+        if (converge.on && !so.live) {
+            g_autofree char *msg =
+                g_strdup_printf("%s needs --live", converge_opt);
+            return usage_error(cmd, msg, NULL);
+        }
+        so.converge = converge;
         so.qmp_path = qmp;
         so.file = file;
         so.channels = channels;

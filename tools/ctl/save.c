@@ -382,6 +382,7 @@ static bool save_migrate(SaveJob *j, GError **errp)
         .direct_io = o->mapped && o->bypass_cache,
         .checksums = o->mapped,
         .max_bandwidth = o->max_bandwidth,
+        .converge = o->converge,
     };
     g_autofree char *uri = NULL;
 

@@ -8,13 +8,20 @@
 #define WAIT_TICK_MS 200
 
 /* The capabilities mapmig-ctl sets itself (vmctl_setup_migration). */
-static const char *const owned_caps[] = {
-    "events",       "mapped-ram",   "multifd", "x-checksums",
-    "lazy-restore", "x-checkpoint", NULL
-};
-/* The parameters it sets, restored afterwards. */
-static const char *const owned_params[] = { "max-bandwidth", "multifd-channels",
-                                            "direct-io", "multifd-compression",
+static const char *const owned_caps[] = { "events",        "mapped-ram",
+                                          "multifd",       "x-checksums",
+                                          "lazy-restore",  "x-checkpoint",
+                                          "auto-converge", NULL };
+/*
+ * The parameters it sets, restored afterwards (the cpu-throttle ones
+ * only change when asked, but then the VM gets its own back too).
+ */
+static const char *const owned_params[] = { "max-bandwidth",
+                                            "multifd-channels",
+                                            "direct-io",
+                                            "multifd-compression",
+                                            "cpu-throttle-initial",
+                                            "cpu-throttle-increment",
                                             NULL };
 
 /*
@@ -31,9 +38,14 @@ bool vmctl_cap_is_destination_only(const char *name)
 
 bool vmctl_cap_is_recorded(const char *name)
 {
-    /* mapmig-ctl sets these itself, from the image's format. */
-    static const char *const own[] = { "events", "mapped-ram", "multifd",
-                                       "x-checkpoint", NULL };
+    /*
+     * mapmig-ctl sets these itself, from the image's format; and
+     * auto-converge only throttles the guest of a source: a restore has
+     * no dirty pages to chase, and a later save asks for it anew.
+     */
+    static const char *const own[] = { "events",        "mapped-ram",
+                                       "multifd",       "x-checkpoint",
+                                       "auto-converge", NULL };
 
     return !g_strv_contains(own, name) && !vmctl_cap_is_destination_only(name);
 }
@@ -68,6 +80,8 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     vm_client_add_cap(caps, "multifd", multifd);
     vm_client_add_cap(caps, "x-checksums", m->mapped && m->checksums);
     vm_client_add_cap(caps, "x-checkpoint", m->mapped && m->checkpoint);
+    /* As libvirt: on only when asked, whatever the VM had (given back). */
+    vm_client_add_cap(caps, "auto-converge", m->converge.on);
     /* Only for the load that asks for it: off for a save (set by hand). */
     vm_client_add_cap(caps, "lazy-restore",
                       m->mapped && m->extra_caps &&
@@ -90,6 +104,14 @@ bool vmctl_setup_migration(QMPClient *c, const MigSetup *m, GError **errp)
     JsonObject *p = json_object_new();
     json_object_set_int_member(p, "max-bandwidth", m->max_bandwidth);
     json_object_set_boolean_member(p, "direct-io", m->direct_io);
+    if (m->converge.initial) {
+        json_object_set_int_member(p, "cpu-throttle-initial",
+                                   m->converge.initial);
+    }
+    if (m->converge.increment) {
+        json_object_set_int_member(p, "cpu-throttle-increment",
+                                   m->converge.increment);
+    }
     if (multifd) {
         json_object_set_int_member(p, "multifd-channels", m->channels);
         json_object_set_string_member(p, "multifd-compression", "none");
