@@ -47,10 +47,24 @@
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
+#ifndef UFFD_FEATURE_MOVE /* Linux 6.8; older headers lack it */
+#define UFFD_FEATURE_MOVE (1ULL << 16)
+#define _UFFDIO_MOVE 0x05
+struct uffdio_move {
+    __u64 dst;
+    __u64 src;
+    __u64 len;
+    __u64 mode;
+    __s64 move;
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
 
-#define LAZY_RUN_BYTES (1 * MiB) /* one prefetch request */
-#define LAZY_ENGINE_DEPTH 8      /* prefetch requests in flight (async) */
-#define LAZY_HINTS 4             /* recent faults the prefetchers follow */
+/* One prefetch request: a transparent huge page, moved whole if aligned. */
+#define LAZY_RUN_BYTES (2 * MiB)
+#define LAZY_BUF_ALIGN (2 * MiB)
+#define LAZY_ENGINE_DEPTH 8 /* prefetch requests in flight (async) */
+#define LAZY_HINTS 4        /* recent faults the prefetchers follow */
 #define LAZY_HINT_BYTES (32 * MiB)
 #define LAZY_HIST_BUCKETS 256
 #define LAZY_GAP_PAGES 16 /* holes up to this size are copied as zeros */
@@ -101,6 +115,7 @@ typedef struct LazyState {
     int wake_fd; /* eventfd: stop the fault thread */
     int fd;      /* reads of the fault thread and monitor commands */
     bool direct;
+    bool move; /* prefetched pages are moved in (UFFDIO_MOVE), not copied */
     uint64_t chunk_pages;
     uint64_t run_chunks;
     size_t run_bytes; /* largest run: bounce buffer size */
@@ -141,6 +156,7 @@ typedef struct LazyState {
     _Atomic uint64_t faults;
     _Atomic uint64_t pages[3]; /* by LazyWho */
     _Atomic uint64_t zero_pages;
+    _Atomic uint64_t pages_moved; /* by UFFDIO_MOVE, of the data pages */
     _Atomic uint64_t bytes_prefetched;
     _Atomic uint64_t bytes_by_fault;
     _Atomic uint64_t hist[LAZY_HIST_BUCKETS]; /* fault latency, ns */
@@ -158,14 +174,30 @@ static bool lazy_needs_kernel_faults(void)
     return accel_is_kvm();
 }
 
-static int uffd_api(int fd, GError **errp)
+static bool uffd_handshake(int fd, uint64_t features, struct uffdio_api *api)
 {
-    struct uffdio_api api = { .api = UFFD_API };
+    *api = (struct uffdio_api){ .api = UFFD_API, .features = features };
+    return ioctl(fd, UFFDIO_API, api) == 0;
+}
 
-    if (ioctl(fd, UFFDIO_API, &api) < 0) {
+/*
+ * The handshake, asking for UFFDIO_MOVE (Linux 6.8) unless
+ * MAPMIG_LAZY_COPY is set: a kernel without it refuses the feature and
+ * leaves the handshake undone, so it is tried again without.
+ */
+static int uffd_api(int fd, bool *move, GError **errp)
+{
+    struct uffdio_api api;
+    bool moves = !g_getenv("MAPMIG_LAZY_COPY") &&
+                 uffd_handshake(fd, UFFD_FEATURE_MOVE, &api);
+
+    if (!moves && !uffd_handshake(fd, 0, &api)) {
         error_setg_errno(errp, errno, "userfaultfd: UFFDIO_API failed");
         close(fd);
         return -1;
+    }
+    if (move) {
+        *move = moves;
     }
     if (!(api.ioctls & (1ULL << _UFFDIO_REGISTER))) {
         error_setg(errp, "userfaultfd: the kernel offers no UFFDIO_REGISTER");
@@ -181,7 +213,7 @@ static int uffd_api(int fd, GError **errp)
  * guest RAM from the kernel, which needs a full userfaultfd (the syscall
  * for privileged callers, or /dev/userfaultfd where its mode allows).
  */
-static int uffd_new(GError **errp)
+static int uffd_new(bool *move, GError **errp)
 {
     const int flags = O_CLOEXEC | O_NONBLOCK;
     g_autoptr(GString) why = g_string_new(NULL);
@@ -190,14 +222,14 @@ static int uffd_new(GError **errp)
     if (!lazy_needs_kernel_faults()) {
         fd = syscall(__NR_userfaultfd, flags | UFFD_USER_MODE_ONLY);
         if (fd >= 0) {
-            return uffd_api(fd, errp);
+            return uffd_api(fd, move, errp);
         }
         g_string_append_printf(why, "userfaultfd(UFFD_USER_MODE_ONLY): %s; ",
                                g_strerror(errno));
     }
     fd = syscall(__NR_userfaultfd, flags);
     if (fd >= 0) {
-        return uffd_api(fd, errp);
+        return uffd_api(fd, move, errp);
     }
     g_string_append_printf(why, "userfaultfd(): %s; ", g_strerror(errno));
     int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
@@ -206,7 +238,7 @@ static int uffd_new(GError **errp)
         int e = errno;
         close(dev);
         if (fd >= 0) {
-            return uffd_api(fd, errp);
+            return uffd_api(fd, move, errp);
         }
         g_string_append_printf(why, "/dev/userfaultfd USERFAULTFD_IOC_NEW: %s",
                                g_strerror(e));
@@ -217,8 +249,12 @@ static int uffd_new(GError **errp)
     return -1;
 }
 
-/* Register [host, host + len) for missing faults; check the ioctls. */
-static bool uffd_register(int fd, void *host, uint64_t len, GError **errp)
+/*
+ * Register [host, host + len) for missing faults; check the ioctls.
+ * Clears *@move (if given) unless UFFDIO_MOVE works there.
+ */
+static bool uffd_register(int fd, void *host, uint64_t len, bool *move,
+                          GError **errp)
 {
     struct uffdio_register reg = {
         .range = { .start = (uintptr_t)host, .len = len },
@@ -237,12 +273,15 @@ static bool uffd_register(int fd, void *host, uint64_t len, GError **errp)
                          "into this memory");
         return false;
     }
+    if (move && !(reg.ioctls & (1ULL << _UFFDIO_MOVE))) {
+        *move = false;
+    }
     return true;
 }
 
 bool ram_lazy_supported(GError **errp)
 {
-    int fd = uffd_new(errp);
+    int fd = uffd_new(NULL, errp);
     bool ok;
 
     if (fd < 0) {
@@ -256,7 +295,7 @@ bool ram_lazy_supported(GError **errp)
         close(fd);
         return false;
     }
-    ok = uffd_register(fd, p, TARGET_PAGE_SIZE, errp);
+    ok = uffd_register(fd, p, TARGET_PAGE_SIZE, NULL, errp);
     munmap(p, TARGET_PAGE_SIZE);
     close(fd);
     return ok;
@@ -295,6 +334,40 @@ static bool uffd_copy(int fd, uint8_t *dst, const uint8_t *src, uint64_t len,
         len -= done;
     }
     return true;
+}
+
+/*
+ * Move the pages of [src, src + len) (ours, anonymous) to @dst with no
+ * copy; an aligned transparent huge page moves whole.  Pages already
+ * mapped at @dst are skipped as by uffd_copy().  Returns how many bytes
+ * it dealt with: the rest (a page the kernel will not move) is the
+ * caller's to copy.
+ */
+static uint64_t uffd_move(int fd, uint8_t *dst, uint8_t *src, uint64_t len,
+                          uint64_t *mapped)
+{
+    uint64_t off = 0;
+
+    while (off < len) {
+        struct uffdio_move m = {
+            .dst = (uintptr_t)(dst + off),
+            .src = (uintptr_t)(src + off),
+            .len = len - off,
+        };
+        if (ioctl(fd, UFFDIO_MOVE, &m) == 0) {
+            *mapped += (len - off) >> TARGET_PAGE_BITS;
+            return len;
+        }
+        uint64_t done = m.move > 0 ? m.move : 0;
+        *mapped += done >> TARGET_PAGE_BITS;
+        off += done;
+        if (errno == EEXIST) {
+            off += TARGET_PAGE_SIZE;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            break;
+        }
+    }
+    return MIN(off, len);
 }
 
 /* Map the zero page over [dst, dst + len); same rules as uffd_copy(). */
@@ -384,6 +457,12 @@ static void lazy_run_init(LazyState *ls, LazyRun *r, LazyBlock *lb, uint64_t c,
     r->rd_npages = first < end ? last + 1 - first : 0;
 }
 
+/* r->buf mirrors the run: where page @p of the block is read to. */
+static uint8_t *lazy_run_data(const LazyRun *r, uint64_t p)
+{
+    return r->buf + ((p - r->page) << TARGET_PAGE_BITS);
+}
+
 static off_t lazy_run_offset(const LazyRun *r)
 {
     return r->lb->rb->pages_offset + (r->rd_page << TARGET_PAGE_BITS);
@@ -403,7 +482,8 @@ static bool lazy_run_read(int fd, LazyRun *r, GError **errp)
     g_autoptr(QIOChannel) ioc =
         &qio_channel_file_new_borrowed(fd, "migration file")->parent;
 
-    if (qio_channel_pread_all(ioc, r->buf, r->rd_npages << TARGET_PAGE_BITS,
+    if (qio_channel_pread_all(ioc, lazy_run_data(r, r->rd_page),
+                              r->rd_npages << TARGET_PAGE_BITS,
                               lazy_run_offset(r), errp) < 0) {
         lazy_prefix_read_error(r, errp);
         return false;
@@ -419,7 +499,7 @@ static bool lazy_run_verify(const LazyRun *r, GError **errp)
 
     for (uint64_t p = find_next_bit(lb->file_bmap, end, r->page);
          lb->sums && p < end; p = find_next_bit(lb->file_bmap, end, p + 1)) {
-        const uint8_t *data = r->buf + ((p - r->rd_page) << TARGET_PAGE_BITS);
+        const uint8_t *data = lazy_run_data(r, p);
         if (mig_page_sum(data) != lb->sums[p]) {
             error_setg(errp,
                        "Lazy restore: checksum mismatch in page 0x%" PRIx64
@@ -429,6 +509,24 @@ static bool lazy_run_verify(const LazyRun *r, GError **errp)
         }
     }
     return true;
+}
+
+/*
+ * Data pages from a buffer of ours: a prefetcher's buffers are refilled
+ * by the next read anyway, so their pages are moved in where the kernel
+ * can (no copy, a whole huge page at a time); the rest is copied.
+ */
+static bool lazy_map_data(LazyState *ls, uint8_t *dst, uint8_t *src,
+                          uint64_t len, bool may_move, uint64_t *mapped,
+                          GError **errp)
+{
+    uint64_t before = *mapped;
+    uint64_t done =
+        ls->move && may_move ? uffd_move(ls->uffd, dst, src, len, mapped) : 0;
+
+    atomic_fetch_add(&ls->pages_moved, *mapped - before);
+    return done == len || uffd_copy(ls->uffd, dst + done, src + done,
+                                    len - done, mapped, errp);
 }
 
 /* Map the pages of @r: data from r->buf, holes as zero pages. */
@@ -457,18 +555,15 @@ static bool lazy_run_install(LazyState *ls, const LazyRun *r, LazyWho who,
             if (n >= end || n - q > LAZY_GAP_PAGES) {
                 break;
             }
-            memset(r->buf + ((q - r->rd_page) << TARGET_PAGE_BITS), 0,
-                   (n - q) << TARGET_PAGE_BITS);
+            memset(lazy_run_data(r, q), 0, (n - q) << TARGET_PAGE_BITS);
             gaps += n - q;
             q = find_next_zero_bit(bmap, end, n);
         }
         uint8_t *dst = host + (p << TARGET_PAGE_BITS);
         uint64_t len = (q - p) << TARGET_PAGE_BITS;
-        bool ok =
-            present ? uffd_copy(ls->uffd, dst,
-                                r->buf + ((p - r->rd_page) << TARGET_PAGE_BITS),
-                                len, &data, errp)
-                    : uffd_zero(ls->uffd, dst, len, &zero, errp);
+        bool ok = present ? lazy_map_data(ls, dst, lazy_run_data(r, p), len,
+                                          who == LAZY_BY_PREFETCH, &data, errp)
+                          : uffd_zero(ls->uffd, dst, len, &zero, errp);
         if (!ok) {
             error_prepend(errp, "Lazy restore: ramblock %s", r->lb->rb->idstr);
             return false;
@@ -703,7 +798,8 @@ static bool lazy_claim_from(LazyState *ls, LazyBlock *lb, uint64_t *pos,
         return false;
     }
     uint64_t first = c++;
-    while (c < lb->nchunks && c - first < ls->run_chunks &&
+    /* Runs end on run boundaries, so aligned runs stay aligned. */
+    while (c < lb->nchunks && c % ls->run_chunks &&
            atomic_load(&lb->state[c]) == CHUNK_PENDING && chunk_claim(lb, c)) {
         c++;
     }
@@ -801,9 +897,10 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
         LazyRun *r = &runs[n];
         r->buf = pf->bufs + (size_t)n * ls->run_bytes;
         n++;
-        if (r->rd_npages && !io_engine_submit(pf->engine, false, r->buf,
-                                              r->rd_npages << TARGET_PAGE_BITS,
-                                              lazy_run_offset(r), errp)) {
+        if (r->rd_npages &&
+            !io_engine_submit(pf->engine, false, lazy_run_data(r, r->rd_page),
+                              r->rd_npages << TARGET_PAGE_BITS,
+                              lazy_run_offset(r), errp)) {
             lazy_prefix_read_error(r, errp);
             return false;
         }
@@ -907,6 +1004,33 @@ static int lazy_reopen(int fd, bool direct, GError **errp)
     return nfd;
 }
 
+/*
+ * Prefetch buffers, aligned and advised as huge pages: a whole aligned
+ * run is then one huge page, which UFFDIO_MOVE hands to the guest as is
+ * and the next read faults back in as one.
+ */
+static uint8_t *lazy_bufs_new(size_t bytes)
+{
+    size_t total = bytes + LAZY_BUF_ALIGN;
+    uint8_t *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    uint8_t *a = (uint8_t *)ROUND_UP((uintptr_t)p, LAZY_BUF_ALIGN);
+    if (a > p) {
+        munmap(p, a - p);
+    }
+    if (a + bytes < p + total) {
+        munmap(a + bytes, p + total - (a + bytes));
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(a, bytes, MADV_HUGEPAGE); /* THP "never": small pages, fine */
+#endif
+    return a;
+}
+
 static LazyPrefetcher *lazy_prefetcher_new(LazyState *ls, int fd, GError **errp)
 {
     LazyPrefetcher *pf = g_new0(LazyPrefetcher, 1);
@@ -928,10 +1052,8 @@ static LazyPrefetcher *lazy_prefetcher_new(LazyState *ls, int fd, GError **errp)
     }
     /* A synchronous engine reads one run at a time. */
     pf->depth = io_engine_depth(pf->engine);
-    pf->bufs = mmap(NULL, (size_t)pf->depth * ls->run_bytes,
-                    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (pf->bufs == MAP_FAILED) {
-        pf->bufs = NULL;
+    pf->bufs = lazy_bufs_new((size_t)pf->depth * ls->run_bytes);
+    if (!pf->bufs) {
         error_setg_errno(errp, errno, "Lazy restore: prefetch buffers");
         lazy_prefetcher_free(pf);
         return NULL;
@@ -1035,7 +1157,7 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
     ls->run_chunks =
         MAX(1, (LAZY_RUN_BYTES >> TARGET_PAGE_BITS) / ls->chunk_pages);
     ls->run_bytes = (ls->run_chunks * ls->chunk_pages) << TARGET_PAGE_BITS;
-    ls->uffd = uffd_new(errp);
+    ls->uffd = uffd_new(&ls->move, errp);
     if (ls->uffd < 0) {
         error_prepend(errp, "Lazy restore");
         return false;
@@ -1065,7 +1187,8 @@ bool ram_lazy_start(QEMUFile *f, GError **errp)
             error_setg_errno(errp, errno, "Lazy restore: madvise");
             return false;
         }
-        if (!uffd_register(ls->uffd, lb->rb->host, lb->rb->used_length, errp)) {
+        if (!uffd_register(ls->uffd, lb->rb->host, lb->rb->used_length,
+                           &ls->move, errp)) {
             error_prepend(errp, "Lazy restore: ramblock %s", lb->rb->idstr);
             return false;
         }
@@ -1342,6 +1465,7 @@ JsonObject *ram_lazy_query(void)
     json_object_set_int_member(o, "pages-by-monitor",
                                atomic_load(&ls->pages[LAZY_BY_MONITOR]));
     json_object_set_int_member(o, "zero-pages", atomic_load(&ls->zero_pages));
+    json_object_set_int_member(o, "pages-moved", atomic_load(&ls->pages_moved));
     json_object_set_int_member(o, "bytes-prefetched",
                                atomic_load(&ls->bytes_prefetched));
     json_object_set_int_member(o, "bytes-by-fault",

@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 
 #define FILE_URI "file:@TMP@/" FILE_TEST_FILENAME
 #define MEM "64M"
@@ -308,6 +309,22 @@ static void test_verify_detects(void)
 
 /* ---- multifd prefetchers with direct-io and each I/O engine ---- */
 
+/*
+ * Whether this kernel moves pages (UFFDIO_MOVE, Linux 6.8) and mapmig is
+ * expected to use it.
+ */
+static bool kernel_moves_pages(void)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+
+    if (g_getenv("MAPMIG_LAZY_COPY") || uname(&u) < 0 ||
+        sscanf(u.release, "%u.%u", &major, &minor) != 2) {
+        return false;
+    }
+    return major > 6 || (major == 6 && minor >= 8);
+}
+
 static void lazy_dio_engine(const char *engine)
 {
     g_autofree char *dir = g_strdup("/var/tmp/mapmig-lazy-XXXXXX");
@@ -357,6 +374,13 @@ static void lazy_dio_engine(const char *engine)
     g_assert_cmpint(lazy_stat(to, "prefetch-threads"), ==, 2);
     g_assert_cmpint(lazy_stat(to, "chunk-size"), ==, 16 * KiB);
     g_assert_cmpint(lazy_stat(to, "bytes-prefetched"), >, 0);
+    /* Prefetched pages are moved in where the kernel can, else copied. */
+    g_test_message("pages moved: %" PRId64, lazy_stat(to, "pages-moved"));
+    if (kernel_moves_pages()) {
+        g_assert_cmpint(lazy_stat(to, "pages-moved"), >, 0);
+    } else {
+        g_assert_cmpint(lazy_stat(to, "pages-moved"), ==, 0);
+    }
     migrate_end(from, to);
     qtest_remove_abort_dir(dir);
     qtest_rmdir_files(dir);
@@ -375,6 +399,14 @@ static void test_lazy_dio_io_uring(void)
 static void test_lazy_dio_libaio(void)
 {
     lazy_dio_engine("libaio");
+}
+
+/* As kernels before 6.8 do it: every page copied (UFFDIO_COPY). */
+static void test_lazy_dio_copy(void)
+{
+    g_setenv("MAPMIG_LAZY_COPY", "1", true);
+    lazy_dio_engine("io-uring");
+    g_unsetenv("MAPMIG_LAZY_COPY");
 }
 
 /* ---- a file error during the lazy phase pauses the guest ---- */
@@ -588,6 +620,7 @@ int main(int argc, char **argv)
                        test_lazy_dio_io_uring);
     migration_test_add("/migration/lazy/multifd/dio/libaio",
                        test_lazy_dio_libaio);
+    migration_test_add("/migration/lazy/multifd/dio/copy", test_lazy_dio_copy);
     migration_test_add_accels("/migration/lazy/read-error",
                               test_lazy_read_error);
     migration_test_add("/migration/lazy/quit-while-loading", test_lazy_quit);
