@@ -69,11 +69,13 @@ struct uffdio_move {
 #define LAZY_HIST_BUCKETS 256
 #define LAZY_GAP_PAGES 16 /* holes up to this size are copied as zeros */
 /*
- * Faults come first: while one is served, prefetchers submit nothing new,
- * and for this long after the last one they keep a single request in
- * flight, so a fault's read queues behind at most one prefetch request per
- * thread instead of a whole batch.
+ * Faults come first.  While one is served, prefetchers submit nothing
+ * new; for LAZY_FAULT_QUIET_NS after the last one, all of them together
+ * keep a single request of at most LAZY_FAULT_MODE_BYTES in flight.  The
+ * device serves reads in order, so a fault's read waits for about that
+ * much (measured with fio beside the numbers: docs/migration/lazy-restore.rst).
  */
+#define LAZY_FAULT_MODE_BYTES (512 * KiB)
 #define LAZY_FAULT_QUIET_NS (20 * 1000 * 1000)
 #define LAZY_YIELD_US 50
 
@@ -136,6 +138,7 @@ typedef struct LazyState {
     bool prefetch_go;           /* the guest resumed: prefetch may start */
     _Atomic bool quitting;      /* exit: release blocked threads at any cost */
     _Atomic int faults_serving; /* fault messages being handled */
+    _Atomic bool slot_busy;     /* the one prefetch request while faults come */
     _Atomic int64_t last_fault_ns; /* when the last one was read */
     bool started, finished;
 
@@ -782,7 +785,7 @@ static gpointer lazy_fault_thread(gpointer opaque)
  * then as many following ones as a run takes.
  */
 static bool lazy_claim_from(LazyState *ls, LazyBlock *lb, uint64_t *pos,
-                            uint64_t limit, LazyRun *r)
+                            uint64_t limit, uint64_t max_chunks, LazyRun *r)
 {
     uint64_t c = *pos;
     uint64_t end = *pos < lb->nchunks && limit < lb->nchunks - *pos
@@ -799,7 +802,7 @@ static bool lazy_claim_from(LazyState *ls, LazyBlock *lb, uint64_t *pos,
     }
     uint64_t first = c++;
     /* Runs end on run boundaries, so aligned runs stay aligned. */
-    while (c < lb->nchunks && c % ls->run_chunks &&
+    while (c < lb->nchunks && c % ls->run_chunks && c - first < max_chunks &&
            atomic_load(&lb->state[c]) == CHUNK_PENDING && chunk_claim(lb, c)) {
         c++;
     }
@@ -809,7 +812,7 @@ static bool lazy_claim_from(LazyState *ls, LazyBlock *lb, uint64_t *pos,
 }
 
 /* The next run to prefetch: after recent faults first, then file order. */
-static bool lazy_claim_next(LazyState *ls, LazyRun *r)
+static bool lazy_claim_next(LazyState *ls, uint64_t max_chunks, LazyRun *r)
 {
     bool found = false;
 
@@ -822,7 +825,7 @@ static bool lazy_claim_next(LazyState *ls, LazyRun *r)
             continue;
         }
         uint64_t start = h->chunk;
-        found = lazy_claim_from(ls, h->lb, &h->chunk, h->left, r);
+        found = lazy_claim_from(ls, h->lb, &h->chunk, h->left, max_chunks, r);
         uint64_t used = h->chunk - start;
         h->left = used < h->left ? h->left - used : 0;
         if (!found || !h->left || h->chunk >= h->lb->nchunks) {
@@ -831,7 +834,8 @@ static bool lazy_claim_next(LazyState *ls, LazyRun *r)
     }
     while (!found && ls->cursor_block < ls->blocks->len) {
         LazyBlock *lb = ls->blocks->pdata[ls->cursor_block];
-        found = lazy_claim_from(ls, lb, &ls->cursor_chunk, UINT64_MAX, r);
+        found = lazy_claim_from(ls, lb, &ls->cursor_chunk, UINT64_MAX,
+                                max_chunks, r);
         if (!found) {
             ls->cursor_block++;
             ls->cursor_chunk = 0;
@@ -866,37 +870,49 @@ typedef struct LazyPrefetcher {
     uint8_t *bufs; /* depth * run_bytes, page aligned */
 } LazyPrefetcher;
 
-/*
- * Let a fault being served go first; then say how many requests this batch
- * may have in flight: one while faults keep coming, else the full depth.
- */
-static unsigned lazy_prefetch_yield(LazyPrefetcher *pf)
+static bool lazy_prefetch_stopping(LazyState *ls)
 {
-    LazyState *ls = pf->ls;
-
-    while (atomic_load(&ls->faults_serving) &&
-           !atomic_load(&ls->stop_prefetch) && !atomic_load(&ls->failed)) {
-        g_usleep(LAZY_YIELD_US);
-    }
-    return qemu_clock_ns() - atomic_load(&ls->last_fault_ns) <
-                   LAZY_FAULT_QUIET_NS
-               ? 1
-               : pf->depth;
+    return atomic_load(&ls->stop_prefetch) || atomic_load(&ls->failed);
 }
 
-/* Claim, read (in flight together) and install up to depth runs. */
-static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
+/*
+ * Let a fault being served go first.  Returns true while faults keep
+ * coming, with the one request slot the prefetchers then share taken
+ * (the caller gives it back); false when calm: full depth.
+ */
+static bool lazy_prefetch_yield(LazyState *ls)
+{
+    for (;;) {
+        while (atomic_load(&ls->faults_serving) &&
+               !lazy_prefetch_stopping(ls)) {
+            g_usleep(LAZY_YIELD_US);
+        }
+        if (lazy_prefetch_stopping(ls) ||
+            qemu_clock_ns() - atomic_load(&ls->last_fault_ns) >=
+                LAZY_FAULT_QUIET_NS) {
+            return false;
+        }
+        bool busy = false;
+        if (atomic_compare_exchange_strong(&ls->slot_busy, &busy, true)) {
+            return true;
+        }
+        g_usleep(LAZY_YIELD_US);
+    }
+}
+
+/* Claim and read up to @depth runs of at most @max_chunks, in flight together.
+ */
+static bool lazy_prefetch_read(LazyPrefetcher *pf, LazyRun *runs,
+                               unsigned depth, uint64_t max_chunks, unsigned *n,
+                               GError **errp)
 {
     LazyState *ls = pf->ls;
-    LazyRun runs[LAZY_ENGINE_DEPTH];
-    unsigned depth = lazy_prefetch_yield(pf);
-    unsigned n = 0;
 
-    while (n < depth && !atomic_load(&ls->faults_serving) &&
-           lazy_claim_next(ls, &runs[n])) {
-        LazyRun *r = &runs[n];
-        r->buf = pf->bufs + (size_t)n * ls->run_bytes;
-        n++;
+    while (*n < depth && !atomic_load(&ls->faults_serving) &&
+           lazy_claim_next(ls, max_chunks, &runs[*n])) {
+        LazyRun *r = &runs[*n];
+        r->buf = pf->bufs + (size_t)*n * ls->run_bytes;
+        ++*n;
         if (r->rd_npages &&
             !io_engine_submit(pf->engine, false, lazy_run_data(r, r->rd_page),
                               r->rd_npages << TARGET_PAGE_BITS,
@@ -905,25 +921,42 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
             return false;
         }
     }
-    /* A batch cut short by a fault is no sign that the work is done. */
-    *more = n == depth || atomic_load(&ls->faults_serving);
-    if (!n) {
-        return true;
-    }
-    if (!io_engine_drain(pf->engine, errp)) {
+    if (*n && !io_engine_drain(pf->engine, errp)) {
         error_prepend(errp, "Lazy restore: prefetch of ramblock %s",
                       runs[0].lb->rb->idstr);
         return false;
     }
-    for (unsigned i = 0; i < n; i++) {
-        if (!lazy_run_install(ls, &runs[i], LAZY_BY_PREFETCH, errp)) {
-            return false;
-        }
-        atomic_fetch_add(&ls->bytes_prefetched,
-                         runs[i].rd_npages << TARGET_PAGE_BITS);
-        lazy_run_mark_done(ls, &runs[i]);
-    }
     return true;
+}
+
+/* Claim, read and install a batch of runs. */
+static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
+{
+    LazyState *ls = pf->ls;
+    LazyRun runs[LAZY_ENGINE_DEPTH];
+    bool slot = lazy_prefetch_yield(ls);
+    unsigned depth = slot ? 1 : pf->depth;
+    uint64_t max_chunks =
+        slot ? MAX(1, (LAZY_FAULT_MODE_BYTES >> TARGET_PAGE_BITS) /
+                          ls->chunk_pages)
+             : UINT64_MAX;
+    unsigned n = 0;
+    bool ok = lazy_prefetch_read(pf, runs, depth, max_chunks, &n, errp);
+
+    if (slot) {
+        atomic_store(&ls->slot_busy, false);
+    }
+    /* A batch cut short by a fault is no sign that the work is done. */
+    *more = n == depth || atomic_load(&ls->faults_serving);
+    for (unsigned i = 0; ok && i < n; i++) {
+        ok = lazy_run_install(ls, &runs[i], LAZY_BY_PREFETCH, errp);
+        if (ok) {
+            atomic_fetch_add(&ls->bytes_prefetched,
+                             runs[i].rd_npages << TARGET_PAGE_BITS);
+            lazy_run_mark_done(ls, &runs[i]);
+        }
+    }
+    return ok;
 }
 
 static void lazy_prefetcher_free(LazyPrefetcher *pf)
@@ -1413,7 +1446,8 @@ static bool lazy_populate(RAMBlock *rb, uint64_t offset, uint64_t len,
             continue;
         }
         GError *err = NULL;
-        if (state == CHUNK_PENDING && lazy_claim_from(ls, lb, &c, 1, &r)) {
+        if (state == CHUNK_PENDING &&
+            lazy_claim_from(ls, lb, &c, 1, UINT64_MAX, &r)) {
             /* Claimed a run from c on; c is past it now. */
             ok = lazy_run_load_sync(ls, &r, LAZY_BY_MONITOR, &err);
             if (ok) {

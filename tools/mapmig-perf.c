@@ -1066,6 +1066,25 @@ static void progress_clear(void)
     }
 }
 
+/*
+ * Cancel and wait (up to 10 s) until the migration is over, so the next
+ * row can set its capabilities on the same VM.
+ */
+static void cancel_migration(VM *vm)
+{
+    vm_client_cmd(vm->qmp, NULL, "{'execute': 'migrate_cancel'}");
+    for (int i = 0; i < 1000; i++) {
+        g_autoptr(JsonNode) q =
+            qmp_client_cmd(vm->qmp, "query-migrate", NULL, NULL);
+        const char *st = q ? qmp_get_str(q, "status") : NULL;
+        if (!st || !strcmp(st, "cancelled") || !strcmp(st, "failed") ||
+            !strcmp(st, "completed")) {
+            return;
+        }
+        g_usleep(10000);
+    }
+}
+
 /* Between query-migrate replies: cancel after MIGRATE_TIMEOUT_MS. */
 static bool wait_migration_poll(void *opaque, JsonNode *reply, GError **errp)
 {
@@ -1073,7 +1092,7 @@ static bool wait_migration_poll(void *opaque, JsonNode *reply, GError **errp)
 
     progress_draw(w->t0, reply);
     if ((now_ns() - w->t0) / 1000000 > MIGRATE_TIMEOUT_MS) {
-        vm_client_cmd(w->vm->qmp, NULL, "{'execute': 'migrate_cancel'}");
+        cancel_migration(w->vm);
         error_setg(errp, "migration did not complete in %d s",
                    MIGRATE_TIMEOUT_MS / 1000);
         return false;
