@@ -876,28 +876,31 @@ static bool lazy_prefetch_stopping(LazyState *ls)
 }
 
 /*
- * Let a fault being served go first.  Returns true while faults keep
- * coming, with the one request slot the prefetchers then share taken
- * (the caller gives it back); false when calm: full depth.
+ * While faults keep coming, take the one request slot the prefetchers
+ * then share (the caller gives it back) and return true; the slot's one
+ * small request in flight is all a fault's read waits for.  When calm,
+ * return false: full depth.
  */
 static bool lazy_prefetch_yield(LazyState *ls)
 {
-    for (;;) {
-        while (atomic_load(&ls->faults_serving) &&
-               !lazy_prefetch_stopping(ls)) {
-            g_usleep(LAZY_YIELD_US);
-        }
-        if (lazy_prefetch_stopping(ls) ||
-            qemu_clock_ns() - atomic_load(&ls->last_fault_ns) >=
-                LAZY_FAULT_QUIET_NS) {
-            return false;
-        }
+    /*
+     * Through the page cache a read costs CPU more than device time, and
+     * there are few CPUs: step aside while a fault is being served.
+     */
+    while (!ls->direct && atomic_load(&ls->faults_serving) &&
+           !lazy_prefetch_stopping(ls)) {
+        g_usleep(LAZY_YIELD_US);
+    }
+    while (!lazy_prefetch_stopping(ls) &&
+           qemu_clock_ns() - atomic_load(&ls->last_fault_ns) <
+               LAZY_FAULT_QUIET_NS) {
         bool busy = false;
         if (atomic_compare_exchange_strong(&ls->slot_busy, &busy, true)) {
             return true;
         }
         g_usleep(LAZY_YIELD_US);
     }
+    return false;
 }
 
 /* Claim and read up to @depth runs of at most @max_chunks, in flight together.
@@ -908,8 +911,7 @@ static bool lazy_prefetch_read(LazyPrefetcher *pf, LazyRun *runs,
 {
     LazyState *ls = pf->ls;
 
-    while (*n < depth && !atomic_load(&ls->faults_serving) &&
-           lazy_claim_next(ls, max_chunks, &runs[*n])) {
+    while (*n < depth && lazy_claim_next(ls, max_chunks, &runs[*n])) {
         LazyRun *r = &runs[*n];
         r->buf = pf->bufs + (size_t)*n * ls->run_bytes;
         ++*n;
@@ -946,8 +948,7 @@ static bool lazy_prefetch_batch(LazyPrefetcher *pf, bool *more, GError **errp)
     if (slot) {
         atomic_store(&ls->slot_busy, false);
     }
-    /* A batch cut short by a fault is no sign that the work is done. */
-    *more = n == depth || atomic_load(&ls->faults_serving);
+    *more = n == depth;
     for (unsigned i = 0; ok && i < n; i++) {
         ok = lazy_run_install(ls, &runs[i], LAZY_BY_PREFETCH, errp);
         if (ok) {
