@@ -30,6 +30,7 @@
 #include "migration/options.h"
 #include "migration/ram-lazy.h"
 #include "migration/ram.h"
+#include "qemu/mmap-alloc.h"
 #include "system/cpus.h"
 #include "system/system.h"
 
@@ -1045,24 +1046,16 @@ static int lazy_reopen(int fd, bool direct, GError **errp)
  */
 static uint8_t *lazy_bufs_new(size_t bytes)
 {
-    size_t total = bytes + LAZY_BUF_ALIGN;
-    uint8_t *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t *p = qemu_mmap_aligned(bytes, LAZY_BUF_ALIGN,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1);
 
     if (p == MAP_FAILED) {
         return NULL;
     }
-    uint8_t *a = (uint8_t *)ROUND_UP((uintptr_t)p, LAZY_BUF_ALIGN);
-    if (a > p) {
-        munmap(p, a - p);
-    }
-    if (a + bytes < p + total) {
-        munmap(a + bytes, p + total - (a + bytes));
-    }
 #ifdef MADV_HUGEPAGE
-    madvise(a, bytes, MADV_HUGEPAGE); /* THP "never": small pages, fine */
+    madvise(p, bytes, MADV_HUGEPAGE); /* THP "never": small pages, fine */
 #endif
-    return a;
+    return p;
 }
 
 static LazyPrefetcher *lazy_prefetcher_new(LazyState *ls, int fd, GError **errp)

@@ -3,6 +3,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "qemu/mmap-alloc.h"
 #include "accel/accel.h"
 #include "system/ramblock.h"
 
@@ -80,40 +81,6 @@ static void ram_advise_hugepage(void *host, uint64_t size)
 #endif
 }
 
-/*
- * As QEMU maps guest RAM: on a boundary of 2 MiB (or of the backend's
- * larger pages), so transparent huge pages can back all of it and a 2 MiB
- * run of a migration file lands in one.  A PROT_NONE reservation finds
- * the room; the RAM is mapped over its aligned part.
- */
-static void *ram_mmap(uint64_t size, int flags, int fd, size_t page_size)
-{
-    size_t align = MAX(page_size, 2 * MiB);
-    uint64_t total = size + align;
-    uint8_t *resv = mmap(NULL, total, PROT_NONE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-    if (resv == MAP_FAILED) {
-        return MAP_FAILED;
-    }
-    uint8_t *a = (uint8_t *)ROUND_UP((uintptr_t)resv, align);
-    void *host =
-        mmap(a, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
-    if (host == MAP_FAILED) {
-        int err = errno;
-        munmap(resv, total);
-        errno = err;
-        return MAP_FAILED;
-    }
-    if (a > resv) {
-        munmap(resv, a - resv);
-    }
-    if (a + size < resv + total) {
-        munmap(a + size, resv + total - (a + size));
-    }
-    return host;
-}
-
 /* mmap() of hugetlb memory reserves the pages: say how many are free. */
 static void hugepages_error(GError **errp, int err, const char *name,
                             uint64_t size, size_t page_size)
@@ -151,7 +118,12 @@ RAMBlock *qemu_ram_alloc_from_fd(const char *name, uint64_t size, uint64_t gpa,
             mflags |= MAP_NORESERVE;
         }
     }
-    void *host = ram_mmap(size, mflags, fd, page_size);
+    /*
+     * As QEMU maps guest RAM: on a boundary of 2 MiB (or of the backend's
+     * larger pages), so transparent huge pages can back all of it and a
+     * 2 MiB run of a migration file lands in one.
+     */
+    void *host = qemu_mmap_aligned(size, MAX(page_size, 2 * MiB), mflags, fd);
     if (host == MAP_FAILED) {
         if (page_size > (size_t)getpagesize()) {
             hugepages_error(errp, errno, name, size, page_size);

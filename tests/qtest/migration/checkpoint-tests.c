@@ -118,16 +118,7 @@ static void load_check(const CkptCase *c, const char *file, GHashTable *digests)
 /* Page @page of pc.ram is a hole in @file (offsets from mapmig-img). */
 static bool page_is_hole(const char *file, uint64_t page)
 {
-    const char *argv[] = {
-        g_getenv("MAPMIG_IMG"), "info", "--output", "json", file, NULL
-    };
-    g_autofree char *out = NULL;
-    int status;
-
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL,
-                               NULL, &out, NULL, &status, NULL));
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
-    g_autoptr(JsonNode) info = json_from_string(out, NULL);
+    g_autoptr(JsonNode) info = migrate_img_info(file);
     JsonArray *a =
         json_object_get_array_member(json_node_get_object(info), "ram-blocks");
     JsonObject *b = json_array_get_object_element(a, 0);

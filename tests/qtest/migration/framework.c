@@ -561,6 +561,20 @@ void migrate_check_no_leak(QTestState *who, MigResources before)
     g_assert_cmpint(now.fds, ==, before.fds);
 }
 
+JsonNode *migrate_img_info(const char *file)
+{
+    const char *argv[] = {
+        g_getenv("MAPMIG_IMG"), "info", "--output", "json", file, NULL
+    };
+    g_autofree char *out = NULL;
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL,
+                               NULL, &out, NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    return json_from_string(out, NULL);
+}
+
 bool migrate_dir_supports_odirect(const char *dir)
 {
     g_autofree char *probe =

@@ -147,6 +147,9 @@ MigResources migrate_resources(QTestState *who);
  */
 void migrate_check_no_leak(QTestState *who, MigResources before);
 
+/* mapmig-img info --output json of @file ($MAPMIG_IMG), asserted to succeed. */
+JsonNode *migrate_img_info(const char *file);
+
 /* Can @dir do O_DIRECT?  Creates and removes a probe file. */
 bool migrate_dir_supports_odirect(const char *dir);
 /* sha256 of a whole file (hex, caller frees). */

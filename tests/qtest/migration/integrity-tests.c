@@ -66,20 +66,6 @@ static struct {
     uint64_t present_page, absent_page; /* of the first block */
 } saved;
 
-static JsonNode *img_info(const char *file)
-{
-    const char *argv[] = {
-        g_getenv("MAPMIG_IMG"), "info", "--output", "json", file, NULL
-    };
-    g_autofree char *out = NULL;
-    int status;
-
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL,
-                               NULL, &out, NULL, &status, NULL));
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
-    return json_from_string(out, NULL);
-}
-
 static int img_check(const char *file)
 {
     const char *argv[] = { g_getenv("MAPMIG_IMG"), "check", file, NULL };
@@ -137,7 +123,7 @@ static void save_once(void)
     wait_for_migration_complete(from);
     qtest_quit(from);
 
-    g_autoptr(JsonNode) info = img_info(saved.file);
+    g_autoptr(JsonNode) info = migrate_img_info(saved.file);
     JsonObject *o = json_node_get_object(info);
     g_assert_true(json_object_get_boolean_member(o, "checksums"));
     JsonObject *b = json_array_get_object_element(
