@@ -20,6 +20,35 @@ static inline ssize_t file_fault(QIOChannel *ioc, bool is_write,
     return 0;
 }
 
+/* Drop-behind works in batches of this much: fewer fadvise calls. */
+#define DROP_BEHIND_BATCH (2 * MiB)
+
+static void file_drop_flush(QIOChannelFile *fioc)
+{
+    if (fioc->drop_end > fioc->drop_start) {
+        /* Advice only: an error changes nothing about the data read. */
+        posix_fadvise(fioc->fd, fioc->drop_start,
+                      fioc->drop_end - fioc->drop_start, POSIX_FADV_DONTNEED);
+    }
+    fioc->drop_start = fioc->drop_end;
+}
+
+/* [@offset, @offset + @len) was read: extend the batch, or start one. */
+static void file_drop_behind(QIOChannelFile *fioc, off_t offset, ssize_t len)
+{
+    if (!fioc->drop_behind || len <= 0) {
+        return;
+    }
+    if (offset != fioc->drop_end) {
+        file_drop_flush(fioc);
+        fioc->drop_start = offset;
+    }
+    fioc->drop_end = offset + len;
+    if (fioc->drop_end - fioc->drop_start >= DROP_BEHIND_BATCH) {
+        file_drop_flush(fioc);
+    }
+}
+
 static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
                           int **fds, size_t *nfds, GError **errp)
 {
@@ -36,6 +65,9 @@ static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to read from '%s'", ioc->name);
+    } else if (FILE_CHAN(ioc)->drop_behind) {
+        file_drop_behind(FILE_CHAN(ioc), FILE_CHAN(ioc)->pos, n);
+        FILE_CHAN(ioc)->pos += n;
     }
     return n;
 }
@@ -53,6 +85,8 @@ static ssize_t file_writev(QIOChannel *ioc, const struct iovec *iov,
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to write to '%s'", ioc->name);
+    } else {
+        FILE_CHAN(ioc)->pos += n;
     }
     return n;
 }
@@ -73,6 +107,7 @@ static ssize_t file_preadv(QIOChannel *ioc, const struct iovec *iov,
         error_setg_errno(errp, errno, "Unable to read from '%s' at offset %lld",
                          ioc->name, (long long)offset);
     }
+    file_drop_behind(FILE_CHAN(ioc), offset, n);
     return n;
 }
 
@@ -100,6 +135,8 @@ static off_t file_seek(QIOChannel *ioc, off_t offset, int whence, GError **errp)
     off_t ret = lseek(FILE_CHAN(ioc)->fd, offset, whence);
     if (ret < 0) {
         error_setg_errno(errp, errno, "Unable to seek in '%s'", ioc->name);
+    } else {
+        FILE_CHAN(ioc)->pos = ret;
     }
     return ret;
 }
@@ -109,6 +146,9 @@ static int file_close(QIOChannel *ioc, GError **errp)
     QIOChannelFile *fioc = FILE_CHAN(ioc);
     int ret = 0;
 
+    if (fioc->fd >= 0 && fioc->drop_behind) {
+        file_drop_flush(fioc);
+    }
     if (fioc->fd >= 0 && !fioc->borrowed && close(fioc->fd) < 0 &&
         errno != EINTR) {
         error_setg_errno(errp, errno, "Unable to close '%s'", ioc->name);
@@ -145,6 +185,17 @@ QIOChannelFile *qio_channel_file_new_fd(int fd)
         fioc->parent.features |= QIO_CHANNEL_FEATURE_SEEKABLE;
     }
     return fioc;
+}
+
+void qio_channel_file_set_drop_behind(QIOChannelFile *fioc)
+{
+    off_t pos = lseek(fioc->fd, 0, SEEK_CUR);
+
+    /* Not for pipes; and a write position would move without us. */
+    if (pos >= 0) {
+        fioc->drop_behind = true;
+        fioc->pos = fioc->drop_start = fioc->drop_end = pos;
+    }
 }
 
 QIOChannelFile *qio_channel_file_new_borrowed(int fd, const char *name)

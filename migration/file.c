@@ -58,6 +58,8 @@ QIOChannel *file_start_incoming(const MigrationAddress *addr, GError **errp)
         qio_channel_unref(&f->parent);
         return NULL;
     }
+    /* What is read goes to guest RAM: no second copy in the page cache. */
+    qio_channel_file_set_drop_behind(f);
     file_cleanup(false);
     incoming.path = g_strdup(addr->path);
     return &f->parent;
@@ -81,6 +83,9 @@ QIOChannel *file_multifd_channel_new(bool sending, GError **errp)
                                 "O_DIRECT");
         }
         return NULL;
+    }
+    if (!sending && !(flags & O_DIRECT)) {
+        qio_channel_file_set_drop_behind(f);
     }
     return &f->parent;
 }

@@ -13,6 +13,11 @@ typedef struct QIOChannelFile {
     QIOChannel parent;
     int fd;
     bool borrowed; /* the caller keeps the fd: closing leaves it open */
+    /* Drop-behind (reads): the file position and the range read, not yet
+     * dropped from the page cache. */
+    bool drop_behind;
+    off_t pos;
+    off_t drop_start, drop_end;
 } QIOChannelFile;
 
 /* Wrap @fd; the channel owns it from now on. */
@@ -27,5 +32,14 @@ QIOChannelFile *qio_channel_file_new_borrowed(int fd, const char *name);
 /* open(path, flags, mode); errors name the path and the errno text. */
 QIOChannelFile *qio_channel_file_new_path(const char *path, int flags,
                                           mode_t mode, GError **errp);
+
+/*
+ * Drop what was read from the page cache, in batches, as reading goes on:
+ * for a file read once whose data ends up elsewhere (guest RAM), a cached
+ * copy only doubles the memory used, and fresh page-cache pages cost as
+ * much to fault in as the RAM itself.  Whatever is left is dropped when
+ * the channel closes.  Pages a read did not cover stay cached.
+ */
+void qio_channel_file_set_drop_behind(QIOChannelFile *fioc);
 
 #endif
