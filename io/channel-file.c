@@ -5,6 +5,8 @@
 #include "io/channel-file.h"
 #include "io/fault.h"
 
+#include <sys/stat.h>
+
 #define FILE_CHAN(ioc) ((QIOChannelFile *)(ioc))
 
 /* Test builds only (io/fault.h): -1 with errno set to fail the call. */
@@ -20,33 +22,90 @@ static inline ssize_t file_fault(QIOChannel *ioc, bool is_write,
     return 0;
 }
 
-/* Drop-behind works in batches of this much: fewer fadvise calls. */
-#define DROP_BEHIND_BATCH (2 * MiB)
+/*
+ * Drop-behind and write-behind (io/channel-file.h) work on batches of
+ * nearby file ranges, which may skip forward over small gaps (holes of a
+ * mapped-ram file).  A written batch is sent to the disk at once and
+ * waited for only WRITE_BEHIND_DEPTH batches later, so copying into the
+ * page cache and writing to the device overlap.
+ */
+#define BEHIND_BATCH (8 * MiB)
+#define BEHIND_GAP (1 * MiB)
 
-static void file_drop_flush(QIOChannelFile *fioc)
+static void behind_drop(QIOChannelFile *fioc, FileRange r)
 {
-    if (fioc->drop_end > fioc->drop_start) {
-        /* Advice only: an error changes nothing about the data read. */
-        posix_fadvise(fioc->fd, fioc->drop_start,
-                      fioc->drop_end - fioc->drop_start, POSIX_FADV_DONTNEED);
+    if (r.end > r.start) {
+        /* Advice only: an error changes nothing about the data. */
+        posix_fadvise(fioc->fd, r.start, r.end - r.start, POSIX_FADV_DONTNEED);
     }
-    fioc->drop_start = fioc->drop_end;
 }
 
-/* [@offset, @offset + @len) was read: extend the batch, or start one. */
-static void file_drop_behind(QIOChannelFile *fioc, off_t offset, ssize_t len)
+/* Wait for the oldest batch under writeback, then drop it: 0 or -errno. */
+static int write_behind_retire(QIOChannelFile *fioc)
 {
-    if (!fioc->drop_behind || len <= 0) {
-        return;
+    FileRange r = fioc->wb[0];
+
+    fioc->nwb--;
+    memmove(fioc->wb, fioc->wb + 1, fioc->nwb * sizeof(r));
+    if (sync_file_range(fioc->fd, r.start, r.end - r.start,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+        return -errno;
     }
-    if (offset != fioc->drop_end) {
-        file_drop_flush(fioc);
-        fioc->drop_start = offset;
+    behind_drop(fioc, r);
+    return 0;
+}
+
+static int behind_flush(QIOChannelFile *fioc)
+{
+    FileRange r = fioc->batch;
+
+    fioc->batch.start = fioc->batch.end;
+    if (r.end <= r.start) {
+        return 0;
     }
-    fioc->drop_end = offset + len;
-    if (fioc->drop_end - fioc->drop_start >= DROP_BEHIND_BATCH) {
-        file_drop_flush(fioc);
+    if (fioc->behind == FILE_BEHIND_READ) {
+        behind_drop(fioc, r);
+        return 0;
     }
+    if (sync_file_range(fioc->fd, r.start, r.end - r.start,
+                        SYNC_FILE_RANGE_WRITE) < 0) {
+        return -errno;
+    }
+    fioc->wb[fioc->nwb++] = r;
+    return fioc->nwb > WRITE_BEHIND_DEPTH ? write_behind_retire(fioc) : 0;
+}
+
+/* [@offset, @offset + @len) was read or written: 0 or -errno. */
+static int file_behind(QIOChannelFile *fioc, off_t offset, ssize_t len)
+{
+    int ret = 0;
+
+    if (fioc->behind == FILE_BEHIND_OFF || len <= 0) {
+        return 0;
+    }
+    if (offset < fioc->batch.end || offset > fioc->batch.end + BEHIND_GAP) {
+        ret = behind_flush(fioc);
+        fioc->batch.start = offset;
+    }
+    fioc->batch.end = offset + len;
+    if (!ret && fioc->batch.end - fioc->batch.start >= BEHIND_BATCH) {
+        ret = behind_flush(fioc);
+    }
+    return ret;
+}
+
+/* A write went through but its writeback failed: fail the write. */
+static ssize_t file_wrote(QIOChannel *ioc, off_t offset, ssize_t n,
+                          GError **errp)
+{
+    int ret = file_behind(FILE_CHAN(ioc), offset, n);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Unable to write to '%s'", ioc->name);
+        return -1;
+    }
+    return n;
 }
 
 static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
@@ -65,8 +124,8 @@ static ssize_t file_readv(QIOChannel *ioc, const struct iovec *iov, size_t niov,
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to read from '%s'", ioc->name);
-    } else if (FILE_CHAN(ioc)->drop_behind) {
-        file_drop_behind(FILE_CHAN(ioc), FILE_CHAN(ioc)->pos, n);
+    } else {
+        file_behind(FILE_CHAN(ioc), FILE_CHAN(ioc)->pos, n);
         FILE_CHAN(ioc)->pos += n;
     }
     return n;
@@ -85,10 +144,10 @@ static ssize_t file_writev(QIOChannel *ioc, const struct iovec *iov,
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to write to '%s'", ioc->name);
-    } else {
-        FILE_CHAN(ioc)->pos += n;
+        return n;
     }
-    return n;
+    FILE_CHAN(ioc)->pos += n;
+    return file_wrote(ioc, FILE_CHAN(ioc)->pos - n, n, errp);
 }
 
 static ssize_t file_preadv(QIOChannel *ioc, const struct iovec *iov,
@@ -107,7 +166,7 @@ static ssize_t file_preadv(QIOChannel *ioc, const struct iovec *iov,
         error_setg_errno(errp, errno, "Unable to read from '%s' at offset %lld",
                          ioc->name, (long long)offset);
     }
-    file_drop_behind(FILE_CHAN(ioc), offset, n);
+    file_behind(FILE_CHAN(ioc), offset, n);
     return n;
 }
 
@@ -126,8 +185,9 @@ static ssize_t file_pwritev(QIOChannel *ioc, const struct iovec *iov,
     if (n < 0) {
         error_setg_errno(errp, errno, "Unable to write to '%s' at offset %lld",
                          ioc->name, (long long)offset);
+        return n;
     }
-    return n;
+    return file_wrote(ioc, offset, n, errp);
 }
 
 static off_t file_seek(QIOChannel *ioc, off_t offset, int whence, GError **errp)
@@ -146,8 +206,12 @@ static int file_close(QIOChannel *ioc, GError **errp)
     QIOChannelFile *fioc = FILE_CHAN(ioc);
     int ret = 0;
 
-    if (fioc->fd >= 0 && fioc->drop_behind) {
-        file_drop_flush(fioc);
+    if (fioc->fd >= 0) {
+        /* No waiting: dirty pages (no sync before a failure) stay. */
+        for (int i = 0; i < fioc->nwb; i++) {
+            behind_drop(fioc, fioc->wb[i]);
+        }
+        behind_drop(fioc, fioc->batch);
     }
     if (fioc->fd >= 0 && !fioc->borrowed && close(fioc->fd) < 0 &&
         errno != EINTR) {
@@ -187,14 +251,15 @@ QIOChannelFile *qio_channel_file_new_fd(int fd)
     return fioc;
 }
 
-void qio_channel_file_set_drop_behind(QIOChannelFile *fioc)
+void qio_channel_file_set_behind(QIOChannelFile *fioc, FileBehind mode)
 {
+    struct stat st;
     off_t pos = lseek(fioc->fd, 0, SEEK_CUR);
 
-    /* Not for pipes; and a write position would move without us. */
-    if (pos >= 0) {
-        fioc->drop_behind = true;
-        fioc->pos = fioc->drop_start = fioc->drop_end = pos;
+    /* Regular files only: sync_file_range fails on devices and pipes. */
+    if (pos >= 0 && fstat(fioc->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        fioc->behind = mode;
+        fioc->pos = fioc->batch.start = fioc->batch.end = pos;
     }
 }
 

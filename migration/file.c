@@ -40,6 +40,7 @@ QIOChannel *file_start_outgoing(const MigrationAddress *addr, GError **errp)
         qio_channel_unref(ioc);
         return NULL;
     }
+    qio_channel_file_set_behind(fioc, FILE_BEHIND_WRITE);
     file_cleanup(true);
     outgoing.path = g_strdup(addr->path);
     outgoing.created = created;
@@ -59,7 +60,7 @@ QIOChannel *file_start_incoming(const MigrationAddress *addr, GError **errp)
         return NULL;
     }
     /* What is read goes to guest RAM: no second copy in the page cache. */
-    qio_channel_file_set_drop_behind(f);
+    qio_channel_file_set_behind(f, FILE_BEHIND_READ);
     file_cleanup(false);
     incoming.path = g_strdup(addr->path);
     return &f->parent;
@@ -84,8 +85,9 @@ QIOChannel *file_multifd_channel_new(bool sending, GError **errp)
         }
         return NULL;
     }
-    if (!sending && !(flags & O_DIRECT)) {
-        qio_channel_file_set_drop_behind(f);
+    if (!(flags & O_DIRECT)) {
+        qio_channel_file_set_behind(f, sending ? FILE_BEHIND_WRITE
+                                               : FILE_BEHIND_READ);
     }
     return &f->parent;
 }

@@ -9,15 +9,28 @@
 
 #include "io/channel.h"
 
+typedef enum FileBehind {
+    FILE_BEHIND_OFF,
+    FILE_BEHIND_READ,
+    FILE_BEHIND_WRITE,
+} FileBehind;
+
+typedef struct FileRange {
+    off_t start, end;
+} FileRange;
+
+/* Written batches in flight before the oldest is waited for. */
+#define WRITE_BEHIND_DEPTH 4
+
 typedef struct QIOChannelFile {
     QIOChannel parent;
     int fd;
     bool borrowed; /* the caller keeps the fd: closing leaves it open */
-    /* Drop-behind (reads): the file position and the range read, not yet
-     * dropped from the page cache. */
-    bool drop_behind;
-    off_t pos;
-    off_t drop_start, drop_end;
+    FileBehind behind;
+    off_t pos;       /* of readv/writev, kept while behind is on */
+    FileRange batch; /* done, not yet dropped (or sent to the disk) */
+    FileRange wb[WRITE_BEHIND_DEPTH + 1]; /* under writeback, oldest first */
+    int nwb;
 } QIOChannelFile;
 
 /* Wrap @fd; the channel owns it from now on. */
@@ -34,12 +47,17 @@ QIOChannelFile *qio_channel_file_new_path(const char *path, int flags,
                                           mode_t mode, GError **errp);
 
 /*
- * Drop what was read from the page cache, in batches, as reading goes on:
- * for a file read once whose data ends up elsewhere (guest RAM), a cached
- * copy only doubles the memory used, and fresh page-cache pages cost as
- * much to fault in as the RAM itself.  Whatever is left is dropped when
- * the channel closes.  Pages a read did not cover stay cached.
+ * Keep no copy of a file read or written once in the page cache, for a
+ * file whose data lives elsewhere (guest RAM): the copy would double the
+ * memory used, and fresh page-cache pages cost as much to fault in as
+ * the RAM itself, while reused ones are warm.
+ *
+ * FILE_BEHIND_READ drops what was read, in batches, as reading goes on.
+ * FILE_BEHIND_WRITE starts the writeback of what was written, and drops
+ * it once on disk, a few batches later; a writeback error fails the write
+ * that waited for it (it would not reach a later fsync).  Closing drops
+ * what is left and clean.  Call this after any initial seek.
  */
-void qio_channel_file_set_drop_behind(QIOChannelFile *fioc);
+void qio_channel_file_set_behind(QIOChannelFile *fioc, FileBehind mode);
 
 #endif

@@ -6,6 +6,9 @@
 #include "io/channel-util.h"
 
 #include <glib/gstdio.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 
 typedef struct {
     char *dir;
@@ -343,6 +346,157 @@ static void test_file_borrowed(void)
     tmp_file_cleanup(&t);
 }
 
+/*
+ * Drop-behind and write-behind: a file written and read back through
+ * behind channels, in 512 KiB pieces with forward gaps, keeps (almost)
+ * nothing in the page cache, and every page reads back as written.
+ */
+#define BEHIND_FILE_MIB 48
+#define BEHIND_PIECE (512 * KiB) /* holes of one piece: < BEHIND_GAP */
+
+typedef struct {
+    const char *name;
+    bool positioned; /* pwritev/preadv, else writev/readv */
+    bool behind;     /* else: the control, the pages stay cached */
+} BehindCase;
+
+static const BehindCase behind_cases[] = {
+    { "stream", false, true },
+    { "positioned", true, true },
+    { "off", true, false },
+};
+
+/* Pieces of a positioned write skip every third: holes in the file. */
+static bool behind_piece_used(const BehindCase *c, size_t i)
+{
+    return !c->positioned || i % 3 != 1;
+}
+
+static size_t resident_pages(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    size_t n = 0;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    size_t pages = DIV_ROUND_UP(st.st_size, getpagesize());
+    void *p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    g_assert_true(p != MAP_FAILED);
+    g_autofree unsigned char *vec = g_malloc(pages);
+    g_assert_cmpint(mincore(p, st.st_size, vec), ==, 0);
+    for (size_t i = 0; i < pages; i++) {
+        n += vec[i] & 1;
+    }
+    munmap(p, st.st_size);
+    close(fd);
+    return n;
+}
+
+static QIOChannel *behind_open(TmpFile *t, const BehindCase *c, int flags)
+{
+    GError *err = NULL;
+    QIOChannelFile *fioc =
+        qio_channel_file_new_path(t->path, flags, 0600, &err);
+
+    g_assert_no_error(err);
+    if (c->behind) {
+        qio_channel_file_set_behind(fioc, flags & O_WRONLY ? FILE_BEHIND_WRITE
+                                                           : FILE_BEHIND_READ);
+    }
+    return &fioc->parent;
+}
+
+/* Move piece @i of the file through @ioc, at its offset or in sequence. */
+static void behind_piece_io(QIOChannel *ioc, const BehindCase *c, bool write,
+                            uint8_t *buf, size_t i)
+{
+    GError *err = NULL;
+    off_t off = i * BEHIND_PIECE;
+    int ret;
+
+    if (c->positioned) {
+        ret = write ? qio_channel_pwrite_all(ioc, buf, BEHIND_PIECE, off, &err)
+                    : qio_channel_pread_all(ioc, buf, BEHIND_PIECE, off, &err);
+    } else {
+        ret = write ? qio_channel_write_all(ioc, buf, BEHIND_PIECE, &err)
+                    : qio_channel_read_all(ioc, buf, BEHIND_PIECE, &err);
+    }
+    g_assert_no_error(err);
+    g_assert_cmpint(ret, ==, 0);
+}
+
+static void test_file_behind(gconstpointer opaque)
+{
+    const BehindCase *c = opaque;
+    const size_t npieces = BEHIND_FILE_MIB * MiB / BEHIND_PIECE;
+    const size_t file_pages = BEHIND_FILE_MIB * MiB / getpagesize();
+    g_autofree uint8_t *buf = g_malloc(BEHIND_PIECE);
+    g_autofree uint8_t *want = g_malloc(BEHIND_PIECE);
+    struct statfs sfs;
+    TmpFile t;
+
+    tmp_file_init(&t);
+    if (statfs(t.dir, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+        g_assert_cmpint(g_rmdir(t.dir), ==, 0);
+        g_test_skip("tmpfs has no page cache to drop: set TMPDIR");
+        return;
+    }
+    QIOChannel *ioc = behind_open(&t, c, O_WRONLY | O_CREAT | O_TRUNC);
+    for (size_t i = 0; i < npieces; i++) {
+        if (behind_piece_used(c, i)) {
+            fill_pattern(buf, BEHIND_PIECE, i);
+            behind_piece_io(ioc, c, true, buf, i);
+        }
+    }
+    g_assert_cmpint(fdatasync(qio_channel_get_fd(ioc)), ==, 0);
+    qio_channel_close(ioc, NULL);
+    qio_channel_unref(ioc);
+    size_t after_write = resident_pages(t.path);
+
+    ioc = behind_open(&t, c, O_RDONLY);
+    for (size_t i = 0; i < npieces; i++) {
+        if (!behind_piece_used(c, i)) {
+            continue;
+        }
+        behind_piece_io(ioc, c, false, buf, i);
+        fill_pattern(want, BEHIND_PIECE, i);
+        g_assert_cmpmem(buf, BEHIND_PIECE, want, BEHIND_PIECE);
+    }
+    qio_channel_close(ioc, NULL);
+    qio_channel_unref(ioc);
+    size_t after_read = resident_pages(t.path);
+
+    if (c->behind) {
+        g_assert_cmpuint(after_write, <, file_pages / 100);
+        g_assert_cmpuint(after_read, <, file_pages / 100);
+    } else {
+        /* The control: what the measure sees without behind. */
+        g_assert_cmpuint(after_read, >, file_pages / 2);
+    }
+    tmp_file_cleanup(&t);
+}
+
+/* Behind is for regular files: a device ignores it, writes still work. */
+static void test_file_behind_device(void)
+{
+    GError *err = NULL;
+    uint8_t buf[4096] = { 1 };
+    QIOChannelFile *fioc =
+        qio_channel_file_new_path("/dev/null", O_WRONLY, 0, &err);
+
+    g_assert_no_error(err);
+    qio_channel_file_set_behind(fioc, FILE_BEHIND_WRITE);
+    g_assert_cmpint(fioc->behind, ==, FILE_BEHIND_OFF);
+    for (int i = 0; i < 8192; i++) {
+        g_assert_cmpint(
+            qio_channel_write_all(&fioc->parent, buf, sizeof(buf), &err), ==,
+            0);
+    }
+    g_assert_no_error(err);
+    qio_channel_unref(&fioc->parent);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -354,5 +508,11 @@ int main(int argc, char **argv)
     g_test_add_func("/io/channel/file/pipe", test_file_pipe_not_seekable);
     g_test_add_func("/io/channel/file/seekable", test_file_seekable_regular);
     g_test_add_func("/io/channel/file/borrowed", test_file_borrowed);
+    for (size_t i = 0; i < G_N_ELEMENTS(behind_cases); i++) {
+        g_autofree char *name =
+            g_strdup_printf("/io/channel/file/behind/%s", behind_cases[i].name);
+        g_test_add_data_func(name, &behind_cases[i], test_file_behind);
+    }
+    g_test_add_func("/io/channel/file/behind/device", test_file_behind_device);
     return g_test_run();
 }

@@ -432,6 +432,17 @@ static void test_lazy_read_error(void)
     set_prefetch_bw(to, 1 * MiB);
     migrate_incoming_qmp(to, uri);
     wait_migration_event(to, "postcopy-active");
+    /*
+     * The guest resumes just after postcopy-active: fail only once it
+     * runs, else the load fails before it ever ran and nothing stops.
+     */
+    for (;;) {
+        g_free(qtest_query_status(to, &running));
+        if (running) {
+            break;
+        }
+        qtest_msleep(5);
+    }
     /* A real error: reads past the new end of the file come back short. */
     g_assert_cmpint(truncate(path, 0), ==, 0);
 
