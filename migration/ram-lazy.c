@@ -1070,6 +1070,10 @@ static LazyPrefetcher *lazy_prefetcher_new(LazyState *ls, int fd, GError **errp)
     }
     QIOChannelFile *f = qio_channel_file_new_fd(nfd);
     qio_channel_set_name(&f->parent, "lazy-restore");
+    if (!ls->direct) {
+        /* Prefetched pages end up in guest RAM: keep no cached copy. */
+        qio_channel_file_set_behind(f, FILE_BEHIND_READ);
+    }
     pf->engine = io_engine_new(migrate_params()->io_engine, &f->parent,
                                LAZY_ENGINE_DEPTH, errp);
     qio_channel_unref(&f->parent); /* the engine holds it */
