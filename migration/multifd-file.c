@@ -18,13 +18,6 @@
 #define MULTIFD_FILE_ENGINE_DEPTH 16
 
 /*
- * Runs closer than this are read or written as one request, gap included:
- * a few zero pages cost less than another (O_DIRECT) request.  The file
- * bitmap still lists only the pages that hold data.
- */
-#define MULTIFD_GAP_PAGES 16
-
-/*
  * Buffered writes to one file are serialized by the kernel anyway: ext4
  * and xfs hold the inode lock exclusively for the copy into the page
  * cache.  N channels contending for it spin (rwsem_spin_on_owner) and,
@@ -97,7 +90,7 @@ static bool file_submit_range(MultiFDChannel *c, bool is_write, RAMBlock *rb,
 
 static bool runs_mergeable(const MultiFDRun *a, const MultiFDRun *b)
 {
-    return b->start - (a->start + a->n) <= MULTIFD_GAP_PAGES;
+    return b->start - (a->start + a->n) <= MAPPED_RAM_GAP_PAGES;
 }
 
 /* Move @runs (sorted, one block), close neighbours merged, and drain. */

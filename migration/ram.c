@@ -672,34 +672,62 @@ static off_t file_size_of(QEMUFile *f)
     return fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : -1;
 }
 
+/*
+ * Read [@p, @end) of @rb in one request: its runs of present pages and
+ * the short gaps between them, which are zeroed again afterwards (the
+ * file may hold anything there: a hole, or an old copy).
+ */
+static bool mapped_ram_read_span(QEMUFile *f, RAMBlock *rb,
+                                 const unsigned long *bmap, uint64_t p,
+                                 uint64_t end, GError **errp)
+{
+    uint64_t off = p << TARGET_PAGE_BITS;
+
+    if (qio_channel_pread_all(qemu_file_get_ioc(f), rb->host + off,
+                              (end - p) << TARGET_PAGE_BITS,
+                              rb->pages_offset + off, errp) < 0) {
+        error_prepend(errp, "Error reading ramblock %s pages", rb->idstr);
+        return false;
+    }
+    while (p < end) {
+        uint64_t q = MIN(find_next_zero_bit(bmap, end, p), end);
+        if (!ram_checksums_verify(rb, p, q - p, errp)) {
+            return false;
+        }
+        p = MIN(find_next_bit(bmap, end, q), end);
+        memset(rb->host + (q << TARGET_PAGE_BITS), 0,
+               (p - q) << TARGET_PAGE_BITS);
+    }
+    return true;
+}
+
 /* Read present pages with preadv straight into guest RAM. */
 static bool mapped_ram_read_pages(QEMUFile *f, RAMBlock *rb,
                                   const unsigned long *bmap, GError **errp)
 {
     uint64_t n = ramblock_nr_pages(rb);
-    uint64_t max_pages = MAPPED_RAM_LOAD_BUF_SIZE >> TARGET_PAGE_BITS;
+    uint64_t max_pages = (MAPPED_RAM_LOAD_BUF_SIZE >> TARGET_PAGE_BITS) * 4;
 
     for (uint64_t p = find_next_bit(bmap, n, 0); p < n;) {
-        uint64_t end = find_next_zero_bit(bmap, n, p);
-        while (p < end) {
-            uint64_t cnt = MIN(end - p, max_pages * 4);
-            if (!multifd_queue_pages(rb, p, cnt, errp)) {
-                if (errp && *errp) {
-                    return false;
-                }
-                uint64_t off = p << TARGET_PAGE_BITS;
-                if (qio_channel_pread_all(qemu_file_get_ioc(f), rb->host + off,
-                                          cnt << TARGET_PAGE_BITS,
-                                          rb->pages_offset + off, errp) < 0) {
-                    error_prepend(errp, "Error reading ramblock %s pages",
-                                  rb->idstr);
-                    return false;
-                }
-                if (!ram_checksums_verify(rb, p, cnt, errp)) {
-                    return false;
-                }
+        uint64_t end = MIN(find_next_zero_bit(bmap, n, p), p + max_pages);
+        if (multifd_queue_pages(rb, p, end - p, errp)) {
+            p = find_next_bit(bmap, n, end);
+            continue;
+        }
+        if (errp && *errp) {
+            return false;
+        }
+        /* One thread: merge close runs into one read. */
+        for (uint64_t next = find_next_bit(bmap, n, end);
+             next < n && next - end <= MAPPED_RAM_GAP_PAGES;
+             next = find_next_bit(bmap, n, end)) {
+            end = MIN(find_next_zero_bit(bmap, n, next), p + max_pages);
+            if (end == p + max_pages) {
+                break;
             }
-            p += cnt;
+        }
+        if (!mapped_ram_read_span(f, rb, bmap, p, end, errp)) {
+            return false;
         }
         p = find_next_bit(bmap, n, end);
     }

@@ -13,6 +13,14 @@
 /* Bytes per read when loading a mapped-ram block's pages. */
 #define MAPPED_RAM_LOAD_BUF_SIZE 0x100000
 
+/*
+ * Runs of a mapped-ram file closer than this are read (multifd: and
+ * written) as one request, gap included: a few zero pages cost less than
+ * another request, and a read that skips breaks the kernel's readahead.
+ * The file bitmap still lists only the pages that hold data.
+ */
+#define MAPPED_RAM_GAP_PAGES 16
+
 /* Counters for query-migrate; updated atomically by their writers. */
 typedef struct RAMStats {
     _Atomic uint64_t normal_pages;
