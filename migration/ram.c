@@ -299,22 +299,46 @@ static void stream_save_page(RAMState *rs, QEMUFile *f, RAMBlock *rb,
 /* ---------------------------------------------------------------- */
 /* Source: mapped-ram layout */
 
+/*
+ * Dirty pages written as one pwritev.  Zero pages closer than
+ * MAPPED_RAM_GAP_PAGES to the next data page are written with the run
+ * (fewer requests, and one extent where the file would have a hole per
+ * zero page) but stay out of the file bitmap.  Zero pages at the end of a
+ * run are left as holes.
+ */
 typedef struct PageRun {
     RAMBlock *rb;
     uint64_t start; /* first page */
-    uint64_t n;     /* pages */
+    uint64_t n;     /* pages, zero pages inside included */
+    uint64_t tail;  /* zero pages at the end */
+    uint64_t nzero; /* zero pages in zero[], tail included */
+    uint64_t zero[RAM_RUN_MAX_BYTES >> TARGET_PAGE_BITS];
 } PageRun;
+
+static void mapped_ram_save_zero(QEMUFile *f, RAMBlock *rb, uint64_t page)
+{
+    GError *err = NULL;
+
+    if (!mapped_ram_zero_page(qio_channel_get_fd(qemu_file_get_ioc(f)), rb,
+                              page, &err)) {
+        qemu_file_set_error_obj(f, -EIO, err);
+    }
+}
 
 static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
 {
     GError *err = NULL;
     RAMBlock *rb = run->rb;
+    uint64_t tail = run->tail;
     uint64_t off = run->start << TARGET_PAGE_BITS;
-    size_t len = run->n << TARGET_PAGE_BITS;
+    size_t len = (run->n - tail) << TARGET_PAGE_BITS;
 
     if (!run->n) {
         return true;
     }
+    run->n -= tail;
+    run->nzero -= tail;
+    run->tail = 0;
     /* The channels detect zero pages and account for what they write. */
     if (multifd_queue_pages(rb, run->start, run->n, &err)) {
         run->n = 0;
@@ -332,9 +356,18 @@ static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
     }
     bitmap_set_range_atomic(rb->file_bmap, run->start, run->n);
     ram_checksums_record(rb, run->start, run->n);
+    for (uint64_t i = 0; i < run->nzero; i++) {
+        clear_bit_atomic(run->zero[i], rb->file_bmap);
+        ram_checksums_forget(rb, run->zero[i]);
+    }
     ram_account(len);
-    atomic_fetch_add(&ram_stats.normal_pages, run->n);
-    run->n = 0;
+    atomic_fetch_add(&ram_stats.normal_pages, run->n - run->nzero);
+    atomic_fetch_add(&ram_stats.zero_pages, run->nzero);
+    for (uint64_t p = run->start + run->n; p < run->start + run->n + tail;
+         p++) {
+        mapped_ram_save_zero(f, rb, p);
+    }
+    run->n = run->nzero = 0;
     return true;
 }
 
@@ -376,24 +409,29 @@ static void mapped_ram_save_page(QEMUFile *f, PageRun *run, RAMBlock *rb,
                                  uint64_t page)
 {
     /* With multifd the channels tell zero pages apart, in parallel. */
-    if (!multifd_active() && ram_page_is_zero(rb, page)) {
-        GError *err = NULL;
+    bool zero = !multifd_active() && ram_page_is_zero(rb, page);
+    bool joins = run->n && run->rb == rb && run->start + run->n == page &&
+                 (run->n << TARGET_PAGE_BITS) < RAM_RUN_MAX_BYTES;
+
+    /* A page never populated is not read, not even as part of a run. */
+    if (zero && !(joins && run->tail < MAPPED_RAM_GAP_PAGES &&
+                  (!rb->populated || test_bit(page, rb->populated)))) {
         mapped_ram_write_run(f, run);
-        if (!mapped_ram_zero_page(qio_channel_get_fd(qemu_file_get_ioc(f)), rb,
-                                  page, &err)) {
-            qemu_file_set_error_obj(f, -EIO, err);
-        }
+        mapped_ram_save_zero(f, rb, page);
         return;
     }
-    if (run->n && (run->rb != rb || run->start + run->n != page ||
-                   (run->n << TARGET_PAGE_BITS) >= RAM_RUN_MAX_BYTES)) {
+    if (!joins) {
         mapped_ram_write_run(f, run);
-    }
-    if (!run->n) {
         run->rb = rb;
         run->start = page;
     }
     run->n++;
+    if (zero) {
+        run->zero[run->nzero++] = page;
+        run->tail++;
+    } else {
+        run->tail = 0;
+    }
 }
 
 static void mapped_ram_setup_block(QEMUFile *f, RAMBlock *rb)
@@ -512,7 +550,8 @@ static bool ram_save_setup(QEMUFile *f, void *opaque, GError **errp)
  */
 static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
 {
-    PageRun run = { 0 };
+    g_autofree PageRun *run_buf = g_new0(PageRun, 1);
+    PageRun *run = run_buf;
     int64_t start = qemu_clock_ns();
     unsigned count = 0;
 
@@ -531,7 +570,7 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
         rs->dirty_pages--;
         rs->page = page + 1;
         if (migrate_mapped_ram()) {
-            mapped_ram_save_page(f, &run, rb, page);
+            mapped_ram_save_page(f, run, rb, page);
         } else if (multifd_active() &&
                    !(migrate_multifd_flush_after_each_section() &&
                      ram_page_is_zero(rb, page))) {
@@ -549,12 +588,12 @@ static void ram_save_pages(RAMState *rs, QEMUFile *f, bool bounded, bool *done)
         if (bounded && ++count % RAM_CHECK_PAGES == 0 &&
             (qemu_clock_ns() - start > RAM_ITERATE_MAX_NS ||
              migration_rate_exceeded())) {
-            mapped_ram_write_run(f, &run);
+            mapped_ram_write_run(f, run);
             atomic_store(&ram_stats.remaining_pages, rs->dirty_pages);
             return;
         }
     }
-    mapped_ram_write_run(f, &run);
+    mapped_ram_write_run(f, run);
     /* Pass finished: wrap and let multifd drain what it was given. */
     rs->block_idx = 0;
     rs->page = 0;
