@@ -354,6 +354,10 @@ static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
         qemu_file_set_error_obj(f, -EIO, err);
         return false;
     }
+    /* Zero pages with an older copy in the file: punched, as multifd does. */
+    for (uint64_t i = 0; i < run->nzero; i++) {
+        mapped_ram_save_zero(f, rb, run->zero[i]);
+    }
     bitmap_set_range_atomic(rb->file_bmap, run->start, run->n);
     ram_checksums_record(rb, run->start, run->n);
     for (uint64_t i = 0; i < run->nzero; i++) {
@@ -362,7 +366,6 @@ static bool mapped_ram_write_run(QEMUFile *f, PageRun *run)
     }
     ram_account(len);
     atomic_fetch_add(&ram_stats.normal_pages, run->n - run->nzero);
-    atomic_fetch_add(&ram_stats.zero_pages, run->nzero);
     for (uint64_t p = run->start + run->n; p < run->start + run->n + tail;
          p++) {
         mapped_ram_save_zero(f, rb, p);
