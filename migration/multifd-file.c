@@ -157,6 +157,21 @@ static bool file_split_zero(MultiFDChannel *c, MultiFDJob *job, size_t *nout,
     return true;
 }
 
+/* Write @runs; through the page cache, one channel at a time (above). */
+static bool file_write_runs(MultiFDChannel *c, RAMBlock *rb,
+                            const MultiFDRun *runs, size_t n, GError **errp)
+{
+    bool ok;
+
+    if (migrate_direct_io()) {
+        return file_move_runs(c, true, rb, runs, n, errp);
+    }
+    g_mutex_lock(&page_cache_write_lock);
+    ok = file_move_runs(c, true, rb, runs, n, errp);
+    g_mutex_unlock(&page_cache_write_lock);
+    return ok;
+}
+
 /* Source: bits are set only once the writes completed. */
 static bool file_send(MultiFDChannel *c, MultiFDJob *job, GError **errp)
 {
@@ -164,21 +179,8 @@ static bool file_send(MultiFDChannel *c, MultiFDJob *job, GError **errp)
     size_t n;
     uint64_t normal;
 
-    bool turns = !migrate_direct_io();
-    bool ok;
-
-    if (!file_split_zero(c, job, &n, &normal, errp)) {
-        goto fail;
-    }
-    if (turns) {
-        g_mutex_lock(&page_cache_write_lock);
-    }
-    ok = file_move_runs(c, true, job->rb, fc->written, n, errp);
-    if (turns) {
-        g_mutex_unlock(&page_cache_write_lock);
-    }
-    if (!ok) {
-    fail:
+    if (!file_split_zero(c, job, &n, &normal, errp) ||
+        !file_write_runs(c, job->rb, fc->written, n, errp)) {
         error_prepend(errp, "multifd channel %d: writing ramblock %s", c->id,
                       job->rb->idstr);
         return false;
